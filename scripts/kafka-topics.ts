@@ -1,0 +1,26 @@
+// Waits until Kafka answers metadata requests, then creates fleet's topics that are missing.
+// Used by scripts/stack.sh up; idempotent.
+import { readConfig } from '../services/shared/src/config.js'
+import { kafkaSettings } from '../services/shared/src/common-config.js'
+import { createKafka, ensureTopics } from '../services/shared/src/kafka.js'
+import { createLogger } from '../services/shared/src/logger.js'
+
+const config = readConfig(kafkaSettings)
+const log = createLogger('kafka-topics', 'warn')
+const admin = createKafka(config, log, '-topics').admin()
+const deadline = Date.now() + 60_000
+for (;;) {
+  try {
+    await admin.connect()
+    const created = await ensureTopics(admin)
+    console.log(created.length > 0 ? `[stack] created topics: ${created.join(', ')}` : '[stack] topics present')
+    break
+  } catch (err) {
+    if (Date.now() > deadline) {
+      console.error(`[stack] kafka not ready after 60 s: ${(err as Error).message}`)
+      process.exit(1)
+    }
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+}
+await admin.disconnect()

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Starts and stops fleet's real dependencies on 127.0.0.1: Apache Kafka (KRaft, single node, jars
+# from Maven Central cached outside git) and redis-server. Idempotent; stops only what it started.
+#   scripts/stack.sh up|down|status|reset [kafka|redis]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${FLEET_CACHE_DIR:-$HOME/.cache/fleet}
+STATE=${FLEET_STACK_DIR:-$ROOT/.stack}
+KAFKA_VERSION=${FLEET_KAFKA_VERSION:-3.9.2}
+KAFKA_PORT=${FLEET_KAFKA_PORT:-19092}
+KAFKA_CONTROLLER_PORT=${FLEET_KAFKA_CONTROLLER_PORT:-19093}
+REDIS_PORT=${FLEET_REDIS_PORT:-16379}
+KAFKA_HEAP=${FLEET_KAFKA_HEAP:--Xms256m -Xmx768m}
+KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+wait_until() { # wait_until <seconds> <description> <command...>
+  local deadline=$((SECONDS + $1)) what=$2; shift 2
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.2
+  done
+}
+
+stop_pid() { # stop_pid <pidfile> <name>: SIGTERM, wait with a deadline, then SIGKILL
+  local file=$1 name=$2 pid
+  if ! pid_alive "$file"; then rm -f "$file"; log "$name not running (started by us)"; return 0; fi
+  pid=$(cat "$file")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then log "$name (pid $pid) ignored SIGTERM for 20 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$file"
+  log "$name stopped"
+}
+
+# --- Kafka --------------------------------------------------------------------------------------
+fetch_kafka() {
+  [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] && return 0
+  command -v java >/dev/null || die "java not found (install a JDK 17+)"
+  command -v mvn >/dev/null || die "mvn not found (apt-get install -y maven)"
+  log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
+  local work; work=$(mktemp -d)
+  cat >"$work/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>fleet</groupId><artifactId>kafka-libs</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+POM
+  mkdir -p "$KAFKA_LIBS.tmp"
+  mvn -q -f "$work/pom.xml" dependency:copy-dependencies -DoutputDirectory="$KAFKA_LIBS.tmp" -DincludeScope=runtime
+  rm -rf "$KAFKA_LIBS" && mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS" && rm -rf "$work"
+}
+
+kafka_up() {
+  local dir=$STATE/kafka
+  mkdir -p "$dir"
+  if pid_alive "$dir/pid"; then log "kafka already running (pid $(cat "$dir/pid"))"; return 0; fi
+  port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by a process this script did not start"
+  fetch_kafka
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=6
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+PROPS
+  cat >"$dir/log4j.properties" <<L4J
+log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=$dir/server.log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+L4J
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    local cid; cid=$(java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+    java -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool \
+      format -t "$cid" -c "$dir/server.properties" >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "kafka storage format failed"; }
+  fi
+  # shellcheck disable=SC2086
+  nohup java $KAFKA_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
+    >"$dir/stdout.log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+  if ! wait_until 60 "kafka port" port_open "$KAFKA_PORT"; then
+    tail -n 30 "$dir/server.log" "$dir/stdout.log" >&2 || true
+    die "kafka did not open port $KAFKA_PORT within 60 s"
+  fi
+  log "kafka $KAFKA_VERSION up on 127.0.0.1:$KAFKA_PORT (pid $(cat "$dir/pid"))"
+}
+
+kafka_down() { stop_pid "$STATE/kafka/pid" kafka; }
+
+# --- Redis --------------------------------------------------------------------------------------
+ensure_redis_server() {
+  command -v redis-server >/dev/null && return 0
+  log "redis-server missing: installing Debian's package"
+  [ "$(id -u)" = 0 ] || die "redis-server is not installed and this is not root: apt-get install -y redis-server"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+}
+
+redis_up() {
+  local dir=$STATE/redis
+  mkdir -p "$dir"
+  if pid_alive "$dir/pid"; then log "redis already running (pid $(cat "$dir/pid"))"; return 0; fi
+  port_open "$REDIS_PORT" && die "port $REDIS_PORT is taken by a process this script did not start"
+  ensure_redis_server
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir" --save "" --appendonly no \
+    --daemonize yes --pidfile "$dir/pid" --logfile "$dir/redis.log"
+  wait_until 20 "redis ping" sh -c "redis-cli -p $REDIS_PORT ping 2>/dev/null | grep -q PONG" || die "redis did not answer PING"
+  log "redis up on 127.0.0.1:$REDIS_PORT (pid $(cat "$dir/pid"))"
+}
+
+redis_down() { stop_pid "$STATE/redis/pid" redis; }
+
+status() {
+  for s in kafka redis; do
+    if pid_alive "$STATE/$s/pid"; then echo "$s: running (pid $(cat "$STATE/$s/pid"))"; else echo "$s: stopped"; fi
+  done
+}
+
+cmd=${1:-status}; what=${2:-all}
+case "$cmd:$what" in
+  up:all) redis_up; kafka_up ;;
+  up:kafka) kafka_up ;;
+  up:redis) redis_up ;;
+  down:all) kafka_down; redis_down ;;
+  down:kafka) kafka_down ;;
+  down:redis) redis_down ;;
+  status:*) status ;;
+  reset:*) kafka_down; redis_down; rm -rf "$STATE"; log "state removed" ;;
+  *) echo "usage: $0 up|down|status|reset [kafka|redis]" >&2; exit 2 ;;
+esac
