@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=0
-if ! scripts/stack.sh status | grep -q 'kafka: running' || ! scripts/stack.sh status | grep -q 'redis: running'; then
+status=$(scripts/stack.sh status)
+if [[ $status != *"kafka: running"* || $status != *"redis: running"* ]]; then
   scripts/stack.sh up
   started=1
 fi
@@ -13,4 +14,4 @@ cleanup() { [ "$started" = 1 ] && scripts/stack.sh down || true; }
 trap cleanup EXIT
 mapfile -t files < <(find services test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 if [ "$#" -gt 0 ]; then files=("$@"); fi
-node --import tsx --test --test-reporter=spec --test-timeout=300000 "${files[@]}"
+node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-timeout=300000 "${files[@]}"

@@ -1,0 +1,32 @@
+// Topic ACL: a car publishes only to vehicles/{own id}/telemetry, /status and /commands/ack, and
+// subscribes only to vehicles/{own id}/commands. A refused subscription gets SUBACK 0x80
+// [MQTT-3.9.3]; the connection stays.
+import type { AuthorizeSubscribeHandler, Client } from 'aedes'
+import type { Logger } from '../../shared/src/logger.js'
+import { parseVehicleTopic, type VehicleTopic } from '../../shared/src/topics.js'
+import type { BrokerMetrics } from './broker-metrics.js'
+import type { VehicleIdentity } from './vehicle-auth.js'
+
+const publishable = new Set(['telemetry', 'status', 'commandAck'])
+
+/** The car's own topic it may publish to, or null. */
+export function publishTopicFor (identity: VehicleIdentity, client: Client, topic: string): VehicleTopic | null {
+  const vehicleId = identity.get(client)
+  const t = parseVehicleTopic(topic)
+  if (vehicleId === undefined || t === null || t.vehicleId !== vehicleId || !publishable.has(t.kind)) return null
+  return t
+}
+
+export function createAuthorizeSubscribe (identity: VehicleIdentity, metrics: BrokerMetrics, log: Logger): AuthorizeSubscribeHandler {
+  return (client, sub, done) => {
+    const vehicleId = identity.get(client)
+    const t = parseVehicleTopic(sub.topic)
+    if (vehicleId !== undefined && t !== null && t.vehicleId === vehicleId && t.kind === 'commands') {
+      done(null, sub)
+      return
+    }
+    metrics.refused.inc({ reason: 'subscribe_denied' })
+    log.warn({ vehicleId, topicLength: sub.topic.length }, 'subscription refused')
+    done(null, null)
+  }
+}

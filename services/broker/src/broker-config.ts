@@ -1,0 +1,29 @@
+// The broker's settings: every one an environment variable with a default, validated at start.
+import { bool, int, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
+import { hostSetting, kafkaSettings, logSettings, opsPortSetting, redisSettings } from '../../shared/src/common-config.js'
+import { DEV_SIGNING_KEY } from '../../shared/src/vehicle-credentials.js'
+
+export const brokerSettings = {
+  ...hostSetting,
+  ...kafkaSettings,
+  ...redisSettings,
+  ...logSettings,
+  ...opsPortSetting('FLEET_BROKER_OPS_PORT', 9101),
+  brokerId: str('FLEET_BROKER_ID', '', 'broker instance id in logs and metrics (default: host name + pid)'),
+  mqttPort: int('FLEET_MQTT_PORT', 1883, 'MQTT over TCP port (0 = any free port)', 0, 65535),
+  wsPort: int('FLEET_MQTT_WS_PORT', 8083, 'MQTT over WebSocket port (0 = any free port, -1 = off)', -1, 65535),
+  vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', DEV_SIGNING_KEY, 'signing key of per-car MQTT passwords (set it in production)'),
+  maxTelemetryBytes: int('FLEET_MAX_TELEMETRY_BYTES', 16_384, 'largest telemetry payload accepted; larger ones go to the DLQ', 256, 1_048_576),
+  maxPacketBytes: int('FLEET_MAX_PACKET_BYTES', 262_144, 'largest MQTT packet read; a larger one closes the connection', 1_024, 268_435_455),
+  lingerMs: int('FLEET_INGEST_LINGER_MS', 2, 'how long a Kafka batch waits for more records', 0, 1_000),
+  maxBatch: int('FLEET_INGEST_MAX_BATCH', 2_000, 'most records in one Kafka produce request', 1, 100_000),
+  drainMs: int('FLEET_BROKER_DRAIN_MS', 20_000, 'on SIGTERM: longest wait for in-flight Kafka writes before closing clients', 0, 600_000),
+  connectTimeoutMs: int('FLEET_MQTT_CONNECT_TIMEOUT_MS', 10_000, 'a socket that sends no CONNECT within this is closed', 100, 600_000),
+  requireRegistered: bool('FLEET_REQUIRE_REGISTERED', false, 'refuse cars not provisioned in Redis (npm run provision)')
+}
+
+export type BrokerConfig = ConfigOf<typeof brokerSettings>
+
+export function loadBrokerConfig (env: NodeJS.ProcessEnv = process.env): BrokerConfig {
+  return readConfig(brokerSettings, env)
+}

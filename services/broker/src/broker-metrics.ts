@@ -1,0 +1,32 @@
+// The broker's Prometheus metrics, created once per broker instance on its own registry.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+
+export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>
+
+export function createBrokerMetrics (registry: Registry) {
+  const registers = [registry]
+  return {
+    connections: new Gauge({ name: 'fleet_broker_connections', help: 'connected MQTT clients', registers }),
+    connects: new Counter({ name: 'fleet_broker_connects_total', help: 'CONNECT attempts by result', labelNames: ['result'], registers }),
+    messagesIn: new Counter({ name: 'fleet_broker_messages_in_total', help: 'PUBLISH packets from cars by topic class and QoS', labelNames: ['class', 'qos'], registers }),
+    refused: new Counter({ name: 'fleet_broker_refused_total', help: 'packets or connections refused, by reason', labelNames: ['reason'], registers }),
+    dlq: new Counter({ name: 'fleet_broker_dlq_total', help: 'telemetry sent to the dead-letter topic, by reason', labelNames: ['reason'], registers }),
+    produceSeconds: new Histogram({
+      name: 'fleet_broker_kafka_produce_seconds',
+      help: 'time from a Kafka batch send to its acknowledgement (acks=all)',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers
+    }),
+    batchRecords: new Histogram({
+      name: 'fleet_broker_kafka_batch_records',
+      help: 'records per Kafka produce request',
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 2000, 5000],
+      registers
+    }),
+    produceErrors: new Counter({ name: 'fleet_broker_kafka_produce_errors_total', help: 'failed Kafka batch sends (retried until they succeed)', registers }),
+    recordsAcked: new Counter({ name: 'fleet_broker_kafka_records_acked_total', help: 'records Kafka acknowledged', labelNames: ['topic'], registers }),
+    pendingRecords: new Gauge({ name: 'fleet_broker_ingest_pending_records', help: 'records waiting for a Kafka acknowledgement (their PUBACKs are held)', registers }),
+    backpressure: new Gauge({ name: 'fleet_broker_backpressure', help: '1 while Kafka writes fail and car sockets are held, else 0', registers }),
+    clientErrors: new Counter({ name: 'fleet_broker_client_errors_total', help: 'connections closed on a protocol or socket error', labelNames: ['stage'], registers })
+  }
+}

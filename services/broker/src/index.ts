@@ -1,0 +1,158 @@
+// The broker: aedes with fleet's policy hooks, Kafka ingest of telemetry, listeners and ops
+// endpoints. `createBroker(config, deps)` is what main.ts, the tests and the all-in-one launcher use.
+import { hostname } from 'node:os'
+import { Aedes, type Client, type PublishPacket } from 'aedes'
+import { Redis } from 'ioredis'
+import { Partitioners, type Kafka, type Producer } from 'kafkajs'
+import type { Registry } from 'prom-client'
+import { createKafka } from '../../shared/src/kafka.js'
+import { createLogger, type Logger } from '../../shared/src/logger.js'
+import { createRegistry } from '../../shared/src/metrics.js'
+import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
+import { createAuthorizeSubscribe } from './acl.js'
+import type { BrokerConfig } from './broker-config.js'
+import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
+import { createKafkaIngest, type IngestSink } from './kafka-ingest.js'
+import { startListeners, type Listeners } from './listeners.js'
+import { guardPacketSize } from './packet-guard.js'
+import { createTelemetryIntake } from './telemetry-intake.js'
+import { createVehicleAuth } from './vehicle-auth.js'
+
+export interface BrokerDeps {
+  log?: Logger
+  registry?: Registry
+  kafka?: Kafka
+  redis?: Redis
+}
+
+export interface BrokerAddresses { mqttPort: number, wsPort: number | null, opsPort: number }
+
+export interface FleetBroker {
+  start: () => Promise<BrokerAddresses>
+  /** Graceful stop: stop accepting, stop reading, finish Kafka writes and PUBACKs, close clients. */
+  stop: () => Promise<void>
+  readonly id: string
+  readonly aedes: Aedes
+  readonly metrics: BrokerMetrics
+  readonly registry: Registry
+  readonly sink: IngestSink
+}
+
+const KEEPALIVE_REFRESH_MS = 1_000
+
+export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {}): Promise<FleetBroker> {
+  const id = config.brokerId || `${hostname()}-${process.pid}`
+  const log = (deps.log ?? createLogger('broker', config.logLevel)).child({ brokerId: id })
+  const registry = deps.registry ?? createRegistry('broker')
+  const metrics = createBrokerMetrics(registry)
+  const ownRedis = deps.redis === undefined
+  const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
+  const producer: Producer = (deps.kafka ?? createKafka(config, log, `-broker-${id}`)).producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner
+  })
+  const sink = createKafkaIngest({ producer, lingerMs: config.lingerMs, maxBatch: config.maxBatch, log, metrics })
+  const auth = createVehicleAuth({ signingKey: config.vehicleTokenKey, redis, requireRegistered: config.requireRegistered, metrics, log })
+  const intake = createTelemetryIntake({ identity: auth.identity, sink, maxTelemetryBytes: config.maxTelemetryBytes, brokerId: id, metrics, log })
+
+  const aedes = new Aedes({
+    id,
+    connectTimeout: config.connectTimeoutMs,
+    preConnect: auth.preConnect,
+    authenticate: auth.authenticate,
+    authorizePublish: intake.authorizePublish,
+    authorizeSubscribe: createAuthorizeSubscribe(auth.identity, metrics, log)
+  })
+  // Telemetry's route is Kafka: it never enters the emitter, retained store or offline queues.
+  // (aedes calls publish(packet, client, done) internally; its types only know (packet, done).)
+  type Done = (err?: Error) => void
+  const publish = aedes.publish.bind(aedes) as unknown as (packet: PublishPacket, client: Client | Done | null, done?: Done) => void
+  aedes.publish = ((packet: PublishPacket, client: Client | Done | null, done?: Done) => {
+    if (intake.isIngested(packet)) {
+      (typeof client === 'function' ? client : done)?.()
+      return
+    }
+    publish(packet, client, done)
+  }) as unknown as Aedes['publish']
+
+  aedes.on('client', () => metrics.connections.set(aedes.connectedClients))
+  aedes.on('clientDisconnect', () => metrics.connections.set(aedes.connectedClients))
+  aedes.on('clientError', (_client: Client, err: Error) => {
+    metrics.clientErrors.inc({ stage: 'connected' })
+    log.debug({ err: err.message }, 'client error')
+  })
+  aedes.on('connectionError', (_client: Client, err: Error) => {
+    metrics.clientErrors.inc({ stage: 'before_connect' })
+    log.debug({ err: err.message }, 'connection error before CONNECT completed')
+  })
+
+  let listeners: Listeners | null = null
+  let ops: OpsServer | null = null
+  let keepalive: NodeJS.Timeout | null = null
+  let draining = false
+
+  const onStream = (stream: import('node:stream').Duplex, req?: import('node:http').IncomingMessage) => {
+    if (draining) {
+      stream.destroy()
+      return
+    }
+    const client = aedes.handle(stream, req as never)
+    guardPacketSize(client, config.maxPacketBytes, () => {
+      metrics.refused.inc({ reason: 'packet_too_large' })
+      log.warn({ clientId: client.id?.slice(0, 80) }, 'packet too large: connection closed')
+    })
+  }
+
+  return {
+    id,
+    aedes,
+    metrics,
+    registry,
+    sink,
+    async start () {
+      if (ownRedis) await redis.connect()
+      await producer.connect()
+      await aedes.listen()
+      listeners = await startListeners({ host: config.host, mqttPort: config.mqttPort, wsPort: config.wsPort, onStream })
+      // A car whose PUBACK we hold cannot send PINGREQ (its socket is not read); it is alive.
+      keepalive = setInterval(() => {
+        for (const client of intake.heldClients()) (client as unknown as { _keepaliveTimer?: NodeJS.Timeout | null })._keepaliveTimer?.refresh()
+      }, KEEPALIVE_REFRESH_MS)
+      keepalive.unref()
+      ops = createOpsServer({
+        host: config.host,
+        port: config.opsPort,
+        registry,
+        log,
+        checks: [
+          { name: 'accepting', check: () => !draining },
+          { name: 'kafka', check: () => sink.healthy() },
+          { name: 'redis', check: () => redis.status === 'ready' }
+        ]
+      })
+      const opsPort = await ops.start()
+      log.info({ mqttPort: listeners.mqttPort, wsPort: listeners.wsPort, opsPort }, 'broker listening')
+      return { mqttPort: listeners.mqttPort, wsPort: listeners.wsPort, opsPort }
+    },
+    async stop () {
+      if (draining) return
+      draining = true
+      const started = Date.now()
+      await listeners?.close()
+      for (const client of Object.values((aedes as unknown as { clients: Record<string, { pause: () => void }> }).clients)) client.pause()
+      const drained = await sink.drain(config.drainMs)
+      log.info({ drained, pending: sink.pending(), ms: Date.now() - started }, 'ingest drained')
+      // Give the PUBACKs of the last batch a turn to be written before sockets close.
+      await new Promise(resolve => setImmediate(resolve))
+      await new Promise<void>(resolve => aedes.close(() => resolve()))
+      sink.close()
+      if (keepalive !== null) clearInterval(keepalive)
+      await producer.disconnect().catch(() => {})
+      if (ownRedis) redis.disconnect()
+      await ops?.stop()
+      log.info({ ms: Date.now() - started }, 'broker stopped')
+    }
+  }
+}

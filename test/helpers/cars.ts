@@ -1,0 +1,35 @@
+// Simulated cars for system tests: mqtt.js clients with real per-car credentials.
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { DEV_SIGNING_KEY, vehicleToken } from '../../services/shared/src/vehicle-credentials.js'
+
+export function connectCar (vehicleId: string, port: number, opts: Partial<IClientOptions> & { url?: string } = {}): Promise<MqttClient> {
+  const { url, ...rest } = opts
+  const client = mqtt.connect(url ?? `mqtt://127.0.0.1:${port}`, {
+    clientId: vehicleId,
+    username: vehicleId,
+    password: vehicleToken(DEV_SIGNING_KEY, vehicleId),
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5_000,
+    ...rest
+  })
+  return new Promise((resolve, reject) => {
+    client.once('connect', () => { client.removeListener('error', reject); resolve(client) })
+    client.once('error', err => { client.end(true); reject(err) })
+  })
+}
+
+/** The CONNACK return code a connection attempt got (0 = accepted). */
+export async function connackCode (vehicleId: string, port: number, opts: Partial<IClientOptions> = {}): Promise<number> {
+  try {
+    const c = await connectCar(vehicleId, port, opts)
+    await c.endAsync()
+    return 0
+  } catch (err) {
+    const code = (err as { code?: number }).code
+    if (typeof code !== 'number') throw err
+    return code
+  }
+}
+
+export const uniqueFleetPrefix = (name: string) => `t-${name}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`

@@ -1,0 +1,51 @@
+// Reads what the system under test wrote to Kafka: a consumer (unique group) that starts at the
+// offsets the topic had when `collect` was called, so a test sees only records from then on.
+import { randomUUID } from 'node:crypto'
+import type { KafkaMessage } from 'kafkajs'
+import { createKafka } from '../../services/shared/src/kafka.js'
+import { createLogger } from '../../services/shared/src/logger.js'
+
+export interface Collected { partition: number, offset: string, key: string, value: Buffer, headers: KafkaMessage['headers'] }
+
+export interface Collector {
+  records: Collected[]
+  waitFor: (predicate: (records: Collected[]) => boolean, timeoutMs?: number) => Promise<void>
+  stop: () => Promise<void>
+}
+
+export const testKafka = () => createKafka({ kafkaBrokers: (process.env.FLEET_KAFKA_BROKERS ?? '127.0.0.1:19092').split(','), kafkaClientId: 'fleet-test' }, createLogger('test-kafka', 'silent'))
+
+export async function collect (topic: string, keep: (key: string) => boolean = () => true): Promise<Collector> {
+  const kafka = testKafka()
+  const admin = kafka.admin()
+  await admin.connect()
+  const start = await admin.fetchTopicOffsets(topic)
+  await admin.disconnect()
+  const consumer = kafka.consumer({ groupId: `fleet-test-${randomUUID()}`, sessionTimeout: 10_000, heartbeatInterval: 1_000, retry: { retries: 20 } })
+  await consumer.connect()
+  await consumer.subscribe({ topic, fromBeginning: false })
+  const records: Collected[] = []
+  let ready!: () => void
+  const assigned = new Promise<void>(resolve => { ready = resolve })
+  consumer.on(consumer.events.GROUP_JOIN, () => ready())
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      const key = message.key?.toString() ?? ''
+      if (!keep(key)) return
+      records.push({ partition, offset: message.offset, key, value: message.value ?? Buffer.alloc(0), headers: message.headers })
+    }
+  })
+  for (const p of start) consumer.seek({ topic, partition: p.partition, offset: p.offset })
+  await assigned
+  return {
+    records,
+    async waitFor (predicate, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs
+      while (!predicate(records)) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for records on ${topic} (have ${records.length})`)
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+    },
+    stop: () => consumer.disconnect()
+  }
+}
