@@ -85,7 +85,7 @@ test('publishing to another car\'s topic (or any topic outside the car\'s own) c
   for (const topic of [MqttTopics.telemetry(`${prefix}-other`), MqttTopics.commands(`${prefix}-p`), 'fleet/anything']) {
     const id = `${prefix}-p`
     const car = await connectCar(id, tb.mqttPort)
-    const closed = new Promise(resolve => car.once('close', resolve))
+    const closed = new Promise<void>(resolve => car.once('close', () => resolve()))
     car.publish(topic, JSON.stringify(validTelemetry(id, 0)), { qos: 1 })
     await closed
     car.end(true)

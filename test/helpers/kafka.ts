@@ -15,12 +15,22 @@ export interface Collector {
 
 export const testKafka = () => createKafka({ kafkaBrokers: (process.env.FLEET_KAFKA_BROKERS ?? '127.0.0.1:19092').split(','), kafkaClientId: 'fleet-test' }, createLogger('test-kafka', 'silent'))
 
-export async function collect (topic: string, keep: (key: string) => boolean = () => true): Promise<Collector> {
-  const kafka = testKafka()
-  const admin = kafka.admin()
+export type Offsets = Array<{ partition: number, offset: string }>
+
+/** The topic's current end offsets: where a collector started later should begin. */
+export async function endOffsets (topic: string): Promise<Offsets> {
+  const admin = testKafka().admin()
   await admin.connect()
-  const start = await admin.fetchTopicOffsets(topic)
-  await admin.disconnect()
+  try {
+    return (await admin.fetchTopicOffsets(topic)).map(({ partition, offset }) => ({ partition, offset }))
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+export async function collect (topic: string, keep: (key: string) => boolean = () => true, from?: Offsets): Promise<Collector> {
+  const kafka = testKafka()
+  const start = from ?? await endOffsets(topic)
   const consumer = kafka.consumer({ groupId: `fleet-test-${randomUUID()}`, sessionTimeout: 10_000, heartbeatInterval: 1_000, retry: { retries: 20 } })
   await consumer.connect()
   await consumer.subscribe({ topic, fromBeginning: false })

@@ -55,7 +55,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   })
   const sink = createKafkaIngest({ producer, lingerMs: config.lingerMs, maxBatch: config.maxBatch, log, metrics })
   const auth = createVehicleAuth({ signingKey: config.vehicleTokenKey, redis, requireRegistered: config.requireRegistered, metrics, log })
-  const intake = createTelemetryIntake({ identity: auth.identity, sink, maxTelemetryBytes: config.maxTelemetryBytes, brokerId: id, metrics, log })
+  const intake = createTelemetryIntake({ identity: auth.identity, sink, maxTelemetryBytes: config.maxTelemetryBytes, maxInflight: config.maxInflight, brokerId: id, metrics, log })
 
   const aedes = new Aedes({
     id,

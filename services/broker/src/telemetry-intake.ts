@@ -1,15 +1,19 @@
 // PUBLISH policy and the ingest step. Runs as aedes' authorizePublish, the one hook that runs
-// before a QoS 1 PUBACK is written: telemetry is validated and written to Kafka (or, if invalid,
-// to the DLQ with its reason) and the callback — and with it the PUBACK and the next read from
-// the car's socket — waits for Kafka's acknowledgement. Ingested packets end there: they are
-// marked so the broker does not route them on (nobody may subscribe to telemetry).
+// before aedes would write a QoS 1 PUBACK. Telemetry is validated and written to Kafka (or, if
+// invalid, to the DLQ with its reason), and its PUBACK is written by us once Kafka acknowledged
+// the record, in the order the PUBLISHes arrived [MQTT-4.6.0-2] (aedes is told the packet is
+// QoS 0 so it writes none itself). The car's socket keeps being read — so PINGREQs are answered
+// while Kafka is slow or down — until the car has `maxInflight` messages unacknowledged; then its
+// socket is no longer read until Kafka catches up (per-car backpressure, memory bounded by
+// maxInflight × max payload). Ingested packets end here: they are marked so the broker does not
+// route them on (nobody may subscribe to telemetry).
 import type { AuthorizePublishHandler, Client, PublishPacket } from 'aedes'
 import type { Logger } from '../../shared/src/logger.js'
 import { parseTelemetry } from '../../shared/src/telemetry-schema.js'
 import { KafkaTopics } from '../../shared/src/topics.js'
 import { publishTopicFor } from './acl.js'
 import type { BrokerMetrics } from './broker-metrics.js'
-import type { IngestSink } from './kafka-ingest.js'
+import type { IngestRecord, IngestSink } from './kafka-ingest.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 
 /** How much of a refused payload the DLQ record keeps. */
@@ -19,6 +23,8 @@ export interface IntakeOptions {
   identity: VehicleIdentity
   sink: IngestSink
   maxTelemetryBytes: number
+  /** Unacknowledged messages per car before its socket stops being read. */
+  maxInflight: number
   brokerId: string
   metrics: BrokerMetrics
   log: Logger
@@ -28,7 +34,7 @@ export interface Intake {
   authorizePublish: AuthorizePublishHandler
   /** True for packets whose only destination is Kafka. */
   isIngested: (packet: PublishPacket) => boolean
-  /** Clients waiting on Kafka; their keepalive is kept alive while we hold them. */
+  /** Clients whose socket is not read until Kafka catches up; they are alive all the same. */
   heldClients: () => Iterable<Client>
 }
 
@@ -37,10 +43,18 @@ export class PublishDeniedError extends Error {
   constructor () { super('not authorized to publish to this topic') }
 }
 
+interface CarFlow {
+  /** Messages written to the sink and not yet acknowledged by Kafka. */
+  pending: number
+  /** The callback of the read that is held because the car reached its window. */
+  held: (() => void) | null
+}
+
 export function createTelemetryIntake (opts: IntakeOptions): Intake {
-  const { identity, sink, metrics, log } = opts
+  const { identity, sink, metrics, log, maxInflight } = opts
   const ingested = new WeakSet<PublishPacket>()
-  const held = new Map<Client, number>()
+  const flows = new WeakMap<Client, CarFlow>()
+  const held = new Set<Client>()
   const counters = new Map<string, { inc: () => void }>()
   const countIn = (cls: string, qos: number) => {
     const k = cls + qos
@@ -49,11 +63,61 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     c.inc()
   }
 
-  const hold = (client: Client) => held.set(client, (held.get(client) ?? 0) + 1)
-  const release = (client: Client) => {
-    const n = (held.get(client) ?? 1) - 1
-    if (n <= 0) held.delete(client)
-    else held.set(client, n)
+  // PUBACKs of one Kafka batch for one car leave in one socket write.
+  let acks = new Map<Client, number[]>()
+  const flushAcks = () => {
+    const due = acks
+    acks = new Map()
+    for (const [client, ids] of due) {
+      const conn = client.conn
+      if (conn.destroyed || !conn.writable) continue
+      const buf = Buffer.allocUnsafe(ids.length * 4)
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!
+        buf[i * 4] = 0x40 // PUBACK
+        buf[i * 4 + 1] = 2
+        buf[i * 4 + 2] = id >> 8
+        buf[i * 4 + 3] = id & 0xff
+      }
+      conn.write(buf)
+    }
+  }
+  const queueAck = (client: Client, messageId: number) => {
+    if (acks.size === 0) setImmediate(flushAcks)
+    const ids = acks.get(client)
+    if (ids === undefined) acks.set(client, [messageId])
+    else ids.push(messageId)
+  }
+
+  function ingest (client: Client, packet: PublishPacket, record: IngestRecord, callback: (err?: Error | null) => void) {
+    if (packet.qos === 2) {
+      // QoS 2 keeps aedes' own flow: its PUBREC waits for Kafka by holding the callback.
+      sink.write(record, err => callback(err ?? null))
+      return
+    }
+    let flow = flows.get(client)
+    if (flow === undefined) flows.set(client, flow = { pending: 0, held: null })
+    const f = flow
+    const messageId = packet.qos === 1 ? packet.messageId : undefined
+    packet.qos = 0 // aedes must not PUBACK before Kafka has the record; we do it below
+    f.pending++
+    sink.write(record, err => {
+      f.pending--
+      // On error (shutdown) no PUBACK: the car still holds the message and resends it.
+      if (err === undefined && messageId !== undefined) queueAck(client, messageId)
+      if (f.held !== null && f.pending < maxInflight) {
+        const resume = f.held
+        f.held = null
+        held.delete(client)
+        resume()
+      }
+    })
+    if (f.pending >= maxInflight) {
+      f.held = () => callback(null)
+      held.add(client)
+    } else {
+      callback(null)
+    }
   }
 
   const authorizePublish: AuthorizePublishHandler = (client, packet, callback) => {
@@ -76,19 +140,14 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     countIn('telemetry', packet.qos)
     ingested.add(packet)
     const receivedAt = Date.now()
-    const result = parseTelemetry(packet.payload as Buffer, topic.vehicleId, opts.maxTelemetryBytes)
-    hold(client)
-    const done = (err?: Error) => {
-      release(client)
-      callback(err ?? null)
-    }
+    const payload = packet.payload as Buffer
+    const result = parseTelemetry(payload, topic.vehicleId, opts.maxTelemetryBytes)
     if (result.ok) {
-      sink.write({ topic: KafkaTopics.telemetry, key: topic.vehicleId, value: packet.payload as Buffer, timestamp: receivedAt }, done)
+      ingest(client, packet, { topic: KafkaTopics.telemetry, key: topic.vehicleId, value: payload, timestamp: receivedAt }, callback)
       return
     }
     metrics.dlq.inc({ reason: result.reason })
     log.warn({ vehicleId: topic.vehicleId, reason: result.reason, detail: result.detail }, 'invalid telemetry sent to the DLQ')
-    const payload = packet.payload as Buffer
     const record = {
       vehicleId: topic.vehicleId,
       topic: packet.topic,
@@ -100,18 +159,18 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       payloadTruncated: payload.byteLength > DLQ_PAYLOAD_BYTES,
       payloadBase64: payload.subarray(0, DLQ_PAYLOAD_BYTES).toString('base64')
     }
-    sink.write({
+    ingest(client, packet, {
       topic: KafkaTopics.telemetryDlq,
       key: topic.vehicleId,
       value: Buffer.from(JSON.stringify(record)),
       timestamp: receivedAt,
       headers: { reason: result.reason }
-    }, done)
+    }, callback)
   }
 
   return {
     authorizePublish,
     isIngested: packet => ingested.has(packet),
-    heldClients: () => held.keys()
+    heldClients: () => held
   }
 }
