@@ -3,6 +3,7 @@
 // events on Kafka vehicle.command-events. Written once here; every service reads it.
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import './typebox-formats.js'
 
 const NoParams = Type.Object({}, { additionalProperties: false })
 
