@@ -1,5 +1,6 @@
 // Topic ACL: a car publishes only to vehicles/{own id}/telemetry, /status and /commands/ack, and
-// subscribes only to vehicles/{own id}/commands. A refused subscription gets SUBACK 0x80
+// subscribes only to vehicles/{own id}/commands. The commander service publishes only to
+// vehicles/{any id}/commands and subscribes to nothing. A refused subscription gets SUBACK 0x80
 // [MQTT-3.9.3]; the connection stays.
 import type { AuthorizeSubscribeHandler, Client } from 'aedes'
 import type { Logger } from '../../shared/src/logger.js'
@@ -11,10 +12,11 @@ const publishable = new Set(['telemetry', 'status', 'commandAck'])
 
 /** The car's own topic it may publish to, or null. */
 export function publishTopicFor (identity: VehicleIdentity, client: Client, topic: string): VehicleTopic | null {
-  const vehicleId = identity.get(client)
+  const principal = identity.principal(client)
   const t = parseVehicleTopic(topic)
-  if (vehicleId === undefined || t === null || t.vehicleId !== vehicleId || !publishable.has(t.kind)) return null
-  return t
+  if (principal === undefined || t === null) return null
+  if (principal.kind === 'service') return principal.name === 'commander' && t.kind === 'commands' ? t : null
+  return t.vehicleId === principal.vehicleId && publishable.has(t.kind) ? t : null
 }
 
 export function createAuthorizeSubscribe (identity: VehicleIdentity, metrics: BrokerMetrics, log: Logger): AuthorizeSubscribeHandler {

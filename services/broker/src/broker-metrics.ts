@@ -27,6 +27,8 @@ export function createBrokerMetrics (registry: Registry) {
     recordsAcked: new Counter({ name: 'fleet_broker_kafka_records_acked_total', help: 'records Kafka acknowledged', labelNames: ['topic'], registers }),
     pendingRecords: new Gauge({ name: 'fleet_broker_ingest_pending_records', help: 'records waiting for a Kafka acknowledgement (their PUBACKs are held)', registers }),
     backpressure: new Gauge({ name: 'fleet_broker_backpressure', help: '1 while Kafka writes fail and car sockets are held, else 0', registers }),
+    commands: new Counter({ name: 'fleet_broker_commands_total', help: 'cloud-to-car command moves seen by the broker', labelNames: ['event'], registers }),
+    presenceErrors: new Counter({ name: 'fleet_broker_presence_errors_total', help: 'failed presence writes to Redis (connections are not refused for them)', registers }),
     clientErrors: new Counter({ name: 'fleet_broker_client_errors_total', help: 'connections closed on a protocol or socket error', labelNames: ['stage'], registers })
   }
 }

@@ -10,11 +10,13 @@ import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { createAuthorizeSubscribe } from './acl.js'
+import { createCommandRelay } from './command-relay.js'
 import type { BrokerConfig } from './broker-config.js'
 import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
 import { createKafkaIngest, type IngestSink } from './kafka-ingest.js'
 import { startListeners, type Listeners } from './listeners.js'
 import { guardPacketSize } from './packet-guard.js'
+import { trackPresence } from './presence.js'
 import { createTelemetryIntake } from './telemetry-intake.js'
 import { createVehicleAuth } from './vehicle-auth.js'
 
@@ -57,14 +59,18 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const auth = createVehicleAuth({ signingKey: config.vehicleTokenKey, redis, requireRegistered: config.requireRegistered, metrics, log })
   const intake = createTelemetryIntake({ identity: auth.identity, sink, maxTelemetryBytes: config.maxTelemetryBytes, maxInflight: config.maxInflight, brokerId: id, metrics, log })
 
+  const commands = createCommandRelay({ sink, identity: auth.identity, brokerId: id, metrics, log })
   const aedes = new Aedes({
     id,
     connectTimeout: config.connectTimeoutMs,
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,
     authorizePublish: intake.authorizePublish,
-    authorizeSubscribe: createAuthorizeSubscribe(auth.identity, metrics, log)
+    authorizeSubscribe: createAuthorizeSubscribe(auth.identity, metrics, log),
+    authorizeForward: commands.authorizeForward
   })
+  commands.attach(aedes)
+  trackPresence(aedes, { redis, identity: auth.identity, brokerId: id, metrics, log })
   // Telemetry's route is Kafka: it never enters the emitter, retained store or offline queues.
   // (aedes calls publish(packet, client, done) internally; its types only know (packet, done).)
   type Done = (err?: Error) => void

@@ -1,6 +1,6 @@
 // PUBLISH policy and the ingest step. Runs as aedes' authorizePublish, the one hook that runs
-// before aedes would write a QoS 1 PUBACK. Telemetry is validated and written to Kafka (or, if
-// invalid, to the DLQ with its reason), and its PUBACK is written by us once Kafka acknowledged
+// before aedes would write a QoS 1 PUBACK. Telemetry (and a car's command acks) is validated and
+// written to Kafka (or, if invalid, to the DLQ with its reason), and its PUBACK is written by us once Kafka acknowledged
 // the record, in the order the PUBLISHes arrived [MQTT-4.6.0-2] (aedes is told the packet is
 // QoS 0 so it writes none itself). The car's socket keeps being read — so PINGREQs are answered
 // while Kafka is slow or down — until the car has `maxInflight` messages unacknowledged; then its
@@ -12,6 +12,7 @@ import type { Logger } from '../../shared/src/logger.js'
 import { parseTelemetry } from '../../shared/src/telemetry-schema.js'
 import { KafkaTopics } from '../../shared/src/topics.js'
 import { publishTopicFor } from './acl.js'
+import { commandAckRecord } from './command-relay.js'
 import type { BrokerMetrics } from './broker-metrics.js'
 import type { IngestRecord, IngestSink } from './kafka-ingest.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
@@ -132,22 +133,43 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       callback(new PublishDeniedError())
       return
     }
-    if (topic.kind !== 'telemetry') {
-      countIn(topic.kind === 'status' ? 'status' : 'command_ack', packet.qos)
-      callback(null)
-      return
-    }
-    countIn('telemetry', packet.qos)
-    ingested.add(packet)
     const receivedAt = Date.now()
     const payload = packet.payload as Buffer
-    const result = parseTelemetry(payload, topic.vehicleId, opts.maxTelemetryBytes)
+    let result: { ok: true, record: IngestRecord } | { ok: false, reason: string, detail: string }
+    switch (topic.kind) {
+      case 'status':
+        countIn('status', packet.qos)
+        callback(null)
+        return
+      case 'commands':
+        // From the commander; routed to the car (and queued for it while offline). Never retained.
+        countIn('command', packet.qos)
+        packet.retain = false
+        callback(null)
+        return
+      case 'commandAck': {
+        countIn('command_ack', packet.qos)
+        const ack = commandAckRecord(topic.vehicleId, payload, opts.brokerId, receivedAt)
+        if (ack.ok) metrics.commands.inc({ event: ack.status })
+        result = ack
+        break
+      }
+      case 'telemetry': {
+        countIn('telemetry', packet.qos)
+        const parsed = parseTelemetry(payload, topic.vehicleId, opts.maxTelemetryBytes)
+        result = parsed.ok
+          ? { ok: true, record: { topic: KafkaTopics.telemetry, key: topic.vehicleId, value: payload, timestamp: receivedAt } }
+          : parsed
+        break
+      }
+    }
+    ingested.add(packet)
     if (result.ok) {
-      ingest(client, packet, { topic: KafkaTopics.telemetry, key: topic.vehicleId, value: payload, timestamp: receivedAt }, callback)
+      ingest(client, packet, result.record, callback)
       return
     }
     metrics.dlq.inc({ reason: result.reason })
-    log.warn({ vehicleId: topic.vehicleId, reason: result.reason, detail: result.detail }, 'invalid telemetry sent to the DLQ')
+    log.warn({ vehicleId: topic.vehicleId, reason: result.reason, detail: result.detail }, 'invalid message sent to the DLQ')
     const record = {
       vehicleId: topic.vehicleId,
       topic: packet.topic,

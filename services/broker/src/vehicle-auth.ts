@@ -1,12 +1,13 @@
-// CONNECT policy: who may connect. username = vehicleId, password = the car's signed token
+// CONNECT policy: who may connect. A car: username = vehicleId, password = the car's signed token
 // (services/shared/src/vehicle-credentials.ts); revoked cars (a Redis set) are refused. The client
 // id must be the vehicleId (or empty with a clean session), so no car can take over another car's
-// session by borrowing its client id.
+// session by borrowing its client id. A fleet service (the commander): username `service:<name>`
+// with its own signed token, client id `service:<name>` or `service:<name>:<anything>`.
 import type { AuthenticateError, Client, PreConnectHandler, AuthenticateHandler } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../../shared/src/logger.js'
 import { isVehicleId, parseVehicleTopic } from '../../shared/src/topics.js'
-import { REVOKED_VEHICLES_KEY, vehicleKey, verifyVehicleToken } from '../../shared/src/vehicle-credentials.js'
+import { REVOKED_VEHICLES_KEY, SERVICE_USER_PREFIX, vehicleKey, verifyServiceToken, verifyVehicleToken } from '../../shared/src/vehicle-credentials.js'
 import type { BrokerMetrics } from './broker-metrics.js'
 
 /** CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3). */
@@ -23,8 +24,15 @@ function refusal (returnCode: Code, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode })
 }
 
+export type Principal = { kind: 'vehicle', vehicleId: string } | { kind: 'service', name: string }
+
+/** Fleet services that may connect, and so be authorised by the ACL. */
+export const KNOWN_SERVICES = new Set(['commander'])
+
 export interface VehicleIdentity {
+  /** The vehicleId of a connected car (undefined for services and unauthenticated clients). */
   get: (client: Client) => string | undefined
+  principal: (client: Client) => Principal | undefined
 }
 
 export interface VehicleAuthOptions {
@@ -37,7 +45,7 @@ export interface VehicleAuthOptions {
 
 export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreConnectHandler, authenticate: AuthenticateHandler, identity: VehicleIdentity } {
   const { metrics, log } = opts
-  const vehicles = new WeakMap<Client, string>()
+  const principals = new WeakMap<Client, Principal>()
   const emptyIdPersistent = new WeakSet<Client>()
 
   const preConnect: PreConnectHandler = (client, packet, callback) => {
@@ -55,6 +63,18 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
   const authenticate: AuthenticateHandler = (client, username, password, done) => {
     if (emptyIdPersistent.has(client)) {
       return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'a zero-length client id needs a clean session')
+    }
+    if (username?.startsWith(SERVICE_USER_PREFIX) === true) {
+      const name = username.slice(SERVICE_USER_PREFIX.length)
+      if (!KNOWN_SERVICES.has(name) || !verifyServiceToken(opts.signingKey, name, password)) {
+        return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'bad user name or password')
+      }
+      if (client.id !== username && !client.id.startsWith(`${username}:`)) {
+        return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'a service client id must start with its user name')
+      }
+      principals.set(client, { kind: 'service', name })
+      metrics.connects.inc({ result: 'accepted_service' })
+      return done(null, true)
     }
     if (username === undefined || !isVehicleId(username) || !verifyVehicleToken(opts.signingKey, username, password)) {
       return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'bad user name or password')
@@ -75,7 +95,7 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
     Promise.all(checks).then(([revoked, registered]) => {
       if (revoked === 1) return refuse(client, done, ConnackCode.notAuthorized, 'revoked', 'this vehicle is revoked')
       if (opts.requireRegistered && registered !== 1) return refuse(client, done, ConnackCode.notAuthorized, 'not_registered', 'this vehicle is not provisioned')
-      vehicles.set(client, username)
+      principals.set(client, { kind: 'vehicle', vehicleId: username })
       metrics.connects.inc({ result: 'accepted' })
       done(null, true)
     }, (err: Error) => {
@@ -84,5 +104,12 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
     })
   }
 
-  return { preConnect, authenticate, identity: { get: client => vehicles.get(client) } }
+  const identity: VehicleIdentity = {
+    principal: client => principals.get(client),
+    get: client => {
+      const p = principals.get(client)
+      return p?.kind === 'vehicle' ? p.vehicleId : undefined
+    }
+  }
+  return { preConnect, authenticate, identity }
 }

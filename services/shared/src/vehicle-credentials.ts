@@ -21,3 +21,18 @@ export function verifyVehicleToken (signingKey: string, vehicleId: string, passw
 export const REVOKED_VEHICLES_KEY = 'fleet:vehicles:revoked'
 /** Redis hash per provisioned car (provisionedAt, …), so operators and the api can list the fleet. */
 export const vehicleKey = (vehicleId: string) => `fleet:vehicle:${vehicleId}`
+
+/** MQTT user name prefix of fleet's own services (never a valid vehicle id: ':' is not allowed). */
+export const SERVICE_USER_PREFIX = 'service:'
+
+/** Password of a fleet service's MQTT account (e.g. the commander): username `service:<name>`. */
+export function serviceToken (signingKey: string, name: string): string {
+  return PREFIX + createHmac('sha256', signingKey).update(`fleet/service/v1/${name}`).digest('base64url')
+}
+
+export function verifyServiceToken (signingKey: string, name: string, password: Buffer | string | undefined): boolean {
+  if (password === undefined) return false
+  const given = Buffer.isBuffer(password) ? password : Buffer.from(password)
+  const expected = Buffer.from(serviceToken(signingKey, name))
+  return given.length === expected.length && timingSafeEqual(given, expected)
+}

@@ -1,0 +1,36 @@
+// Keeps the fleet's presence in Redis (layout in services/shared/src/presence.ts): a car is
+// marked online when its CONNACK went out and offline when its connection ends. Failures are
+// counted and logged but never refuse or drop a car.
+import { randomUUID } from 'node:crypto'
+import type { Aedes, Client } from 'aedes'
+import type { Redis } from 'ioredis'
+import type { Logger } from '../../shared/src/logger.js'
+import { MARK_OFFLINE_LUA, ONLINE_VEHICLES_KEY, presenceKey } from '../../shared/src/presence.js'
+import type { BrokerMetrics } from './broker-metrics.js'
+import type { VehicleIdentity } from './vehicle-auth.js'
+
+export function trackPresence (aedes: Aedes, opts: { redis: Redis, identity: VehicleIdentity, brokerId: string, metrics: BrokerMetrics, log: Logger }): void {
+  const { redis, identity, metrics, log } = opts
+  const conns = new WeakMap<Client, string>()
+  const failed = (err: Error) => {
+    metrics.presenceErrors.inc()
+    log.debug({ err: err.message }, 'presence write failed')
+  }
+  aedes.on('clientReady', (client: Client) => {
+    const vehicleId = identity.get(client)
+    if (vehicleId === undefined) return
+    const conn = randomUUID()
+    conns.set(client, conn)
+    redis.multi()
+      .hset(presenceKey(vehicleId), 'online', '1', 'brokerId', opts.brokerId, 'conn', conn, 'since', new Date().toISOString())
+      .sadd(ONLINE_VEHICLES_KEY, vehicleId)
+      .exec()
+      .catch(failed)
+  })
+  aedes.on('clientDisconnect', (client: Client) => {
+    const vehicleId = identity.get(client)
+    const conn = conns.get(client)
+    if (vehicleId === undefined || conn === undefined) return
+    redis.eval(MARK_OFFLINE_LUA, 2, presenceKey(vehicleId), ONLINE_VEHICLES_KEY, conn, vehicleId, new Date().toISOString()).catch(failed)
+  })
+}
