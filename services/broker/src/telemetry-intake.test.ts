@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict'
+import { PassThrough } from 'node:stream'
+import { test } from 'node:test'
+import type { Client, PublishPacket } from 'aedes'
+import { pino } from 'pino'
+import { createRegistry } from '../../shared/src/metrics.js'
+import { validTelemetry } from '../../shared/src/telemetry-samples.js'
+import { KafkaTopics, MqttTopics } from '../../shared/src/topics.js'
+import { createBrokerMetrics } from './broker-metrics.js'
+import type { IngestCallback, IngestRecord, IngestSink } from './kafka-ingest.js'
+import { createTelemetryIntake } from './telemetry-intake.js'
+
+function fakeSink () {
+  const writes: Array<{ record: IngestRecord, cb: IngestCallback }> = []
+  const sink: IngestSink = { write: (record, cb) => { writes.push({ record, cb }) }, pending: () => writes.length, healthy: () => true, drain: async () => true, close: () => {} }
+  return { sink, writes }
+}
+
+function setup (maxInflight = 3) {
+  const { sink, writes } = fakeSink()
+  const conn = new PassThrough()
+  const written: Buffer[] = []
+  conn.on('data', d => written.push(d))
+  const client = { id: 'car-1', clean: true, conn } as unknown as Client
+  const intake = createTelemetryIntake({
+    identity: { get: () => 'car-1', principal: () => ({ kind: 'vehicle', vehicleId: 'car-1' }) },
+    sink,
+    maxTelemetryBytes: 4_096,
+    maxInflight,
+    brokerId: 'b1',
+    metrics: createBrokerMetrics(createRegistry('t', false)),
+    log: pino({ level: 'silent' })
+  })
+  const publish = (seq: number, payload = Buffer.from(JSON.stringify(validTelemetry('car-1', seq)))) => {
+    const packet = { cmd: 'publish', topic: MqttTopics.telemetry('car-1'), payload, qos: 1, messageId: 100 + seq, retain: false, dup: false } as PublishPacket
+    let called = false
+    intake.authorizePublish(client, packet, err => { assert.equal(err, null); called = true })
+    return { packet, called: () => called }
+  }
+  return { intake, writes, written, publish, client }
+}
+
+const tick = () => new Promise(resolve => setImmediate(resolve))
+
+test('PUBACKs go out only after the sink acknowledged, in order, in one write per batch', async () => {
+  const { writes, written, publish, intake } = setup()
+  const a = publish(1)
+  const b = publish(2)
+  assert.equal(a.packet.qos, 0, 'aedes must not PUBACK by itself')
+  assert.ok(intake.isIngested(a.packet))
+  assert.ok(a.called() && b.called(), 'the socket keeps being read within the window')
+  await tick()
+  assert.equal(written.length, 0, 'no PUBACK before Kafka acknowledged')
+  writes[0]!.cb()
+  writes[1]!.cb()
+  await tick()
+  assert.deepEqual(Buffer.concat(written), Buffer.from([0x40, 2, 0, 101, 0x40, 2, 0, 102]))
+  assert.equal(written.length, 1)
+  assert.equal(writes[0]!.record.topic, KafkaTopics.telemetry)
+  assert.equal(writes[0]!.record.key, 'car-1')
+})
+
+test('a car at its in-flight window is not read until Kafka catches up', async () => {
+  const { writes, publish, intake, client } = setup(2)
+  const a = publish(1)
+  const b = publish(2)
+  assert.ok(a.called())
+  assert.equal(b.called(), false, 'second message reaches the window: the read is held')
+  assert.deepEqual([...intake.heldClients()], [client])
+  writes[0]!.cb()
+  assert.ok(b.called(), 'released once below the window')
+  assert.deepEqual([...intake.heldClients()], [])
+})
+
+test('no PUBACK when the write fails (shutdown): the car keeps the message and resends it', async () => {
+  const { writes, written, publish } = setup()
+  publish(1)
+  writes[0]!.cb(new Error('shutting down'))
+  await tick()
+  assert.equal(written.length, 0)
+})
+
+test('invalid telemetry becomes a DLQ record with reason and a truncated copy', async () => {
+  const { writes, publish } = setup()
+  publish(1, Buffer.from('{"oops"'))
+  const r = writes[0]!.record
+  assert.equal(r.topic, KafkaTopics.telemetryDlq)
+  assert.equal(r.headers?.reason, 'not_json')
+  const body = JSON.parse(r.value.toString())
+  assert.equal(body.reason, 'not_json')
+  assert.equal(body.vehicleId, 'car-1')
+  assert.equal(Buffer.from(body.payloadBase64, 'base64').toString(), '{"oops"')
+})
