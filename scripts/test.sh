@@ -3,6 +3,7 @@
 # Kafka and Redis (started by scripts/stack.sh if not already running, and stopped again after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/setup.sh
 started=0
 status=$(scripts/stack.sh status)
 if [[ $status != *"kafka: running"* || $status != *"redis: running"* ]]; then

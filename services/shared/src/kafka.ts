@@ -24,6 +24,9 @@ export function createKafka (settings: KafkaSettings, log: Logger, clientIdSuffi
     logLevel: logLevel.WARN,
     logCreator: () => ({ level, log: entry }) => {
       const { message, ...rest } = entry
+      // Our producers bound kafkajs' retries on purpose and retry whole batches themselves (see
+      // services/broker/src/kafka-ingest.ts), so this warning says nothing new.
+      if (message.startsWith('Limiting retries for the idempotent producer')) return
       // kafkajs logs the whole config and stack; keep the line small.
       kafkaLog[levelName[level] ?? 'info']({ ns: entry.namespace, broker: rest.broker, error: rest.error }, message)
     }

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `npm start`: installs what is missing, starts Kafka and Redis (scripts/stack.sh), creates the
+# topics and runs every fleet service plus a small simulated fleet in one process.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/stack.sh up
+npx tsx scripts/kafka-topics.ts
+exec npx tsx services/all-in-one/src/main.ts

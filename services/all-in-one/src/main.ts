@@ -1,0 +1,40 @@
+// The whole system in one process for local use (`npm start`): every fleet service, started with
+// the same factories their own main.ts uses, plus a small simulated fleet. Needs the stack
+// (scripts/stack.sh up). Settings are the services' own environment variables.
+import { ConfigError } from '../../shared/src/config.js'
+import { createLogger } from '../../shared/src/logger.js'
+import { loadBrokerConfig } from '../../broker/src/broker-config.js'
+import { createBroker } from '../../broker/src/index.js'
+import { createSimulator } from '../../simulator/src/index.js'
+import { loadSimulatorConfig } from '../../simulator/src/simulator-config.js'
+
+const log = createLogger('fleet', process.env.FLEET_LOG_LEVEL ?? 'info')
+const stoppers: Array<() => Promise<void>> = []
+
+try {
+  const brokerConfig = loadBrokerConfig()
+  const broker = await createBroker(brokerConfig, { log: log.child({ component: 'broker' }) })
+  const addresses = await broker.start()
+  stoppers.unshift(() => broker.stop())
+
+  const sim = createSimulator(loadSimulatorConfig({ FLEET_SIM_MQTT_URL: `mqtt://127.0.0.1:${addresses.mqttPort}`, ...process.env }), { log: log.child({ component: 'simulator' }) })
+  await sim.start()
+  stoppers.unshift(() => sim.stop())
+
+  log.info({ mqtt: `mqtt://127.0.0.1:${addresses.mqttPort}`, ws: addresses.wsPort === null ? null : `ws://127.0.0.1:${addresses.wsPort}`, metrics: `http://127.0.0.1:${addresses.opsPort}/metrics` }, 'fleet is running (Ctrl-C stops it; `npm run stack -- down` stops Kafka and Redis)')
+} catch (err) {
+  log.fatal(err instanceof ConfigError ? err.message : { err }, 'fleet failed to start')
+  for (const stop of stoppers) await stop().catch(() => {})
+  process.exit(1)
+}
+
+let stopping = false
+const shutdown = async (signal: string) => {
+  if (stopping) return
+  stopping = true
+  log.info({ signal }, 'stopping')
+  for (const stop of stoppers) await stop().catch(err => log.error({ err }, 'stop failed'))
+  process.exit(0)
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+process.on('SIGINT', () => void shutdown('SIGINT'))

@@ -1,0 +1,136 @@
+// A simulated fleet: cars that connect with their own credentials and a persistent session,
+// publish telemetry at QoS 1 on an interval, and acknowledge the commands they receive.
+// Counts and PUBACK latencies are kept for reports (npm start, loadtest:local).
+import mqtt, { type MqttClient } from 'mqtt'
+import type { Command } from '../../shared/src/command-schema.js'
+import type { Logger } from '../../shared/src/logger.js'
+import { seededRandom } from '../../shared/src/seeded-random.js'
+import { validTelemetry } from '../../shared/src/telemetry-samples.js'
+import { MqttTopics } from '../../shared/src/topics.js'
+import { vehicleToken } from '../../shared/src/vehicle-credentials.js'
+import type { SimulatorConfig } from './simulator-config.js'
+
+export interface SimulatorStats {
+  connected: number
+  published: number
+  acked: number
+  errors: number
+  commandsAnswered: number
+  /** PUBACK latencies (ms) since the last `takeLatencies()`. */
+  takeLatencies: () => number[]
+}
+
+export interface Simulator {
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  stats: SimulatorStats
+}
+
+export function createSimulator (config: SimulatorConfig, deps: { log: Logger }): Simulator {
+  const { log } = deps
+  const cars: Array<{ client: MqttClient, timer: NodeJS.Timeout | null }> = []
+  let latencies: number[] = []
+  const online = new Set<string>()
+  let stopped = false
+  let reporter: NodeJS.Timeout | null = null
+  const stats: SimulatorStats = {
+    connected: 0,
+    published: 0,
+    acked: 0,
+    errors: 0,
+    commandsAnswered: 0,
+    takeLatencies: () => {
+      const l = latencies
+      latencies = []
+      return l
+    }
+  }
+
+  function startCar (index: number): void {
+    const id = `${config.idPrefix}-${String(index).padStart(5, '0')}`
+    const rnd = seededRandom(config.seed * 1_000_003 + index)
+    const client = mqtt.connect(config.mqttUrl, {
+      clientId: id,
+      username: id,
+      password: vehicleToken(config.vehicleTokenKey, id),
+      protocolVersion: 4,
+      clean: false,
+      keepalive: 60,
+      reconnectPeriod: 2_000 + Math.floor(rnd.next() * 1_000),
+      connectTimeout: 30_000
+    })
+    const car = { client, timer: null as NodeJS.Timeout | null }
+    cars.push(car)
+    let seq = 0
+    client.on('connect', () => {
+      online.add(id)
+      stats.connected = online.size
+      client.subscribe(MqttTopics.commands(id), { qos: 1 })
+      if (car.timer === null) {
+        // Spread the cars over the interval so the load is even.
+        setTimeout(() => {
+          if (stopped) return
+          car.timer = setInterval(() => publish(), config.intervalMs)
+        }, Math.floor(rnd.next() * config.intervalMs))
+      }
+    })
+    client.on('close', () => {
+      online.delete(id)
+      stats.connected = online.size
+    })
+    client.on('error', err => { stats.errors++; log.debug({ vehicleId: id, err: err.message }, 'car connection error') })
+    client.on('message', (_topic, payload) => {
+      let cmd: Command
+      try {
+        cmd = JSON.parse(payload.toString())
+      } catch {
+        return
+      }
+      stats.commandsAnswered++
+      client.publish(MqttTopics.commandAck(id), JSON.stringify({ commandId: cmd.commandId, result: 'ok' }), { qos: 1 })
+    })
+    const publish = () => {
+      if (!client.connected) return
+      const t0 = performance.now()
+      stats.published++
+      client.publish(MqttTopics.telemetry(id), JSON.stringify(validTelemetry(id, seq++, rnd)), { qos: 1 }, err => {
+        if (err) {
+          stats.errors++
+          return
+        }
+        stats.acked++
+        latencies.push(performance.now() - t0)
+      })
+    }
+  }
+
+  return {
+    stats,
+    async start () {
+      const first = config.firstCar
+      const last = first + config.cars
+      const perTick = Math.max(1, Math.round(config.rampPerSecond / 10))
+      for (let i = first; i < last && !stopped; i += perTick) {
+        for (let j = i; j < Math.min(last, i + perTick); j++) startCar(j)
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+      if (config.reportEveryMs > 0) {
+        let lastAcked = 0
+        reporter = setInterval(() => {
+          const l = stats.takeLatencies().sort((a, b) => a - b)
+          const q = (p: number) => l.length === 0 ? null : Math.round(l[Math.min(l.length - 1, Math.floor(p * l.length))]! * 10) / 10
+          log.info({ connected: stats.connected, ackedPerS: Math.round((stats.acked - lastAcked) / (config.reportEveryMs / 1_000)), pubackP50Ms: q(0.5), pubackP99Ms: q(0.99), errors: stats.errors, commandsAnswered: stats.commandsAnswered }, 'fleet')
+          lastAcked = stats.acked
+        }, config.reportEveryMs)
+        reporter.unref()
+      }
+      log.info({ cars: config.cars, url: config.mqttUrl }, 'simulated fleet started')
+    },
+    async stop () {
+      stopped = true
+      if (reporter !== null) clearInterval(reporter)
+      for (const car of cars) if (car.timer !== null) clearInterval(car.timer)
+      await Promise.all(cars.map(c => c.client.endAsync().catch(() => {})))
+    }
+  }
+}

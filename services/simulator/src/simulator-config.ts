@@ -1,0 +1,20 @@
+// The car simulator's settings (local fleet for `npm start`, and `npm run loadtest:local`).
+import { int, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
+import { logSettings } from '../../shared/src/common-config.js'
+import { DEV_SIGNING_KEY } from '../../shared/src/vehicle-credentials.js'
+
+export const simulatorSettings = {
+  ...logSettings,
+  mqttUrl: str('FLEET_SIM_MQTT_URL', 'mqtt://127.0.0.1:1883', 'broker the simulated cars connect to', /^(mqtt|ws):\/\//),
+  cars: int('FLEET_SIM_CARS', 20, 'number of simulated cars', 0, 1_000_000),
+  firstCar: int('FLEET_SIM_FIRST_CAR', 0, 'index of the first car (to split a fleet over processes)', 0, 10_000_000),
+  idPrefix: str('FLEET_SIM_ID_PREFIX', 'sim-car', 'vehicle id prefix; ids are <prefix>-<index>', /^[A-Za-z0-9][A-Za-z0-9._-]{0,40}$/),
+  intervalMs: int('FLEET_SIM_INTERVAL_MS', 1_000, 'telemetry interval per car', 10, 3_600_000),
+  rampPerSecond: int('FLEET_SIM_RAMP_PER_S', 500, 'new connections per second while ramping up', 1, 100_000),
+  seed: int('FLEET_SIM_SEED', 1, 'seed of the simulated signals'),
+  vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', DEV_SIGNING_KEY, 'signing key of per-car MQTT passwords'),
+  reportEveryMs: int('FLEET_SIM_REPORT_MS', 10_000, 'how often the simulator logs its figures (0 = never)', 0, 3_600_000)
+}
+
+export type SimulatorConfig = ConfigOf<typeof simulatorSettings>
+export const loadSimulatorConfig = (env: NodeJS.ProcessEnv = process.env) => readConfig(simulatorSettings, env)

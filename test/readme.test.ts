@@ -1,0 +1,24 @@
+// README.md stays true: every setting a service reads is in its configuration table, and the
+// quick-start commands are the ones package.json and .ci/run use.
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { test } from 'node:test'
+import { brokerSettings } from '../services/broker/src/broker-config.js'
+import { simulatorSettings } from '../services/simulator/src/simulator-config.js'
+
+const root = new URL('..', import.meta.url)
+const readme = readFileSync(new URL('README.md', root), 'utf8')
+
+test('every environment variable is documented in README', () => {
+  for (const spec of [brokerSettings, simulatorSettings]) {
+    for (const s of Object.values(spec)) assert.ok(readme.includes(`| \`${s.env}\` |`), `${s.env} missing from README`)
+  }
+})
+
+test('the quick start commands exist and CI runs the test command', () => {
+  const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> }
+  assert.match(readme, /npm start\s/)
+  assert.match(readme, /npm test\s/)
+  assert.ok(pkg.scripts.start && pkg.scripts.test)
+  assert.match(readFileSync(new URL('.ci/run', root), 'utf8'), /^npm test$/m)
+})
