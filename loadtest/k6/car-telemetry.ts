@@ -1,0 +1,115 @@
+// Telemetry of one simulated car for the k6 load test: a small seeded driving model (speed,
+// position, engine warm-up, battery) whose messages satisfy services/shared/src/telemetry-schema.ts.
+// No imports, so both k6 and node (test/k6-smoke.test.ts proves it against the schema) can load it.
+
+export interface CarTelemetry {
+  schemaVersion: 1
+  vehicleId: string
+  seq: number
+  ts: number
+  lat: number
+  lon: number
+  speedMps: number
+  rpm: number
+  throttlePos: number
+  coolantTempC: number
+  intakeAirTempC: number
+  intakeAirFlowGs: number
+  engineVibrationMv: number
+  batteryPct: number
+  batteryVoltageMv: number
+  currentDrawA: number
+  tirePressureFlPsi: number
+  tirePressureFrPsi: number
+  tirePressureRlPsi: number
+  tirePressureRrPsi: number
+  accelFlMs2: number
+  accelFrMs2: number
+  accelRlMs2: number
+  accelRrMs2: number
+  controlUnitFirmware: number
+}
+
+export interface Car {
+  readonly vehicleId: string
+  /** The next message, `intervalMs` after the previous one; seq grows by 1 each call. */
+  next: (now?: number) => CarTelemetry
+}
+
+const M_PER_DEG_LAT = 111_320
+const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, n))
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
+
+/** mulberry32, the same PRNG as services/shared/src/seeded-random.ts. */
+function prng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export function createCar (vehicleId: string, seed: number, intervalMs: number, firstSeq = 0): Car {
+  const rnd = prng(seed)
+  const normal = (sd: number) => sd * Math.sqrt(-2 * Math.log(Math.max(rnd(), 1e-12))) * Math.cos(2 * Math.PI * rnd())
+  const dt = intervalMs / 1_000
+  let seq = firstSeq
+  let lat = 48.137 + (rnd() - 0.5) * 0.4
+  let lon = 11.575 + (rnd() - 0.5) * 0.6
+  let heading = rnd() * 2 * Math.PI
+  let speed = rnd() * 15
+  let cruise = 8 + rnd() * 25
+  let coolant = 20 + rnd() * 60
+  let battery = 40 + rnd() * 60
+  const tires = [0, 1, 2, 3].map(() => 32 + Math.floor(rnd() * 4))
+
+  return {
+    vehicleId,
+    next (now = Date.now()) {
+      if (rnd() < 0.02) cruise = rnd() < 0.2 ? 0 : 8 + rnd() * 25 // a stop, or a new road
+      const accel = clamp((cruise - speed) * 0.3 + normal(0.4), -4, 3)
+      speed = clamp(speed + accel * dt, 0, 60)
+      heading += normal(0.05)
+      const metres = speed * dt
+      lat = clamp(lat + (metres * Math.cos(heading)) / M_PER_DEG_LAT, -89.9, 89.9)
+      lon += (metres * Math.sin(heading)) / (M_PER_DEG_LAT * Math.cos((lat * Math.PI) / 180))
+      if (lon > 180) lon -= 360
+      if (lon < -180) lon += 360
+      const throttle = clamp(0.05 + accel / 6 + speed / 80 + normal(0.02), 0, 1)
+      coolant += (90 - coolant) * 0.01 * dt + normal(0.1)
+      battery = clamp(battery - 0.001 * dt * (1 + throttle), 5, 100)
+      if (battery <= 5) battery = 100 // recharged overnight
+      const bump = () => round(clamp(normal(0.3 + speed / 40), -200, 200), 3)
+      return {
+        schemaVersion: 1,
+        vehicleId,
+        seq: seq++,
+        ts: Math.round(now),
+        lat: round(lat, 6),
+        lon: round(lon, 6),
+        speedMps: round(speed),
+        rpm: round(clamp(speed < 0.5 ? 750 + normal(20) : 900 + speed * 70 + throttle * 1_500 + normal(40), 0, 12_000), 0),
+        throttlePos: round(throttle, 3),
+        coolantTempC: round(clamp(coolant, -50, 200)),
+        intakeAirTempC: round(clamp(22 + normal(2) + throttle * 5, -50, 150)),
+        intakeAirFlowGs: round(clamp(2.5 + throttle * 60 + normal(1), 0, 1_000)),
+        engineVibrationMv: round(clamp(110 + speed * 4 + normal(8), 0, 10_000)),
+        batteryPct: round(battery),
+        batteryVoltageMv: round(clamp(12_400 + battery * 4 + normal(40), 0, 1_000_000), 0),
+        currentDrawA: round(clamp(4 + throttle * 40 + normal(1.5), -2_000, 2_000)),
+        tirePressureFlPsi: tires[0]!,
+        tirePressureFrPsi: tires[1]!,
+        tirePressureRlPsi: tires[2]!,
+        tirePressureRrPsi: tires[3]!,
+        accelFlMs2: bump(),
+        accelFrMs2: bump(),
+        accelRlMs2: bump(),
+        accelRrMs2: bump(),
+        controlUnitFirmware: 2024_03_01
+      }
+    }
+  }
+}
