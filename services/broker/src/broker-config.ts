@@ -1,5 +1,5 @@
 // The broker's settings: every one an environment variable with a default, validated at start.
-import { bool, int, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
+import { bool, int, oneOf, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
 import { hostSetting, kafkaSettings, logSettings, opsPortSetting, redisSettings } from '../../shared/src/common-config.js'
 import { DEV_SIGNING_KEY } from '../../shared/src/vehicle-credentials.js'
 
@@ -20,6 +20,8 @@ export const brokerSettings = {
   maxInflight: int('FLEET_MAX_INFLIGHT_PER_CAR', 64, 'unacknowledged telemetry per car before its socket stops being read', 1, 65_535),
   drainMs: int('FLEET_BROKER_DRAIN_MS', 20_000, 'on SIGTERM: longest wait for in-flight Kafka writes before closing clients', 0, 600_000),
   connectTimeoutMs: int('FLEET_MQTT_CONNECT_TIMEOUT_MS', 10_000, 'a socket that sends no CONNECT within this is closed', 100, 600_000),
+  persistence: oneOf('FLEET_BROKER_PERSISTENCE', 'redis', 'where sessions, subscriptions, retained and queued messages live; redis shares them between broker pods', ['redis', 'memory'] as const),
+  heartbeatMs: int('FLEET_BROKER_HEARTBEAT_MS', 15_000, 'broker-to-broker heartbeat; a pod silent for 3 of them is dead and its cars\' wills are published', 1_000, 600_000),
   requireRegistered: bool('FLEET_REQUIRE_REGISTERED', false, 'refuse cars not provisioned in Redis (npm run provision)')
 }
 

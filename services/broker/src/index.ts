@@ -4,6 +4,8 @@ import { hostname } from 'node:os'
 import { Aedes, type Client, type PublishPacket } from 'aedes'
 import { Redis } from 'ioredis'
 import { Partitioners, type Kafka, type Producer } from 'kafkajs'
+import redisPersistence from 'aedes-persistence-redis'
+import MQEmitterRedis from 'mqemitter-redis'
 import type { Registry } from 'prom-client'
 import { createKafka } from '../../shared/src/kafka.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
@@ -17,6 +19,7 @@ import { createKafkaIngest, type IngestSink } from './kafka-ingest.js'
 import { startListeners, type Listeners } from './listeners.js'
 import { guardPacketSize } from './packet-guard.js'
 import { trackPresence } from './presence.js'
+import { createLocalEmitter, createRoutingEmitter } from './routing-emitter.js'
 import { createTelemetryIntake } from './telemetry-intake.js'
 import { createVehicleAuth } from './vehicle-auth.js'
 
@@ -60,8 +63,18 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const intake = createTelemetryIntake({ identity: auth.identity, sink, maxTelemetryBytes: config.maxTelemetryBytes, maxInflight: config.maxInflight, brokerId: id, metrics, log })
 
   const commands = createCommandRelay({ sink, identity: auth.identity, brokerId: id, metrics, log })
+  const shared = config.persistence === 'redis'
+  // aedes-persistence-redis' own destroy() needs the (then closed) emitter; its connection is ours to close.
+  const persistenceRedis = shared ? new Redis(config.redisUrl) : null
   const aedes = new Aedes({
     id,
+    heartbeatInterval: config.heartbeatMs,
+    ...(shared
+      ? {
+          persistence: redisPersistence({ conn: persistenceRedis! }),
+          mq: createRoutingEmitter({ local: createLocalEmitter(), shared: new (MQEmitterRedis as unknown as new (o: object) => import('mqemitter').MQEmitter)({ connectionString: config.redisUrl }) })
+        }
+      : { mq: createLocalEmitter() }),
     connectTimeout: config.connectTimeoutMs,
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,
@@ -157,6 +170,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       if (keepalive !== null) clearInterval(keepalive)
       await producer.disconnect().catch(() => {})
       if (ownRedis) redis.disconnect()
+      persistenceRedis?.disconnect()
       await ops?.stop()
       log.info({ ms: Date.now() - started }, 'broker stopped')
     }
