@@ -1,0 +1,141 @@
+// The k6 load test's smoke, run for real: k6 with k6/x/mqtt (scripts/build-k6.sh) drives 500 cars
+// (loadtest/k6/cars.ts, via scripts/k6-smoke.sh) against a broker made by the same factory as
+// main.ts, with the stack's Kafka and Redis. Every PUBACK the cars counted must match a record in
+// vehicle.telemetry, and the commands sent meanwhile must come back acknowledged.
+import assert from 'node:assert/strict'
+import { execFileSync, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { after, before, test } from 'node:test'
+import type { MqttClient } from 'mqtt'
+import { createCar } from '../loadtest/k6/car-telemetry.js'
+import type { Command, CommandEvent } from '../services/shared/src/command-schema.js'
+import { parseTelemetry } from '../services/shared/src/telemetry-schema.js'
+import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
+import { DEV_SIGNING_KEY, serviceToken } from '../services/shared/src/vehicle-credentials.js'
+import { startTestBroker, type TestBroker } from './helpers/broker.js'
+import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
+import { collect, type Collector } from './helpers/kafka.js'
+
+const root = new URL('..', import.meta.url).pathname
+const CARS = Number(process.env.FLEET_K6_SMOKE_CARS ?? 500)
+const COMMANDS = 20
+const prefix = uniqueFleetPrefix('k6')
+const carId = (i: number) => `${prefix}-${String(i + 1).padStart(5, '0')}`
+
+test('the k6 cars\' telemetry satisfies the shared schema', () => {
+  for (let c = 0; c < 50; c++) {
+    const car = createCar(carId(c), c + 1, 1_000)
+    for (let seq = 0; seq < 2_000; seq++) {
+      const t = car.next()
+      assert.equal(t.seq, seq)
+      const parsed = parseTelemetry(Buffer.from(JSON.stringify(t)), car.vehicleId, 16_384)
+      assert.ok(parsed.ok, `car ${c} seq ${seq}: ${parsed.ok ? '' : parsed.detail}`)
+    }
+  }
+})
+
+let k6 = ''
+let tb: TestBroker
+let telemetry: Collector
+let events: Collector
+let commander: MqttClient
+
+before(async () => {
+  // Cached after the first build; a cold build takes minutes.
+  k6 = process.env.FLEET_K6_BIN ?? execFileSync(`${root}scripts/build-k6.sh`, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
+  tb = await startTestBroker()
+  telemetry = await collect(KafkaTopics.telemetry, key => key.startsWith(prefix))
+  events = await collect(KafkaTopics.commandEvents, key => key.startsWith(prefix))
+  commander = await connectCar('service:commander', tb.mqttPort, { clientId: `service:commander:${prefix}`, password: serviceToken(DEV_SIGNING_KEY, 'commander') })
+}, { timeout: 900_000 })
+
+after(async () => {
+  await commander?.endAsync()
+  await telemetry?.stop()
+  await events?.stop()
+  await tb?.stop()
+}, { timeout: 60_000 })
+
+function runSmoke (env: Record<string, string>): Promise<{ code: number | null, output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(`${root}scripts/k6-smoke.sh`, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', d => { output += d })
+    child.stderr.on('data', d => { output += d })
+    const timer = setTimeout(() => child.kill('SIGINT'), 180_000)
+    child.on('error', reject)
+    child.on('close', code => {
+      clearTimeout(timer)
+      resolve({ code, output })
+    })
+  })
+}
+
+type Summary = { metrics: Record<string, Record<string, number>> }
+
+test('k6 smoke: 500 cars publish at QoS 1 through the broker into Kafka and answer commands', { timeout: 300_000 }, async () => {
+  const summaryPath = `${root}results/k6-smoke.json`
+  const run = runSmoke({
+    FLEET_K6_BIN: k6,
+    FLEET_MQTT_HOST: '127.0.0.1',
+    FLEET_MQTT_PORT: String(tb.mqttPort),
+    FLEET_K6_SUMMARY: summaryPath,
+    ID_PREFIX: prefix,
+    CARS: String(CARS),
+    RAMP: '5s',
+    DURATION: '25s',
+    // CI runners are small and shared; these catch a broker that stalls, not a slow laptop.
+    PUBACK_P95_MS: process.env.PUBACK_P95_MS ?? '250',
+    PUBACK_P99_MS: process.env.PUBACK_P99_MS ?? '1000'
+  })
+
+  // Once the cars are online, the commander sends commands to some of them, as the cloud would.
+  await new Promise(resolve => setTimeout(resolve, 10_000))
+  const sent: string[] = []
+  for (let i = 0; i < COMMANDS; i++) {
+    const vehicleId = carId(Math.floor(i * CARS / COMMANDS))
+    const cmd: Command = {
+      commandId: `${prefix}-cmd-${i}`,
+      vehicleId,
+      type: 'flash-lights',
+      params: { times: 2 },
+      createdAt: new Date().toISOString(),
+      expiresAt: new Date(Date.now() + 60_000).toISOString()
+    }
+    sent.push(cmd.commandId)
+    await commander.publishAsync(MqttTopics.commands(vehicleId), JSON.stringify(cmd), { qos: 1 })
+  }
+
+  const { code, output } = await run
+  assert.equal(code, 0, `k6 failed (thresholds or errors):\n${output.slice(-4_000)}`)
+  const { metrics: m } = JSON.parse(readFileSync(summaryPath, 'utf8')) as Summary
+  const count = (name: string, field = 'count') => m[name]?.[field] ?? 0
+
+  assert.equal(count('mqtt_connects'), CARS, 'every car connected')
+  assert.equal(count('mqtt_connect_errors'), 0)
+  assert.equal(count('mqtt_connections_lost'), 0)
+  assert.equal(count('mqtt_publish_errors'), 0)
+  const telemetryAcked = count('telemetry_failed', 'fails') // a Rate's "fails" are its zeros: acknowledged
+  assert.equal(count('telemetry_failed', 'passes'), 0)
+  assert.ok(telemetryAcked > CARS * 20, `telemetry acknowledged: ${telemetryAcked}`)
+  // Every publish (telemetry and command acks) got a PUBACK and a latency sample.
+  assert.equal(count('mqtt_puback_duration'), count('mqtt_publishes'))
+  assert.ok(count('car_commands_answered') >= COMMANDS, 'the cars answered the commands')
+
+  // PUBACK means "in Kafka": every acknowledged message is there, each car's in seq order.
+  await telemetry.waitFor(r => r.length >= telemetryAcked, 30_000)
+  assert.equal(telemetry.records.length, telemetryAcked)
+  const lastSeq = new Map<string, number>()
+  for (const r of telemetry.records) {
+    const seq = (JSON.parse(r.value.toString()) as { seq: number }).seq
+    assert.equal(seq, (lastSeq.get(r.key) ?? -1) + 1, `${r.key}: seq in order`)
+    lastSeq.set(r.key, seq)
+  }
+  assert.equal(lastSeq.size, CARS)
+  assert.equal(await tb.metric('fleet_broker_messages_in_total', { class: 'telemetry', qos: '1' }), telemetryAcked)
+
+  await events.waitFor(r => sent.every(id => r.some(e => {
+    const ev = JSON.parse(e.value.toString()) as CommandEvent
+    return ev.commandId === id && ev.status === 'acknowledged'
+  })), 30_000)
+})
