@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { createAuthorizeSubscribe } from './acl.js'
+import { createAdmission } from './admission.js'
 import { createCommandRelay } from './command-relay.js'
 import type { BrokerConfig } from './broker-config.js'
 import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
@@ -44,6 +45,7 @@ export interface FleetBroker {
 }
 
 const KEEPALIVE_REFRESH_MS = 1_000
+const SOCKET_SLACK = 500
 
 export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {}): Promise<FleetBroker> {
   const id = config.brokerId || `${hostname()}-${process.pid}`
@@ -59,7 +61,9 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     createPartitioner: Partitioners.DefaultPartitioner
   })
   const sink = createKafkaIngest({ producer, lingerMs: config.lingerMs, maxBatch: config.maxBatch, log, metrics })
-  const auth = createVehicleAuth({ signingKey: config.vehicleTokenKey, redis, requireRegistered: config.requireRegistered, metrics, log })
+  let connectedClients = () => 0
+  const admission = createAdmission({ maxConnections: config.maxConnections, connectsPerSecond: config.connectRate, connected: () => connectedClients() })
+  const auth = createVehicleAuth({ admit: admission.admit, signingKey: config.vehicleTokenKey, redis, requireRegistered: config.requireRegistered, metrics, log })
   const intake = createTelemetryIntake({ identity: auth.identity, sink, maxTelemetryBytes: config.maxTelemetryBytes, maxInflight: config.maxInflight, brokerId: id, metrics, log })
 
   const commands = createCommandRelay({ sink, identity: auth.identity, brokerId: id, metrics, log })
@@ -83,6 +87,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     authorizeForward: commands.authorizeForward
   })
   commands.attach(aedes)
+  connectedClients = () => aedes.connectedClients
   trackPresence(aedes, { redis, identity: auth.identity, brokerId: id, metrics, log })
   // Telemetry's route is Kafka: it never enters the emitter, retained store or offline queues.
   // (aedes calls publish(packet, client, done) internally; its types only know (packet, done).)
@@ -111,12 +116,18 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   let ops: OpsServer | null = null
   let keepalive: NodeJS.Timeout | null = null
   let draining = false
+  let openStreams = 0
 
   const onStream = (stream: import('node:stream').Duplex, req?: import('node:http').IncomingMessage) => {
-    if (draining) {
+    // Sockets that never complete CONNECT count too: past the limit plus some slack, refuse
+    // before reading a byte, so file descriptors and memory stay bounded.
+    if (draining || openStreams >= config.maxConnections + SOCKET_SLACK) {
+      if (!draining) metrics.refused.inc({ reason: 'max_sockets' })
       stream.destroy()
       return
     }
+    openStreams++
+    stream.once('close', () => { openStreams-- })
     const client = aedes.handle(stream, req as never)
     guardPacketSize(client, config.maxPacketBytes, () => {
       metrics.refused.inc({ reason: 'packet_too_large' })

@@ -29,7 +29,9 @@ const listen = (server: NetServer | HttpServer, port: number, host: string) => n
   })
 })
 
-const closeServer = (server: NetServer | HttpServer) => new Promise<void>(resolve => server.close(() => resolve()))
+// close() stops accepting at once; its callback would wait for every open connection to end,
+// which is the broker's job (aedes.close), so it is not awaited.
+const stopAccepting = (server: NetServer | HttpServer) => { server.close() }
 
 export async function startListeners (opts: ListenOptions): Promise<Listeners> {
   const tcp = createNetServer({ noDelay: true }, socket => opts.onStream(socket))
@@ -47,10 +49,9 @@ export async function startListeners (opts: ListenOptions): Promise<Listeners> {
     mqttPort,
     wsPort,
     async close () {
-      const closing: Array<Promise<void>> = [closeServer(tcp)]
+      stopAccepting(tcp)
       if (wss !== null) wss.close()
-      if (http !== null) closing.push(closeServer(http))
-      await Promise.all(closing)
+      if (http !== null) stopAccepting(http)
     }
   }
 }

@@ -36,6 +36,8 @@ export interface VehicleIdentity {
 }
 
 export interface VehicleAuthOptions {
+  /** Per-pod limits, checked before credentials. */
+  admit?: () => string | null
   signingKey: string
   redis: Pick<Redis, 'sismember' | 'exists'>
   requireRegistered: boolean
@@ -61,6 +63,11 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
   }
 
   const authenticate: AuthenticateHandler = (client, username, password, done) => {
+    const limited = opts.admit?.() ?? null
+    if (limited !== null) {
+      metrics.refused.inc({ reason: limited })
+      return refuse(client, done, ConnackCode.serverUnavailable, limited, 'server busy: try again later')
+    }
     if (emptyIdPersistent.has(client)) {
       return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'a zero-length client id needs a clean session')
     }

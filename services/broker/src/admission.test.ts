@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { createAdmission } from './admission.js'
+
+test('connect rate: a burst of one second, then the refill rate', () => {
+  let t = 0
+  const a = createAdmission({ maxConnections: 1_000, connectsPerSecond: 10, connected: () => 0, now: () => t })
+  const first = Array.from({ length: 12 }, () => a.admit())
+  assert.equal(first.filter(r => r === null).length, 10)
+  assert.equal(first.at(-1), 'connect_rate')
+  t += 500
+  assert.equal(Array.from({ length: 6 }, () => a.admit()).filter(r => r === null).length, 5)
+})
+
+test('max connections', () => {
+  let connected = 2
+  const a = createAdmission({ maxConnections: 3, connectsPerSecond: 1_000, connected: () => connected })
+  assert.equal(a.admit(), null)
+  connected = 3
+  assert.equal(a.admit(), 'max_connections')
+})
