@@ -1,13 +1,17 @@
-// Prints README's configuration table from the services' own setting declarations.
+// Rewrites README's configuration table (between the config markers) from the services' own
+// setting declarations, so the table cannot drift from the code. `npm run docs:config`.
+import { readFileSync, writeFileSync } from 'node:fs'
 import { describeSpec } from '../services/shared/src/config.js'
 import { brokerSettings } from '../services/broker/src/broker-config.js'
 import { simulatorSettings } from '../services/simulator/src/simulator-config.js'
 
-const sections: Array<[string, Record<string, never>]> = [
-  ['broker', brokerSettings as never],
-  ['simulator', simulatorSettings as never]
+const sections: Array<[string, Parameters<typeof describeSpec>[0]]> = [
+  ['broker', brokerSettings],
+  ['simulator', simulatorSettings]
 ]
-for (const [name, spec] of sections) {
-  console.log(`\n**${name}**\n\n| variable | default | meaning |\n|---|---|---|`)
-  for (const row of describeSpec(spec)) console.log(row)
-}
+const table = sections.map(([name, spec]) => [`**${name}**`, '', '| variable | default | meaning |', '|---|---|---|', ...describeSpec(spec)].join('\n')).join('\n\n')
+const path = new URL('../README.md', import.meta.url)
+const readme = readFileSync(path, 'utf8')
+const next = readme.replace(/<!-- config:start -->[\s\S]*<!-- config:end -->/, `<!-- config:start -->\n${table}\n<!-- config:end -->`)
+writeFileSync(path, next)
+console.log(next === readme ? 'README configuration table unchanged' : 'README configuration table updated')

@@ -45,6 +45,7 @@ export interface FleetBroker {
 }
 
 const KEEPALIVE_REFRESH_MS = 1_000
+const redisEmitter = (url: string) => new (MQEmitterRedis as unknown as new (o: object) => import('mqemitter').MQEmitter)({ connectionString: url })
 const SOCKET_SLACK = 500
 
 export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {}): Promise<FleetBroker> {
@@ -76,7 +77,9 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     ...(shared
       ? {
           persistence: redisPersistence({ conn: persistenceRedis! }),
-          mq: createRoutingEmitter({ local: createLocalEmitter(), shared: new (MQEmitterRedis as unknown as new (o: object) => import('mqemitter').MQEmitter)({ connectionString: config.redisUrl }) })
+          mq: config.emitter === 'routed'
+            ? createRoutingEmitter({ local: createLocalEmitter(), shared: redisEmitter(config.redisUrl) })
+            : redisEmitter(config.redisUrl)
         }
       : { mq: createLocalEmitter() }),
     connectTimeout: config.connectTimeoutMs,
@@ -94,7 +97,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   type Done = (err?: Error) => void
   const publish = aedes.publish.bind(aedes) as unknown as (packet: PublishPacket, client: Client | Done | null, done?: Done) => void
   aedes.publish = ((packet: PublishPacket, client: Client | Done | null, done?: Done) => {
-    if (intake.isIngested(packet)) {
+    if (intake.isIngested(packet) && config.emitter === 'routed') {
       (typeof client === 'function' ? client : done)?.()
       return
     }

@@ -1,0 +1,81 @@
+// One ingest measurement: B broker processes with Kafka ingest, L mqtt.js load processes (cars
+// spread over the brokers), QoS 1 telemetry for a fixed time. Used by bench:ingest and bench:cluster.
+import { spawn } from 'node:child_process'
+import { startBrokerProcess } from '../test/helpers/broker-process.js'
+import { cpuSeconds, rssBytes } from './proc-stats.js'
+
+export interface IngestRun {
+  brokers: number
+  cars: number
+  inflight: number
+  durationS: number
+  loadProcs: number
+  brokerEnv?: Record<string, string>
+  label: string
+}
+
+export interface IngestResult {
+  label: string
+  params: Omit<IngestRun, 'brokerEnv' | 'label'> & { brokerEnv: Record<string, string> }
+  ackedPerSecond: number
+  acked: number
+  errors: number
+  pubackMs: { p50: number, p99: number }
+  brokers: Array<{ cpuCores: number, rssIdleMB: number, rssPeakMB: number }>
+  redisCpuCores: number | null
+}
+
+const root = new URL('..', import.meta.url).pathname
+const MB = 2 ** 20
+
+export async function runIngest (run: IngestRun, redisPid?: number): Promise<IngestResult> {
+  const brokers = await Promise.all(Array.from({ length: run.brokers }, (_, i) =>
+    startBrokerProcess(`bench-${run.label}-${i}`, { FLEET_CONNECT_RATE_PER_S: '100000', ...run.brokerEnv })))
+  const rssIdle = brokers.map(b => rssBytes(b.child.pid!))
+  const perProc = Math.ceil(run.cars / run.loadProcs)
+  const loads = Array.from({ length: run.loadProcs }, (_, i) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/ingest-load.ts'], {
+      cwd: root,
+      env: { ...process.env, PORT: String(brokers[i % brokers.length]!.mqttPort), CARS: String(perProc), INFLIGHT: String(run.inflight), DURATION_S: String(run.durationS), PREFIX: `bench-${run.label}-${i}` },
+      stdio: ['ignore', 'pipe', 'inherit']
+    })
+    let out = ''
+    child.stdout!.on('data', d => { out += d })
+    return new Promise<{ acked: number, errors: number, elapsedS: number, p50: number, p99: number }>((resolve, reject) =>
+      child.on('exit', code => code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`load process exited with ${code}`))))
+  })
+  // CPU over the measured window (the load warms up for 3 s first)
+  await new Promise(resolve => setTimeout(resolve, 3_500))
+  const pids = brokers.map(b => b.child.pid!)
+  const cpu0 = pids.map(cpuSeconds)
+  const redis0 = redisPid === undefined ? 0 : cpuSeconds(redisPid)
+  const t0 = performance.now()
+  const rssPeak = pids.map(rssBytes)
+  const sampler = setInterval(() => pids.forEach((p, i) => { rssPeak[i] = Math.max(rssPeak[i]!, rssBytes(p)) }), 500)
+  await new Promise(resolve => setTimeout(resolve, (run.durationS - 1) * 1_000))
+  const secs = (performance.now() - t0) / 1_000
+  const cpu = pids.map((p, i) => (cpuSeconds(p) - cpu0[i]!) / secs)
+  const redisCpu = redisPid === undefined ? null : (cpuSeconds(redisPid) - redis0) / secs
+  clearInterval(sampler)
+  const results = await Promise.all(loads)
+  await Promise.all(brokers.map(b => b.kill('SIGTERM')))
+  const acked = results.reduce((n, r) => n + r.acked, 0)
+  const { brokerEnv = {}, label, ...params } = run
+  return {
+    label,
+    params: { ...params, brokerEnv },
+    ackedPerSecond: Math.round(acked / Math.max(...results.map(r => r.elapsedS))),
+    acked,
+    errors: results.reduce((n, r) => n + r.errors, 0),
+    pubackMs: { p50: round(Math.max(...results.map(r => r.p50))), p99: round(Math.max(...results.map(r => r.p99))) },
+    brokers: cpu.map((c, i) => ({ cpuCores: round(c), rssIdleMB: Math.round(rssIdle[i]! / MB), rssPeakMB: Math.round(rssPeak[i]! / MB) })),
+    redisCpuCores: redisCpu === null ? null : round(redisCpu)
+  }
+}
+
+const round = (n: number) => Math.round(n * 100) / 100
+
+export function describe (r: IngestResult): string {
+  const b = r.brokers.map(x => `${x.cpuCores} cores ${x.rssIdleMB}→${x.rssPeakMB} MB`).join(', ')
+  return `${r.label}: ${r.ackedPerSecond} acknowledged msg/s (${r.params.cars} cars × ${r.params.inflight} in flight, ${r.params.brokers} broker(s), ${r.params.durationS} s), PUBACK p50 ${r.pubackMs.p50} ms p99 ${r.pubackMs.p99} ms, brokers [${b}]${r.redisCpuCores === null ? '' : `, redis ${r.redisCpuCores} cores`}, errors ${r.errors}`
+}
