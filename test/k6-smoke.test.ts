@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
+import { Redis } from 'ioredis'
 import type { MqttClient } from 'mqtt'
 import { createCar } from '../loadtest/k6/car-telemetry.js'
 import type { Command, CommandEvent } from '../services/shared/src/command-schema.js'
@@ -54,6 +55,12 @@ after(async () => {
   await telemetry?.stop()
   await events?.stop()
   await tb?.stop()
+  // The cars' persistent sessions and presence live in Redis; this run's ids are never reused.
+  if (tb !== undefined) {
+    const redis = new Redis(tb.config.redisUrl)
+    for await (const keys of redis.scanStream({ match: `*${prefix}*`, count: 1_000 })) if (keys.length > 0) await redis.unlink(...keys)
+    redis.disconnect()
+  }
 }, { timeout: 60_000 })
 
 function runSmoke (env: Record<string, string>): Promise<{ code: number | null, output: string }> {
