@@ -1,7 +1,7 @@
 // One ingest measurement: B broker processes with Kafka ingest, L mqtt.js load processes (cars
 // spread over the brokers), QoS 1 telemetry for a fixed time. Used by bench:ingest and bench:cluster.
 import { spawn } from 'node:child_process'
-import { startBrokerProcess } from '../test/helpers/broker-process.js'
+import { startBrokerProcess, type BrokerProcess } from '../test/helpers/broker-process.js'
 import { cpuSeconds, rssBytes } from './proc-stats.js'
 
 export interface IngestRun {
@@ -29,14 +29,23 @@ const root = new URL('..', import.meta.url).pathname
 const MB = 2 ** 20
 
 export async function runIngest (run: IngestRun, redisPid?: number): Promise<IngestResult> {
+  const tag = run.label.replace(/[^A-Za-z0-9]+/g, '-')
   const brokers = await Promise.all(Array.from({ length: run.brokers }, (_, i) =>
-    startBrokerProcess(`bench-${run.label}-${i}`, { FLEET_CONNECT_RATE_PER_S: '100000', ...run.brokerEnv })))
+    startBrokerProcess(`bench-${tag}-${i}`, { FLEET_CONNECT_RATE_PER_S: '100000', ...run.brokerEnv })))
+  try {
+    return await measure(run, tag, brokers, redisPid)
+  } finally {
+    await Promise.all(brokers.map(b => b.kill('SIGTERM')))
+  }
+}
+
+async function measure (run: IngestRun, tag: string, brokers: BrokerProcess[], redisPid?: number): Promise<IngestResult> {
   const rssIdle = brokers.map(b => rssBytes(b.child.pid!))
   const perProc = Math.ceil(run.cars / run.loadProcs)
   const loads = Array.from({ length: run.loadProcs }, (_, i) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/ingest-load.ts'], {
       cwd: root,
-      env: { ...process.env, PORT: String(brokers[i % brokers.length]!.mqttPort), CARS: String(perProc), INFLIGHT: String(run.inflight), DURATION_S: String(run.durationS), PREFIX: `bench-${run.label}-${i}` },
+      env: { ...process.env, PORT: String(brokers[i % brokers.length]!.mqttPort), CARS: String(perProc), INFLIGHT: String(run.inflight), DURATION_S: String(run.durationS), PREFIX: `bench-${tag}-${i}` },
       stdio: ['ignore', 'pipe', 'inherit']
     })
     let out = ''
@@ -58,7 +67,6 @@ export async function runIngest (run: IngestRun, redisPid?: number): Promise<Ing
   const redisCpu = redisPid === undefined ? null : (cpuSeconds(redisPid) - redis0) / secs
   clearInterval(sampler)
   const results = await Promise.all(loads)
-  await Promise.all(brokers.map(b => b.kill('SIGTERM')))
   const acked = results.reduce((n, r) => n + r.acked, 0)
   const { brokerEnv = {}, label, ...params } = run
   return {
