@@ -13,4 +13,5 @@ export FLEET_MQTT_PORT=${FLEET_MQTT_PORT:-1883}
 export CARS=${CARS:-500} RAMP=${RAMP:-5s} DURATION=${DURATION:-25s} INTERVAL_MS=${INTERVAL_MS:-1000}
 export MAX_ERROR_RATE=${MAX_ERROR_RATE:-0}
 echo "k6-smoke: $CARS cars for ${RAMP} ramp + ${DURATION} against $FLEET_MQTT_HOST:$FLEET_MQTT_PORT" >&2
-exec "$k6" run --no-usage-report --quiet --summary-export "$out" "$@" "$root/loadtest/k6/cars.ts"
+# --address "": no REST API port, so parallel runs on one machine do not collide.
+exec "$k6" run --no-usage-report --quiet --address "" --summary-export "$out" "$@" "$root/loadtest/k6/cars.ts"

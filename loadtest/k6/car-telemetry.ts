@@ -37,27 +37,30 @@ export interface Car {
 }
 
 const M_PER_DEG_LAT = 111_320
-const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, n))
+const clamp = (n: number, min: number, max: number) => n < min ? min : n > max ? max : n
 const round2 = (n: number) => Math.round(n * 100) / 100
 const round3 = (n: number) => Math.round(n * 1_000) / 1_000
 const round6 = (n: number) => Math.round(n * 1_000_000) / 1_000_000
 
-/** mulberry32, the same PRNG as services/shared/src/seeded-random.ts. */
+/**
+ * Park–Miller minimal standard generator: exact in doubles and free of native calls, which cost
+ * far more than arithmetic in k6's interpreter (this model runs once per message).
+ */
 function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  // Spread neighbouring seeds (car numbers) apart, then skip the first, still correlated, draws.
+  let s = ((Math.abs(Math.floor(seed)) * 2_654_435_761) % 2_147_483_646) + 1
+  const next = () => {
+    s = (s * 16_807) % 2_147_483_647
+    return (s - 1) / 2_147_483_646
   }
+  for (let i = 0; i < 4; i++) next()
+  return next
 }
 
 export function createCar (vehicleId: string, seed: number, intervalMs: number, firstSeq = 0): Car {
   const rnd = prng(seed)
-  // Irwin-Hall (4 uniforms): close enough to a normal for noise, and cheap in k6's interpreter.
-  const normal = (sd: number) => (rnd() + rnd() + rnd() + rnd() - 2) * 1.7320508 * sd
+  // Triangular noise with standard deviation sd: close enough to normal for sensor noise, cheap.
+  const normal = (sd: number) => (rnd() + rnd() - 1) * 2.4494897 * sd
   const dt = intervalMs / 1_000
   let seq = firstSeq
   let lat = 48.137 + (rnd() - 0.5) * 0.4
