@@ -18,5 +18,7 @@ if [ ! -x "$bin" ]; then
   mv "$bin.tmp.$$" "$bin"
   ln -sfn "$(basename "$bin")" "$bin_dir/k6-fleet"
   echo "build-k6: built in $(( $(date +%s) - started ))s" >&2
+  # Keep the two newest builds (another checkout may still use the previous one).
+  ls -t "$bin_dir"/k6-fleet-* 2>/dev/null | grep -v '\.tmp\.' | tail -n +3 | xargs -r rm -f
 fi
 echo "$bin"

@@ -30,6 +30,7 @@ type Client struct {
 	dialer lib.DialContexter
 
 	conn      *connection                 // VU thread only
+	pending   *connection                 // VU thread only: connectAsync() not settled yet
 	listeners map[string][]sobek.Callable // VU thread only
 
 	mu sync.Mutex
@@ -97,12 +98,23 @@ func (c *Client) ConnectAsync() *sobek.Promise {
 	if err != nil {
 		return c.rejected(err)
 	}
-	return c.async(func() error { return c.awaitConnect(cn) }, func(err error) {
+	c.pending = cn
+	return c.async(func() error { return c.awaitConnect(cn) }, func(err error) error {
+		if err == nil && c.pending != cn { // close() came first
+			cn.stop()
+			err = errors.New("connect: closed while connecting")
+		}
+		if c.pending == cn {
+			c.pending = nil
+		}
 		if err != nil {
-			c.closeQueue()
-			return
+			if c.conn == nil {
+				c.closeQueue()
+			}
+			return err
 		}
 		c.conn = cn
+		return nil
 	})
 }
 
@@ -151,6 +163,10 @@ func (c *Client) IsConnected() bool {
 // Close waits (up to closeTimeout) for outstanding PUBACKs, disconnects and releases the
 // iteration. Closing twice is harmless.
 func (c *Client) Close() {
+	if c.pending != nil {
+		c.pending.stop()
+		c.pending = nil
+	}
 	cn := c.conn
 	c.conn = nil
 	if cn != nil {
@@ -163,8 +179,8 @@ func (c *Client) Close() {
 // prepare builds the Paho client for one connection and, if there are listeners, opens the task
 // queue before CONNECT so that messages of a persistent session are not lost.
 func (c *Client) prepare() (*connection, error) {
-	if c.conn != nil && c.conn.paho.IsConnectionOpen() {
-		return nil, errors.New("already connected")
+	if (c.conn != nil && c.conn.paho.IsConnectionOpen()) || c.pending != nil {
+		return nil, errors.New("already connected or connecting")
 	}
 	if c.conn != nil {
 		c.conn.stop()
@@ -172,7 +188,7 @@ func (c *Client) prepare() (*connection, error) {
 	}
 	cn := &connection{done: make(chan struct{})}
 	o := paho.NewClientOptions().
-		AddBroker("tcp://"+net.JoinHostPort(c.opts.host, strconv.Itoa(c.opts.port))).
+		AddBroker("tcp://" + net.JoinHostPort(c.opts.host, strconv.Itoa(c.opts.port))).
 		SetClientID(c.opts.clientID).
 		SetUsername(c.opts.username).
 		SetPassword(c.opts.password).
@@ -358,8 +374,8 @@ func (c *Client) queue(task func() error) {
 }
 
 // async runs work off the VU's thread and settles the promise on it; then (optional) runs on the
-// VU's thread before the promise settles.
-func (c *Client) async(work func() error, then func(error)) *sobek.Promise {
+// VU's thread first and may change the outcome.
+func (c *Client) async(work func() error, then func(error) error) *sobek.Promise {
 	rt := c.vu.Runtime()
 	promise, resolve, reject := rt.NewPromise()
 	callback := c.vu.RegisterCallback()
@@ -367,7 +383,7 @@ func (c *Client) async(work func() error, then func(error)) *sobek.Promise {
 		err := work()
 		callback(func() error {
 			if then != nil {
-				then(err)
+				err = then(err)
 			}
 			if err != nil {
 				return reject(rt.NewGoError(err))
