@@ -40,6 +40,8 @@ const HOLD_S = seconds('DURATION', '60s')
 const CLEAN_SESSION = str('CLEAN_SESSION', 'false') === 'true'
 const MAX_INFLIGHT = Math.max(1, Math.floor(num('MAX_INFLIGHT_PER_CAR', 16)))
 const PUBLISH_TIMEOUT_MS = num('PUBLISH_TIMEOUT_MS', 10_000)
+/** Source addresses to spread cars over (one address reaches one broker with ~28k cars at most). */
+const SOURCE_ADDRESSES = str('SOURCE_ADDRESSES', '').split(',').map(a => a.trim()).filter(a => a !== '')
 
 export const options = {
   scenarios: {
@@ -105,7 +107,8 @@ export default async function (): Promise<void> {
       keepalive: 60,
       connectTimeout: 10_000,
       publishTimeout: PUBLISH_TIMEOUT_MS,
-      closeTimeout: PUBLISH_TIMEOUT_MS
+      closeTimeout: PUBLISH_TIMEOUT_MS,
+      ...(SOURCE_ADDRESSES.length > 0 ? { localAddress: SOURCE_ADDRESSES[index % SOURCE_ADDRESSES.length] } : {})
     })
     const car: RunningCar = { client, timer: null }
     running.push(car)
