@@ -68,11 +68,12 @@ export const options = {
 
 /** Telemetry publishes that got no PUBACK (refused, timed out, connection lost). */
 const telemetryFailed = new Rate('telemetry_failed')
-/** Ticks a car skipped because MAX_INFLIGHT_PER_CAR messages were still unacknowledged. */
+/** Ticks a car skipped: MAX_INFLIGHT_PER_CAR messages still unacknowledged, or the car offline. */
 const telemetrySkipped = new Counter('telemetry_skipped')
 /** Per car: 1 if it connected and subscribed to its commands, 0 if not. */
 const carsOnline = new Rate('cars_online')
 const commandsAnswered = new Counter('car_commands_answered')
+const carsReconnected = new Counter('cars_reconnected')
 
 const vehicleId = (index: number) => `${ID_PREFIX}-${String(CAR_OFFSET + index + 1).padStart(5, '0')}`
 /** services/shared/src/vehicle-credentials.ts vehicleToken(), with k6/crypto. */
@@ -124,13 +125,27 @@ export default async function (): Promise<void> {
       client.publishAsync(topics.ack, JSON.stringify({ commandId, result: 'ok' }), { qos: 1 })
         .then(() => commandsAnswered.add(1), () => {})
     })
-    try {
+    const connect = async () => {
       await client.connectAsync()
       if (stopping) {
         client.close()
         return
       }
       await client.subscribeAsync(topics.commands, { qos: 1 })
+    }
+    // Like a real car, reconnect after a dropped connection (a broker restart, a rolling update).
+    const reconnect = () => {
+      if (stopping) return
+      connect().then(() => carsReconnected.add(1), () => {
+        client.close()
+        setTimeout(reconnect, 2_000 + Math.random() * 3_000)
+      })
+    }
+    client.on('lost', () => {
+      if (!stopping) setTimeout(reconnect, 1_000 + Math.random() * 2_000)
+    })
+    try {
+      await connect()
     } catch (err) {
       if (stopping) return // closed by the end of the test while connecting
       carsOnline.add(0)
@@ -143,7 +158,7 @@ export default async function (): Promise<void> {
     let inflight = 0
     const publish = () => {
       if (stopping) return
-      if (inflight >= MAX_INFLIGHT) {
+      if (inflight >= MAX_INFLIGHT || !client.isConnected()) {
         telemetrySkipped.add(1)
         return
       }
