@@ -14,8 +14,17 @@ export function connectCar (vehicleId: string, port: number, opts: Partial<IClie
     ...rest
   })
   return new Promise((resolve, reject) => {
-    client.once('connect', () => { client.removeListener('error', reject); resolve(client) })
-    client.once('error', err => { client.end(true); reject(err) })
+    let settled = false
+    const fail = (err: Error) => {
+      if (settled) return
+      settled = true
+      client.end(true)
+      reject(err)
+    }
+    client.once('connect', () => { settled = true; resolve(client) })
+    client.once('error', fail)
+    // a failed TLS handshake may end the socket without an 'error'
+    client.once('close', () => fail(new Error('connection closed before CONNACK')))
   })
 }
 

@@ -1,5 +1,5 @@
 // The broker's settings: every one an environment variable with a default, validated at start.
-import { bool, int, oneOf, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
+import { ConfigError, bool, int, oneOf, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
 import { hostSetting, kafkaSettings, logSettings, opsPortSetting, redisSettings } from '../../shared/src/common-config.js'
 import { DEV_SIGNING_KEY } from '../../shared/src/vehicle-credentials.js'
 
@@ -12,6 +12,12 @@ export const brokerSettings = {
   brokerId: str('FLEET_BROKER_ID', '', 'broker instance id in logs and metrics (default: host name + pid)'),
   mqttPort: int('FLEET_MQTT_PORT', 1883, 'MQTT over TCP port (0 = any free port)', 0, 65535),
   wsPort: int('FLEET_MQTT_WS_PORT', 8083, 'MQTT over WebSocket port (0 = any free port, -1 = off)', -1, 65535),
+  tlsPort: int('FLEET_MQTTS_PORT', 8883, 'MQTT over TLS port (on when FLEET_TLS_CERT_FILE is set; 0 = any free port, -1 = off)', -1, 65535),
+  wssPort: int('FLEET_MQTT_WSS_PORT', 8084, 'MQTT over secure WebSocket port (on when FLEET_TLS_CERT_FILE is set; -1 = off)', -1, 65535),
+  tlsCertFile: str('FLEET_TLS_CERT_FILE', '', 'broker certificate (PEM); reloaded when the file changes'),
+  tlsKeyFile: str('FLEET_TLS_KEY_FILE', '', 'broker private key (PEM); reloaded when the file changes'),
+  tlsCaFile: str('FLEET_TLS_CA_FILE', '', 'fleet CA (PEM) that car certificates must chain to'),
+  tlsClientAuth: oneOf('FLEET_TLS_CLIENT_AUTH', 'either', 'TLS listeners: certificate (car certificate required), password (token only) or either', ['certificate', 'password', 'either'] as const),
   vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', DEV_SIGNING_KEY, 'signing key of per-car MQTT passwords (set it in production)'),
   maxTelemetryBytes: int('FLEET_MAX_TELEMETRY_BYTES', 16_384, 'largest telemetry payload accepted; larger ones go to the DLQ', 256, 1_048_576),
   maxPacketBytes: int('FLEET_MAX_PACKET_BYTES', 262_144, 'largest MQTT packet read; a larger one closes the connection', 1_024, 268_435_455),
@@ -31,5 +37,10 @@ export const brokerSettings = {
 export type BrokerConfig = ConfigOf<typeof brokerSettings>
 
 export function loadBrokerConfig (env: NodeJS.ProcessEnv = process.env): BrokerConfig {
-  return readConfig(brokerSettings, env)
+  const config = readConfig(brokerSettings, env)
+  const problems: string[] = []
+  if ((config.tlsCertFile === '') !== (config.tlsKeyFile === '')) problems.push('FLEET_TLS_CERT_FILE and FLEET_TLS_KEY_FILE must be set together')
+  if (config.tlsClientAuth !== 'password' && config.tlsCertFile !== '' && config.tlsCaFile === '') problems.push(`FLEET_TLS_CA_FILE is needed for FLEET_TLS_CLIENT_AUTH=${config.tlsClientAuth}`)
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
 }

@@ -8,6 +8,7 @@ import redisPersistence from 'aedes-persistence-redis'
 import MQEmitterRedis from 'mqemitter-redis'
 import type { Registry } from 'prom-client'
 import { createKafka } from '../../shared/src/kafka.js'
+import { isVehicleId } from '../../shared/src/topics.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
@@ -22,6 +23,10 @@ import { guardPacketSize } from './packet-guard.js'
 import { trackPresence } from './presence.js'
 import { createLocalEmitter, createRoutingEmitter } from './routing-emitter.js'
 import { createTelemetryIntake } from './telemetry-intake.js'
+import { readTlsFiles, watchTlsFiles } from './tls-files.js'
+import { watchRevocations } from './revocation-watch.js'
+import type { StreamInfo } from './listeners.js'
+import type { TLSSocket } from 'node:tls'
 import { createVehicleAuth } from './vehicle-auth.js'
 
 export interface BrokerDeps {
@@ -31,7 +36,15 @@ export interface BrokerDeps {
   redis?: Redis
 }
 
-export interface BrokerAddresses { mqttPort: number, wsPort: number | null, opsPort: number }
+export interface BrokerAddresses { mqttPort: number, wsPort: number | null, tlsPort: number | null, wssPort: number | null, opsPort: number }
+
+/** The vehicleId named by a verified car certificate (subject CN), or null. */
+function certificateVehicleId (socket: TLSSocket): string | null {
+  if (!socket.authorized) return null
+  const cn = socket.getPeerCertificate()?.subject?.CN
+  const id = Array.isArray(cn) ? cn[0] : cn
+  return typeof id === 'string' && isVehicleId(id) ? id : null
+}
 
 export interface FleetBroker {
   start: () => Promise<BrokerAddresses>
@@ -64,7 +77,14 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const sink = createKafkaIngest({ producer, lingerMs: config.lingerMs, maxBatch: config.maxBatch, log, metrics })
   let connectedClients = () => 0
   const admission = createAdmission({ maxConnections: config.maxConnections, connectsPerSecond: config.connectRate, connected: () => connectedClients() })
-  const auth = createVehicleAuth({ admit: admission.admit, signingKey: config.vehicleTokenKey, redis, requireRegistered: config.requireRegistered, metrics, log })
+  const streams = new WeakMap<object, StreamInfo>()
+  const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile }
+  const transport = (client: Client) => {
+    const info = streams.get(client.conn)
+    if (info === undefined || info.tls === null) return { mode: 'password' as const, certVehicleId: null }
+    return { mode: config.tlsClientAuth, certVehicleId: certificateVehicleId(info.tls) }
+  }
+  const auth = createVehicleAuth({ admit: admission.admit, transport, signingKey: config.vehicleTokenKey, redis, requireRegistered: config.requireRegistered, metrics, log })
   const intake = createTelemetryIntake({ identity: auth.identity, sink, maxTelemetryBytes: config.maxTelemetryBytes, maxInflight: config.maxInflight, brokerId: id, metrics, log })
 
   const commands = createCommandRelay({ sink, identity: auth.identity, brokerId: id, metrics, log })
@@ -119,9 +139,11 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   let ops: OpsServer | null = null
   let keepalive: NodeJS.Timeout | null = null
   let draining = false
+  let stopTlsWatch: (() => void) | null = null
+  const revocations = new Redis(config.redisUrl, { lazyConnect: true })
   let openStreams = 0
 
-  const onStream = (stream: import('node:stream').Duplex, req?: import('node:http').IncomingMessage) => {
+  const onStream = (stream: import('node:stream').Duplex, info: StreamInfo, req?: import('node:http').IncomingMessage) => {
     // Sockets that never complete CONNECT count too: past the limit plus some slack, refuse
     // before reading a byte, so file descriptors and memory stay bounded.
     if (draining || openStreams >= config.maxConnections + SOCKET_SLACK) {
@@ -131,6 +153,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     }
     openStreams++
     stream.once('close', () => { openStreams-- })
+    streams.set(stream, info)
     const client = aedes.handle(stream, req as never)
     guardPacketSize(client, config.maxPacketBytes, () => {
       metrics.refused.inc({ reason: 'packet_too_large' })
@@ -148,7 +171,25 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       if (ownRedis) await redis.connect()
       await producer.connect()
       await aedes.listen()
-      listeners = await startListeners({ host: config.host, mqttPort: config.mqttPort, wsPort: config.wsPort, onStream })
+      const tls = config.tlsCertFile === ''
+        ? null
+        : { port: config.tlsPort, wssPort: config.wssPort, context: readTlsFiles(tlsFiles), requestCert: config.tlsClientAuth !== 'password', rejectUnauthorized: config.tlsClientAuth === 'certificate' }
+      listeners = await startListeners({
+        host: config.host,
+        mqttPort: config.mqttPort,
+        wsPort: config.wsPort,
+        tls,
+        onStream,
+        onTlsError: err => {
+          metrics.refused.inc({ reason: 'tls_handshake' })
+          log.debug({ err: err.message }, 'TLS handshake failed')
+        }
+      })
+      if (tls !== null) {
+        const l = listeners
+        stopTlsWatch = watchTlsFiles(tlsFiles, context => l.setSecureContext(context), log, ok => metrics.tlsReloads.inc({ result: ok ? 'ok' : 'refused' }))
+      }
+      await watchRevocations({ aedes, subscriber: revocations, identity: auth.identity, metrics, log })
       // A car whose PUBACK we hold cannot send PINGREQ (its socket is not read); it is alive.
       keepalive = setInterval(() => {
         for (const client of intake.heldClients()) (client as unknown as { _keepaliveTimer?: NodeJS.Timeout | null })._keepaliveTimer?.refresh()
@@ -166,8 +207,9 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
         ]
       })
       const opsPort = await ops.start()
-      log.info({ mqttPort: listeners.mqttPort, wsPort: listeners.wsPort, opsPort }, 'broker listening')
-      return { mqttPort: listeners.mqttPort, wsPort: listeners.wsPort, opsPort }
+      const addresses = { mqttPort: listeners.mqttPort, wsPort: listeners.wsPort, tlsPort: listeners.tlsPort, wssPort: listeners.wssPort, opsPort }
+      log.info(addresses, 'broker listening')
+      return addresses
     },
     async stop () {
       if (draining) return
@@ -183,6 +225,8 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       sink.close()
       if (keepalive !== null) clearInterval(keepalive)
       await producer.disconnect().catch(() => {})
+      stopTlsWatch?.()
+      revocations.disconnect()
       if (ownRedis) redis.disconnect()
       persistenceRedis?.disconnect()
       await ops?.stop()

@@ -1,15 +1,32 @@
-// The broker's network listeners: MQTT over TCP and MQTT over WebSocket. Each accepted stream is
-// handed to aedes with the per-connection packet-size guard.
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
+// The broker's network listeners: MQTT over TCP, over WebSocket, and (when a certificate is
+// configured) over TLS and secure WebSocket. Each accepted stream is handed on with what the
+// listener knows about it: which listener, and the TLS socket for certificate identity.
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { IncomingMessage } from 'node:http'
+import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls'
 import { WebSocketServer, createWebSocketStream } from 'ws'
-import type { Aedes } from 'aedes'
+
+export type ListenerKind = 'tcp' | 'ws' | 'tls' | 'wss'
+
+export interface StreamInfo { listener: ListenerKind, tls: TLSSocket | null }
+
+export interface TlsListenOptions {
+  port: number
+  wssPort: number
+  context: SecureContextOptions
+  requestCert: boolean
+  rejectUnauthorized: boolean
+}
 
 export interface Listeners {
   mqttPort: number
   wsPort: number | null
+  tlsPort: number | null
+  wssPort: number | null
+  /** Replaces certificate, key and CA for new TLS connections; connected cars stay. */
+  setSecureContext: (context: SecureContextOptions) => void
   /** Stops accepting new connections; existing ones stay. */
   close: () => Promise<void>
 }
@@ -18,7 +35,9 @@ export interface ListenOptions {
   host: string
   mqttPort: number
   wsPort: number
-  onStream: (stream: Duplex, req?: IncomingMessage) => void
+  tls: TlsListenOptions | null
+  onStream: (stream: Duplex, info: StreamInfo, req?: IncomingMessage) => void
+  onTlsError?: (err: Error) => void
 }
 
 const listen = (server: NetServer | HttpServer, port: number, host: string) => new Promise<number>((resolve, reject) => {
@@ -33,27 +52,60 @@ const listen = (server: NetServer | HttpServer, port: number, host: string) => n
 // which is the broker's job (aedes.close), so it is not awaited.
 const stopAccepting = (server: NetServer | HttpServer) => { server.close() }
 
+function attachWebSocket (server: HttpServer, listener: ListenerKind, onStream: ListenOptions['onStream']): WebSocketServer {
+  const wss = new WebSocketServer({ server, handleProtocols: protocols => protocols.has('mqtt') ? 'mqtt' : false })
+  wss.on('connection', (ws, req) => onStream(createWebSocketStream(ws), { listener, tls: listener === 'wss' ? req.socket as TLSSocket : null }, req))
+  return wss
+}
+
+const upgradeOnly = (_req: IncomingMessage, res: import('node:http').ServerResponse) => {
+  res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n')
+}
+
 export async function startListeners (opts: ListenOptions): Promise<Listeners> {
-  const tcp = createNetServer({ noDelay: true }, socket => opts.onStream(socket))
+  const servers: Array<NetServer | HttpServer> = []
+  const sockets: WebSocketServer[] = []
+  const tcp = createNetServer({ noDelay: true }, socket => opts.onStream(socket, { listener: 'tcp', tls: null }))
+  servers.push(tcp)
   const mqttPort = await listen(tcp, opts.mqttPort, opts.host)
-  let http: HttpServer | null = null
-  let wss: WebSocketServer | null = null
   let wsPort: number | null = null
   if (opts.wsPort >= 0) {
-    http = createHttpServer((_req, res) => { res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n') })
-    wss = new WebSocketServer({ server: http, handleProtocols: protocols => protocols.has('mqtt') ? 'mqtt' : false })
-    wss.on('connection', (ws, req) => opts.onStream(createWebSocketStream(ws), req))
+    const http = createHttpServer(upgradeOnly)
+    sockets.push(attachWebSocket(http, 'ws', opts.onStream))
+    servers.push(http)
     wsPort = await listen(http, opts.wsPort, opts.host)
+  }
+  let tlsPort: number | null = null
+  let wssPort: number | null = null
+  const secure: Array<{ setSecureContext: (o: SecureContextOptions) => void }> = []
+  const t = opts.tls
+  if (t !== null) {
+    const tlsOptions = { ...t.context, requestCert: t.requestCert, rejectUnauthorized: t.rejectUnauthorized, minVersion: 'TLSv1.2' as const }
+    if (t.port >= 0) {
+      const tlsServer = createTlsServer(tlsOptions, socket => opts.onStream(socket, { listener: 'tls', tls: socket }))
+      tlsServer.on('tlsClientError', err => opts.onTlsError?.(err))
+      servers.push(tlsServer)
+      secure.push(tlsServer)
+      tlsPort = await listen(tlsServer, t.port, opts.host)
+    }
+    if (t.wssPort >= 0) {
+      const https = createHttpsServer(tlsOptions, upgradeOnly)
+      https.on('tlsClientError', err => opts.onTlsError?.(err))
+      sockets.push(attachWebSocket(https, 'wss', opts.onStream))
+      servers.push(https)
+      secure.push(https)
+      wssPort = await listen(https, t.wssPort, opts.host)
+    }
   }
   return {
     mqttPort,
     wsPort,
+    tlsPort,
+    wssPort,
+    setSecureContext: context => { for (const s of secure) s.setSecureContext({ ...context }) },
     async close () {
-      stopAccepting(tcp)
-      if (wss !== null) wss.close()
-      if (http !== null) stopAccepting(http)
+      for (const s of servers) stopAccepting(s)
+      for (const w of sockets) w.close()
     }
   }
 }
-
-export type { Aedes }

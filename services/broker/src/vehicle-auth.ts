@@ -35,7 +35,12 @@ export interface VehicleIdentity {
   principal: (client: Client) => Principal | undefined
 }
 
+/** What the connection's listener says about the client: how it may authenticate, and the
+ *  vehicleId of a verified client certificate (CN), if any. */
+export interface TransportIdentity { mode: 'password' | 'certificate' | 'either', certVehicleId: string | null }
+
 export interface VehicleAuthOptions {
+  transport?: (client: Client) => TransportIdentity
   /** Per-pod limits, checked before credentials. */
   admit?: () => string | null
   signingKey: string
@@ -62,30 +67,7 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
     done(refusal(code, message), null)
   }
 
-  const authenticate: AuthenticateHandler = (client, username, password, done) => {
-    const limited = opts.admit?.() ?? null
-    if (limited !== null) {
-      metrics.refused.inc({ reason: limited })
-      return refuse(client, done, ConnackCode.serverUnavailable, limited, 'server busy: try again later')
-    }
-    if (emptyIdPersistent.has(client)) {
-      return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'a zero-length client id needs a clean session')
-    }
-    if (username?.startsWith(SERVICE_USER_PREFIX) === true) {
-      const name = username.slice(SERVICE_USER_PREFIX.length)
-      if (!KNOWN_SERVICES.has(name) || !verifyServiceToken(opts.signingKey, name, password)) {
-        return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'bad user name or password')
-      }
-      if (client.id !== username && !client.id.startsWith(`${username}:`)) {
-        return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'a service client id must start with its user name')
-      }
-      principals.set(client, { kind: 'service', name })
-      metrics.connects.inc({ result: 'accepted_service' })
-      return done(null, true)
-    }
-    if (username === undefined || !isVehicleId(username) || !verifyVehicleToken(opts.signingKey, username, password)) {
-      return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'bad user name or password')
-    }
+  function admitVehicle (client: Client, username: string, done: (err: AuthenticateError | null, ok: boolean | null) => void, accepted: string): void {
     const generatedId = client.id.startsWith('aedes_') && client.clean
     if (client.id !== username && !generatedId) {
       return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'the client id must be the vehicle id')
@@ -103,12 +85,50 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
       if (revoked === 1) return refuse(client, done, ConnackCode.notAuthorized, 'revoked', 'this vehicle is revoked')
       if (opts.requireRegistered && registered !== 1) return refuse(client, done, ConnackCode.notAuthorized, 'not_registered', 'this vehicle is not provisioned')
       principals.set(client, { kind: 'vehicle', vehicleId: username })
-      metrics.connects.inc({ result: 'accepted' })
+      metrics.connects.inc({ result: accepted })
       done(null, true)
     }, (err: Error) => {
       log.error({ err: err.message }, 'credential store unavailable')
       refuse(client, done, ConnackCode.serverUnavailable, 'server_unavailable', 'credential store unavailable')
     })
+  }
+
+  const authenticate: AuthenticateHandler = (client, username, password, done) => {
+    const limited = opts.admit?.() ?? null
+    if (limited !== null) {
+      metrics.refused.inc({ reason: limited })
+      return refuse(client, done, ConnackCode.serverUnavailable, limited, 'server busy: try again later')
+    }
+    if (emptyIdPersistent.has(client)) {
+      return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'a zero-length client id needs a clean session')
+    }
+    const transport = opts.transport?.(client) ?? { mode: 'password', certVehicleId: null }
+    if (transport.certVehicleId !== null) {
+      // The verified certificate names the car; a user name, if sent, must agree; no password needed.
+      if (username !== undefined && username !== '' && username !== transport.certVehicleId) {
+        return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'user name differs from the certificate')
+      }
+      return admitVehicle(client, transport.certVehicleId, done, 'accepted_certificate')
+    }
+    if (transport.mode === 'certificate') {
+      return refuse(client, done, ConnackCode.notAuthorized, 'certificate_required', 'this listener requires a car certificate')
+    }
+    if (username?.startsWith(SERVICE_USER_PREFIX) === true) {
+      const name = username.slice(SERVICE_USER_PREFIX.length)
+      if (!KNOWN_SERVICES.has(name) || !verifyServiceToken(opts.signingKey, name, password)) {
+        return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'bad user name or password')
+      }
+      if (client.id !== username && !client.id.startsWith(`${username}:`)) {
+        return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'a service client id must start with its user name')
+      }
+      principals.set(client, { kind: 'service', name })
+      metrics.connects.inc({ result: 'accepted_service' })
+      return done(null, true)
+    }
+    if (username === undefined || !isVehicleId(username) || !verifyVehicleToken(opts.signingKey, username, password)) {
+      return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'bad user name or password')
+    }
+    admitVehicle(client, username, done, 'accepted')
   }
 
   const identity: VehicleIdentity = {

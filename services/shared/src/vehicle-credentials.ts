@@ -36,3 +36,6 @@ export function verifyServiceToken (signingKey: string, name: string, password: 
   const expected = Buffer.from(serviceToken(signingKey, name))
   return given.length === expected.length && timingSafeEqual(given, expected)
 }
+
+/** Redis pub/sub channel: a vehicleId published here is dropped by every broker pod at once. */
+export const REVOCATIONS_CHANNEL = 'fleet:vehicles:revocations'
