@@ -19,3 +19,15 @@ test('max connections', () => {
   connected = 3
   assert.equal(a.admit(), 'max_connections')
 })
+
+test('per-address connect rate: one address is limited, others are not', async () => {
+  const { createAddressLimiter } = await import('./admission.js')
+  let t = 0
+  const l = createAddressLimiter(3, () => t)
+  assert.deepEqual([1, 2, 3, 4].map(() => l.allow('10.0.0.1')), [true, true, true, false])
+  assert.equal(l.allow('10.0.0.2'), true)
+  t += 1_000
+  assert.equal(l.allow('10.0.0.1'), true)
+  assert.equal(createAddressLimiter(0).allow('x'), true, '0 = off')
+  l.stop()
+})

@@ -25,6 +25,8 @@ export const brokerSettings = {
   maxBatch: int('FLEET_INGEST_MAX_BATCH', 2_000, 'most records in one Kafka produce request', 1, 100_000),
   maxConnections: int('FLEET_MAX_CONNECTIONS', 19_000, 'connected clients per broker process; more get CONNACK 3', 1, 10_000_000),
   connectRate: int('FLEET_CONNECT_RATE_PER_S', 2_000, 'new connections per second per broker process (burst of one second); more get CONNACK 3', 1, 1_000_000),
+  connectRatePerAddress: int('FLEET_CONNECT_RATE_PER_ADDRESS', 0, 'new connections per second from one remote address; more are closed at accept (0 = off; behind NAT or a proxy keep it off or high)', 0, 1_000_000),
+  slowClientTimeoutMs: int('FLEET_SLOW_CLIENT_TIMEOUT_MS', 30_000, 'a client that does not read what it is sent for this long is disconnected', 0, 600_000),
   maxInflight: int('FLEET_MAX_INFLIGHT_PER_CAR', 64, 'unacknowledged telemetry per car before its socket stops being read', 1, 65_535),
   drainMs: int('FLEET_BROKER_DRAIN_MS', 20_000, 'on SIGTERM: longest wait for in-flight Kafka writes before closing clients', 0, 600_000),
   connectTimeoutMs: int('FLEET_MQTT_CONNECT_TIMEOUT_MS', 10_000, 'a socket that sends no CONNECT within this is closed', 100, 600_000),

@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { createAuthorizeSubscribe } from './acl.js'
-import { createAdmission } from './admission.js'
+import { createAddressLimiter, createAdmission } from './admission.js'
 import { createCommandRelay } from './command-relay.js'
 import type { BrokerConfig } from './broker-config.js'
 import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
@@ -103,6 +103,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
         }
       : { mq: createLocalEmitter() }),
     connectTimeout: config.connectTimeoutMs,
+    drainTimeout: config.slowClientTimeoutMs,
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,
     authorizePublish: intake.authorizePublish,
@@ -118,7 +119,9 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const publish = aedes.publish.bind(aedes) as unknown as (packet: PublishPacket, client: Client | Done | null, done?: Done) => void
   aedes.publish = ((packet: PublishPacket, client: Client | Done | null, done?: Done) => {
     if (intake.isIngested(packet) && config.emitter === 'routed') {
-      (typeof client === 'function' ? client : done)?.()
+      // Call back asynchronously, as aedes' own emitters do; its read loop expects that contract.
+      const cb = typeof client === 'function' ? client : done
+      if (cb !== undefined) process.nextTick(cb)
       return
     }
     publish(packet, client, done)
@@ -142,12 +145,18 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   let stopTlsWatch: (() => void) | null = null
   const revocations = new Redis(config.redisUrl, { lazyConnect: true })
   let openStreams = 0
+  const addressLimiter = createAddressLimiter(config.connectRatePerAddress)
 
   const onStream = (stream: import('node:stream').Duplex, info: StreamInfo, req?: import('node:http').IncomingMessage) => {
     // Sockets that never complete CONNECT count too: past the limit plus some slack, refuse
     // before reading a byte, so file descriptors and memory stay bounded.
     if (draining || openStreams >= config.maxConnections + SOCKET_SLACK) {
       if (!draining) metrics.refused.inc({ reason: 'max_sockets' })
+      stream.destroy()
+      return
+    }
+    if (!addressLimiter.allow(info.remoteAddress)) {
+      metrics.refused.inc({ reason: 'address_rate' })
       stream.destroy()
       return
     }
@@ -226,6 +235,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       if (keepalive !== null) clearInterval(keepalive)
       await producer.disconnect().catch(() => {})
       stopTlsWatch?.()
+      addressLimiter.stop()
       revocations.disconnect()
       if (ownRedis) redis.disconnect()
       persistenceRedis?.disconnect()

@@ -10,7 +10,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws'
 
 export type ListenerKind = 'tcp' | 'ws' | 'tls' | 'wss'
 
-export interface StreamInfo { listener: ListenerKind, tls: TLSSocket | null }
+export interface StreamInfo { listener: ListenerKind, tls: TLSSocket | null, remoteAddress: string | undefined }
 
 export interface TlsListenOptions {
   port: number
@@ -54,7 +54,7 @@ const stopAccepting = (server: NetServer | HttpServer) => { server.close() }
 
 function attachWebSocket (server: HttpServer, listener: ListenerKind, onStream: ListenOptions['onStream']): WebSocketServer {
   const wss = new WebSocketServer({ server, handleProtocols: protocols => protocols.has('mqtt') ? 'mqtt' : false })
-  wss.on('connection', (ws, req) => onStream(createWebSocketStream(ws), { listener, tls: listener === 'wss' ? req.socket as TLSSocket : null }, req))
+  wss.on('connection', (ws, req) => onStream(createWebSocketStream(ws), { listener, tls: listener === 'wss' ? req.socket as TLSSocket : null, remoteAddress: req.socket.remoteAddress }, req))
   return wss
 }
 
@@ -65,7 +65,7 @@ const upgradeOnly = (_req: IncomingMessage, res: import('node:http').ServerRespo
 export async function startListeners (opts: ListenOptions): Promise<Listeners> {
   const servers: Array<NetServer | HttpServer> = []
   const sockets: WebSocketServer[] = []
-  const tcp = createNetServer({ noDelay: true }, socket => opts.onStream(socket, { listener: 'tcp', tls: null }))
+  const tcp = createNetServer({ noDelay: true }, socket => opts.onStream(socket, { listener: 'tcp', tls: null, remoteAddress: socket.remoteAddress }))
   servers.push(tcp)
   const mqttPort = await listen(tcp, opts.mqttPort, opts.host)
   let wsPort: number | null = null
@@ -82,7 +82,7 @@ export async function startListeners (opts: ListenOptions): Promise<Listeners> {
   if (t !== null) {
     const tlsOptions = { ...t.context, requestCert: t.requestCert, rejectUnauthorized: t.rejectUnauthorized, minVersion: 'TLSv1.2' as const }
     if (t.port >= 0) {
-      const tlsServer = createTlsServer(tlsOptions, socket => opts.onStream(socket, { listener: 'tls', tls: socket }))
+      const tlsServer = createTlsServer(tlsOptions, socket => opts.onStream(socket, { listener: 'tls', tls: socket, remoteAddress: socket.remoteAddress }))
       tlsServer.on('tlsClientError', err => opts.onTlsError?.(err))
       servers.push(tlsServer)
       secure.push(tlsServer)

@@ -91,3 +91,14 @@ test('invalid telemetry becomes a DLQ record with reason and a truncated copy', 
   assert.equal(body.vehicleId, 'car-1')
   assert.equal(Buffer.from(body.payloadBase64, 'base64').toString(), '{"oops"')
 })
+
+test('every packet of a read beyond the window is held, and all are released together', async () => {
+  const { writes, publish, intake } = setup(2)
+  const ps = [1, 2, 3, 4].map(seq => publish(seq))
+  assert.deepEqual(ps.map(p => p.called()), [true, false, false, false])
+  writes[0]!.cb()
+  writes[1]!.cb()
+  writes[2]!.cb()
+  assert.deepEqual(ps.map(p => p.called()), [true, true, true, true], 'no held callback is lost')
+  assert.deepEqual([...intake.heldClients()], [])
+})

@@ -47,8 +47,8 @@ export class PublishDeniedError extends Error {
 interface CarFlow {
   /** Messages written to the sink and not yet acknowledged by Kafka. */
   pending: number
-  /** The callback of the read that is held because the car reached its window. */
-  held: (() => void) | null
+  /** Callbacks of packets held because the car reached its window (one read can hold many). */
+  held: Array<() => void>
 }
 
 export function createTelemetryIntake (opts: IntakeOptions): Intake {
@@ -97,7 +97,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       return
     }
     let flow = flows.get(client)
-    if (flow === undefined) flows.set(client, flow = { pending: 0, held: null })
+    if (flow === undefined) flows.set(client, flow = { pending: 0, held: [] })
     const f = flow
     const messageId = packet.qos === 1 ? packet.messageId : undefined
     packet.qos = 0 // aedes must not PUBACK before Kafka has the record; we do it below
@@ -106,15 +106,15 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       f.pending--
       // On error (shutdown) no PUBACK: the car still holds the message and resends it.
       if (err === undefined && messageId !== undefined) queueAck(client, messageId)
-      if (f.held !== null && f.pending < maxInflight) {
+      if (f.held.length > 0 && f.pending < maxInflight) {
         const resume = f.held
-        f.held = null
+        f.held = []
         held.delete(client)
-        resume()
+        for (const r of resume) r()
       }
     })
     if (f.pending >= maxInflight) {
-      f.held = () => callback(null)
+      f.held.push(() => callback(null))
       held.add(client)
     } else {
       callback(null)
