@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds the optional native TensorFlow backend (@tensorflow/tfjs-node) into its own folder under
+# ~/.cache/fleet, outside the project's node_modules, so package.json, the lockfile and the image
+# stay as they are. Its own install script downloads libtensorflow from a host this machine cannot
+# reach; the same libraries come from PyPI's tensorflow-cpu wheel instead. Idempotent: a finished
+# build is reused. The scorer loads it from there when FLEET_SCORER_BACKEND is auto or tensorflow.
+set -euo pipefail
+TFJS_VERSION=4.22.0
+TF_WHEEL_VERSION=2.15.1
+CACHE=${FLEET_CACHE_DIR:-$HOME/.cache/fleet}
+DEST=$CACHE/tfjs-node-$TFJS_VERSION
+WHEELS=$CACHE/wheels
+MODULE=$DEST/node_modules/@tensorflow/tfjs-node
+
+if [ -f "$DEST/.built" ] && (cd "$DEST" && node -e "require('@tensorflow/tfjs-node')" >/dev/null 2>&1); then
+  echo "[tfjs-node] $DEST ready"
+  exit 0
+fi
+
+mkdir -p "$DEST" "$WHEELS"
+cd "$DEST"
+[ -f package.json ] || echo '{ "name": "fleet-tfjs-node", "private": true }' > package.json
+echo "[tfjs-node] npm install @tensorflow/tfjs-node@$TFJS_VERSION (scripts off)"
+npm install --ignore-scripts --no-audit --no-fund --loglevel=error "@tensorflow/tfjs-node@$TFJS_VERSION"
+
+wheel=$(ls "$WHEELS"/tensorflow_cpu-$TF_WHEEL_VERSION-*.whl 2>/dev/null | head -1 || true)
+if [ -z "$wheel" ]; then
+  echo "[tfjs-node] pip download tensorflow-cpu==$TF_WHEEL_VERSION (~200 MB, once)"
+  pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform manylinux2014_x86_64 -d "$WHEELS" "tensorflow-cpu==$TF_WHEEL_VERSION"
+  wheel=$(ls "$WHEELS"/tensorflow_cpu-$TF_WHEEL_VERSION-*.whl | head -1)
+fi
+
+echo "[tfjs-node] unpacking libtensorflow from $(basename "$wheel")"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+unzip -q "$wheel" 'tensorflow/libtensorflow_cc.so.2' 'tensorflow/libtensorflow_framework.so.2' \
+  'tensorflow/include/tensorflow/c/*' 'tensorflow/include/tensorflow/core/platform/*' \
+  'tensorflow/include/tsl/platform/*' 'tensorflow/include/tsl/c/*' -d "$tmp"
+lib=$MODULE/deps/lib
+inc=$MODULE/deps/include
+rm -rf "$MODULE/deps"
+mkdir -p "$lib" "$inc"
+cp "$tmp"/tensorflow/libtensorflow_cc.so.2 "$tmp"/tensorflow/libtensorflow_framework.so.2 "$lib"/
+cp -r "$tmp"/tensorflow/include/tensorflow "$tmp"/tensorflow/include/tsl "$inc"/
+# tfjs-node links against -ltensorflow; the .2.9.1 name is the file its install script looks for
+# before deciding to download.
+(cd "$lib" && for n in libtensorflow.so libtensorflow.so.2 libtensorflow.so.2.9.1; do ln -sf libtensorflow_cc.so.2 "$n"; done \
+  && ln -sf libtensorflow_framework.so.2 libtensorflow_framework.so)
+
+echo "[tfjs-node] compiling the addon"
+npm rebuild @tensorflow/tfjs-node --foreground-scripts --loglevel=error >"$DEST/build.log" 2>&1 || {
+  tail -30 "$DEST/build.log"
+  exit 1
+}
+node -e "const tf = require('@tensorflow/tfjs-node'); console.log('[tfjs-node] backend', tf.getBackend(), 'TF', tf.version.tfjs)"
+touch "$DEST/.built"
+echo "[tfjs-node] $DEST ready"
