@@ -3,6 +3,8 @@
 // with at most CONCURRENCY connects outstanding, then holds them until stdin closes or HOLD_S.
 // Prints one JSON line when all are connected: {connected, failed, seconds}.
 import { connect } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { connect as tlsConnect } from 'node:tls'
 import mqttPacket from 'mqtt-packet'
 import { MqttTopics } from '../services/shared/src/topics.js'
 import { DEV_SIGNING_KEY, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
@@ -15,6 +17,8 @@ const keepalive = env('KEEPALIVE_S', 600)
 const holdS = env('HOLD_S', 600)
 const prefix = process.env.PREFIX ?? 'idle'
 const localAddress = process.env.LOCAL_ADDRESS
+// TLS_CA=<file>: connect over TLS, verifying the broker against that CA
+const tlsCa = process.env.TLS_CA ? readFileSync(process.env.TLS_CA) : null
 
 let next = 0
 let connected = 0
@@ -25,7 +29,8 @@ const started = performance.now()
 function open (i: number): Promise<void> {
   const id = `${prefix}-${i}`
   return new Promise(resolve => {
-    const s = connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) })
+    const target = { host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) }
+    const s = tlsCa === null ? connect(target) : tlsConnect({ ...target, ca: tlsCa, servername: 'localhost' })
     const parser = mqttPacket.parser({ protocolVersion: 4 })
     let done = false
     const finish = (ok: boolean) => {
@@ -46,7 +51,7 @@ function open (i: number): Promise<void> {
     s.on('data', d => parser.parse(d))
     s.on('error', () => finish(false))
     s.on('close', () => finish(false))
-    s.on('connect', () => s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: id, keepalive, username: id, password: Buffer.from(vehicleToken(DEV_SIGNING_KEY, id)) } as never)))
+    s.on(tlsCa === null ? 'connect' : 'secureConnect', () => s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: id, keepalive, username: id, password: Buffer.from(vehicleToken(DEV_SIGNING_KEY, id)) } as never)))
     sockets.push(s)
   })
 }
