@@ -1,0 +1,579 @@
+// The deploy files, checked without a cluster or Docker: helm lint and template (default and
+// production values), every rendered object validated offline against Kubernetes 1.33's schemas
+// (and ServiceMonitors against their CRD), what the chart promises about the broker, hardening,
+// keys and gating, skaffold.yaml against skaffold's schema, and the Dockerfile's build replayed
+// as far as it goes without Docker. Tools come from `scripts/tools.sh deploy`; missing ones fail.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { test } from 'node:test'
+import { builtinModules } from 'node:module'
+import { brokerSettings } from '../services/broker/src/broker-config.js'
+import { topicPartitions } from '../services/shared/src/topics.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const chart = join(root, 'charts/fleet')
+const SERVICES = ['broker', 'scorer', 'commander', 'api'] as const
+type Service = typeof SERVICES[number]
+const KUBE_VERSION = '1.33.0'
+// What values-production.yaml leaves to the installer.
+const PRODUCTION = ['-f', join(chart, 'values-production.yaml'), '--set', 'kafka.brokers=kafka-0.kafka:9092\\,kafka-1.kafka:9092', '--set', 'redis.url=redis://redis.data:6379']
+
+// ---- tools ---------------------------------------------------------------------------------
+
+function run (cmd: string, args: string[], opts: { input?: string, cwd?: string, env?: NodeJS.ProcessEnv } = {}) {
+  const r = spawnSync(cmd, args, { cwd: opts.cwd ?? root, input: opts.input, env: opts.env ?? process.env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+  if (r.error) throw r.error
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+const toolPaths: Record<string, string> = Object.fromEntries(
+  run('bash', ['scripts/tools.sh', 'deploy-paths']).stdout.trim().split('\n').map(line => {
+    const i = line.indexOf('=')
+    return [line.slice(0, i), line.slice(i + 1)]
+  })
+)
+
+function tool (name: 'HELM' | 'KUBERNETES_VALIDATE' | 'PYTHON' | 'SKAFFOLD_SCHEMA' | 'SERVICEMONITOR_CRD'): string {
+  const path = toolPaths[name]
+  assert.ok(path !== undefined && existsSync(path), `${name} is missing (${path ?? 'no path'}): run scripts/tools.sh deploy first`)
+  return path
+}
+
+// ---- rendering -------------------------------------------------------------------------------
+
+interface Meta { name: string, labels?: Record<string, string>, annotations?: Record<string, string> }
+interface Probe { httpGet?: { path: string, port: string | number } }
+interface EnvVar { name: string, value?: string, valueFrom?: { secretKeyRef?: { name: string, key: string } } }
+interface Container {
+  name: string
+  image: string
+  command?: string[]
+  env?: EnvVar[]
+  envFrom?: Array<{ configMapRef?: { name: string } }>
+  ports?: Array<{ name?: string, containerPort: number }>
+  readinessProbe?: Probe
+  livenessProbe?: Probe
+  startupProbe?: Probe
+  resources?: { requests?: Record<string, string>, limits?: Record<string, string> }
+  securityContext?: { runAsNonRoot?: boolean, readOnlyRootFilesystem?: boolean, allowPrivilegeEscalation?: boolean, privileged?: boolean, capabilities?: { drop?: string[] } }
+}
+interface PodSpec {
+  containers: Container[]
+  securityContext?: { runAsNonRoot?: boolean, runAsUser?: number }
+  terminationGracePeriodSeconds?: number
+  automountServiceAccountToken?: boolean
+  serviceAccountName?: string
+}
+interface K8sObject {
+  apiVersion: string
+  kind: string
+  metadata: Meta
+  data?: Record<string, string>
+  stringData?: Record<string, string>
+  spec?: {
+    selector?: { matchLabels?: Record<string, string> } | Record<string, string>
+    template?: { metadata: Meta, spec: PodSpec }
+    type?: string
+    ports?: Array<{ name: string, port: number, targetPort: string | number }>
+    scaleTargetRef?: { kind: string, name: string }
+    minReplicas?: number
+    maxReplicas?: number
+    maxUnavailable?: number
+    endpoints?: Array<{ port: string }>
+  }
+}
+
+function helm (args: string[]) {
+  return run(tool('HELM'), args)
+}
+
+function render (args: string[] = []): string {
+  const r = helm(['template', 'fleet', chart, '--namespace', 'fleet', '--kube-version', KUBE_VERSION, ...args])
+  assert.equal(r.status, 0, `helm template ${args.join(' ')} failed:\n${r.stderr}`)
+  return r.stdout
+}
+
+function parse (yamlText: string): K8sObject[] {
+  const r = run(tool('PYTHON'), ['-c', 'import json, sys, yaml; json.dump([d for d in yaml.safe_load_all(sys.stdin) if d], sys.stdout)'], { input: yamlText })
+  assert.equal(r.status, 0, r.stderr)
+  return JSON.parse(r.stdout) as K8sObject[]
+}
+
+function validate (yamlText: string, what: string) {
+  const r = run(tool('KUBERNETES_VALIDATE'), ['--quiet', '-k', KUBE_VERSION, '--strict', '-'], { input: yamlText })
+  assert.equal(r.status, 0, `${what}: kubernetes-validate refused it:\n${r.stdout}${r.stderr}`)
+}
+
+const find = (objs: K8sObject[], kind: string, name: string) => objs.find(o => o.kind === kind && o.metadata.name === name)
+const must = (objs: K8sObject[], kind: string, name: string): K8sObject => {
+  const o = find(objs, kind, name)
+  assert.ok(o, `${kind} ${name} is not rendered`)
+  return o
+}
+const componentOf = (o: K8sObject) => o.metadata.labels?.['app.kubernetes.io/component']
+const podSpec = (o: K8sObject): PodSpec => {
+  assert.ok(o.spec?.template, `${o.kind} ${o.metadata.name} has no pod template`)
+  return o.spec.template.spec
+}
+const selectorOf = (o: K8sObject): Record<string, string> => {
+  const s = o.spec?.selector as { matchLabels?: Record<string, string> } & Record<string, string> | undefined
+  return (o.kind === 'Service' ? s : s?.matchLabels) ?? {}
+}
+const selects = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
+  Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v)
+const configOf = (objs: K8sObject[], c: Container) => {
+  const name = c.envFrom?.[0]?.configMapRef?.name
+  assert.ok(name, `${c.name} reads no ConfigMap`)
+  return must(objs, 'ConfigMap', name).data ?? {}
+}
+
+let cachedDefault: { text: string, objs: K8sObject[] } | undefined
+let cachedProduction: { text: string, objs: K8sObject[] } | undefined
+function defaults () {
+  if (!cachedDefault) {
+    const text = render()
+    cachedDefault = { text, objs: parse(text) }
+  }
+  return cachedDefault
+}
+function production () {
+  if (!cachedProduction) {
+    const text = render(PRODUCTION)
+    cachedProduction = { text, objs: parse(text) }
+  }
+  return cachedProduction
+}
+
+// ---- helm and Kubernetes schemas -------------------------------------------------------------------
+
+test('the deploy tools are installed (scripts/tools.sh deploy)', () => {
+  for (const name of ['HELM', 'KUBERNETES_VALIDATE', 'PYTHON', 'SKAFFOLD_SCHEMA', 'SERVICEMONITOR_CRD'] as const) tool(name)
+  assert.match(helm(['version', '--short']).stdout, /^v3\.22\.0/)
+})
+
+test('helm lint --strict passes for the default and the production values', () => {
+  for (const args of [[], PRODUCTION]) {
+    const r = helm(['lint', '--strict', '--kube-version', KUBE_VERSION, chart, ...args])
+    assert.equal(r.status, 0, `helm lint ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
+  }
+})
+
+test('the default values render a dev install that validates against Kubernetes 1.33', () => {
+  const { text, objs } = defaults()
+  validate(text, 'default values')
+  const count = (kind: string) => objs.filter(o => o.kind === kind).length
+  assert.equal(count('Deployment'), 4)
+  assert.equal(count('HorizontalPodAutoscaler'), 4)
+  assert.equal(count('PodDisruptionBudget'), 1)
+  assert.deepEqual(objs.filter(o => o.kind === 'StatefulSet').map(componentOf).sort(), ['kafka', 'redis'])
+  assert.equal(count('Secret'), 1)
+  assert.equal(count('ServiceMonitor'), 0, 'ServiceMonitor is off by default (needs the Prometheus Operator CRD)')
+  const job = must(objs, 'Job', 'fleet-kafka-topics')
+  assert.match(job.metadata.annotations?.['helm.sh/hook'] ?? '', /post-install/)
+})
+
+test('the production values render valid objects: external Kafka and Redis, keys from an existing Secret, ServiceMonitors', () => {
+  const { text, objs } = production()
+  validate(text, 'production values')
+  assert.equal(objs.filter(o => o.kind === 'StatefulSet').length, 0, 'no dev Kafka or Redis in production')
+  assert.equal(objs.filter(o => o.kind === 'Secret').length, 0, 'production keys are never in values')
+  assert.equal(find(objs, 'Job', 'fleet-kafka-topics'), undefined)
+  const monitors = objs.filter(o => o.kind === 'ServiceMonitor')
+  assert.deepEqual(monitors.map(componentOf).sort(), [...SERVICES].sort())
+  const r = run('bash', ['scripts/tools.sh', 'validate-crd', tool('SERVICEMONITOR_CRD'), '-'], { input: text })
+  assert.equal(r.status, 0, `ServiceMonitors against the CRD:\n${r.stderr}`)
+  assert.match(r.stdout, /4 ServiceMonitor checked/)
+  const config = must(objs, 'ConfigMap', 'fleet-broker').data ?? {}
+  assert.equal(config.FLEET_KAFKA_BROKERS, 'kafka-0.kafka:9092,kafka-1.kafka:9092')
+  assert.equal(config.FLEET_REDIS_URL, 'redis://redis.data:6379')
+  assert.equal(must(objs, 'Service', 'fleet-broker').spec?.type, 'LoadBalancer')
+})
+
+test('production values refuse to render without Kafka, Redis or the keys Secret', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['-f', join(chart, 'values-production.yaml'), '--set', 'redis.url=redis://r:6379'], /kafka\.brokers is required/],
+    [['-f', join(chart, 'values-production.yaml'), '--set', 'kafka.brokers=k:9092'], /redis\.url or redis\.urlSecret is required/],
+    [[...PRODUCTION, '--set', 'secrets.existingSecret='], /secrets\.existingSecret is required/],
+    [['--set', 'broker.env.FLEET_BROKER_DRAIN_MS=99999'], /set it through the chart's own value/]
+  ]
+  for (const [args, message] of cases) {
+    const r = helm(['template', 'fleet', chart, ...args])
+    assert.notEqual(r.status, 0, `rendered with ${args.join(' ')}`)
+    assert.match(r.stderr, message)
+  }
+})
+
+test('the other switches render valid objects (TLS, Redis URL from a Secret, persistence, monitoring in dev, fixed replicas)', () => {
+  const variants = [
+    ['--set', 'broker.tls.secretName=fleet-broker-tls', '--set', 'broker.tls.clientAuth=certificate'],
+    [...PRODUCTION, '--set', 'redis.url=', '--set', 'redis.urlSecret.name=redis-auth', '--set', 'redis.urlSecret.key=url'],
+    ['--set', 'devKafka.persistence.enabled=true', '--set', 'devRedis.persistence.enabled=true', '--set', 'monitoring.serviceMonitor.enabled=true'],
+    ['--set', 'broker.autoscaling.enabled=false,scorer.autoscaling.enabled=false,commander.autoscaling.enabled=false,api.autoscaling.enabled=false', '--set', 'serviceAccounts.create=false']
+  ]
+  const texts = variants.map(v => render(v))
+  validate(texts.join('\n---\n'), 'variants')
+
+  const tls = parse(texts[0] ?? '')
+  const broker = podSpec(must(tls, 'Deployment', 'fleet-broker'))
+  const config = must(tls, 'ConfigMap', 'fleet-broker').data ?? {}
+  assert.equal(config.FLEET_TLS_CLIENT_AUTH, 'certificate')
+  assert.ok(broker.containers[0]?.ports?.some(p => p.name === 'mqtts' && String(p.containerPort) === config.FLEET_MQTTS_PORT))
+  assert.deepEqual(must(tls, 'Service', 'fleet-broker').spec?.ports?.map(p => p.port), [1883, 8083, 8883, 8084])
+
+  const redisSecret = parse(texts[1] ?? '')
+  for (const d of redisSecret.filter(o => o.kind === 'Deployment')) {
+    const c = podSpec(d).containers[0]
+    assert.ok(c)
+    assert.equal(configOf(redisSecret, c).FLEET_REDIS_URL, undefined)
+    assert.deepEqual(c.env?.find(e => e.name === 'FLEET_REDIS_URL')?.valueFrom?.secretKeyRef, { name: 'redis-auth', key: 'url' })
+  }
+
+  const fixed = parse(texts[3] ?? '')
+  assert.equal(fixed.filter(o => o.kind === 'HorizontalPodAutoscaler').length, 0)
+  assert.equal(fixed.filter(o => o.kind === 'ServiceAccount').length, 0)
+  for (const d of fixed.filter(o => o.kind === 'Deployment')) assert.equal((d.spec as { replicas?: number }).replicas, 1)
+})
+
+// ---- what the chart promises -------------------------------------------------------------------
+
+test('every service is gated by <service>.create', () => {
+  for (const svc of SERVICES) {
+    const objs = parse(render(['--set', `${svc}.create=false`, '--set', 'monitoring.serviceMonitor.enabled=true']))
+    assert.deepEqual(objs.filter(o => componentOf(o) === svc).map(o => `${o.kind} ${o.metadata.name}`), [], `${svc}.create=false`)
+    const deployed = objs.filter(o => o.kind === 'Deployment').map(componentOf).sort()
+    assert.deepEqual(deployed, SERVICES.filter(s => s !== svc).sort())
+  }
+  const none = parse(render([...SERVICES.map(s => `--set=${s}.create=false`), '--set', 'devKafka.enabled=false,devRedis.enabled=false,kafkaTopics.create=false,secrets.create=false', '--set', 'kafka.brokers=k:9092,redis.url=redis://r:6379', '--set', 'secrets.existingSecret=x']))
+  assert.deepEqual(none.map(o => o.kind), [])
+})
+
+test('the broker: MQTT and WebSocket Service, PDB and HPA on its pods, a grace period longer than its drain', () => {
+  for (const [label, args] of [['default', []], ['production', PRODUCTION], ['drainMs=60000', ['--set', 'broker.drainMs=60000']]] as const) {
+    const objs = label === 'default' ? defaults().objs : label === 'production' ? production().objs : parse(render([...args]))
+    const deployment = must(objs, 'Deployment', 'fleet-broker')
+    const pod = podSpec(deployment)
+    const podLabels = deployment.spec?.template?.metadata.labels
+    const container = pod.containers[0]
+    assert.ok(container)
+    assert.deepEqual(container.command, ['node', 'dist/services/broker/src/main.js'])
+    const config = configOf(objs, container)
+
+    const service = must(objs, 'Service', 'fleet-broker')
+    assert.ok(selects(selectorOf(service), podLabels))
+    const ports = new Map(container.ports?.map(p => [p.name, p.containerPort]))
+    for (const [name, env, port] of [['mqtt', 'FLEET_MQTT_PORT', 1883], ['mqtt-ws', 'FLEET_MQTT_WS_PORT', 8083]] as const) {
+      const sp = service.spec?.ports?.find(p => p.name === name)
+      assert.ok(sp, `${label}: broker Service has no ${name} port`)
+      assert.equal(sp.port, port)
+      assert.equal(ports.get(String(sp.targetPort)), Number(config[env]), `${label}: ${name} targets the port the broker listens on`)
+    }
+    assert.ok(!service.spec?.ports?.some(p => p.name === 'ops'), 'ops endpoints stay off the cars\' Service')
+
+    const pdb = must(objs, 'PodDisruptionBudget', 'fleet-broker')
+    assert.ok(selects(selectorOf(pdb), podLabels), `${label}: the PDB selects the broker pods`)
+    assert.equal(pdb.spec?.maxUnavailable, 1)
+    const hpa = must(objs, 'HorizontalPodAutoscaler', 'fleet-broker')
+    assert.deepEqual(hpa.spec?.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'fleet-broker' })
+
+    const drainMs = Number(config.FLEET_BROKER_DRAIN_MS)
+    assert.ok(drainMs > 0)
+    assert.ok((pod.terminationGracePeriodSeconds ?? 30) * 1000 > drainMs + 5000,
+      `${label}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} must exceed the ${drainMs} ms drain with room to close`)
+  }
+  assert.equal(must(production().objs, 'HorizontalPodAutoscaler', 'fleet-broker').spec?.minReplicas, 3)
+})
+
+test('every pod is non-root with a read-only root filesystem, no capabilities, probes and resources', () => {
+  for (const [label, objs] of [['default', defaults().objs], ['production', production().objs]] as const) {
+    for (const o of objs.filter(o => ['Deployment', 'StatefulSet', 'Job'].includes(o.kind))) {
+      const name = `${label} ${o.kind} ${o.metadata.name}`
+      const pod = podSpec(o)
+      assert.equal(pod.securityContext?.runAsNonRoot, true, `${name}: runAsNonRoot`)
+      assert.ok((pod.securityContext?.runAsUser ?? 0) > 0, `${name}: runAsUser`)
+      assert.equal(pod.automountServiceAccountToken, false, `${name}: no API token mounted`)
+      for (const c of pod.containers) {
+        const sc = c.securityContext
+        assert.equal(sc?.allowPrivilegeEscalation, false, `${name}: allowPrivilegeEscalation`)
+        assert.deepEqual(sc?.capabilities?.drop, ['ALL'], `${name}: drop ALL`)
+        assert.notEqual(sc?.privileged, true, `${name}: privileged`)
+        // The dev Kafka image writes its config at start; everything of fleet's is read-only.
+        if (componentOf(o) !== 'kafka') assert.equal(sc?.readOnlyRootFilesystem, true, `${name}: readOnlyRootFilesystem`)
+        for (const kind of ['requests', 'limits'] as const) {
+          assert.ok(c.resources?.[kind]?.cpu && c.resources[kind]?.memory, `${name}: resources.${kind}`)
+        }
+      }
+      if (o.kind !== 'Deployment') continue
+      const c = pod.containers[0]
+      assert.ok(c)
+      assert.equal(c.image, label === 'default' ? 'fleet:0.1.0' : 'registry.example.com/fleet:0.1.0')
+      const ports = new Set(c.ports?.map(p => p.name))
+      for (const [probe, path] of [['readinessProbe', '/readyz'], ['livenessProbe', '/healthz'], ['startupProbe', '/healthz']] as const) {
+        const get = c[probe]?.httpGet
+        assert.equal(get?.path, path, `${name}: ${probe}`)
+        assert.ok(ports.has(String(get?.port)), `${name}: ${probe} on a declared port`)
+      }
+      assert.equal(configOf(objs, c).FLEET_BIND_HOST, '0.0.0.0', `${name}: listens beyond loopback`)
+    }
+  }
+})
+
+test('keys come from Secrets, settings from ConfigMaps, and a change to either rolls the pods', () => {
+  const expected: Record<Service, string[]> = {
+    broker: ['FLEET_VEHICLE_TOKEN_KEY'],
+    scorer: [],
+    commander: ['FLEET_VEHICLE_TOKEN_KEY'],
+    api: ['FLEET_API_KEYS']
+  }
+  for (const [label, objs, secretName] of [['default', defaults().objs, 'fleet-keys'], ['production', production().objs, 'fleet-keys']] as const) {
+    const secret = find(objs, 'Secret', secretName)
+    for (const svc of SERVICES) {
+      const c = podSpec(must(objs, 'Deployment', `fleet-${svc}`)).containers[0]
+      assert.ok(c)
+      const fromSecrets = (c.env ?? []).filter(e => e.valueFrom?.secretKeyRef).map(e => e.name).sort()
+      assert.deepEqual(fromSecrets, expected[svc], `${label} ${svc}: env from Secrets`)
+      for (const e of c.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef
+        assert.ok(ref, `${label} ${svc}: ${e.name} is set in plain text`)
+        assert.equal(ref.name, secretName)
+        if (label === 'default') assert.ok(secret?.stringData?.[ref.key], `${label} ${svc}: Secret ${secretName} has no key ${ref.key}`)
+      }
+      const config = configOf(objs, c)
+      for (const key of ['FLEET_VEHICLE_TOKEN_KEY', 'FLEET_API_KEYS']) assert.equal(config[key], undefined, `${label} ${svc}: ${key} in a ConfigMap`)
+    }
+  }
+  const annotations = (objs: K8sObject[]) => must(objs, 'Deployment', 'fleet-broker').spec?.template?.metadata.annotations ?? {}
+  const base = annotations(defaults().objs)
+  const rekeyed = annotations(parse(render(['--set', 'secrets.vehicleTokenKey=another-key'])))
+  const reconfigured = annotations(parse(render(['--set', 'broker.env.FLEET_MAX_CONNECTIONS=1000'])))
+  assert.notEqual(rekeyed['checksum/keys'], base['checksum/keys'])
+  assert.notEqual(reconfigured['checksum/config'], base['checksum/config'])
+})
+
+test('Services and ServiceMonitors select pods that exist, on ports their containers declare', () => {
+  for (const objs of [defaults().objs, production().objs]) {
+    const pods = objs.filter(o => ['Deployment', 'StatefulSet'].includes(o.kind))
+    for (const service of objs.filter(o => o.kind === 'Service')) {
+      const targets = pods.filter(p => selects(selectorOf(service), p.spec?.template?.metadata.labels))
+      assert.equal(targets.length, 1, `Service ${service.metadata.name} selects ${targets.length} workloads`)
+      const declared = new Set(targets[0] ? podSpec(targets[0]).containers.flatMap(c => c.ports?.map(p => p.name) ?? []) : [])
+      for (const p of service.spec?.ports ?? []) assert.ok(declared.has(String(p.targetPort)), `Service ${service.metadata.name} port ${p.name}`)
+    }
+    for (const monitor of objs.filter(o => o.kind === 'ServiceMonitor')) {
+      const services = objs.filter(o => o.kind === 'Service' && selects(selectorOf(monitor), o.metadata.labels))
+      assert.equal(services.length, 1, `ServiceMonitor ${monitor.metadata.name} selects ${services.length} Services`)
+      assert.ok(services[0]?.spec?.ports?.some(p => p.name === monitor.spec?.endpoints?.[0]?.port))
+    }
+  }
+})
+
+test('autoscalers stay within what the Kafka partitions can use', () => {
+  const limits: Partial<Record<Service, number>> = {
+    scorer: topicPartitions['vehicle.telemetry'],
+    commander: topicPartitions['vehicle.commands']
+  }
+  for (const objs of [defaults().objs, production().objs]) {
+    for (const [svc, partitions] of Object.entries(limits)) {
+      const hpa = must(objs, 'HorizontalPodAutoscaler', `fleet-${svc}`)
+      assert.ok((hpa.spec?.maxReplicas ?? 0) <= partitions, `${svc}: maxReplicas ${hpa.spec?.maxReplicas} > ${partitions} partitions`)
+    }
+  }
+})
+
+// A service that has not landed yet cannot be checked against its code: those checks are TODO.
+const serviceSource = (svc: Service) => join(root, 'services', svc, 'src')
+const landed = (svc: Service) => existsSync(join(serviceSource(svc), 'main.ts'))
+
+function settingNames (dir: string): Set<string> {
+  const names = new Set<string>()
+  const walk = (d: string) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, entry.name)
+      if (entry.isDirectory()) walk(p)
+      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
+        for (const m of readFileSync(p, 'utf8').matchAll(/['"`](FLEET_[A-Z0-9_]+)['"`]/g)) names.add(m[1] as string)
+      }
+    }
+  }
+  if (existsSync(dir)) walk(dir)
+  return names
+}
+
+for (const svc of SERVICES) {
+  test(`every setting the chart gives ${svc} is one its code reads`, { todo: landed(svc) ? false : `services/${svc} has not landed yet` }, () => {
+    const known = new Set([...settingNames(join(root, 'services/shared/src')), ...settingNames(serviceSource(svc))])
+    if (svc === 'broker') for (const s of Object.values(brokerSettings)) known.add(s.env)
+    for (const [label, objs] of [['default', defaults().objs], ['production', production().objs]] as const) {
+      const c = podSpec(must(objs, 'Deployment', `fleet-${svc}`)).containers[0]
+      assert.ok(c)
+      const given = [...Object.keys(configOf(objs, c)), ...(c.env ?? []).map(e => e.name)]
+      const unknown = given.filter(k => !known.has(k))
+      assert.deepEqual(unknown, [], `${label}: ${svc} does not read ${unknown.join(', ')}`)
+      assert.deepEqual(c.command, ['node', `dist/services/${svc}/src/main.js`])
+    }
+  })
+}
+
+// ---- skaffold ----------------------------------------------------------------------------------
+
+test('skaffold.yaml matches skaffold v2.16.1\'s v4beta13 schema, with each profile applied', () => {
+  tool('SKAFFOLD_SCHEMA')
+  const r = run('bash', ['scripts/tools.sh', 'validate-skaffold', join(root, 'skaffold.yaml')])
+  assert.equal(r.status, 0, r.stderr)
+  const text = readFileSync(join(root, 'skaffold.yaml'), 'utf8')
+  assert.match(text, /image\.reference: "\{\{\.IMAGE_FULLY_QUALIFIED_fleet\}\}"/, 'the chart gets the built image')
+  assert.match(text, /chartPath: charts\/fleet/)
+  assert.match(text, /- name: local\b/)
+})
+
+const skaffold = toolPaths.SKAFFOLD
+test('skaffold diagnoses the config and renders the chart for each profile (optional skaffold binary)', {
+  skip: skaffold && existsSync(skaffold) ? false : 'no skaffold binary: scripts/tools.sh skaffold builds it (~6 min)'
+}, () => {
+  const bin = mkdtempSync(join(tmpdir(), 'fleet-skaffold-'))
+  try {
+    symlinkSync(tool('HELM'), join(bin, 'helm'))
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, FLEET_KAFKA_BROKERS: 'kafka:9092', FLEET_REDIS_URL: 'redis://redis:6379' }
+    const sk = (args: string[]) => run(skaffold as string, [...args, '--interactive=false', '--update-check=false'], { env })
+    const diagnose = sk(['diagnose', '--yaml-only'])
+    assert.equal(diagnose.status, 0, diagnose.stderr)
+    for (const profile of ['', 'local', 'production']) {
+      const r = sk(['render', '--offline=true', '--digest-source=tag', '-t', 'dev', ...(profile ? ['-p', profile] : [])])
+      assert.equal(r.status, 0, `skaffold render ${profile}:\n${r.stderr}`)
+      validate(r.stdout, `skaffold render ${profile || '(default)'}`)
+      const objs = parse(r.stdout)
+      for (const d of objs.filter(o => o.kind === 'Deployment')) assert.equal(podSpec(d).containers[0]?.image, 'fleet:dev')
+      const hpas = objs.filter(o => o.kind === 'HorizontalPodAutoscaler').length
+      assert.equal(hpas, profile === 'local' ? 0 : 4, `${profile}: autoscalers`)
+      if (profile === 'production') assert.equal(must(objs, 'ConfigMap', 'fleet-broker').data?.FLEET_KAFKA_BROKERS, 'kafka:9092')
+    }
+  } finally {
+    rmSync(bin, { recursive: true, force: true })
+  }
+})
+
+// ---- Dockerfile (no Docker engine here: the build is replayed as far as it goes without one) ----
+
+interface Instruction { op: string, args: string }
+function dockerfile (): Instruction[] {
+  const text = readFileSync(join(root, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ')
+  return text.split('\n').map(l => l.trim()).filter(l => l && !l.startsWith('#'))
+    .map(l => { const [op = '', ...rest] = l.split(/\s+/); return { op: op.toUpperCase(), args: rest.join(' ') } })
+}
+
+// .dockerignore as Docker reads it: the last matching line wins, a pattern also matches the
+// files under a directory it matches, `!` re-includes.
+function dockerignore (): (path: string) => boolean {
+  const rules = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map(l => l.trim())
+    .filter(l => l && !l.startsWith('#'))
+    .map(l => {
+      const negate = l.startsWith('!')
+      const pattern = (negate ? l.slice(1) : l).replace(/^\/+/, '').replace(/\/+$/, '')
+      const source = pattern.split(/(\*\*\/|\*\*|\*|\?)/).map(part =>
+        part === '**/' ? '(?:.*/)?' : part === '**' ? '.*' : part === '*' ? '[^/]*' : part === '?' ? '[^/]' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&')).join('')
+      return { negate, re: new RegExp(`^${source}$`) }
+    })
+  return (path: string) => {
+    const prefixes = path.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'))
+    let excluded = false
+    for (const rule of rules) if (prefixes.some(p => rule.re.test(p))) excluded = !rule.negate
+    return excluded
+  }
+}
+
+function contextFiles (): string[] {
+  const excluded = dockerignore()
+  const files: string[] = []
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+      const rel = dir ? `${dir}/${entry.name}` : entry.name
+      if (entry.isDirectory()) {
+        if (entry.name === '.git' || entry.name === 'node_modules') continue
+        walk(rel)
+      } else if (!excluded(rel)) files.push(rel)
+    }
+  }
+  walk('')
+  return files
+}
+
+test('the Dockerfile: COPY sources are in the build context, one non-root runtime stage, a service as the command', () => {
+  const steps = dockerfile()
+  const excluded = dockerignore()
+  const stages: string[] = []
+  for (const { op, args } of steps) {
+    if (op === 'FROM') {
+      const m = /\bAS\s+(\S+)/i.exec(args)
+      stages.push(m?.[1] ?? '')
+    }
+    if (op !== 'COPY') continue
+    const words = args.split(/\s+/)
+    const from = words.find(w => w.startsWith('--from='))?.slice('--from='.length)
+    const paths = words.filter(w => !w.startsWith('--'))
+    if (from) {
+      assert.ok(stages.slice(0, -1).includes(from), `COPY --from=${from}: no earlier stage of that name`)
+      continue
+    }
+    for (const src of paths.slice(0, -1)) {
+      if (src === '.') continue
+      assert.ok(existsSync(join(root, src)), `COPY ${src}: not in the repo`)
+      assert.ok(!excluded(src), `COPY ${src}: excluded by .dockerignore`)
+    }
+  }
+  assert.ok(stages.length >= 2, 'multi-stage')
+  const runtime = steps.slice(steps.map(s => s.op).lastIndexOf('FROM'))
+  const user = runtime.filter(s => s.op === 'USER').at(-1)?.args
+  assert.ok(user && !['root', '0', '0:0'].includes(user), `runtime USER ${user ?? '(none)'}`)
+  assert.ok(runtime.some(s => s.op === 'RUN' && /npm ci\b.*--omit=dev/.test(s.args)), 'runtime installs production dependencies only')
+  const cmd = JSON.parse(runtime.find(s => s.op === 'CMD')?.args ?? '[]') as string[]
+  assert.equal(cmd[0], 'node')
+  assert.ok(existsSync(join(root, (cmd[1] ?? '').replace(/^dist\//, '').replace(/\.js$/, '.ts'))), `CMD ${cmd.join(' ')}: no source`)
+  for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'services/shared/src/config.ts']) {
+    assert.ok(!excluded(path), `${path} must be in the build context`)
+  }
+  for (const path of ['node_modules/x', 'dist/x.js', '.git/HEAD', 'test/readme.test.ts', 'services/broker/src/admission.test.ts']) {
+    assert.ok(excluded(path), `${path} must stay out of the build context`)
+  }
+})
+
+test('the image build replayed: tsc compiles the build context alone, and the runtime imports only production dependencies', () => {
+  const work = mkdtempSync(join(tmpdir(), 'fleet-image-'))
+  try {
+    for (const f of contextFiles()) cpSync(join(root, f), join(work, f), { recursive: true })
+    symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'))
+    const build = run('npm', ['run', 'build', '--silent'], { cwd: work })
+    assert.equal(build.status, 0, `npm run build in the build context:\n${build.stdout}${build.stderr}`)
+
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }
+    const production = new Set(Object.keys(pkg.dependencies ?? {}))
+    const builtins = new Set(builtinModules)
+    const entries = [
+      ...SERVICES.filter(landed).map(s => `dist/services/${s}/src/main.js`),
+      'dist/scripts/kafka-topics.js', // the chart's topics Job
+      'dist/scripts/provision-vehicle.js' // docs/deploy.md provisions cars with it
+    ]
+    const seen = new Set<string>()
+    const missing: string[] = []
+    const visit = (file: string) => {
+      if (seen.has(file)) return
+      seen.add(file)
+      assert.ok(existsSync(file) && statSync(file).isFile(), `${relative(work, file)} was not built`)
+      const text = readFileSync(file, 'utf8')
+      for (const m of text.matchAll(/(?:^|[;\n])\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|[;\n])\s*import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+        const spec = (m[1] ?? m[2] ?? m[3]) as string
+        if (spec.startsWith('.')) visit(join(dirname(file), spec))
+        else {
+          const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] as string)
+          if (!builtins.has(spec.replace(/^node:/, '')) && !builtins.has(name) && !production.has(name)) missing.push(`${relative(work, file)} imports ${spec}`)
+        }
+      }
+    }
+    for (const e of entries) visit(join(work, e))
+    assert.deepEqual(missing, [], 'not in dependencies, so not in the image (npm ci --omit=dev)')
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+})
