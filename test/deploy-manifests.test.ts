@@ -312,7 +312,7 @@ test('every pod is non-root with a read-only root filesystem, no capabilities, p
       assert.equal(c.image, label === 'default' ? 'fleet:0.1.0' : 'registry.example.com/fleet:0.1.0')
       const ports = new Set(c.ports?.map(p => p.name))
       for (const [probe, path] of [['readinessProbe', '/readyz'], ['livenessProbe', '/healthz'], ['startupProbe', '/healthz']] as const) {
-        const get = c[probe]?.httpGet
+        const get: Probe['httpGet'] = c[probe]?.httpGet
         assert.equal(get?.path, path, `${name}: ${probe}`)
         assert.ok(ports.has(String(get?.port)), `${name}: ${probe} on a declared port`)
       }
