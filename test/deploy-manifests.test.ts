@@ -11,7 +11,7 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
 import { builtinModules } from 'node:module'
-import { brokerSettings } from '../services/broker/src/broker-config.js'
+import { brokerSettings, loadBrokerConfig } from '../services/broker/src/broker-config.js'
 import { topicPartitions } from '../services/shared/src/topics.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -66,6 +66,7 @@ interface PodSpec {
   securityContext?: { runAsNonRoot?: boolean, runAsUser?: number }
   terminationGracePeriodSeconds?: number
   automountServiceAccountToken?: boolean
+  enableServiceLinks?: boolean
   serviceAccountName?: string
 }
 interface K8sObject {
@@ -221,6 +222,7 @@ test('the other switches render valid objects (TLS, Redis URL from a Secret, per
   const broker = podSpec(must(tls, 'Deployment', 'fleet-broker'))
   const config = must(tls, 'ConfigMap', 'fleet-broker').data ?? {}
   assert.equal(config.FLEET_TLS_CLIENT_AUTH, 'certificate')
+  assert.equal(loadBrokerConfig(config).tlsCaFile, '/etc/fleet/tls/ca.crt')
   assert.ok(broker.containers[0]?.ports?.some(p => p.name === 'mqtts' && String(p.containerPort) === config.FLEET_MQTTS_PORT))
   assert.deepEqual(must(tls, 'Service', 'fleet-broker').spec?.ports?.map(p => p.port), [1883, 8083, 8883, 8084])
 
@@ -279,8 +281,11 @@ test('the broker: MQTT and WebSocket Service, PDB and HPA on its pods, a grace p
     const hpa = must(objs, 'HorizontalPodAutoscaler', 'fleet-broker')
     assert.deepEqual(hpa.spec?.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'fleet-broker' })
 
-    const drainMs = Number(config.FLEET_BROKER_DRAIN_MS)
-    assert.ok(drainMs > 0)
+    // The broker's own config loader accepts what the chart gives it (ranges, URL forms, TLS pairs).
+    const loaded = loadBrokerConfig({ ...config, FLEET_VEHICLE_TOKEN_KEY: 'from-the-secret' })
+    assert.equal(loaded.host, '0.0.0.0')
+    const drainMs = loaded.drainMs
+    assert.equal(drainMs, Number(config.FLEET_BROKER_DRAIN_MS))
     assert.ok((pod.terminationGracePeriodSeconds ?? 30) * 1000 > drainMs + 5000,
       `${label}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} must exceed the ${drainMs} ms drain with room to close`)
   }
@@ -295,6 +300,8 @@ test('every pod is non-root with a read-only root filesystem, no capabilities, p
       assert.equal(pod.securityContext?.runAsNonRoot, true, `${name}: runAsNonRoot`)
       assert.ok((pod.securityContext?.runAsUser ?? 0) > 0, `${name}: runAsUser`)
       assert.equal(pod.automountServiceAccountToken, false, `${name}: no API token mounted`)
+      // Service fleet-api would otherwise set FLEET_API_PORT=tcp://… in every pod, and so on.
+      assert.equal(pod.enableServiceLinks, false, `${name}: enableServiceLinks`)
       for (const c of pod.containers) {
         const sc = c.securityContext
         assert.equal(sc?.allowPrivilegeEscalation, false, `${name}: allowPrivilegeEscalation`)

@@ -154,6 +154,9 @@ log level, Kafka, Redis), then <service>.env, then fleet.settings.
 {{- $values := index .root.Values .component -}}
 serviceAccountName: {{ include "fleet.serviceAccountName" . }}
 automountServiceAccountToken: false
+# Service links would put FLEET_API_PORT=tcp://… (from Service fleet-api) and the like into
+# every pod: names of fleet's own settings.
+enableServiceLinks: false
 securityContext:
   {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
 {{- with .root.Values.imagePullSecrets }}
