@@ -194,12 +194,16 @@ test('the production values render valid objects: external Kafka and Redis, keys
   assert.equal(must(objs, 'Service', 'fleet-broker').spec?.type, 'LoadBalancer')
 })
 
-test('production values refuse to render without Kafka, Redis or the keys Secret', () => {
+test('the chart refuses values it cannot honour: no Kafka, Redis or keys Secret in production, unknown or mistyped values', () => {
   const cases: Array<[string[], RegExp]> = [
     [['-f', join(chart, 'values-production.yaml'), '--set', 'redis.url=redis://r:6379'], /kafka\.brokers is required/],
     [['-f', join(chart, 'values-production.yaml'), '--set', 'kafka.brokers=k:9092'], /redis\.url or redis\.urlSecret is required/],
     [[...PRODUCTION, '--set', 'secrets.existingSecret='], /secrets\.existingSecret is required/],
-    [['--set', 'broker.env.FLEET_BROKER_DRAIN_MS=99999'], /set it through the chart's own value/]
+    [['--set', 'broker.env.FLEET_BROKER_DRAIN_MS=99999'], /set it through the chart's own value/],
+    // values.schema.json: misspelt or mistyped values fail instead of being ignored.
+    [['--set', 'broker.autoscalling.enabled=false'], /additional properties 'autoscalling' not allowed/],
+    [['--set', 'broker.drainMs=20s'], /drainMs.*want integer/s],
+    [['--set', 'scorer.env.MAX_BATCH=10'], /additional properties 'MAX_BATCH' not allowed/]
   ]
   for (const [args, message] of cases) {
     const r = helm(['template', 'fleet', chart, ...args])
