@@ -7,33 +7,53 @@ import './typebox-formats.js'
 
 const NoParams = Type.Object({}, { additionalProperties: false })
 
-/** Each command type with its own parameters (validated per type). */
-export const CommandRequestSchema = Type.Union([
-  Type.Object({ type: Type.Literal('lock'), params: Type.Optional(NoParams) }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('unlock'), params: Type.Optional(NoParams) }, { additionalProperties: false }),
+const params = <T extends import('@sinclair/typebox').TProperties>(props: T) => Type.Object(props, { additionalProperties: false })
+
+/** Each command type and its parameters: the variants of CommandRequestSchema. */
+export const COMMAND_VARIANTS = [
+  Type.Object({ type: Type.Literal('lock'), params: Type.Optional(NoParams) }, { additionalProperties: false, title: 'lock' }),
+  Type.Object({ type: Type.Literal('unlock'), params: Type.Optional(NoParams) }, { additionalProperties: false, title: 'unlock' }),
   Type.Object({
     type: Type.Literal('flash-lights'),
-    params: Type.Optional(Type.Object({ times: Type.Integer({ minimum: 1, maximum: 20, default: 3 }) }, { additionalProperties: false }))
-  }, { additionalProperties: false }),
+    params: Type.Optional(params({ times: Type.Integer({ minimum: 1, maximum: 20, default: 3 }) }))
+  }, { additionalProperties: false, title: 'flash-lights' }),
   Type.Object({
     type: Type.Literal('request-diagnostics'),
-    params: Type.Optional(Type.Object({ reason: Type.String({ maxLength: 200 }) }, { additionalProperties: false }))
-  }, { additionalProperties: false }),
+    params: Type.Optional(params({ reason: Type.String({ maxLength: 200 }) }))
+  }, { additionalProperties: false, title: 'request-diagnostics' }),
   Type.Object({
     type: Type.Literal('set-telemetry-interval'),
-    params: Type.Object({ intervalMs: Type.Integer({ minimum: 1_000, maximum: 3_600_000 }) }, { additionalProperties: false })
-  }, { additionalProperties: false }),
+    params: params({ intervalMs: Type.Integer({ minimum: 1_000, maximum: 3_600_000 }) })
+  }, { additionalProperties: false, title: 'set-telemetry-interval' }),
   Type.Object({
     type: Type.Literal('ota-update'),
-    params: Type.Object({
+    params: params({
       version: Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+([-+][0-9A-Za-z.-]+)?$', maxLength: 64 }),
       url: Type.Optional(Type.String({ format: 'uri', maxLength: 2_048 }))
-    }, { additionalProperties: false })
-  }, { additionalProperties: false })
-])
+    })
+  }, { additionalProperties: false, title: 'ota-update' })
+] as const
+
+/** Each command type with its own parameters (validated per type). */
+export const CommandRequestSchema = Type.Union([...COMMAND_VARIANTS])
 
 export type CommandRequest = Static<typeof CommandRequestSchema>
 export type CommandType = CommandRequest['type']
+export const COMMAND_TYPES = COMMAND_VARIANTS.map(v => v.properties.type.const) as CommandType[]
+
+/** Longest and shortest time a command may wait for its car (ttlSeconds of a request). */
+export const COMMAND_TTL_LIMITS_S = { min: 5, max: 7 * 24 * 3600 } as const
+const TtlSeconds = Type.Integer({ minimum: COMMAND_TTL_LIMITS_S.min, maximum: COMMAND_TTL_LIMITS_S.max, description: 'seconds the command may wait for its car; after that it expires and is not delivered' })
+
+/**
+ * A request as an operator sends it over HTTP: one of the variants plus an optional ttlSeconds.
+ * A JSON Schema oneOf with a discriminator on `type`, so a validator reports the errors of the
+ * variant the request names (not of every variant) and OpenAPI shows the choice.
+ */
+export const CommandCreateSchema = Type.Unsafe<CommandRequest & { ttlSeconds?: number }>({
+  oneOf: COMMAND_VARIANTS.map(v => Type.Object({ ...v.properties, ttlSeconds: Type.Optional(TtlSeconds) }, { additionalProperties: false, title: v.title })),
+  discriminator: { propertyName: 'type' }
+})
 
 export const COMMAND_STATUSES = ['pending', 'sent', 'delivered', 'acknowledged', 'rejected', 'failed', 'expired'] as const
 export type CommandStatus = typeof COMMAND_STATUSES[number]
@@ -69,6 +89,31 @@ export const CommandEventSchema = Type.Object({
   detail: Type.Optional(Type.String())
 })
 export type CommandEvent = Static<typeof CommandEventSchema>
+
+/** One step of a command's history as the api shows it. */
+export const CommandStepSchema = Type.Object({
+  status: Type.Union(COMMAND_STATUSES.map(s => Type.Literal(s))),
+  at: Type.String({ format: 'date-time' }),
+  source: Type.String(),
+  detail: Type.Optional(Type.String())
+})
+export type CommandStep = Static<typeof CommandStepSchema>
+
+/** A command's record (kept in Redis by services/shared/src/command-store.ts, shown by the api). */
+export const CommandRecordSchema = Type.Object({
+  commandId: Type.String(),
+  vehicleId: Type.String(),
+  type: Type.String(),
+  params: Type.Record(Type.String(), Type.Unknown()),
+  status: Type.Union(COMMAND_STATUSES.map(s => Type.Literal(s))),
+  createdAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+  requestedBy: Type.String({ description: 'operator key name, JWT subject or rule:<name>' }),
+  detail: Type.Optional(Type.String({ description: 'the last reason given (car, broker or commander)' })),
+  history: Type.Array(CommandStepSchema, { description: 'every lifecycle step seen, in time order; late ones too' })
+})
+export type CommandRecord = Static<typeof CommandRecordSchema>
 
 export const checkCommandAck = TypeCompiler.Compile(CommandAckSchema)
 export const checkCommand = TypeCompiler.Compile(CommandSchema)
