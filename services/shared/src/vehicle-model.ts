@@ -252,6 +252,9 @@ export function createVehicle (opts: VehicleOptions): Vehicle {
     const bearing = mode === 'bearing_wear' ? sev : 0
     const drift = mode === 'maf_sensor_drift' ? sev : 0
     const puncture = mode === 'tyre_slow_puncture' ? sev : 0
+    // Losing coolant uncovers the sensor: it reads the hotter head metal, higher under load, and
+    // jumps as air pockets pass it; long before the radiator runs out of capacity.
+    const leak = mode === 'coolant_leak' ? sev : 0
     const maf = rpm / 120 * 2.0 * 1.2 * 0.85 * (0.3 + 0.7 * Math.pow(throttle, 0.6)) * 293 / (273 + iat)
     const vib = vibGain * (60 + 0.035 * rpm + 60 * throttle + 8 * rough) * (1 + normal(0, 0.05)) +
       bearing * (0.5 + rpm / 3_000) * 160 * (1 + normal(0, 0.15))
@@ -272,7 +275,7 @@ export function createVehicle (opts: VehicleOptions): Vehicle {
       speedMps: r2(v),
       rpm: Math.round(clamp(rpm + normal(0, 15), 0, 12_000)),
       throttlePos: r3(clamp(throttle + (throttle > 0 ? normal(0, 0.01) : 0), 0, 1)),
-      coolantTempC: r2(clamp(coolant + normal(0, 0.3), -50, 200)),
+      coolantTempC: r2(clamp(coolant + leak * (6 + 0.15 * loadKw) + normal(0, 0.3 + 1.5 * leak), -50, 200)),
       intakeAirTempC: r2(clamp(iat + normal(0, 0.4), -50, 150)),
       intakeAirFlowGs: r2(clamp(maf * (1 - 0.45 * drift) - 0.8 * drift + normal(0, 0.15 + 0.02 * maf), 0, 1_000)),
       engineVibrationMv: r2(clamp(vib, 0, 10_000)),

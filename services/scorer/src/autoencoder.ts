@@ -1,0 +1,119 @@
+// The anomaly model: a dense autoencoder over standardised feature rows, and the arithmetic around
+// it that is the same in training, evaluation and the scorer: standardise, score a row by its
+// reconstruction error (each feature's error in units of that feature's typical error on normal
+// data, so noisy signals do not drown quiet ones), smooth the score per car over time, explain it.
+import { FAILURE_MODES, FAILURE_SIGNALS, type FailureMode } from '../../shared/src/vehicle-model.js'
+import type { FeatureSet } from './features.js'
+import type { Tf } from './tf-backend.js'
+
+export interface ModelMetadata {
+  modelVersion: string
+  createdAt: string
+  trainingSeed: number
+  featureSet: FeatureSet
+  normalisation: { mean: number[], std: number[], clip: number }
+  /** Root mean square reconstruction error per feature (standardised units) on held-out normal rows. */
+  errorScale: number[]
+  /** The score compared with the threshold is this moving average of the row scores per car. */
+  scoreSmoothingTauS: number
+  threshold: number
+  thresholdRule: string
+  /** sha256 of weights.bin: a half-written model directory is refused, not loaded. */
+  weightsSha256: string
+  architecture: { layers: number[], activation: string }
+  training: Record<string, unknown>
+  heldOut: Record<string, unknown>
+}
+
+export interface Contribution { feature: string, share: number }
+
+/** Layer widths from the input to the bottleneck; the decoder mirrors them. */
+export function buildAutoencoder (tf: Tf, width: number, hidden: number[], seed: number) {
+  const model = tf.sequential()
+  const layers = [...hidden, ...hidden.slice(0, -1).reverse()]
+  layers.forEach((units, i) => {
+    model.add(tf.layers.dense({
+      units,
+      activation: i === hidden.length - 1 ? 'linear' : 'tanh',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seed + i }),
+      ...(i === 0 ? { inputShape: [width] } : {})
+    }))
+  })
+  model.add(tf.layers.dense({ units: width, activation: 'linear', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 99 }) }))
+  return model
+}
+
+/** In place: (x − mean) / std, clipped so one absurd value cannot dominate a batch. */
+export function standardise (rows: Float32Array, width: number, norm: ModelMetadata['normalisation']): Float32Array {
+  const { mean, std, clip } = norm
+  for (let i = 0; i < rows.length; i++) {
+    const j = i % width
+    const z = (rows[i]! - mean[j]!) / std[j]!
+    rows[i] = z > clip ? clip : z < -clip ? -clip : z
+  }
+  return rows
+}
+
+/** Row scores: mean over features of (reconstruction error / errorScale)². */
+export function rowScores (x: Float32Array, recon: Float32Array | Float64Array | Int32Array | Uint8Array, width: number, errorScale: number[], out = new Float64Array(x.length / width)): Float64Array {
+  const inv = errorScale.map(s => 1 / (s * s))
+  for (let r = 0, o = 0; o < x.length; r++, o += width) {
+    let sum = 0
+    for (let j = 0; j < width; j++) {
+      const e = recon[o + j]! - x[o + j]!
+      sum += e * e * inv[j]!
+    }
+    out[r] = sum / width
+  }
+  return out
+}
+
+/** Time-aware exponential smoothing: `prev` decays over `tauS` towards `score`. */
+export function smoothScore (prev: number | undefined, score: number, dtS: number, tauS: number): number {
+  if (prev === undefined || tauS <= 0) return score
+  if (dtS <= 0) return prev
+  return prev + (1 - Math.exp(-dtS / tauS)) * (score - prev)
+}
+
+/** The features that make up most of a row's score, largest first. */
+export function contributions (x: Float32Array, recon: ArrayLike<number>, row: number, width: number, errorScale: number[], names: string[], top = 3): Contribution[] {
+  const o = row * width
+  const parts: Array<{ j: number, v: number }> = []
+  let total = 0
+  for (let j = 0; j < width; j++) {
+    const e = (recon[o + j]! - x[o + j]!) / errorScale[j]!
+    const v = e * e
+    total += v
+    parts.push({ j, v })
+  }
+  parts.sort((a, b) => b.v - a.v)
+  return parts.slice(0, top).map(p => ({ feature: names[p.j]!, share: total > 0 ? Math.round(p.v / total * 1_000) / 1_000 : 0 }))
+}
+
+/**
+ * The failure mode whose signals carry the largest part of the error (FAILURE_SIGNALS), or null
+ * when driving signals (speed, rpm, throttle, intake air temperature) dominate.
+ */
+export function guessFailureMode (x: Float32Array, recon: ArrayLike<number>, row: number, width: number, errorScale: number[], fields: string[]): FailureMode | null {
+  const o = row * width
+  const byMode = new Map<FailureMode, number>()
+  let other = 0
+  for (let j = 0; j < width; j++) {
+    const e = (recon[o + j]! - x[o + j]!) / errorScale[j]!
+    const mode = modeOfField.get(fields[j]!)
+    if (mode === undefined) other += e * e
+    else byMode.set(mode, (byMode.get(mode) ?? 0) + e * e)
+  }
+  let best: FailureMode | null = null
+  let bestV = other
+  for (const [mode, v] of byMode) {
+    if (v > bestV) {
+      best = mode
+      bestV = v
+    }
+  }
+  return best
+}
+
+const modeOfField = new Map<string, FailureMode>()
+for (const mode of FAILURE_MODES) for (const f of FAILURE_SIGNALS[mode]) modeOfField.set(f, mode)

@@ -1,0 +1,318 @@
+// The scorer: a Kafka consumer group on vehicle.telemetry that scores micro-batches with the
+// autoencoder, writes each car's latest state to Redis (layout: shared/src/vehicle-state.ts),
+// produces anomalies (and optionally every score) to Kafka, and refuses bad records to the DLQ.
+// A batch's offsets are committed only after its results are written, so a crash may score a
+// message twice but never skips one. `createScorer(config, deps)` is what main.ts and tests use.
+import { watch, type FSWatcher } from 'node:fs'
+import { Redis } from 'ioredis'
+import type { Consumer, Kafka, Message, Producer } from 'kafkajs'
+import type { Registry } from 'prom-client'
+import { createKafka } from '../../shared/src/kafka.js'
+import { createLogger, type Logger } from '../../shared/src/logger.js'
+import { createRegistry } from '../../shared/src/metrics.js'
+import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
+import { KafkaTopics } from '../../shared/src/topics.js'
+import { ANOMALOUS_KEY, ANOMALY_HISTORY, SCORES_KEY, vehicleAnomaliesKey, vehicleStateFields, vehicleStateKey } from '../../shared/src/vehicle-state.js'
+import { createRuntime, parseRecords, scoreRows, type ModelRuntime, type ScoredRow, type TelemetryRecord } from './batch-scoring.js'
+import { loadModel } from './model-files.js'
+import type { ScorerConfig } from './scorer-config.js'
+import { createScorerMetrics, type ScorerMetrics } from './scorer-metrics.js'
+import { defaultTfjsNodeDir, loadTf, type LoadedTf } from './tf-backend.js'
+
+export interface ScorerDeps {
+  log?: Logger
+  registry?: Registry
+  kafka?: Kafka
+  redis?: Redis
+  /** Wall clock (ms); tests may pin it. */
+  clock?: () => number
+}
+
+export interface Scorer {
+  start: () => Promise<{ opsPort: number }>
+  /** Finishes the batch in hand (results written, offsets committed), then leaves the group. */
+  stop: () => Promise<void>
+  /** Loads model/ again; true when a new version is now in use. */
+  reloadModel: () => Promise<boolean>
+  readonly modelVersion: string | null
+  readonly backend: string | null
+  readonly registry: Registry
+  readonly metrics: ScorerMetrics
+}
+
+interface Pending { records: TelemetryRecord[], resolve: () => void, reject: (err: Error) => void }
+
+export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scorer {
+  const log = (deps.log ?? createLogger('scorer', config.logLevel))
+  const registry = deps.registry ?? createRegistry('scorer')
+  const metrics = createScorerMetrics(registry)
+  const clock = deps.clock ?? Date.now
+  const kafka = deps.kafka ?? createKafka(config, log, '-scorer')
+  const ownRedis = deps.redis === undefined
+  const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
+  const source = `scorer:${config.groupId}`
+  let tfl: LoadedTf | null = null
+  let runtime: ModelRuntime | null = null
+  let consumer: Consumer | null = null
+  let producer: Producer | null = null
+  let ops: OpsServer | null = null
+  let watcher: FSWatcher | null = null
+  let evictTimer: NodeJS.Timeout | null = null
+  let reloadTimer: NodeJS.Timeout | null = null
+  let joined = false
+  let stopping = false
+
+  // Micro-batching across partitions: kafkajs hands each partition's batch to eachBatch
+  // concurrently; the batches that arrive together are scored as one tensor.
+  let queue: Pending[] = []
+  let queuedRows = 0
+  let flushing: Promise<void> | null = null
+  let lingerTimer: NodeJS.Timeout | null = null
+
+  function submit (records: TelemetryRecord[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      queue.push({ records, resolve, reject })
+      queuedRows += records.length
+      schedule()
+    })
+  }
+
+  function schedule () {
+    if (flushing !== null || queue.length === 0) return
+    if (queuedRows >= config.maxBatchRows || config.lingerMs === 0) {
+      if (lingerTimer !== null) clearTimeout(lingerTimer)
+      lingerTimer = null
+      setImmediate(flush)
+    } else if (lingerTimer === null) {
+      lingerTimer = setTimeout(flush, config.lingerMs)
+    }
+  }
+
+  function flush () {
+    lingerTimer = null
+    if (flushing !== null || queue.length === 0) return
+    const items = queue
+    queue = []
+    queuedRows = 0
+    flushing = processBatch(items.flatMap(i => i.records))
+      .then(() => { for (const i of items) i.resolve() }, (err: Error) => {
+        metrics.batchFailures.inc()
+        log.error({ err: err.message, records: items.reduce((n, i) => n + i.records.length, 0) }, 'batch not written; it will be retried')
+        for (const i of items) i.reject(err)
+      })
+      .finally(() => {
+        flushing = null
+        schedule()
+      })
+  }
+
+  /** Cars another scorer pod scored before: continue from the moving averages it left in Redis. */
+  async function adoptCars (rt: ModelRuntime, ids: string[]): Promise<void> {
+    if (ids.length === 0) return
+    const pipe = redis.pipeline()
+    for (const id of ids) pipe.hget(vehicleStateKey(id), 'features')
+    const res = await pipe.exec()
+    res?.forEach(([err, state], i) => {
+      if (err === null && typeof state === 'string') rt.extractor.importState(ids[i]!, state)
+    })
+  }
+
+  async function processBatch (records: TelemetryRecord[]): Promise<void> {
+    const t0 = performance.now()
+    const now = clock()
+    const parsed = parseRecords(records, config.maxRecordBytes, source, now)
+    const rt = runtime!
+    const unknown = new Set<string>()
+    for (const r of parsed.rows) if (!rt.extractor.has(r.telemetry.vehicleId)) unknown.add(r.telemetry.vehicleId)
+    await adoptCars(rt, [...unknown])
+    const { scored, inferenceMs } = scoreRows(rt, parsed.rows, config.maxBatchRows, now)
+
+    const anomalies: Message[] = []
+    const scores: Message[] = []
+    const latest = new Map<string, ScoredRow>()
+    for (const s of scored) {
+      latest.set(s.score.vehicleId, s)
+      if (s.anomaly !== null) {
+        anomalies.push({ key: s.score.vehicleId, value: JSON.stringify(s.anomaly) })
+        metrics.anomalies.inc({ mode: s.failureMode ?? 'unknown' })
+      }
+      if (config.publishScores) scores.push({ key: s.score.vehicleId, value: JSON.stringify(s.score) })
+      const age = (now - Number(s.row.record.timestamp)) / 1_000
+      if (age >= 0) metrics.recordAgeSeconds.observe(age)
+    }
+    const topicMessages = [
+      { topic: KafkaTopics.anomalies, messages: anomalies },
+      { topic: KafkaTopics.scores, messages: scores },
+      { topic: KafkaTopics.telemetryDlq, messages: parsed.dlq.map(d => ({ key: d.key, value: JSON.stringify(d.record), headers: { reason: d.record.reason } })) }
+    ].filter(t => t.messages.length > 0)
+
+    const pipe = redis.pipeline()
+    for (const [id, s] of latest) {
+      const key = vehicleStateKey(id)
+      const fields = vehicleStateFields({
+        telemetry: s.row.record.value!.toString('utf8'),
+        seq: s.score.seq,
+        ts: s.score.ts,
+        score: s.score.score,
+        rowScore: s.score.rowScore,
+        threshold: s.score.threshold,
+        anomalous: s.score.anomalous,
+        failureMode: s.failureMode,
+        modelVersion: s.score.modelVersion,
+        scoredAt: s.score.scoredAt
+      })
+      const features = rt.extractor.exportState(id)
+      if (features !== null) fields.features = features
+      pipe.hset(key, fields)
+      pipe.expire(key, config.stateTtlS)
+      pipe.zadd(SCORES_KEY, s.score.score, id)
+      if (s.score.anomalous) pipe.sadd(ANOMALOUS_KEY, id)
+      else pipe.srem(ANOMALOUS_KEY, id)
+    }
+    for (const s of scored) {
+      if (s.anomaly === null) continue
+      const key = vehicleAnomaliesKey(s.score.vehicleId)
+      pipe.lpush(key, JSON.stringify(s.anomaly))
+      pipe.ltrim(key, 0, ANOMALY_HISTORY - 1)
+      pipe.expire(key, config.stateTtlS)
+    }
+    const [redisResults] = await Promise.all([
+      latest.size > 0 || anomalies.length > 0 ? pipe.exec() : Promise.resolve([]),
+      topicMessages.length > 0 ? producer!.sendBatch({ topicMessages, acks: -1 }) : Promise.resolve()
+    ])
+    const failed = redisResults?.find(([err]) => err !== null)
+    if (failed !== undefined) throw new Error(`redis: ${failed[0]!.message}`)
+
+    for (const d of parsed.dlq) metrics.dlq.inc({ reason: d.record.reason })
+    if (parsed.dlq.length > 0) {
+      const reasons: Record<string, number> = {}
+      for (const d of parsed.dlq) reasons[d.record.reason] = (reasons[d.record.reason] ?? 0) + 1
+      log.warn({ count: parsed.dlq.length, reasons }, 'invalid telemetry records sent to the DLQ')
+    }
+    metrics.rowsScored.inc(scored.length)
+    if (scored.length > 0) {
+      metrics.batchRows.observe(scored.length)
+      metrics.inferenceSeconds.observe(inferenceMs / 1_000)
+    }
+    metrics.batchSeconds.observe((performance.now() - t0) / 1_000)
+    metrics.cars.set(rt.extractor.cars)
+  }
+
+  function setModelInfo () {
+    metrics.modelInfo.reset()
+    if (runtime !== null && tfl !== null) metrics.modelInfo.set({ version: runtime.metadata.modelVersion, backend: tfl.backend }, 1)
+  }
+
+  async function reloadModel (): Promise<boolean> {
+    if (tfl === null || runtime === null) return false
+    try {
+      const { model, metadata } = await loadModel(tfl.tf, config.modelDir)
+      const current = runtime
+      if (metadata.modelVersion === current.metadata.modelVersion && metadata.weightsSha256 === current.metadata.weightsSha256) {
+        model.dispose()
+        metrics.modelReloads.inc({ result: 'unchanged' })
+        return false
+      }
+      runtime = createRuntime(tfl.tf, model, metadata, current)
+      // The batch being scored may still hold the old model: dispose it once that batch is done.
+      void (flushing ?? Promise.resolve()).finally(() => current.model.dispose())
+      setModelInfo()
+      metrics.modelReloads.inc({ result: 'loaded' })
+      log.info({ from: current.metadata.modelVersion, to: metadata.modelVersion, carsKept: runtime.extractor === current.extractor }, 'model reloaded')
+      return true
+    } catch (err) {
+      metrics.modelReloads.inc({ result: 'failed' })
+      log.warn({ err: (err as Error).message, keeping: runtime.metadata.modelVersion }, 'model reload failed; keeping the current model')
+      return false
+    }
+  }
+
+  return {
+    registry,
+    metrics,
+    get modelVersion () { return runtime?.metadata.modelVersion ?? null },
+    get backend () { return tfl?.backend ?? null },
+    reloadModel,
+    async start () {
+      tfl = await loadTf(config.backend, config.tfjsNodeDir || defaultTfjsNodeDir())
+      log.info({ backend: tfl.backend, reason: tfl.reason }, 'tensorflow.js backend chosen')
+      const loaded = await loadModel(tfl.tf, config.modelDir)
+      runtime = createRuntime(tfl.tf, loaded.model, loaded.metadata)
+      setModelInfo()
+      log.info({ modelVersion: loaded.metadata.modelVersion, threshold: loaded.metadata.threshold, features: runtime.extractor.width }, 'model loaded')
+
+      if (ownRedis) await redis.connect()
+      producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+      await producer.connect()
+      consumer = kafka.consumer({ groupId: config.groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 100, allowAutoTopicCreation: false })
+      consumer.on(consumer.events.GROUP_JOIN, e => {
+        joined = true
+        log.info({ partitions: e.payload.memberAssignment[KafkaTopics.telemetry]?.length ?? 0 }, 'joined the consumer group')
+      })
+      consumer.on(consumer.events.CRASH, e => {
+        joined = false
+        log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed')
+      })
+      await consumer.connect()
+      await consumer.subscribe({ topic: KafkaTopics.telemetry, fromBeginning: config.fromBeginning })
+      await consumer.run({
+        partitionsConsumedConcurrently: config.partitionsConcurrently,
+        eachBatchAutoResolve: false,
+        autoCommitInterval: 1_000,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+          if (batch.messages.length === 0 || !isRunning() || isStale()) return
+          await submit(batch.messages.map(m => ({ partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp })))
+          // Only now, with the results in Redis and Kafka, may the offsets move.
+          const last = batch.lastOffset()
+          resolveOffset(last)
+          metrics.consumerLag.set({ partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1))
+          await commitOffsetsIfNecessary()
+          await heartbeat()
+        }
+      })
+
+      if (config.watchModel) {
+        watcher = watch(config.modelDir, (_event, file) => {
+          if (file !== null && !String(file).startsWith('metadata.json')) return
+          if (reloadTimer !== null) clearTimeout(reloadTimer)
+          reloadTimer = setTimeout(() => { reloadTimer = null; void reloadModel() }, 300)
+        })
+        watcher.on('error', err => log.warn({ err: err.message }, 'model directory watch failed; SIGHUP still reloads'))
+      }
+      evictTimer = setInterval(() => {
+        const n = runtime?.extractor.evict(clock() - config.evictAfterS * 1_000) ?? 0
+        if (n > 0) log.debug({ cars: n }, 'quiet cars evicted from memory')
+      }, 60_000)
+      evictTimer.unref()
+
+      ops = createOpsServer({
+        host: config.host,
+        port: config.opsPort,
+        registry,
+        log,
+        checks: [
+          { name: 'model', check: () => runtime !== null },
+          { name: 'kafka', check: () => joined && !stopping },
+          { name: 'redis', check: () => redis.status === 'ready' }
+        ]
+      })
+      const opsPort = await ops.start()
+      return { opsPort }
+    },
+    async stop () {
+      stopping = true
+      watcher?.close()
+      if (reloadTimer !== null) clearTimeout(reloadTimer)
+      if (evictTimer !== null) clearInterval(evictTimer)
+      // kafkajs waits for the eachBatch in hand, which waits for its flush.
+      await consumer?.disconnect().catch(err => log.warn({ err: (err as Error).message }, 'consumer disconnect failed'))
+      await flushing
+      await producer?.disconnect().catch(() => {})
+      if (ownRedis) await redis.quit().catch(() => {})
+      await ops?.stop()
+      runtime?.model.dispose()
+      runtime = null
+      log.info('scorer stopped')
+    }
+  }
+}

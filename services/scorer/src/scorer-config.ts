@@ -1,0 +1,28 @@
+// The scorer's settings: every one an environment variable with a default, validated at start.
+import { bool, int, oneOf, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
+import { hostSetting, kafkaSettings, logSettings, opsPortSetting, redisSettings } from '../../shared/src/common-config.js'
+import { BACKEND_CHOICES } from './tf-backend.js'
+
+export const scorerSettings = {
+  ...hostSetting,
+  ...kafkaSettings,
+  ...redisSettings,
+  ...logSettings,
+  ...opsPortSetting('FLEET_SCORER_OPS_PORT', 9102),
+  groupId: str('FLEET_SCORER_GROUP_ID', 'fleet-scorer', 'Kafka consumer group of the scorer pods'),
+  fromBeginning: bool('FLEET_SCORER_FROM_BEGINNING', false, 'a new consumer group starts at the oldest telemetry instead of the newest'),
+  modelDir: str('FLEET_SCORER_MODEL_DIR', 'model', 'directory with model.json, weights.bin and metadata.json'),
+  watchModel: bool('FLEET_SCORER_WATCH_MODEL', true, 'reload the model when metadata.json changes (SIGHUP reloads too)'),
+  backend: oneOf('FLEET_SCORER_BACKEND', 'auto', 'TensorFlow.js backend: auto (tfjs-node if built, else wasm), tensorflow, wasm or cpu', BACKEND_CHOICES),
+  tfjsNodeDir: str('FLEET_SCORER_TFJS_NODE_DIR', '', 'where scripts/build-tfjs-node.sh put tfjs-node (default ~/.cache/fleet/tfjs-node-4.22.0)'),
+  maxBatchRows: int('FLEET_SCORER_MAX_BATCH', 8_192, 'most rows in one inference call', 1, 1_000_000),
+  lingerMs: int('FLEET_SCORER_LINGER_MS', 2, 'how long a micro-batch waits for other partitions\' records before scoring', 0, 1_000),
+  partitionsConcurrently: int('FLEET_SCORER_PARTITIONS_CONCURRENTLY', 12, 'partitions fetched into one micro-batch at a time', 1, 1_000),
+  publishScores: bool('FLEET_SCORER_PUBLISH_SCORES', true, 'produce every score to vehicle.scores, not only anomalies to vehicle.anomalies'),
+  maxRecordBytes: int('FLEET_SCORER_MAX_RECORD_BYTES', 65_536, 'largest telemetry record scored; larger ones go to the DLQ', 256, 16_777_216),
+  stateTtlS: int('FLEET_SCORER_STATE_TTL_S', 604_800, 'a car\'s latest state in Redis expires after this long without telemetry', 60, 31_536_000),
+  evictAfterS: int('FLEET_SCORER_EVICT_AFTER_S', 900, 'per-car moving averages leave memory after this long without telemetry (Redis keeps them)', 10, 86_400)
+}
+
+export type ScorerConfig = ConfigOf<typeof scorerSettings>
+export const loadScorerConfig = (env: NodeJS.ProcessEnv = process.env): ScorerConfig => readConfig(scorerSettings, env)

@@ -1,0 +1,163 @@
+// `npm run train`: simulates normal driving, fits the standardisation, trains the autoencoder,
+// measures each feature's reconstruction error and picks the anomaly threshold on held-out normal
+// drives, and writes model/ (model.json, weights.bin, metadata.json). Reproducible from its seed.
+//   npm run train -- [--seed 42] [--epochs 12] [--out model] [--backend wasm|tensorflow|cpu]
+import { parseArgs } from 'node:util'
+import { createHash } from 'node:crypto'
+import { seededRandom } from '../../shared/src/seeded-random.js'
+import { buildAutoencoder, rowScores, standardise, type ModelMetadata } from './autoencoder.js'
+import { quantile, simulateDrive, smoothedDriveScores, stack, type Drive, type DriveSpec } from './drive-data.js'
+import { defaultFeatureSet, type FeatureSet } from './features.js'
+import { saveModel } from './model-files.js'
+import { loadTf, type BackendChoice } from './tf-backend.js'
+
+const BATCH = 256
+const SMOOTHING_TAU_S = 60
+/** Fraction of held-out normal rows above the threshold that the threshold is chosen for. */
+const THRESHOLD_QUANTILE = 0.9995
+const THRESHOLD_MARGIN = 1.1
+/** Reporting intervals of the simulated cars (s): most report every second, some less often. */
+const INTERVALS = [1, 1, 1, 1, 1, 2, 5, 10]
+
+export function normalDrives (count: number, namespace: number, seedBase: number, intervals = INTERVALS): DriveSpec[] {
+  const rnd = seededRandom(seedBase * 7_919 + namespace)
+  return Array.from({ length: count }, (_, i) => {
+    const intervalS = rnd.pick(intervals)
+    return { vehicleId: `train-${namespace}-${i}`, seed: (seedBase * 100_003 + namespace * 1_000_000 + i) % 2_000_000_000, durationS: Math.round(rnd.between(20, 60)) * 60 * (intervalS >= 5 ? 3 : 1), intervalS }
+  })
+}
+
+function fitNormalisation (x: Float32Array, width: number): ModelMetadata['normalisation'] {
+  const n = x.length / width
+  const mean = new Float64Array(width)
+  const sq = new Float64Array(width)
+  for (let i = 0; i < x.length; i++) mean[i % width]! += x[i]!
+  for (let j = 0; j < width; j++) mean[j]! /= n
+  for (let i = 0; i < x.length; i++) sq[i % width]! += (x[i]! - mean[i % width]!) ** 2
+  const std = Array.from(sq, (s, j) => Math.max(Math.sqrt(s / n), 1e-3 * Math.abs(mean[j]!), 1e-3))
+  return { mean: Array.from(mean), std, clip: 20 }
+}
+
+function shuffleRows (x: Float32Array, width: number, rndSeed: number): Float32Array {
+  const rnd = seededRandom(rndSeed)
+  const n = x.length / width
+  const order = Array.from({ length: n }, (_, i) => i)
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rnd.next() * (i + 1))
+    const t = order[i]!
+    order[i] = order[j]!
+    order[j] = t
+  }
+  const out = new Float32Array(x.length)
+  order.forEach((from, to) => out.set(x.subarray(from * width, from * width + width), to * width))
+  return out
+}
+
+async function main (): Promise<void> {
+  const { values: args } = parseArgs({
+    options: {
+      seed: { type: 'string', default: '42' },
+      epochs: { type: 'string', default: '12' },
+      out: { type: 'string', default: 'model' },
+      backend: { type: 'string', default: 'wasm' },
+      hidden: { type: 'string', default: '48,24,12' }
+    }
+  })
+  const seed = Number(args.seed)
+  const epochs = Number(args.epochs)
+  const HIDDEN = args.hidden!.split(',').map(Number)
+  const t0 = performance.now()
+  const { tf, backend } = await loadTf(args.backend as BackendChoice)
+  const set: FeatureSet = defaultFeatureSet()
+  const width = set.features.length
+
+  const trainDrives = normalDrives(160, 1, seed).map(d => simulateDrive(d, set))
+  const scaleDrives = normalDrives(30, 2, seed).map(d => simulateDrive(d, set))
+  const thresholdDrives = normalDrives(60, 3, seed).map(d => simulateDrive(d, set))
+  const xRaw = stack(trainDrives, width)
+  const rows = xRaw.length / width
+  const normalisation = fitNormalisation(xRaw, width)
+  const x = shuffleRows(standardise(xRaw, width, normalisation), width, seed)
+  console.log(`[train] ${trainDrives.length} normal drives, ${rows} rows × ${width} features (simulated in ${((performance.now() - t0) / 1000).toFixed(1)} s), backend ${backend}`)
+
+  const model = buildAutoencoder(tf, width, HIDDEN, seed)
+  model.compile({ optimizer: tf.train.adam(0.003), loss: 'meanSquaredError' })
+  const xs = tf.tensor2d(x, [rows, width])
+  const tFit = performance.now()
+  const history = await model.fit(xs, xs, {
+    epochs,
+    batchSize: BATCH,
+    shuffle: false,
+    verbose: 0,
+    callbacks: { onEpochEnd: async (epoch, logs) => { console.log(`[train] epoch ${epoch + 1}/${epochs} loss ${logs?.loss?.toFixed(5)}`) } }
+  })
+  xs.dispose()
+  const fitS = (performance.now() - tFit) / 1000
+
+  const reconstruct = (drive: Drive): { x: Float32Array, recon: Float32Array } => {
+    const xd = standardise(Float32Array.from(drive.features), width, normalisation)
+    const input = tf.tensor2d(xd, [drive.rows, width])
+    const out = model.predict(input, { batchSize: 4_096 }) as import('@tensorflow/tfjs').Tensor
+    const recon = out.dataSync() as Float32Array
+    input.dispose()
+    out.dispose()
+    return { x: xd, recon }
+  }
+
+  // Each feature's typical error on normal data not used for fitting.
+  const sq = new Float64Array(width)
+  let n = 0
+  for (const d of scaleDrives) {
+    const { x: xd, recon } = reconstruct(d)
+    for (let i = 0; i < xd.length; i++) sq[i % width]! += (recon[i]! - xd[i]!) ** 2
+    n += d.rows
+  }
+  const errorScale = Array.from(sq, s => Math.max(Math.sqrt(s / n), 1e-3))
+
+  const smoothed: number[] = []
+  const driveMax: number[] = []
+  for (const d of thresholdDrives) {
+    const { x: xd, recon } = reconstruct(d)
+    const s = smoothedDriveScores(rowScores(xd, recon, width, errorScale), d, SMOOTHING_TAU_S)
+    for (const v of s) smoothed.push(v)
+    driveMax.push(Math.max(...s))
+  }
+  const threshold = quantile(smoothed, THRESHOLD_QUANTILE) * THRESHOLD_MARGIN
+  const weightsHash = createHash('sha256')
+  for (const w of model.getWeights()) weightsHash.update(new Uint8Array((w.dataSync() as Float32Array).buffer))
+  const modelVersion = `ae-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-s${seed}-${weightsHash.digest('hex').slice(0, 8)}`
+  const metadata = await saveModel(tf, model, args.out!, {
+    modelVersion,
+    createdAt: new Date().toISOString(),
+    trainingSeed: seed,
+    featureSet: set,
+    normalisation,
+    errorScale,
+    scoreSmoothingTauS: SMOOTHING_TAU_S,
+    threshold,
+    thresholdRule: `${THRESHOLD_QUANTILE * 100}th percentile of the smoothed score (tau ${SMOOTHING_TAU_S} s) over ${smoothed.length} held-out normal rows, × ${THRESHOLD_MARGIN}`,
+    architecture: { layers: [width, ...HIDDEN, ...HIDDEN.slice(0, -1).reverse(), width], activation: 'tanh (bottleneck and output linear)' },
+    training: {
+      backend,
+      drives: trainDrives.length,
+      rows,
+      intervalsS: INTERVALS,
+      epochs,
+      batchSize: BATCH,
+      optimizer: 'adam(0.003)',
+      loss: history.history.loss?.map(v => Number(Number(v).toFixed(5))),
+      fitSeconds: Number(fitS.toFixed(1))
+    },
+    heldOut: {
+      scaleDrives: scaleDrives.length,
+      thresholdDrives: thresholdDrives.length,
+      thresholdRows: smoothed.length,
+      normalDrivesAboveThreshold: driveMax.filter(m => m > threshold).length,
+      smoothedScoreP50: quantile(smoothed, 0.5),
+      smoothedScoreP99: quantile(smoothed, 0.99)
+    }
+  })
+  console.log(`[train] ${metadata.modelVersion}: threshold ${threshold.toFixed(3)} (${metadata.thresholdRule}); fit ${fitS.toFixed(1)} s, total ${((performance.now() - t0) / 1000).toFixed(1)} s → ${args.out}/`)
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main()
