@@ -8,10 +8,10 @@ import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { test } from 'node:test'
 import { builtinModules } from 'node:module'
-import { brokerSettings, loadBrokerConfig } from '../services/broker/src/broker-config.js'
+import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
 import { topicPartitions } from '../services/shared/src/topics.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -413,17 +413,35 @@ function settingNames (dir: string): Set<string> {
   return names
 }
 
+// services/<svc>/src/<svc>-config.ts, by the broker's convention: <svc>Settings (each with .env) and
+// load<Svc>Config(env), which throws on a value it cannot use.
+interface ConfigModule { settings?: Record<string, { env: string }>, load?: (env: NodeJS.ProcessEnv) => unknown }
+async function configModule (svc: Service): Promise<ConfigModule> {
+  const file = join(serviceSource(svc), `${svc}-config.ts`)
+  if (!existsSync(file)) return {}
+  const mod = await import(pathToFileURL(file).href) as Record<string, unknown>
+  const cap = svc[0]?.toUpperCase() + svc.slice(1)
+  return {
+    settings: mod[`${svc}Settings`] as ConfigModule['settings'],
+    load: typeof mod[`load${cap}Config`] === 'function' ? mod[`load${cap}Config`] as ConfigModule['load'] : undefined
+  }
+}
+
 for (const svc of SERVICES) {
-  test(`every setting the chart gives ${svc} is one its code reads`, { todo: landed(svc) ? false : `services/${svc} has not landed yet` }, () => {
+  test(`every setting the chart gives ${svc} is one its code reads, and its config loader accepts them`, { todo: landed(svc) ? false : `services/${svc} has not landed yet` }, async () => {
+    const { settings, load } = await configModule(svc)
     const known = new Set([...settingNames(join(root, 'services/shared/src')), ...settingNames(serviceSource(svc))])
-    if (svc === 'broker') for (const s of Object.values(brokerSettings)) known.add(s.env)
+    for (const s of Object.values(settings ?? {})) known.add(s.env)
     for (const [label, objs] of [['default', defaults().objs], ['production', production().objs]] as const) {
       const c = podSpec(must(objs, 'Deployment', `fleet-${svc}`)).containers[0]
       assert.ok(c)
-      const given = [...Object.keys(configOf(objs, c)), ...(c.env ?? []).map(e => e.name)]
-      const unknown = given.filter(k => !known.has(k))
+      const env: Record<string, string> = { ...configOf(objs, c) }
+      for (const e of c.env ?? []) env[e.name] = e.value ?? `from-secret-${e.valueFrom?.secretKeyRef?.key ?? ''}`
+      if (env.FLEET_REDIS_URL?.startsWith('from-secret')) env.FLEET_REDIS_URL = 'redis://from-secret:6379'
+      const unknown = Object.keys(env).filter(k => !known.has(k))
       assert.deepEqual(unknown, [], `${label}: ${svc} does not read ${unknown.join(', ')}`)
       assert.deepEqual(c.command, ['node', `dist/services/${svc}/src/main.js`])
+      if (load) assert.doesNotThrow(() => load(env), `${label}: load${svc}Config refuses the chart's settings`)
     }
   })
 }
