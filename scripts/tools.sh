@@ -35,12 +35,25 @@ servicemonitor_crd=$crd_dir/monitoring.coreos.com_servicemonitors.yaml
 log() { echo "[tools] $*" >&2; }
 need_go() { command -v go >/dev/null || { log "go is not installed"; exit 1; }; }
 
+work=$(mktemp -d "${TMPDIR:-/tmp}/fleet-tools.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
 # A throw-away module: `go install X@v` fails whenever the filtered proxy refuses a version list.
 scratch_module() {
   local dir
-  dir=$(mktemp -d "${TMPDIR:-/tmp}/fleet-tools.XXXXXX")
+  dir=$(mktemp -d "$work/module.XXXXXX")
   (cd "$dir" && go mod init fleet-tools >/dev/null 2>&1)
   echo "$dir"
+}
+
+# go get in a throw-away module, quiet unless it fails.
+go_get() {
+  local out
+  if ! out=$(cd "$1" && go get "$2" 2>&1); then
+    echo "$out" >&2
+    log "go get $2 failed"
+    exit 1
+  fi
 }
 
 build_helm() {
@@ -50,8 +63,7 @@ build_helm() {
   local started dir k8s major minor
   started=$(date +%s)
   dir=$(scratch_module)
-  trap 'rm -rf "$dir"' RETURN
-  (cd "$dir" && go get "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" 2>&1 | grep -v '^go: \(downloading\|added\|upgraded\)' >&2 || true)
+  go_get "$dir" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   # The same ldflags as helm's Makefile: version, and the Kubernetes version that `helm template`
   # and `helm lint` assume, taken from the client-go it is built with (v0.N -> 1.N).
   k8s=$(cd "$dir" && go list -f '{{.Version}}' -m k8s.io/client-go)
@@ -84,8 +96,12 @@ install_venv() {
 module_dir() {
   local dir
   dir=$(scratch_module)
-  (cd "$dir" && go mod download -json "$1") | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'
-  rm -rf "$dir"
+  (cd "$dir" && go mod download -json "$1" || true) | python3 -c '
+import json, sys
+info = json.load(sys.stdin)
+if "Dir" not in info:
+    sys.exit("go mod download %s: %s" % (sys.argv[1], info.get("Error", "no module folder")))
+print(info["Dir"])' "$1"
 }
 
 # skaffold's config schema ships in its module zip; `go mod download` needs no build.
@@ -119,11 +135,10 @@ build_skaffold() {
   started=$(date +%s)
   moddir=$(module_dir "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION")
   dir=$(scratch_module)
-  trap 'rm -rf "$dir"' RETURN
   # skaffold's own replace/exclude directives must be in the main module to take effect.
   awk '/^(replace|exclude) \(/{blk=1} blk{print} blk&&/^\)/{blk=0; next} !blk&&/^(replace|exclude) /{print}' \
     "$moddir/go.mod" >>"$dir/go.mod"
-  (cd "$dir" && go get "github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold@$SKAFFOLD_VERSION" 2>&1 | grep -v '^go: \(downloading\|added\|upgraded\)' >&2 || true)
+  go_get "$dir" "github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold@$SKAFFOLD_VERSION"
   mkdir -p "$bin_dir"
   local ld="-s -w -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION"
   (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$skaffold_bin.tmp.$$" \
