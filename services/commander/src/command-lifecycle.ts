@@ -46,7 +46,7 @@ export function applyEvent (record: CommandRecord, event: CommandEvent): Transit
   if (isFinal(record.status) && isFinal(event.status)) return { outcome: 'final', record, changed: false }
 
   const step = { status: event.status, at: event.at, source: event.source, ...(event.detail === undefined ? {} : { detail: event.detail }) }
-  const history = [...record.history, step].sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || STATUS_RANK[a.status] - STATUS_RANK[b.status])
+  const history = [...record.history, step].sort((a, b) => STATUS_RANK[a.status] - STATUS_RANK[b.status] || Date.parse(a.at) - Date.parse(b.at))
   const updatedAt = Date.parse(event.at) > Date.parse(record.updatedAt) ? event.at : record.updatedAt
   if (STATUS_RANK[event.status] > STATUS_RANK[record.status]) {
     const detail = event.detail ?? record.detail

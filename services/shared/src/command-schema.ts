@@ -29,7 +29,7 @@ export const COMMAND_VARIANTS = [
     type: Type.Literal('ota-update'),
     params: params({
       version: Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+([-+][0-9A-Za-z.-]+)?$', maxLength: 64 }),
-      url: Type.Optional(Type.String({ format: 'uri', maxLength: 2_048 }))
+      url: Type.Optional(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2_048 }))
     })
   }, { additionalProperties: false, title: 'ota-update' })
 ] as const
@@ -111,7 +111,7 @@ export const CommandRecordSchema = Type.Object({
   updatedAt: Type.String({ format: 'date-time' }),
   requestedBy: Type.String({ description: 'operator key name, JWT subject or rule:<name>' }),
   detail: Type.Optional(Type.String({ description: 'the last reason given (car, broker or commander)' })),
-  history: Type.Array(CommandStepSchema, { description: 'every lifecycle step seen, in time order; late ones too' })
+  history: Type.Array(CommandStepSchema, { description: 'every lifecycle step seen (late ones too), in lifecycle order' })
 })
 export type CommandRecord = Static<typeof CommandRecordSchema>
 

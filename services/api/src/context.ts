@@ -1,0 +1,20 @@
+// What the route plugins share: configuration and the services behind the routes.
+import type { CommandIssuer } from '../../shared/src/command-issuer.js'
+import type { CommandStore } from '../../shared/src/command-store.js'
+import type { AnomalyFeed } from './anomaly-feed.js'
+import type { ApiConfig } from './api-config.js'
+import type { CommandUpdates } from './command-updates.js'
+import type { FleetReader } from './fleet-reader.js'
+import type { FleetSampler } from './fleet-sampler.js'
+import type { StreamLimiter } from './sse.js'
+
+export interface ApiContext {
+  config: ApiConfig
+  store: CommandStore
+  issuer: CommandIssuer
+  reader: FleetReader
+  feed: AnomalyFeed
+  sampler: FleetSampler
+  updates: CommandUpdates
+  streams: StreamLimiter
+}

@@ -1,0 +1,148 @@
+// The fleet operations api: fastify with the fleet plugin (app.ts) on one port, plus what feeds
+// it (Redis reads, the anomaly feed from Kafka, command updates, the fleet sampler) and the
+// command issuer. `createApi(config, deps)` is what main.ts, the tests and the all-in-one launcher
+// use; `app` is there for app.inject().
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import fastifyJwt from '@fastify/jwt'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Ajv } from 'ajv'
+import addFormatsModule from 'ajv-formats'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import { Partitioners, type Kafka } from 'kafkajs'
+import { Histogram, type Registry } from 'prom-client'
+import { createCommandIssuer } from '../../shared/src/command-issuer.js'
+import { createCommandStore, EXPIRING_COMMANDS_KEY } from '../../shared/src/command-store.js'
+import { createKafka } from '../../shared/src/kafka.js'
+import { createLogger, type Logger } from '../../shared/src/logger.js'
+import { createRegistry } from '../../shared/src/metrics.js'
+import { createAnomalyFeed } from './anomaly-feed.js'
+import { DEV_API_KEYS, parseApiKeys, type ApiConfig } from './api-config.js'
+import { fleetApi } from './app.js'
+import { createCommandUpdates } from './command-updates.js'
+import type { ApiContext } from './context.js'
+import { createFleetReader } from './fleet-reader.js'
+import { createFleetSampler } from './fleet-sampler.js'
+import { createAuthenticator } from './plugins/auth.js'
+import { installProblems } from './plugins/problems.js'
+import { createStreamLimiter } from './sse.js'
+
+export interface ApiDeps {
+  log?: Logger
+  registry?: Registry
+  kafka?: Kafka
+}
+
+export interface FleetApi {
+  start: () => Promise<{ port: number }>
+  stop: () => Promise<void>
+  readonly app: FastifyInstance
+  readonly registry: Registry
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
+
+/** Bodies are validated as sent (a string is not an integer); query strings, params and headers are coerced from text. */
+function validators () {
+  const common = { useDefaults: true, removeAdditional: false, allErrors: false, discriminator: true, strict: false } as const
+  const body = addFormats(new Ajv({ ...common, coerceTypes: false }))
+  const text = addFormats(new Ajv({ ...common, coerceTypes: 'array' }))
+  return ({ schema, httpPart }: { schema: object, httpPart?: string }) => (httpPart === 'body' ? body : text).compile(schema)
+}
+
+export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
+  const instanceId = `${hostname()}-${process.pid}`
+  const log = deps.log ?? createLogger('api', config.logLevel)
+  const registry = deps.registry ?? createRegistry('api')
+  const kafka = deps.kafka ?? createKafka(config, log, `-api-${instanceId}`)
+  const redisOpts = { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 3_000 }
+  const redis = new Redis(config.redisUrl, redisOpts)
+  const subscriber = new Redis(config.redisUrl, { lazyConnect: true, connectTimeout: 3_000 })
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
+  const admin = kafka.admin()
+  const store = createCommandStore(redis, { retentionS: config.commandRetentionS })
+  const reader = createFleetReader(redis)
+  const feed = createAnomalyFeed({ kafka, capacity: config.anomalyBuffer, instanceId, log })
+  const updates = createCommandUpdates(subscriber)
+  const sampler = createFleetSampler({ admin, reader, feed, inFlight: () => redis.zcard(EXPIRING_COMMANDS_KEY), intervalMs: config.sampleIntervalMs, log })
+  const ctx: ApiContext = { config, store, issuer: createCommandIssuer({ store, producer }), reader, feed, sampler, updates, streams: createStreamLimiter(config.maxStreams) }
+  let kafkaUp = false
+
+  const app = Fastify({
+    loggerInstance: log as unknown as FastifyBaseLogger,
+    genReqId: req => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    connectionTimeout: 60_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 10_000,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 200 }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  app.setValidatorCompiler(validators())
+  installProblems(app)
+  const duration = new Histogram({ name: 'fleet_api_request_seconds', help: 'api requests by route, method and status', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [registry] })
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    reply.header('x-content-type-options', 'nosniff')
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    duration.observe({ route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
+  })
+  if (config.jwtSecret !== '') {
+    void app.register(fastifyJwt, {
+      secret: config.jwtSecret,
+      verify: { algorithms: ['HS256'], ...(config.jwtIssuer === '' ? {} : { allowedIss: config.jwtIssuer }), ...(config.jwtAudience === '' ? {} : { allowedAud: config.jwtAudience }), requiredClaims: ['exp', 'sub'] }
+    })
+  }
+  const auth = createAuthenticator({
+    keys: parseApiKeys(config.apiKeys),
+    ...(config.jwtSecret === '' ? {} : { verifyJwt: (token: string) => app.jwt.verify(token) })
+  })
+  void app.register(fleetApi, {
+    ctx,
+    registry,
+    authHook: auth.hook,
+    checks: [
+      { name: 'redis', check: () => redis.status === 'ready' },
+      { name: 'kafka', check: () => kafkaUp },
+      { name: 'anomalyFeed', check: () => feed.ready() },
+      { name: 'commandUpdates', check: () => updates.ready() }
+    ]
+  })
+
+  return {
+    app,
+    registry,
+    async start () {
+      if (config.apiKeys === DEV_API_KEYS) log.warn('FLEET_API_KEYS is not set: the development keys are in use')
+      await Promise.all([redis.connect(), subscriber.connect()])
+      await updates.start()
+      await Promise.all([producer.connect(), admin.connect()])
+      kafkaUp = true
+      await feed.start()
+      await sampler.start()
+      await app.listen({ host: config.host, port: config.port })
+      const addr = app.server.address()
+      const port = typeof addr === 'object' && addr !== null ? addr.port : config.port
+      log.info({ port }, 'api listening')
+      return { port }
+    },
+    async stop () {
+      sampler.stop()
+      await app.close()
+      await feed.stop()
+      await Promise.all([producer.disconnect().catch(() => {}), admin.disconnect().catch(() => {})])
+      kafkaUp = false
+      updates.stop()
+      redis.disconnect()
+      log.info('api stopped')
+    }
+  }
+}

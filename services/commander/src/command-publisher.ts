@@ -1,0 +1,119 @@
+// vehicle.commands → the car. Each record is published to vehicles/{id}/commands at QoS 1
+// through the broker; when the broker PUBACKed it (it is then queued or in flight to the car) a
+// `sent` event goes to vehicle.command-events. A command whose record is already final (failed
+// when the api could not confirm it, expired) or past its expiresAt is not published. Records
+// of a batch are published in order without waiting for each PUBACK (MQTT keeps one client's
+// QoS 1 messages in order), then the batch's PUBACKs are awaited together; offsets are committed
+// only after that, so a crash re-publishes (cars must ignore a commandId they have seen).
+import type { Consumer, EachBatchPayload, Producer } from 'kafkajs'
+import { checkCommand, FINAL_STATUSES, type Command, type CommandEvent, type CommandStatus } from '../../shared/src/command-schema.js'
+import { commandKey } from '../../shared/src/command-store.js'
+import type { Logger } from '../../shared/src/logger.js'
+import { isVehicleId, KafkaTopics, MqttTopics } from '../../shared/src/topics.js'
+import type { CommanderMetrics } from './commander-metrics.js'
+import type { CommandLink } from './mqtt-link.js'
+
+export interface StatusReader {
+  /** Status of each command's record (null when there is none). */
+  statuses: (commandIds: string[]) => Promise<Array<CommandStatus | null>>
+}
+
+export const redisStatusReader = (redis: import('ioredis').Redis): StatusReader => ({
+  async statuses (ids) {
+    if (ids.length === 0) return []
+    const pipe = redis.pipeline()
+    for (const id of ids) pipe.hget(commandKey(id), 'status')
+    const rows = (await pipe.exec()) ?? []
+    return rows.map(([err, v]) => {
+      if (err) throw err
+      return (v as CommandStatus | null) ?? null
+    })
+  }
+})
+
+export interface PublisherDeps {
+  link: CommandLink
+  status: StatusReader
+  producer: Producer
+  metrics: CommanderMetrics
+  log: Logger
+  publishTimeoutMs: number
+  now?: () => number
+}
+
+function withTimeout<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms) })]).finally(() => clearTimeout(timer))
+}
+
+/** Publishes one slice of vehicle.commands records; resolves when every publish was PUBACKed and the `sent` events written. */
+export async function publishCommands (values: Array<Buffer | null>, deps: PublisherDeps): Promise<{ published: number, skipped: number }> {
+  const now = deps.now ?? Date.now
+  const commands: Command[] = []
+  let skipped = 0
+  const skip = (reason: string) => { skipped++; deps.metrics.skipped.inc({ reason }) }
+  for (const value of values) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(value?.toString('utf8') ?? '')
+    } catch {
+      skip('invalid')
+      continue
+    }
+    if (!checkCommand.Check(parsed) || !isVehicleId(parsed.vehicleId)) {
+      skip('invalid')
+      continue
+    }
+    commands.push(parsed)
+  }
+  const statuses = await deps.status.statuses(commands.map(c => c.commandId))
+  const due: Command[] = []
+  commands.forEach((c, i) => {
+    const status = statuses[i] ?? null
+    if (status === null) return skip('no_record')
+    if (FINAL_STATUSES.has(status)) return skip('final')
+    // The sweeper declares it expired; the broker would not deliver it anyway.
+    if (Date.parse(c.expiresAt) <= now()) return skip('expired')
+    due.push(c)
+  })
+  if (due.length === 0) return { published: 0, skipped }
+  const started = process.hrtime.bigint()
+  await withTimeout(Promise.all(due.map(c => deps.link.publish(MqttTopics.commands(c.vehicleId), JSON.stringify(c)))), deps.publishTimeoutMs, 'broker PUBACK')
+  deps.metrics.publishSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9)
+  deps.metrics.published.inc(due.length)
+  const at = new Date(now()).toISOString()
+  await deps.producer.send({
+    topic: KafkaTopics.commandEvents,
+    acks: -1,
+    messages: due.map(c => {
+      const event: CommandEvent = { commandId: c.commandId, vehicleId: c.vehicleId, status: 'sent', at, source: 'commander' }
+      return { key: c.vehicleId, value: JSON.stringify(event) }
+    })
+  })
+  return { published: due.length, skipped }
+}
+
+const SLICE = 200
+
+export async function runPublisher (consumer: Consumer, deps: PublisherDeps): Promise<void> {
+  await consumer.subscribe({ topic: KafkaTopics.commands, fromBeginning: false })
+  await consumer.run({
+    autoCommit: true,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 3,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+      for (let i = 0; i < batch.messages.length; i += SLICE) {
+        if (!isRunning() || isStale()) return
+        const slice = batch.messages.slice(i, i + SLICE)
+        try {
+          await publishCommands(slice.map(m => m.value), deps)
+        } catch (err) {
+          deps.log.warn({ err: (err as Error).message, partition: batch.partition, offset: slice[0]?.offset }, 'command batch not published; retrying')
+          throw err
+        }
+        resolveOffset(slice[slice.length - 1]!.offset)
+        await heartbeat()
+      }
+    }
+  })
+}
