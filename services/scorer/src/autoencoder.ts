@@ -14,6 +14,8 @@ export interface ModelMetadata {
   normalisation: { mean: number[], std: number[], clip: number }
   /** Root mean square reconstruction error per feature (standardised units) on held-out normal rows. */
   errorScale: number[]
+  /** A row's score is the mean of its scoreTopK largest scaled squared errors (0 = all features). */
+  scoreTopK: number
   /** The score compared with the threshold is this moving average of the row scores per car. */
   scoreSmoothingTauS: number
   threshold: number
@@ -54,16 +56,36 @@ export function standardise (rows: Float32Array, width: number, norm: ModelMetad
   return rows
 }
 
-/** Row scores: mean over features of (reconstruction error / errorScale)². */
-export function rowScores (x: Float32Array, recon: Float32Array | Float64Array | Int32Array | Uint8Array, width: number, errorScale: number[], out = new Float64Array(x.length / width)): Float64Array {
+/**
+ * Row scores: the mean of the `topK` largest (reconstruction error / errorScale)² of the row, or
+ * of all features when topK is 0. A failure usually moves one to a few signals: averaging over
+ * every feature would dilute it by the width of the row.
+ */
+export function rowScores (x: Float32Array, recon: ArrayLike<number>, width: number, errorScale: number[], topK = 0, out = new Float64Array(x.length / width)): Float64Array {
   const inv = errorScale.map(s => 1 / (s * s))
+  const k = topK > 0 && topK < width ? topK : 0
+  const top = new Float64Array(k)
   for (let r = 0, o = 0; o < x.length; r++, o += width) {
     let sum = 0
+    top.fill(0)
     for (let j = 0; j < width; j++) {
       const e = recon[o + j]! - x[o + j]!
-      sum += e * e * inv[j]!
+      const v = e * e * inv[j]!
+      if (k === 0) {
+        sum += v
+        continue
+      }
+      // Insert into the k largest so far (k is small: a few comparisons).
+      if (v <= top[k - 1]!) continue
+      let i = k - 1
+      while (i > 0 && top[i - 1]! < v) {
+        top[i] = top[i - 1]!
+        i--
+      }
+      top[i] = v
     }
-    out[r] = sum / width
+    if (k > 0) for (let i = 0; i < k; i++) sum += top[i]!
+    out[r] = sum / (k === 0 ? width : k)
   }
   return out
 }

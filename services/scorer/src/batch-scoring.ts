@@ -110,7 +110,7 @@ export function scoreRows (rt: ModelRuntime, rows: ValidRow[], maxRows: number, 
       return out.dataSync()
     })
     inferenceMs += performance.now() - t0
-    const rs = rowScores(x, recon as Float32Array, width, metadata.errorScale)
+    const rs = rowScores(x, recon as Float32Array, width, metadata.errorScale, metadata.scoreTopK ?? 0)
     for (let i = 0; i < chunk.length; i++) {
       const row = chunk[i]!
       const t = row.telemetry

@@ -1,0 +1,200 @@
+// bench:scorer — (1) rows/s of scoring alone, without Kafka or Redis, per backend (one child
+// process each: tfjs keeps one engine per process): inference alone per batch size, and the whole
+// per-message path (JSON parse and schema check, per-car features, inference, score and anomaly
+// records) in 4,096-row micro-batches; (2) end to end against the stack: a producer process sends
+// RATE msg/s of simulated telemetry (CARS cars, one of them failing) to vehicle.telemetry for
+// DURATION_S; the scorer (FLEET_SCORER_BACKEND, default auto) scores it in this process.
+// Latency = the scorer's scoredAt (vehicle.scores), or the anomaly's arrival on vehicle.anomalies,
+// minus the message's car clock, stamped just before the producer sent it (same machine clock).
+// Prints and writes results/bench-scorer.json. Needs the stack (scripts/stack.sh up).
+//   RATE=10000 CARS=10000 DURATION_S=20 npm run bench:scorer
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import type { Tensor } from '@tensorflow/tfjs'
+import { createLogger } from '../services/shared/src/logger.js'
+import { KafkaTopics } from '../services/shared/src/topics.js'
+import { createVehicle, type Vehicle } from '../services/shared/src/vehicle-model.js'
+import { rowScores, standardise } from '../services/scorer/src/autoencoder.js'
+import { createRuntime, parseRecords, scoreRows, type TelemetryRecord } from '../services/scorer/src/batch-scoring.js'
+import { simulateDrive } from '../services/scorer/src/drive-data.js'
+import { loadModel } from '../services/scorer/src/model-files.js'
+import { defaultTfjsNodeDir, loadTf, type BackendChoice } from '../services/scorer/src/tf-backend.js'
+import { collect, testKafka } from '../test/helpers/kafka.js'
+import { startTestScorer } from '../test/helpers/scorer.js'
+
+const root = new URL('..', import.meta.url).pathname
+const modelDir = join(root, 'model')
+const env = (k: string, d: number) => Number(process.env[k] ?? d)
+const { values: args } = parseArgs({ options: { part: { type: 'string', default: 'main' }, backend: { type: 'string', default: 'wasm' }, prefix: { type: 'string', default: 'bench' } } })
+const q = (xs: number[], p: number) => {
+  if (xs.length === 0) return null
+  const s = [...xs].sort((a, b) => a - b)
+  return Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))]! * 10) / 10
+}
+
+/** Child: rows/s of scoring alone on one backend; prints JSON. */
+async function scoringAlone (backend: BackendChoice) {
+  const { tf, backend: got } = await loadTf(backend)
+  const { model, metadata } = await loadModel(tf, modelDir)
+  const width = metadata.featureSet.features.length
+  const drive = simulateDrive({ vehicleId: 'b', seed: 1, durationS: 16_384, intervalS: 1 }, metadata.featureSet)
+  const pool = standardise(drive.features, width, metadata.normalisation)
+  const inference: Record<string, number> = {}
+  for (const batch of [256, 1_024, 4_096, 16_384]) {
+    const x = pool.subarray(0, batch * width)
+    const once = () => {
+      const recon = tf.tidy(() => (model.predict(tf.tensor2d(x, [batch, width]), { batchSize: batch }) as Tensor).dataSync())
+      rowScores(x, recon as Float32Array, width, metadata.errorScale, metadata.scoreTopK)
+    }
+    for (let i = 0; i < 3; i++) once()
+    const runs: number[] = []
+    for (let r = 0; r < 5; r++) {
+      let n = 0
+      const t0 = performance.now()
+      while (performance.now() - t0 < 300) { once(); n += batch }
+      runs.push(n / ((performance.now() - t0) / 1_000))
+    }
+    inference[batch] = Math.round(q(runs, 0.5)!)
+  }
+  // The whole path per message: 4,096 cars × 8 messages, scored in 4,096-row micro-batches.
+  const cars = Array.from({ length: 4_096 }, (_, i) => createVehicle({ vehicleId: `b-${i}`, seed: i, startTs: 1_760_000_000_000 }))
+  const batches: TelemetryRecord[][] = []
+  for (let k = 0; k < 8; k++) batches.push(cars.map(c => ({ partition: 0, offset: '0', key: Buffer.from(c.vehicleId), value: Buffer.from(JSON.stringify(c.next(1))), timestamp: '0' })))
+  const full: number[] = []
+  for (let pass = 0; pass < 4; pass++) {
+    const rt = createRuntime(tf, model, metadata)
+    const t0 = performance.now()
+    let rows = 0
+    for (const b of batches) rows += scoreRows(rt, parseRecords(b, 65_536, 'bench').rows, 8_192).scored.length
+    if (pass > 0) full.push(rows / ((performance.now() - t0) / 1_000))
+  }
+  process.stdout.write(JSON.stringify({ backend: got, inferenceRowsPerS: inference, fullPathRowsPerS: Math.round(q(full, 0.5)!) }))
+}
+
+/** Child: sends RATE msg/s for DURATION_S from CARS simulated cars (car 0 failing); prints the count. */
+async function produce (prefix: string) {
+  const rate = env('RATE', 10_000)
+  const carsN = env('CARS', 10_000)
+  const durationS = env('DURATION_S', 20)
+  const cars: Vehicle[] = Array.from({ length: carsN }, (_, i) => createVehicle({
+    vehicleId: `${prefix}-${i}`,
+    seed: 90_000 + i,
+    failure: i === 0 ? { mode: 'battery_degradation', onsetS: 0, developS: 60 } : null
+  }))
+  // The failing car is already well into its failure when the bench starts.
+  for (let s = 0; s < 900; s++) cars[0]!.next(1)
+  const producer = testKafka().producer({ idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  const tickMs = 10
+  const perTick = rate * tickMs / 1_000
+  const start = Date.now()
+  let sent = 0
+  let next = 0
+  const inflight: Array<Promise<unknown>> = []
+  while (Date.now() - start < durationS * 1_000) {
+    const due = Math.floor((Date.now() - start) / tickMs + 1) * perTick
+    const messages = []
+    while (sent + messages.length < due) {
+      const car = cars[next]!
+      next = (next + 1) % cars.length
+      messages.push({ key: car.vehicleId, value: JSON.stringify(car.next(carsN / rate, Date.now())) })
+    }
+    if (messages.length > 0) {
+      inflight.push(producer.send({ topic: KafkaTopics.telemetry, messages, acks: -1 }))
+      sent += messages.length
+      if (inflight.length > 50) await inflight.shift()
+    }
+    await new Promise(resolve => setTimeout(resolve, Math.max(0, start + Math.floor((Date.now() - start) / tickMs + 1) * tickMs - Date.now())))
+  }
+  await Promise.all(inflight)
+  await producer.disconnect()
+  process.stdout.write(JSON.stringify({ sent, seconds: (Date.now() - start) / 1_000 }))
+}
+
+function child (part: string, extra: string[] = [], extraEnv: Record<string, string> = {}) {
+  return [process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--part', part, ...extra], { env: { ...process.env, ...extraEnv }, encoding: 'utf8' as const, maxBuffer: 16 << 20 }] as const
+}
+
+async function main () {
+  const backends = ['wasm', ...(existsSync(join(defaultTfjsNodeDir(), '.built')) ? ['tensorflow'] : [])]
+  const alone: unknown[] = []
+  for (const backend of backends) {
+    const [cmd, argv, opts] = child('scoring', ['--backend', backend])
+    const r = spawnSync(cmd, argv, opts)
+    if (r.status !== 0) throw new Error(`scoring on ${backend} failed: ${r.stderr}`)
+    const res = JSON.parse(r.stdout)
+    alone.push(res)
+    console.log(`scoring alone, ${res.backend}: inference rows/s by batch ${JSON.stringify(res.inferenceRowsPerS)}; whole path (parse, validate, features, inference, records) ${res.fullPathRowsPerS} rows/s`)
+  }
+
+  const rate = env('RATE', 10_000)
+  const prefix = `bench-${Date.now().toString(36)}`
+  const ts = await startTestScorer({ FLEET_SCORER_BACKEND: process.env.FLEET_SCORER_BACKEND ?? 'auto', FLEET_LOG_LEVEL: 'warn' })
+  const scoreLat: number[] = []
+  const anomalyLat: number[] = []
+  const scores = await collect(KafkaTopics.scores, key => key.startsWith(prefix))
+  // Arrival times on vehicle.anomalies, in the collector's order (keep() runs as each arrives).
+  const arrivals: number[] = []
+  const anomalies = await collect(KafkaTopics.anomalies, key => {
+    if (!key.startsWith(prefix)) return false
+    arrivals.push(Date.now())
+    return true
+  })
+  const cpu0 = process.cpuUsage()
+  const t0 = Date.now()
+  const [cmd, argv, opts] = child('produce', ['--prefix', prefix])
+  const producer = spawn(cmd, argv, { env: opts.env, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  producer.stdout.on('data', d => { out += d })
+  await new Promise(resolve => producer.on('exit', resolve))
+  const { sent, seconds } = JSON.parse(out) as { sent: number, seconds: number }
+  await scores.waitFor(r => r.length >= sent, 120_000)
+  const wallS = (Date.now() - t0) / 1_000
+  const cpu = process.cpuUsage(cpu0)
+  for (const r of scores.records) {
+    const s = JSON.parse(r.value.toString()) as { ts: number, scoredAt: string }
+    scoreLat.push(Date.parse(s.scoredAt) - s.ts)
+  }
+  await new Promise(resolve => setTimeout(resolve, 1_000))
+  anomalies.records.forEach((r, i) => anomalyLat.push(arrivals[i]! - (JSON.parse(r.value.toString()) as { ts: number }).ts))
+  const m = async (name: string) => (await ts.scorer.registry.getSingleMetric(name)?.get())?.values ?? []
+  const rowsHist = await m('fleet_scorer_batch_rows')
+  const inferHist = await m('fleet_scorer_inference_seconds')
+  const sumOf = (vals: Awaited<ReturnType<typeof m>>, suffix: string) => vals.find(v => (v as { metricName?: string }).metricName?.endsWith(suffix))?.value ?? 0
+  const e2e = {
+    backend: ts.scorer.backend,
+    rateTarget: rate,
+    cars: env('CARS', 10_000),
+    sent,
+    sentPerS: Math.round(sent / seconds),
+    scored: scores.records.length,
+    anomalies: anomalies.records.length,
+    produceToScoreMs: { p50: q(scoreLat, 0.5), p95: q(scoreLat, 0.95), p99: q(scoreLat, 0.99), max: q(scoreLat, 1) },
+    produceToAnomalyOnKafkaMs: { p50: q(anomalyLat, 0.5), p99: q(anomalyLat, 0.99) },
+    meanBatchRows: Math.round(sumOf(rowsHist, '_sum') / Math.max(1, sumOf(rowsHist, '_count'))),
+    meanInferenceMs: Math.round(sumOf(inferHist, '_sum') / Math.max(1, sumOf(inferHist, '_count')) * 10_000) / 10,
+    scorerProcessCores: Math.round((cpu.user + cpu.system) / 1e6 / wallS * 100) / 100
+  }
+  console.log(`end to end at ${e2e.sentPerS} msg/s from ${e2e.cars} cars (${e2e.backend}): produce→score p50 ${e2e.produceToScoreMs.p50} ms, p95 ${e2e.produceToScoreMs.p95} ms, p99 ${e2e.produceToScoreMs.p99} ms; produce→anomaly on Kafka p50 ${e2e.produceToAnomalyOnKafkaMs.p50} ms, p99 ${e2e.produceToAnomalyOnKafkaMs.p99} ms (${e2e.anomalies} anomalies, all from the failing car: ${anomalies.records.every(r => r.key === `${prefix}-0`)}); mean batch ${e2e.meanBatchRows} rows, inference ${e2e.meanInferenceMs} ms; scorer process ${e2e.scorerProcessCores} cores`)
+  await Promise.all([scores.stop(), anomalies.stop()])
+  await ts.stop()
+  mkdirSync(join(root, 'results'), { recursive: true })
+  writeFileSync(join(root, 'results', 'bench-scorer.json'), JSON.stringify({
+    bench: 'scorer',
+    when: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model },
+    model: ts.scorer.modelVersion,
+    scoringAlone: alone,
+    endToEnd: { ...e2e, producer: 'a separate process (kafkajs, acks=all, 10 ms ticks), straight to vehicle.telemetry', latency: 'scoredAt (or arrival on vehicle.anomalies) minus the car clock stamped just before sending' }
+  }, null, 2) + '\n')
+  console.log('→ results/bench-scorer.json')
+  process.exit(0)
+}
+
+if (args.part === 'scoring') await scoringAlone(args.backend as BackendChoice)
+else if (args.part === 'produce') await produce(args.prefix!)
+else await main()
