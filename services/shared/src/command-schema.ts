@@ -51,6 +51,9 @@ const TtlSeconds = Type.Integer({ minimum: COMMAND_TTL_LIMITS_S.min, maximum: CO
  * variant the request names (not of every variant) and OpenAPI shows the choice.
  */
 export const CommandCreateSchema = Type.Unsafe<CommandRequest & { ttlSeconds?: number }>({
+  // ajv's discriminator passes anything that is not an object; the type keeps arrays and scalars out.
+  type: 'object',
+  required: ['type'],
   oneOf: COMMAND_VARIANTS.map(v => Type.Object({ ...v.properties, ttlSeconds: Type.Optional(TtlSeconds) }, { additionalProperties: false, title: v.title })),
   discriminator: { propertyName: 'type' }
 })

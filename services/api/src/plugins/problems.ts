@@ -51,7 +51,10 @@ export function installProblems (app: FastifyInstance): void {
     const status = e.statusCode ?? 500
     if (status >= 400 && status < 500) {
       const code = status === 429 ? 'rate_limited' : (e.code !== undefined ? codeOf[e.code] : undefined) ?? (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/[^a-z]+/g, '_')
-      return sendProblem(request, reply, status, code, e.message)
+      const detail = e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+        ? `content-type ${String(request.headers['content-type'] ?? '(none)').slice(0, 100)} is not accepted; send application/json`
+        : e.message
+      return sendProblem(request, reply, status, code, detail)
     }
     request.log.error({ err }, 'request failed')
     return sendProblem(request, reply, status >= 500 ? status : 500, 'internal', 'the request failed on our side; quote the requestId when reporting it')
