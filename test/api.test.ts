@@ -108,7 +108,8 @@ test('only /healthz, /readyz and /metrics are open; everything else answers 401 
   assertProblem(await inject('GET', '/v1/vehicles', { headers: { authorization: 'Bearer not-a-valid-key-at-all' } }), 401, 'invalid_credentials')
   assertProblem(await inject('GET', '/v1/vehicles', { headers: { authorization: 'Digest abc' } }), 401, 'invalid_credentials')
   // the same key works in each of the three ways
-  for (const headers of [{ 'x-api-key': READER_KEY }, { authorization: `Bearer ${READER_KEY}` }, { authorization: `Basic ${Buffer.from(`anyone:${READER_KEY}`).toString('base64')}` }]) {
+  const ways: Array<Record<string, string>> = [{ 'x-api-key': READER_KEY }, { authorization: `Bearer ${READER_KEY}` }, { authorization: `Basic ${Buffer.from(`anyone:${READER_KEY}`).toString('base64')}` }]
+  for (const headers of ways) {
     assert.equal((await inject('GET', '/v1/fleet/summary', { headers })).statusCode, 200)
   }
   assert.equal((await inject('GET', '/docs', { headers: ro })).statusCode, 200)
