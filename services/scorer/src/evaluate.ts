@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { seededRandom } from '../../shared/src/seeded-random.js'
-import { FAILURE_MODES, type FailureMode } from '../../shared/src/vehicle-model.js'
+import { DEFAULT_DEVELOP_S, FAILURE_MODES, type FailureMode } from '../../shared/src/vehicle-model.js'
 import { guessFailureMode, rowScores, standardise } from './autoencoder.js'
 import { simulateDrive, smoothedDriveScores, type Drive, type DriveSpec } from './drive-data.js'
 import { loadModel } from './model-files.js'
@@ -170,7 +170,7 @@ async function main (): Promise<void> {
     threshold: thr,
     intervalS,
     driveMinutes: DRIVE_S / 60,
-    setup: `${normal.length} normal drives and ${perMode} per failure mode (onset 8–20 min, developing over ${'DEFAULT_DEVELOP_S'}), held-out seeds; positives = rows of failing drives with severity ≥ ${DEVELOPED}; negatives = every row of the normal drives; the score is the smoothed score the scorer compares with the threshold`,
+    setup: `${normal.length} normal drives and ${perMode} per failure mode (onset 8–20 min, developing over ${Object.entries(DEFAULT_DEVELOP_S).map(([m, s]) => `${m} ${s} s`).join(', ')}), held-out seeds; positives = rows of failing drives with severity ≥ ${DEVELOPED}; negatives = every row of the normal drives; the score is the smoothed score the scorer compares with the threshold`,
     overall: {
       rocAuc: r3(rocAuc(allPos, negatives)),
       rocAucAllRowsAfterOnset: r3(rocAuc(allPosAfterOnset, negatives)),
