@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { ConfigError } from '../../shared/src/config.js'
+import { keyDigest, loadApiConfig, parseApiKeys } from './api-config.js'
+
+test('FLEET_API_KEYS: key, role:key and name:role:key; only digests are kept', () => {
+  const keys = parseApiKeys('fleet-dev-operator-key, read-only:viewer-key-0123456789,ci:operator:ci-key-0123456789abc')
+  assert.deepEqual(keys.map(k => [k.role, k.name.startsWith('key-') ? 'key-…' : k.name]), [['operator', 'key-…'], ['read-only', 'key-…'], ['operator', 'ci']])
+  assert.deepEqual(keys[2]!.digest, keyDigest('ci-key-0123456789abc'))
+  assert.ok(!JSON.stringify(keys).includes('ci-key-0123456789abc'))
+})
+
+test('bad keys, roles and secrets stop the start with the variable named, never echoing a key', () => {
+  for (const [env, re] of [
+    [{ FLEET_API_KEYS: 'short' }, /16\+/],
+    [{ FLEET_API_KEYS: 'admin:0123456789abcdef0' }, /role "admin"/],
+    [{ FLEET_API_KEYS: 'a:b:c:0123456789abcdef0' }, /not \[name:\]\[role:\]key/],
+    [{ FLEET_API_KEYS: 'operator:0123456789abcdef0,read-only:0123456789abcdef0' }, /twice/],
+    [{ FLEET_API_JWT_SECRET: 'too-short' }, /32/]
+  ] as const) {
+    assert.throws(() => loadApiConfig(env), (err: Error) => err instanceof ConfigError && re.test(err.message) && !err.message.includes('0123456789abcdef0'), JSON.stringify(env))
+  }
+  assert.equal(loadApiConfig({ FLEET_API_PORT: '8080', FLEET_API_KEYS: 'fleet-dev-operator-key' }).port, 8080)
+})
