@@ -16,7 +16,7 @@ export const apiSettings = {
   ...logSettings,
   port: int('FLEET_API_PORT', 8080, 'HTTP port of the api, the dashboard, /docs, /metrics, /healthz and /readyz (0 = any free port)', 0, 65535),
   apiKeys: str('FLEET_API_KEYS', DEV_API_KEYS, 'operator API keys, comma-separated: `key` (an operator), `role:key` or `name:role:key`; role is operator or read-only; keys are 16+ characters of A-Z a-z 0-9 . _ ~ + / = -'),
-  jwtSecret: str('FLEET_API_JWT_SECRET', '', 'HS256 secret (32+ characters) of operator JWTs (claims: sub, role = operator | read-only, exp); empty = JWTs off'),
+  jwtSecret: str('FLEET_API_JWT_SECRET', '', 'HS256 secret (32+ characters) of operator JWTs (claims: sub, role = operator or read-only, exp); empty = JWTs off'),
   jwtIssuer: str('FLEET_API_JWT_ISSUER', '', 'required `iss` of JWTs (empty = any)'),
   jwtAudience: str('FLEET_API_JWT_AUDIENCE', '', 'required `aud` of JWTs (empty = any)'),
   rateLimitPerMin: int('FLEET_API_RATE_LIMIT_PER_MIN', 1_200, 'requests per minute from one address (health and metrics excepted)', 1, 10_000_000),
