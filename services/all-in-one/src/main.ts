@@ -1,11 +1,17 @@
-// The whole system in one process for local use (`npm start`): every fleet service, started with
-// the same factories their own main.ts uses, plus a small simulated fleet. Needs the stack
+// The whole system in one process for local use (`npm start`): broker, scorer, commander and api,
+// started with the same factories their own main.ts uses, plus a small simulated fleet. Needs the stack
 // (scripts/stack.sh up). Settings are the services' own environment variables.
 import { ConfigError } from '../../shared/src/config.js'
 import { createLogger } from '../../shared/src/logger.js'
 import { loadBrokerConfig } from '../../broker/src/broker-config.js'
 import { createBroker } from '../../broker/src/index.js'
 import { createSimulator } from '../../simulator/src/index.js'
+import { loadScorerConfig } from '../../scorer/src/scorer-config.js'
+import { createScorer } from '../../scorer/src/index.js'
+import { loadCommanderConfig } from '../../commander/src/commander-config.js'
+import { createCommander } from '../../commander/src/index.js'
+import { loadApiConfig } from '../../api/src/api-config.js'
+import { createApi } from '../../api/src/index.js'
 import { loadSimulatorConfig } from '../../simulator/src/simulator-config.js'
 
 const log = createLogger('fleet', process.env.FLEET_LOG_LEVEL ?? 'info')
@@ -17,11 +23,31 @@ try {
   const addresses = await broker.start()
   stoppers.unshift(() => broker.stop())
 
+  const scorer = createScorer(loadScorerConfig(), { log: log.child({ component: 'scorer' }) })
+  await scorer.start()
+  stoppers.unshift(() => scorer.stop())
+
+  const commander = createCommander(loadCommanderConfig({ FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${addresses.mqttPort}`, ...process.env }), { log: log.child({ component: 'commander' }) })
+  await commander.start()
+  stoppers.unshift(() => commander.stop())
+
+  const apiConfig = loadApiConfig()
+  const api = createApi(apiConfig, { log: log.child({ component: 'api' }) })
+  const { port: apiPort } = await api.start()
+  stoppers.unshift(() => api.stop())
+
   const sim = createSimulator(loadSimulatorConfig({ FLEET_SIM_MQTT_URL: `mqtt://127.0.0.1:${addresses.mqttPort}`, ...process.env }), { log: log.child({ component: 'simulator' }) })
   await sim.start()
   stoppers.unshift(() => sim.stop())
 
-  log.info({ mqtt: `mqtt://127.0.0.1:${addresses.mqttPort}`, ws: addresses.wsPort === null ? null : `ws://127.0.0.1:${addresses.wsPort}`, metrics: `http://127.0.0.1:${addresses.opsPort}/metrics` }, 'fleet is running (Ctrl-C stops it; `npm run stack -- down` stops Kafka and Redis)')
+  log.info({
+    dashboard: `http://127.0.0.1:${apiPort}/dashboard`,
+    apiDocs: `http://127.0.0.1:${apiPort}/docs`,
+    devKeys: process.env.FLEET_API_KEYS === undefined ? 'operator: fleet-dev-operator-key, read-only: fleet-dev-read-only-key' : '(from FLEET_API_KEYS)',
+    mqtt: `mqtt://127.0.0.1:${addresses.mqttPort}`,
+    ws: addresses.wsPort === null ? null : `ws://127.0.0.1:${addresses.wsPort}`,
+    brokerMetrics: `http://127.0.0.1:${addresses.opsPort}/metrics`
+  }, 'fleet is running (Ctrl-C stops it; `npm run stack -- down` stops Kafka and Redis)')
 } catch (err) {
   log.fatal(err instanceof ConfigError ? err.message : { err }, 'fleet failed to start')
   for (const stop of stoppers) await stop().catch(() => {})
