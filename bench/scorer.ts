@@ -47,7 +47,9 @@ async function scoringAlone (backend: BackendChoice) {
   for (const batch of [256, 1_024, 4_096, 16_384]) {
     const x = pool.subarray(0, batch * width)
     const once = () => {
-      const recon = tf.tidy(() => (model.predict(tf.tensor2d(x, [batch, width]), { batchSize: batch }) as Tensor).dataSync())
+      const out = tf.tidy(() => model.predict(tf.tensor2d(x, [batch, width]), { batchSize: batch }) as Tensor)
+      const recon = out.dataSync()
+      out.dispose()
       rowScores(x, recon as Float32Array, width, metadata.errorScale, metadata.scoreTopK)
     }
     for (let i = 0; i < 3; i++) once()

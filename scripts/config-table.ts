@@ -4,10 +4,12 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { describeSpec } from '../services/shared/src/config.js'
 import { brokerSettings } from '../services/broker/src/broker-config.js'
 import { simulatorSettings } from '../services/simulator/src/simulator-config.js'
+import { scorerSettings } from '../services/scorer/src/scorer-config.js'
 
 const sections: Array<[string, Parameters<typeof describeSpec>[0]]> = [
   ['broker', brokerSettings],
-  ['simulator', simulatorSettings]
+  ['simulator', simulatorSettings],
+  ['scorer', scorerSettings]
 ]
 const table = sections.map(([name, spec]) => [`**${name}**`, '', '| variable | default | meaning |', '|---|---|---|', ...describeSpec(spec)].join('\n')).join('\n\n')
 const path = new URL('../README.md', import.meta.url)

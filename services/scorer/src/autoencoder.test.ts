@@ -29,6 +29,12 @@ test('smoothing decays over time and holds for out-of-order messages', () => {
   assert.equal(smoothScore(3, 9, 5, 0), 9, 'no smoothing when tau is 0')
 })
 
+test('with a prior, a car\'s first score moves only one second\'s worth away from it', () => {
+  const first = smoothScore(undefined, 1_000, 0, 60, 1)
+  assert.ok(Math.abs(first - (1 + 999 * (1 - Math.exp(-1 / 60)))) < 1e-9)
+  assert.ok(first < 20, 'one odd first message raises no alarm')
+})
+
 test('contributions name the features that carry the score, largest first', () => {
   const x = Float32Array.from([0, 0, 0])
   const recon = Float32Array.from([1, 3, 0])

@@ -18,6 +18,8 @@ export interface ModelMetadata {
   scoreTopK: number
   /** The score compared with the threshold is this moving average of the row scores per car. */
   scoreSmoothingTauS: number
+  /** Where a car's moving average starts: the median row score of held-out normal data. */
+  scorePrior?: number
   threshold: number
   thresholdRule: string
   /** sha256 of weights.bin: a half-written model directory is refused, not loaded. */
@@ -47,11 +49,14 @@ export function buildAutoencoder (tf: Tf, width: number, hidden: number[], seed:
 
 /** In place: (x − mean) / std, clipped so one absurd value cannot dominate a batch. */
 export function standardise (rows: Float32Array, width: number, norm: ModelMetadata['normalisation']): Float32Array {
-  const { mean, std, clip } = norm
-  for (let i = 0; i < rows.length; i++) {
-    const j = i % width
-    const z = (rows[i]! - mean[j]!) / std[j]!
-    rows[i] = z > clip ? clip : z < -clip ? -clip : z
+  const { clip } = norm
+  const mean = Float64Array.from(norm.mean)
+  const inv = Float64Array.from(norm.std, s => 1 / s)
+  for (let o = 0; o < rows.length; o += width) {
+    for (let j = 0; j < width; j++) {
+      const z = (rows[o + j]! - mean[j]!) * inv[j]!
+      rows[o + j] = z > clip ? clip : z < -clip ? -clip : z
+    }
   }
   return rows
 }
@@ -90,9 +95,18 @@ export function rowScores (x: Float32Array, recon: ArrayLike<number>, width: num
   return out
 }
 
-/** Time-aware exponential smoothing: `prev` decays over `tauS` towards `score`. */
-export function smoothScore (prev: number | undefined, score: number, dtS: number, tauS: number): number {
-  if (prev === undefined || tauS <= 0) return score
+/**
+ * Time-aware exponential smoothing: `prev` decays over `tauS` towards `score`. A car's first score
+ * starts from `prior` (a typical normal score) as if one second had passed, so a single odd first
+ * message cannot raise an alarm before the average has anything to average.
+ */
+export function smoothScore (prev: number | undefined, score: number, dtS: number, tauS: number, prior?: number): number {
+  if (tauS <= 0) return score
+  if (prev === undefined) {
+    if (prior === undefined) return score
+    prev = prior
+    dtS = 1
+  }
   if (dtS <= 0) return prev
   return prev + (1 - Math.exp(-dtS / tauS)) * (score - prev)
 }

@@ -64,11 +64,11 @@ export function quantile (values: ArrayLike<number>, q: number): number {
 }
 
 /** Smoothed score per row of one drive (one car), the way the scorer computes it. */
-export function smoothedDriveScores (scores: Float64Array, drive: Drive, tauS: number): Float64Array {
+export function smoothedDriveScores (scores: Float64Array, drive: Drive, tauS: number, prior?: number): Float64Array {
   const out = new Float64Array(scores.length)
   let prev: number | undefined
   for (let i = 0; i < scores.length; i++) {
-    prev = smoothScore(prev, scores[i]!, i === 0 ? 0 : drive.elapsedS[i]! - drive.elapsedS[i - 1]!, tauS)
+    prev = smoothScore(prev, scores[i]!, i === 0 ? 0 : drive.elapsedS[i]! - drive.elapsedS[i - 1]!, tauS, prior)
     out[i] = prev
   }
   return out

@@ -80,7 +80,7 @@ async function main (): Promise<void> {
     const recon = out.dataSync() as Float32Array
     input.dispose()
     out.dispose()
-    const smoothed = smoothedDriveScores(rowScores(x, recon, width, metadata.errorScale, metadata.scoreTopK ?? 0), drive, metadata.scoreSmoothingTauS)
+    const smoothed = smoothedDriveScores(rowScores(x, recon, width, metadata.errorScale, metadata.scoreTopK ?? 0), drive, metadata.scoreSmoothingTauS, metadata.scorePrior)
     const guesses = Array.from(smoothed, (s, i) => s > metadata.threshold ? guessFailureMode(x, recon, i, width, metadata.errorScale, fields) : null)
     return { drive, smoothed, guesses }
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { validTelemetry } from '../../shared/src/telemetry-samples.js'
-import type { Telemetry } from '../../shared/src/telemetry-schema.js'
+import { SENSOR_FIELDS, type Telemetry } from '../../shared/src/telemetry-schema.js'
 import { createFeatureExtractor, defaultFeatureSet, type FeatureSet } from './features.js'
 
 const T0 = 1_750_000_000_000
@@ -97,4 +97,12 @@ test('quiet cars are evicted from memory', () => {
   assert.equal(x.evict(2_000), 1)
   assert.equal(x.has('old'), false)
   assert.equal(x.has('new'), true)
+})
+
+test('every sensor field reaches its feature (the fast reader follows SENSOR_FIELDS)', () => {
+  const fieldsSet: FeatureSet = { version: 1, resetGapS: 600, features: SENSOR_FIELDS.map(field => ({ name: field, field, kind: 'raw' as const })) }
+  const t = validTelemetry('a', 3, undefined, T0)
+  const out = new Float32Array(SENSOR_FIELDS.length)
+  createFeatureExtractor(fieldsSet).push(t, out, 0)
+  assert.deepEqual(Array.from(out), SENSOR_FIELDS.map(f => Math.fround(t[f])))
 })

@@ -3,7 +3,7 @@
 // every 10 s gets the same smoothing as one reporting every second). Training, evaluation and the
 // scorer all go through this one extractor, driven by the feature list in metadata.json, so a
 // model and the features it was trained on cannot drift apart.
-import type { SENSOR_FIELDS, Telemetry } from '../../shared/src/telemetry-schema.js'
+import { SENSOR_FIELDS, type Telemetry } from '../../shared/src/telemetry-schema.js'
 import { smoothScore } from './autoencoder.js'
 
 export type SensorField = typeof SENSOR_FIELDS[number]
@@ -47,6 +47,31 @@ export function defaultFeatureSet (tauS = 30): FeatureSet {
   }
 }
 
+const SENSOR_INDEX = new Map<string, number>(SENSOR_FIELDS.map((f, i) => [f, i]))
+
+/** The sensor values in SENSOR_FIELDS order. */
+function readSensors (t: Telemetry, out: Float64Array): void {
+  out[0] = t.speedMps
+  out[1] = t.rpm
+  out[2] = t.throttlePos
+  out[3] = t.coolantTempC
+  out[4] = t.intakeAirTempC
+  out[5] = t.intakeAirFlowGs
+  out[6] = t.engineVibrationMv
+  out[7] = t.batteryPct
+  out[8] = t.batteryVoltageMv
+  out[9] = t.currentDrawA
+  out[10] = t.tirePressureFlPsi
+  out[11] = t.tirePressureFrPsi
+  out[12] = t.tirePressureRlPsi
+  out[13] = t.tirePressureRrPsi
+  out[14] = t.accelFlMs2
+  out[15] = t.accelFrMs2
+  out[16] = t.accelRlMs2
+  out[17] = t.accelRrMs2
+  out[18] = t.controlUnitFirmware
+}
+
 interface CarState {
   lastTs: number
   startTs: number
@@ -70,7 +95,7 @@ export interface FeatureExtractor {
    * Moves the car's smoothed anomaly score towards `rowScore` (time constant `tauS`) and returns
    * it; call in message order after `push`.
    */
-  smooth: (vehicleId: string, ts: number, rowScore: number, tauS: number) => number
+  smooth: (vehicleId: string, ts: number, rowScore: number, tauS: number, prior?: number) => number
   /** Cars with state in memory. */
   readonly cars: number
   has: (vehicleId: string) => boolean
@@ -87,14 +112,21 @@ export function createFeatureExtractor (set: FeatureSet): FeatureExtractor {
   const kinds = defs.map(d => d.kind === 'raw' ? 0 : d.kind === 'ewma' ? 1 : d.kind === 'ewmaAbs' ? 2 : 3)
   const taus = defs.map(d => (d.tauS ?? 1) * 1_000)
   const caps = defs.map(d => d.capS ?? 0)
-  // An age feature reads no field; speed stands in so the hot loop needs no branch on undefined.
-  const fields = defs.map(d => d.field === '' ? 'speedMps' as const : d.field)
+  // Each feature reads one slot of `sensors` (filled by readSensors with plain property loads,
+  // which V8 keeps fast; keyed loads by field name cost several times more). Age reads slot 0.
+  const slots = defs.map(d => d.field === '' ? 0 : SENSOR_INDEX.get(d.field)!)
+  const sensors = new Float64Array(SENSOR_FIELDS.length)
+  // One exp() per distinct time constant per message, not per feature.
+  const tauList = [...new Set(taus)]
+  const tauSlot = taus.map(t => tauList.indexOf(t))
+  const alphas = new Float64Array(tauList.length)
   const resetGapMs = set.resetGapS * 1_000
   const cars = new Map<string, CarState>()
   const fresh = (t: Telemetry, now: number): CarState => {
     const avg = new Float64Array(width)
+    readSensors(t, sensors)
     for (let i = 0; i < width; i++) {
-      const v = t[fields[i]!]
+      const v = sensors[slots[i]!]!
       avg[i] = kinds[i] === 2 ? Math.abs(v) : v
     }
     return { lastTs: t.ts, startTs: t.ts, seenAt: now, avg, score: Number.NaN, scoreTs: t.ts }
@@ -117,8 +149,10 @@ export function createFeatureExtractor (set: FeatureSet): FeatureExtractor {
       const advance = dt > 0
       if (advance) s.lastTs = t.ts
       const avg = s.avg
+      readSensors(t, sensors)
+      if (advance) for (let k = 0; k < tauList.length; k++) alphas[k] = 1 - Math.exp(-dt / tauList[k]!)
       for (let i = 0; i < width; i++) {
-        const raw = t[fields[i]!]
+        const raw = sensors[slots[i]!]!
         const kind = kinds[i]!
         if (kind === 0) {
           out[offset + i] = raw
@@ -134,17 +168,17 @@ export function createFeatureExtractor (set: FeatureSet): FeatureExtractor {
           out[offset + i] = avg[i]!
           continue
         }
-        const alpha = 1 - Math.exp(-dt / taus[i]!)
+        const alpha = alphas[tauSlot[i]!]!
         const next = avg[i]! + alpha * (v - avg[i]!)
         avg[i] = next
         out[offset + i] = next
       }
     },
-    smooth (id, ts, rowScore, tauS) {
+    smooth (id, ts, rowScore, tauS, prior) {
       const s = cars.get(id)
       if (s === undefined) return rowScore
       if (Number.isNaN(s.score)) {
-        s.score = rowScore
+        s.score = smoothScore(undefined, rowScore, 0, tauS, prior)
         s.scoreTs = ts
       } else if (ts > s.scoreTs) {
         s.score = smoothScore(s.score, rowScore, (ts - s.scoreTs) / 1_000, tauS)

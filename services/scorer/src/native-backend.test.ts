@@ -22,7 +22,9 @@ async function driveScores (backend: 'tensorflow' | 'wasm'): Promise<number[]> {
   const width = metadata.featureSet.features.length
   const drive = simulateDrive({ vehicleId: 'n', seed: 3, durationS: 600, intervalS: 1 }, metadata.featureSet)
   const x = standardise(Float32Array.from(drive.features), width, metadata.normalisation)
-  const recon = tf.tidy(() => (model.predict(tf.tensor2d(x, [drive.rows, width]), { batchSize: drive.rows }) as ReturnType<Tf['tensor2d']>).dataSync())
+  const out = tf.tidy(() => model.predict(tf.tensor2d(x, [drive.rows, width]), { batchSize: drive.rows }) as ReturnType<Tf['tensor2d']>)
+  const recon = out.dataSync()
+  out.dispose()
   return Array.from(rowScores(x, recon as Float32Array, width, metadata.errorScale, metadata.scoreTopK))
 }
 

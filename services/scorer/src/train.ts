@@ -124,18 +124,20 @@ async function main (): Promise<void> {
   // Each feature's typical error on normal data not used for fitting.
   const sq = new Float64Array(width)
   let n = 0
-  for (const d of scaleDrives) {
-    const { x: xd, recon } = reconstruct(d)
-    for (let i = 0; i < xd.length; i++) sq[i % width]! += (recon[i]! - xd[i]!) ** 2
+  const scaled = scaleDrives.map(d => {
+    const r = reconstruct(d)
+    for (let i = 0; i < r.x.length; i++) sq[i % width]! += (r.recon[i]! - r.x[i]!) ** 2
     n += d.rows
-  }
+    return r
+  })
   const errorScale = Array.from(sq, s => Math.max(Math.sqrt(s / n), 1e-3))
+  const prior = quantile(scaled.flatMap(r => Array.from(rowScores(r.x, r.recon, width, errorScale, SCORE_TOP_K))), 0.5)
 
   const smoothed: number[] = []
   const driveMax: number[] = []
   for (const d of thresholdDrives) {
     const { x: xd, recon } = reconstruct(d)
-    const s = smoothedDriveScores(rowScores(xd, recon, width, errorScale, SCORE_TOP_K), d, SMOOTHING_TAU_S)
+    const s = smoothedDriveScores(rowScores(xd, recon, width, errorScale, SCORE_TOP_K), d, SMOOTHING_TAU_S, prior)
     for (const v of s) smoothed.push(v)
     driveMax.push(Math.max(...s))
   }
@@ -152,6 +154,7 @@ async function main (): Promise<void> {
     errorScale,
     scoreTopK: SCORE_TOP_K,
     scoreSmoothingTauS: SMOOTHING_TAU_S,
+    scorePrior: prior,
     threshold,
     thresholdRule: `${THRESHOLD_QUANTILE * 100}th percentile of the smoothed score (tau ${SMOOTHING_TAU_S} s) over ${smoothed.length} held-out normal rows, × ${THRESHOLD_MARGIN}`,
     architecture: { layers: [width, ...HIDDEN, ...HIDDEN.slice(0, -1).reverse(), width], activation: 'tanh (bottleneck and output linear)' },
