@@ -65,7 +65,7 @@ const eventsOf = (commandId: string) => events.records.map(r => JSON.parse(r.val
 before(async () => {
   tb = await startTestBroker()
   ;[tc, ta] = await Promise.all([
-    startTestCommander(tb.mqttPort, { FLEET_COMMANDER_EXPIRY_GRACE_MS: '300', FLEET_COMMANDER_SWEEP_INTERVAL_MS: '200', FLEET_COMMANDER_ANOMALY_RULES: RULE, FLEET_COMMANDER_ANOMALY_COOLDOWN_S: '60' }),
+    startTestCommander(tb.mqttPort, { FLEET_COMMANDER_PUBLISH_TIMEOUT_MS: '1500', FLEET_COMMANDER_EXPIRY_GRACE_MS: '300', FLEET_COMMANDER_SWEEP_INTERVAL_MS: '200', FLEET_COMMANDER_ANOMALY_RULES: RULE, FLEET_COMMANDER_ANOMALY_COOLDOWN_S: '60' }),
     startTestApi()
   ])
   events = await collect(KafkaTopics.commandEvents, key => key.startsWith(p))
@@ -196,4 +196,23 @@ test('the anomaly rule (on here; off by default) sends request-diagnostics once 
   await until('acknowledged', async () => (await get(id, list.items[0]!.commandId)).status === 'acknowledged')
   await sleep(500)
   assert.equal(got.length, 1, 'the second anomaly fell in the cooldown')
+})
+
+test('while the broker is down commands wait; after it is back the car gets each exactly once (runs last: restarts the broker)', async () => {
+  const id = `${p}-restart`
+  const first = await car(id, { clean: false })
+  await first.client.endAsync()
+  const port = tb.mqttPort
+  await tb.stop()
+  const created = await send(id, { type: 'lock' })
+  assert.equal(created.status, 201)
+  // longer than the commander's publish timeout: it must wait for the broker, not re-publish
+  await sleep(3_000)
+  assert.equal((await get(id, created.body.commandId)).status, 'pending')
+  tb = await startTestBroker({ FLEET_MQTT_PORT: String(port) })
+  const back = await car(id, { clean: false, answer: 'ok', subscribe: false })
+  const done = await get(id, created.body.commandId, 20)
+  assert.equal(done.status, 'acknowledged')
+  await sleep(500)
+  assert.deepEqual(back.got.map(c => c.commandId), [created.body.commandId])
 })

@@ -37,13 +37,45 @@ export interface PublisherDeps {
   producer: Producer
   metrics: CommanderMetrics
   log: Logger
+  /** Longest wait for PUBACKs while connected; while the broker is away the wait goes on. */
   publishTimeoutMs: number
   now?: () => number
+  /** Keeps the Kafka group session alive during long waits (kafkajs' heartbeat). */
+  heartbeat?: () => Promise<void>
+  /** False once the consumer is stopping: waits end. */
+  running?: () => boolean
 }
 
-function withTimeout<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout
-  return Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms) })]).finally(() => clearTimeout(timer))
+const TICK_MS = 250
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+/**
+ * Waits for the broker. Publishing while disconnected would park the messages in mqtt.js' offline
+ * queue and a retry of the batch would then send them twice; a publish in flight when the
+ * connection drops is resent by mqtt.js on reconnect, so its PUBACK is awaited, not retried.
+ */
+async function untilConnected (deps: PublisherDeps): Promise<void> {
+  while (!deps.link.connected()) {
+    if (deps.running?.() === false) throw new Error('stopping')
+    await sleep(TICK_MS)
+    await deps.heartbeat?.()
+  }
+}
+
+async function allPubacks (publishes: Array<Promise<void>>, deps: PublisherDeps): Promise<void> {
+  let settled = false
+  const all = Promise.all(publishes).finally(() => { settled = true })
+  all.catch(() => {})
+  let connectedMs = 0
+  while (!settled) {
+    await Promise.race([all.catch(() => {}), sleep(TICK_MS)])
+    if (settled) break
+    await deps.heartbeat?.()
+    connectedMs = deps.link.connected() ? connectedMs + TICK_MS : 0
+    if (connectedMs >= deps.publishTimeoutMs) throw new Error(`broker PUBACK: no answer in ${deps.publishTimeoutMs} ms`)
+    if (deps.running?.() === false) throw new Error('stopping')
+  }
+  await all
 }
 
 /** Publishes one slice of vehicle.commands records; resolves when every publish was PUBACKed and the `sent` events written. */
@@ -77,8 +109,9 @@ export async function publishCommands (values: Array<Buffer | null>, deps: Publi
     due.push(c)
   })
   if (due.length === 0) return { published: 0, skipped }
+  await untilConnected(deps)
   const started = process.hrtime.bigint()
-  await withTimeout(Promise.all(due.map(c => deps.link.publish(MqttTopics.commands(c.vehicleId), JSON.stringify(c)))), deps.publishTimeoutMs, 'broker PUBACK')
+  await allPubacks(due.map(c => deps.link.publish(MqttTopics.commands(c.vehicleId), JSON.stringify(c))), deps)
   deps.metrics.publishSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9)
   deps.metrics.published.inc(due.length)
   const at = new Date(now()).toISOString()
@@ -106,7 +139,7 @@ export async function runPublisher (consumer: Consumer, deps: PublisherDeps): Pr
         if (!isRunning() || isStale()) return
         const slice = batch.messages.slice(i, i + SLICE)
         try {
-          await publishCommands(slice.map(m => m.value), deps)
+          await publishCommands(slice.map(m => m.value), { ...deps, heartbeat, running: () => isRunning() && !isStale() })
         } catch (err) {
           deps.log.warn({ err: (err as Error).message, partition: batch.partition, offset: slice[0]?.offset }, 'command batch not published; retrying')
           throw err
