@@ -56,6 +56,12 @@ export function installProblems (app: FastifyInstance): void {
         : e.message
       return sendProblem(request, reply, status, code, detail)
     }
+    // Redis or Kafka unreachable: the caller may retry; it is not our bug.
+    if (/^(KafkaJS|MaxRetriesPerRequest)/.test(e.name ?? '') || /Connection is closed|Stream isn't writeable|ECONNREFUSED/.test(e.message ?? '')) {
+      request.log.warn({ err: e.message }, 'dependency unavailable')
+      reply.header('retry-after', '5')
+      return sendProblem(request, reply, 503, 'unavailable', 'a backing service (Redis or Kafka) is unreachable; retry shortly')
+    }
     request.log.error({ err }, 'request failed')
     return sendProblem(request, reply, status >= 500 ? status : 500, 'internal', 'the request failed on our side; quote the requestId when reporting it')
   })
