@@ -56,7 +56,7 @@ const anomaly = (vehicleId: string, seq: number): Anomaly => ({
 })
 
 before(async () => {
-  t = await startTestApi({ FLEET_API_SAMPLE_INTERVAL_MS: '300', FLEET_API_COMMAND_RATE_LIMIT_PER_MIN: String(COMMAND_LIMIT), FLEET_API_BODY_LIMIT_BYTES: '4096' })
+  t = await startTestApi({ FLEET_API_SAMPLE_INTERVAL_MS: '300', FLEET_API_VEHICLE_INDEX_REFRESH_MS: '300', FLEET_API_COMMAND_RATE_LIMIT_PER_MIN: String(COMMAND_LIMIT), FLEET_API_BODY_LIMIT_BYTES: '4096' })
   redis = new Redis(t.config.redisUrl)
   const now = new Date().toISOString()
   const state = (score: number, anomalous: boolean) => vehicleStateFields({
@@ -264,7 +264,7 @@ test('vehicles: detail from presence, provisioning and the scorer\'s state; list
   // pages by id: walk from just before our cars, two at a time, until all three went by
   const seen: string[] = []
   let cursor: string | null = Buffer.from(JSON.stringify({ after: p })).toString('base64url')
-  const deadline = Date.now() + 5_000 // the index is rebuilt with every sample
+  const deadline = Date.now() + 5_000 // the index is rebuilt every 300 ms here
   while (seen.length < 3 && Date.now() < deadline) {
     const page: { items: Array<{ vehicleId: string }>, nextCursor: string | null } = (await inject('GET', `/v1/vehicles?limit=2&cursor=${cursor}`, { headers: ro })).json()
     assert.ok(page.items.length <= 2)

@@ -1,7 +1,8 @@
 // The fleet summary, sampled every few seconds: messages/s from the growth of vehicle.telemetry's
 // end offsets (every accepted car message is one record there, whichever broker pod took it),
 // connected and anomalous cars, score percentiles over the scored cars, anomalies per minute.
-// Keeps a short history for the dashboard's chart and tells the event streams about each sample.
+// Keeps a short history for the dashboard's chart and tells the event streams about each sample;
+// rebuilds the list of known vehicles every indexRefreshMs.
 import { EventEmitter } from 'node:events'
 import type { Admin } from 'kafkajs'
 import type { Logger } from '../../shared/src/logger.js'
@@ -18,7 +19,7 @@ export interface FleetSample {
   commandsInFlight: number
 }
 
-export function createFleetSampler (opts: { admin: Admin, reader: FleetReader, feed: AnomalyFeed, inFlight: () => Promise<number>, intervalMs: number, historySize?: number, log: Logger }) {
+export function createFleetSampler (opts: { admin: Admin, reader: FleetReader, feed: AnomalyFeed, inFlight: () => Promise<number>, intervalMs: number, indexRefreshMs: number, historySize?: number, log: Logger }) {
   const history: FleetSample[] = []
   const emitter = new EventEmitter()
   emitter.setMaxListeners(0)
@@ -50,10 +51,12 @@ export function createFleetSampler (opts: { admin: Admin, reader: FleetReader, f
     return s
   }
 
+  let indexed = 0
   const tick = () => {
     if (busy) return
     busy = true
-    opts.reader.refreshIndex()
+    const reindex = Date.now() - indexed >= opts.indexRefreshMs
+    ;(reindex ? opts.reader.refreshIndex().then(() => { indexed = Date.now() }) : Promise.resolve())
       .then(() => sample())
       .catch(err => opts.log.warn({ err: (err as Error).message }, 'fleet sample failed'))
       .finally(() => { busy = false })
@@ -62,6 +65,7 @@ export function createFleetSampler (opts: { admin: Admin, reader: FleetReader, f
   return {
     async start () {
       await opts.reader.refreshIndex()
+      indexed = Date.now()
       await sample()
       timer = setInterval(tick, opts.intervalMs)
     },

@@ -66,7 +66,7 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
   const reader = createFleetReader(redis)
   const feed = createAnomalyFeed({ kafka, capacity: config.anomalyBuffer, instanceId, log })
   const updates = createCommandUpdates(subscriber)
-  const sampler = createFleetSampler({ admin, reader, feed, inFlight: () => redis.zcard(EXPIRING_COMMANDS_KEY), intervalMs: config.sampleIntervalMs, log })
+  const sampler = createFleetSampler({ admin, reader, feed, inFlight: () => redis.zcard(EXPIRING_COMMANDS_KEY), intervalMs: config.sampleIntervalMs, indexRefreshMs: config.vehicleIndexRefreshMs, log })
   const ctx: ApiContext = { config, store, issuer: createCommandIssuer({ store, producer }), reader, feed, sampler, updates, streams: createStreamLimiter(config.maxStreams) }
   let kafkaUp = false
 
