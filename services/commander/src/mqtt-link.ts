@@ -29,14 +29,18 @@ export function connectCommandLink (opts: { url: string, signingKey: string, ins
   let first: { resolve: () => void, reject: (err: Error) => void } | null = null
   const ready = new Promise<void>((resolve, reject) => { first = { resolve, reject } })
   ready.catch(() => {})
+  // One warning per outage; the reconnect attempts (every second) only at debug.
+  let warned = false
   client.on('connect', () => {
+    warned = false
     opts.log.info({ url: opts.url }, 'connected to the broker')
     opts.onState?.(true)
     first?.resolve()
   })
   client.on('close', () => opts.onState?.(false))
   client.on('error', err => {
-    opts.log.warn({ err: err.message }, 'broker connection error')
+    opts.log[warned ? 'debug' : 'warn']({ err: err.message }, 'broker connection error; reconnecting')
+    warned = true
     // CONNACK 4/5: the account is refused; retrying will not help until the key is fixed.
     if ((err as { code?: number }).code === 4 || (err as { code?: number }).code === 5) first?.reject(err)
   })
