@@ -83,7 +83,7 @@ export const commandRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = asy
       querystring: WaitQuerySchema,
       response: { 200: CommandRecordSchema, ...problems(404) }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const { vehicleId, commandId } = request.params
     const waitS = Math.min(request.query.waitSeconds ?? 0, config.maxWaitS)
     if (waitS === 0) return commandOf(vehicleId, commandId)
@@ -93,7 +93,8 @@ export const commandRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = asy
     const off = updates.onUpdate(u => { if (u.commandId === commandId && FINAL_STATUSES.has(u.status)) wake() })
     const timer = setTimeout(wake, waitS * 1000)
     const gone = () => wake()
-    request.raw.once('close', gone)
+    // the response's close: the client went away (or we answered)
+    reply.raw.once('close', gone)
     try {
       const first = await commandOf(vehicleId, commandId)
       if (isFinal(first)) return first
@@ -102,7 +103,7 @@ export const commandRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = asy
     } finally {
       off()
       clearTimeout(timer)
-      request.raw.off('close', gone)
+      reply.raw.off('close', gone)
     }
   })
 
