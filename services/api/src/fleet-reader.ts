@@ -40,6 +40,9 @@ export interface VehicleDetail extends VehicleSummary {
 export interface ListQuery { limit: number, cursor?: string, online?: boolean, anomalous?: boolean, sort: 'id' | 'score' }
 
 const SCAN_LIMIT = 5_000
+// The scorer's state hash also holds its opaque per-car features; read only what we show.
+const STATE_FIELDS = ['telemetry', 'seq', 'ts', 'score', 'rowScore', 'threshold', 'anomalous', 'failureMode', 'modelVersion', 'scoredAt'] as const
+const stateHash = (values: Array<string | null>) => Object.fromEntries(STATE_FIELDS.flatMap((f, i) => values[i] == null ? [] : [[f, values[i]!]])) as Record<string, string>
 
 function encodeCursor (c: { after?: string, offset?: number }): string {
   return Buffer.from(JSON.stringify(c)).toString('base64url')
@@ -87,7 +90,7 @@ export function createFleetReader (redis: Redis) {
     const pipe = redis.pipeline()
     for (const id of ids) {
       pipe.hgetall(presenceKey(id))
-      pipe.hgetall(vehicleStateKey(id))
+      pipe.hmget(vehicleStateKey(id), ...STATE_FIELDS)
       pipe.hgetall(vehicleKey(id))
       pipe.sismember(REVOKED_VEHICLES_KEY, id)
     }
@@ -98,7 +101,7 @@ export function createFleetReader (redis: Redis) {
         if (err) throw err
         return v
       }
-      const state = parseVehicleState(get(1) as Record<string, string>)
+      const state = parseVehicleState(stateHash(get(1) as Array<string | null>))
       return { id, presence: get(0) as Record<string, string>, state, provisioning: get(2) as Record<string, string>, revoked: get(3) === 1 }
     })
   }
