@@ -133,6 +133,9 @@ test('JWTs: role claim decides; bad signature or expiry is 401, no role is 403',
   assertProblem(await inject('GET', '/v1/vehicles', { headers: { authorization: `Bearer ${await signJwt({ sub: 'x', role: 'operator', exp: exp - 120 })}` } }), 401, 'invalid_credentials')
   assertProblem(await inject('GET', '/v1/vehicles', { headers: { authorization: `Bearer ${await signJwt({ sub: 'x', role: 'operator', exp }, 'another-secret-another-secret-another')}` } }), 401, 'invalid_credentials')
   assertProblem(await inject('GET', '/v1/vehicles', { headers: { authorization: `Bearer ${await signJwt({ sub: 'x', role: 'admin', exp })}` } }), 403, 'forbidden')
+  assertProblem(await inject('GET', '/v1/vehicles', { headers: { authorization: `Bearer ${await signJwt({ sub: 'x', role: 'operator' })}` } }), 401, 'invalid_credentials') // no exp
+  const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'x', role: 'operator', exp })).toString('base64url')}.`
+  assertProblem(await inject('GET', '/v1/vehicles', { headers: { authorization: `Bearer ${none}` } }), 401, 'invalid_credentials')
 })
 
 test('bad input is a 4xx problem+json that says what is wrong, never a 500', async () => {
