@@ -36,6 +36,7 @@ export async function startTestScorer (env: Record<string, string> = {}, deps: {
     FLEET_SCORER_OPS_PORT: '0',
     FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'silent',
     FLEET_SCORER_WATCH_MODEL: 'false',
+    FLEET_SCORER_PUBLISH_SCORES: 'true',
     ...env
   })
   if (env.FLEET_SCORER_GROUP_ID === undefined) await groupAtEnd(config.groupId)

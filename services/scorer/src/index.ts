@@ -42,6 +42,10 @@ export interface Scorer {
 
 interface Pending { records: TelemetryRecord[], resolve: () => void, reject: (err: Error) => void }
 
+/** How often a car's moving averages and its key's TTL are refreshed in Redis. */
+const FEATURES_SAVE_MS = 30_000
+const EXPIRE_REFRESH_MS = 60_000
+
 export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scorer {
   const log = (deps.log ?? createLogger('scorer', config.logLevel))
   const registry = deps.registry ?? createRegistry('scorer')
@@ -68,6 +72,12 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
   let queuedRows = 0
   let flushing: Promise<void> | null = null
   let lingerTimer: NodeJS.Timeout | null = null
+  /**
+   * What this pod last wrote per car, so Redis gets per message only the state hash: the anomalous
+   * set moves on changes, the TTL and the moving averages (for another pod) are refreshed now and
+   * then.
+   */
+  const written = new Map<string, { anomalous: boolean, expireAt: number, featuresAt: number }>()
 
   function submit (records: TelemetryRecord[]): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -125,7 +135,9 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
     const unknown = new Set<string>()
     for (const r of parsed.rows) if (!rt.extractor.has(r.telemetry.vehicleId)) unknown.add(r.telemetry.vehicleId)
     await adoptCars(rt, [...unknown])
+    const t1 = performance.now()
     const { scored, inferenceMs } = scoreRows(rt, parsed.rows, config.maxBatchRows, now)
+    const t2 = performance.now()
 
     const anomalies: Message[] = []
     const scores: Message[] = []
@@ -147,6 +159,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
     ].filter(t => t.messages.length > 0)
 
     const pipe = redis.pipeline()
+    const ranking: Array<string | number> = []
     for (const [id, s] of latest) {
       const key = vehicleStateKey(id)
       const fields = vehicleStateFields({
@@ -161,14 +174,26 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
         modelVersion: s.score.modelVersion,
         scoredAt: s.score.scoredAt
       })
-      const features = rt.extractor.exportState(id)
-      if (features !== null) fields.features = features
+      let w = written.get(id)
+      if (w === undefined) written.set(id, w = { anomalous: !s.score.anomalous, expireAt: 0, featuresAt: 0 })
+      if (now - w.featuresAt >= FEATURES_SAVE_MS) {
+        const features = rt.extractor.exportState(id)
+        if (features !== null) fields.features = features
+        w.featuresAt = now
+      }
       pipe.hset(key, fields)
-      pipe.expire(key, config.stateTtlS)
-      pipe.zadd(SCORES_KEY, s.score.score, id)
-      if (s.score.anomalous) pipe.sadd(ANOMALOUS_KEY, id)
-      else pipe.srem(ANOMALOUS_KEY, id)
+      if (now - w.expireAt >= EXPIRE_REFRESH_MS) {
+        pipe.expire(key, config.stateTtlS)
+        w.expireAt = now
+      }
+      ranking.push(s.score.score, id)
+      if (w.anomalous !== s.score.anomalous) {
+        if (s.score.anomalous) pipe.sadd(ANOMALOUS_KEY, id)
+        else pipe.srem(ANOMALOUS_KEY, id)
+        w.anomalous = s.score.anomalous
+      }
     }
+    if (ranking.length > 0) pipe.zadd(SCORES_KEY, ...ranking)
     for (const s of scored) {
       if (s.anomaly === null) continue
       const key = vehicleAnomaliesKey(s.score.vehicleId)
@@ -176,9 +201,12 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
       pipe.ltrim(key, 0, ANOMALY_HISTORY - 1)
       pipe.expire(key, config.stateTtlS)
     }
+    let redisMs = 0
+    let kafkaMs = 0
+    const tw = performance.now()
     const [redisResults] = await Promise.all([
-      latest.size > 0 || anomalies.length > 0 ? pipe.exec() : Promise.resolve([]),
-      topicMessages.length > 0 ? producer!.sendBatch({ topicMessages, acks: -1 }) : Promise.resolve()
+      (latest.size > 0 || anomalies.length > 0 ? pipe.exec() : Promise.resolve([])).finally(() => { redisMs = performance.now() - tw }),
+      (topicMessages.length > 0 ? producer!.sendBatch({ topicMessages, acks: -1 }) : Promise.resolve()).finally(() => { kafkaMs = performance.now() - tw })
     ])
     const failed = redisResults?.find(([err]) => err !== null)
     if (failed !== undefined) throw new Error(`redis: ${failed[0]!.message}`)
@@ -194,8 +222,10 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
       metrics.batchRows.observe(scored.length)
       metrics.inferenceSeconds.observe(inferenceMs / 1_000)
     }
-    metrics.batchSeconds.observe((performance.now() - t0) / 1_000)
+    const t3 = performance.now()
+    metrics.batchSeconds.observe((t3 - t0) / 1_000)
     metrics.cars.set(rt.extractor.cars)
+    log.debug({ records: records.length, cars: latest.size, prepareMs: Math.round(t1 - t0), scoreMs: Math.round(t2 - t1), inferenceMs: Math.round(inferenceMs), writeMs: Math.round(t3 - t2), redisMs: Math.round(redisMs), kafkaMs: Math.round(kafkaMs) }, 'batch scored')
   }
 
   function setModelInfo () {
@@ -281,6 +311,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
       }
       evictTimer = setInterval(() => {
         const n = runtime?.extractor.evict(clock() - config.evictAfterS * 1_000) ?? 0
+        for (const id of written.keys()) if (runtime?.extractor.has(id) !== true) written.delete(id)
         if (n > 0) log.debug({ cars: n }, 'quiet cars evicted from memory')
       }, 60_000)
       evictTimer.unref()

@@ -18,7 +18,7 @@ export const scorerSettings = {
   maxBatchRows: int('FLEET_SCORER_MAX_BATCH', 8_192, 'most rows in one inference call', 1, 1_000_000),
   lingerMs: int('FLEET_SCORER_LINGER_MS', 2, 'how long a micro-batch waits for other partitions\' records before scoring', 0, 1_000),
   partitionsConcurrently: int('FLEET_SCORER_PARTITIONS_CONCURRENTLY', 12, 'partitions fetched into one micro-batch at a time', 1, 1_000),
-  publishScores: bool('FLEET_SCORER_PUBLISH_SCORES', true, 'produce every score to vehicle.scores, not only anomalies to vehicle.anomalies'),
+  publishScores: bool('FLEET_SCORER_PUBLISH_SCORES', false, 'also produce every score to vehicle.scores (anomalies always go to vehicle.anomalies)'),
   maxRecordBytes: int('FLEET_SCORER_MAX_RECORD_BYTES', 65_536, 'largest telemetry record scored; larger ones go to the DLQ', 256, 16_777_216),
   stateTtlS: int('FLEET_SCORER_STATE_TTL_S', 604_800, 'a car\'s latest state in Redis expires after this long without telemetry', 60, 31_536_000),
   evictAfterS: int('FLEET_SCORER_EVICT_AFTER_S', 900, 'per-car moving averages leave memory after this long without telemetry (Redis keeps them)', 10, 86_400)

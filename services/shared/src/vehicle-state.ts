@@ -10,8 +10,9 @@
 //       failureMode    the likely failure mode while anomalous, else ''
 //       modelVersion   model that scored it
 //       scoredAt       when the scorer wrote it (ISO 8601)
-//       features       the scorer's per-car moving averages (opaque JSON), so whichever scorer
-//                      pod gets the car's partition next continues where the last one stopped
+//       features       the scorer's per-car moving averages (opaque JSON, refreshed every 30 s
+//                      or so), so whichever scorer pod gets the car's partition next continues
+//                      where the last one stopped
 //   fleet:scores                  sorted set: vehicleId → latest smoothed score (ZREVRANGE = riskiest cars)
 //   fleet:anomalous               set of vehicle ids whose latest score is above the threshold
 //   fleet:anomalies:{vehicleId}   list, newest first, of the car's latest ANOMALY_HISTORY anomalies
