@@ -5,11 +5,15 @@ import { describeSpec } from '../services/shared/src/config.js'
 import { brokerSettings } from '../services/broker/src/broker-config.js'
 import { simulatorSettings } from '../services/simulator/src/simulator-config.js'
 import { scorerSettings } from '../services/scorer/src/scorer-config.js'
+import { commanderSettings } from '../services/commander/src/commander-config.js'
+import { apiSettings } from '../services/api/src/api-config.js'
 
 const sections: Array<[string, Parameters<typeof describeSpec>[0]]> = [
   ['broker', brokerSettings],
   ['simulator', simulatorSettings],
-  ['scorer', scorerSettings]
+  ['scorer', scorerSettings],
+  ['commander', commanderSettings],
+  ['api', apiSettings]
 ]
 const table = sections.map(([name, spec]) => [`**${name}**`, '', '| variable | default | meaning |', '|---|---|---|', ...describeSpec(spec)].join('\n')).join('\n\n')
 const path = new URL('../README.md', import.meta.url)

@@ -6,12 +6,14 @@ import { test } from 'node:test'
 import { brokerSettings } from '../services/broker/src/broker-config.js'
 import { simulatorSettings } from '../services/simulator/src/simulator-config.js'
 import { scorerSettings } from '../services/scorer/src/scorer-config.js'
+import { commanderSettings } from '../services/commander/src/commander-config.js'
+import { apiSettings } from '../services/api/src/api-config.js'
 
 const root = new URL('..', import.meta.url)
 const readme = readFileSync(new URL('README.md', root), 'utf8')
 
 test('every environment variable is documented in README', () => {
-  for (const spec of [brokerSettings, simulatorSettings, scorerSettings]) {
+  for (const spec of [brokerSettings, simulatorSettings, scorerSettings, commanderSettings, apiSettings]) {
     for (const s of Object.values(spec)) assert.ok(readme.includes(`| \`${s.env}\` |`), `${s.env} missing from README`)
   }
 })
