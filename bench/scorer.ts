@@ -140,7 +140,10 @@ async function main () {
   await groupAtEnd(group)
   // The scorer runs in a process of its own, as in a pod; this one only produces and measures.
   const [scmd, sargv] = child('scorer', ['--group', group])
-  const scorer = spawn(scmd, sargv, { env: process.env, stdio: ['ignore', 'pipe', 'inherit'] })
+  // stdin stays open while this process lives: the scorer exits when it closes, so a crashed
+  // bench leaves no scorer behind.
+  const scorer = spawn(scmd, sargv, { env: process.env, stdio: ['pipe', 'pipe', 'inherit'] })
+  process.once('exit', () => scorer.kill('SIGKILL'))
   const info = await new Promise<{ opsPort: number, backend: string, modelVersion: string }>((resolve, reject) => {
     // Its stdout carries its logs too; the info line is marked.
     let buf = ''
@@ -204,8 +207,11 @@ async function main () {
   }
   console.log(`end to end at ${e2e.sentPerS} msg/s from ${e2e.cars} cars (scorer process on ${e2e.backend}): produce→score p50 ${e2e.produceToScoreMs.p50} ms, p95 ${e2e.produceToScoreMs.p95} ms, p99 ${e2e.produceToScoreMs.p99} ms; produce→anomaly on Kafka p50 ${e2e.produceToAnomalyOnKafkaMs.p50} ms, p99 ${e2e.produceToAnomalyOnKafkaMs.p99} ms (${e2e.anomalies} anomalies, only from the failing car: ${e2e.anomaliesOnlyFromTheFailingCar}); mean batch ${e2e.meanBatchRows} rows in ${e2e.meanBatchMs} ms (inference ${e2e.meanInferenceMs} ms); scorer ${e2e.scorerProcessCores} cores; machine load ${e2e.loadAverage1m.atStart} → ${e2e.loadAverage1m.atEnd}`)
   await Promise.all([scores.stop(), anomalies.stop()])
+  const exited = new Promise(resolve => scorer.on('exit', resolve))
   scorer.kill('SIGTERM')
-  await new Promise(resolve => scorer.on('exit', resolve))
+  const timer = setTimeout(() => scorer.kill('SIGKILL'), 15_000)
+  await exited
+  clearTimeout(timer)
   mkdirSync(join(root, 'results'), { recursive: true })
   writeFileSync(join(root, 'results', 'bench-scorer.json'), JSON.stringify({
     bench: 'scorer',
@@ -223,7 +229,10 @@ async function main () {
 async function runScorer (groupId: string) {
   const ts = await startTestScorer({ FLEET_SCORER_GROUP_ID: groupId, FLEET_SCORER_BACKEND: process.env.FLEET_SCORER_BACKEND ?? 'auto', FLEET_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'warn' })
   process.stdout.write('SCORER ' + JSON.stringify({ opsPort: ts.opsPort, backend: ts.scorer.backend, modelVersion: ts.scorer.modelVersion }) + '\n')
-  process.once('SIGTERM', () => { ts.stop().then(() => process.exit(0), () => process.exit(1)) })
+  const stop = () => { ts.stop().then(() => process.exit(0), () => process.exit(1)) }
+  process.once('SIGTERM', stop)
+  process.stdin.on('end', stop)
+  process.stdin.resume()
 }
 
 if (args.part === 'scoring') await scoringAlone(args.backend as BackendChoice)
