@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what fleet needs on a fresh Debian machine: Java and Maven (to fetch and run Kafka),
-# redis-server, and the npm dependencies. Idempotent; quiet when everything is there.
+# redis-server, Chromium (dashboard test) and the npm dependencies. Idempotent; quiet when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v redis-server >/dev/null || need+=(redis-server)
+# the dashboard test drives Debian's Chromium (playwright-core, no browser download)
+[ -x "${FLEET_CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "[setup] please install: ${need[*]}" >&2; exit 1; }
   echo "[setup] installing ${need[*]}" >&2
