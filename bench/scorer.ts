@@ -1,13 +1,13 @@
 // bench:scorer — (1) rows/s of scoring alone, without Kafka or Redis, per backend (one child
-// process each: tfjs keeps one engine per process): inference alone per batch size, and the whole
-// per-message path (JSON parse and schema check, per-car features, inference, score and anomaly
-// records) in 4,096-row micro-batches; (2) end to end against the stack: a producer process sends
+// process each: tfjs keeps one engine per process): inference alone per batch size; scoring
+// (per-car features, inference, score and anomaly records) in 4,096-row micro-batches; the JSON
+// parse and schema check before it; and both; (2) end to end against the stack: a producer process sends
 // RATE msg/s of simulated telemetry (CARS cars, one of them failing) to vehicle.telemetry for
 // DURATION_S; a scorer process (FLEET_SCORER_BACKEND, default auto) scores it.
 // Latency = the scorer's scoredAt (vehicle.scores), or the anomaly's arrival on vehicle.anomalies,
 // minus the message's car clock, stamped just before the producer sent it (same machine clock).
 // Prints and writes results/bench-scorer.json. Needs the stack (scripts/stack.sh up).
-//   RATE=10000 CARS=10000 DURATION_S=20 npm run bench:scorer
+//   RATE=10000 CARS=10000 DURATION_S=20 [E2E_ONLY=1] [OUT=results/x.json] npm run bench:scorer
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -68,14 +68,33 @@ async function scoringAlone (backend: BackendChoice) {
   const batches: TelemetryRecord[][] = []
   for (let k = 0; k < 8; k++) batches.push(cars.map(c => ({ partition: 0, offset: '0', key: Buffer.from(c.vehicleId), value: Buffer.from(JSON.stringify(c.next(1))), timestamp: '0' })))
   const full: number[] = []
-  for (let pass = 0; pass < 4; pass++) {
+  const parseOnly: number[] = []
+  const scoreOnly: number[] = []
+  for (let pass = 0; pass < 5; pass++) {
     const rt = createRuntime(tf, model, metadata)
-    const t0 = performance.now()
     let rows = 0
-    for (const b of batches) rows += scoreRows(rt, parseRecords(b, 65_536, 'bench').rows, 8_192).scored.length
-    if (pass > 0) full.push(rows / ((performance.now() - t0) / 1_000))
+    let parseMs = 0
+    let scoreMs = 0
+    for (const b of batches) {
+      const t0 = performance.now()
+      const parsed = parseRecords(b, 65_536, 'bench').rows
+      const t1 = performance.now()
+      rows += scoreRows(rt, parsed, 8_192).scored.length
+      parseMs += t1 - t0
+      scoreMs += performance.now() - t1
+    }
+    if (pass === 0) continue
+    full.push(rows / ((parseMs + scoreMs) / 1_000))
+    parseOnly.push(rows / (parseMs / 1_000))
+    scoreOnly.push(rows / (scoreMs / 1_000))
   }
-  process.stdout.write(JSON.stringify({ backend: got, inferenceRowsPerS: inference, fullPathRowsPerS: Math.round(q(full, 0.5)!) }))
+  process.stdout.write(JSON.stringify({
+    backend: got,
+    inferenceRowsPerS: inference,
+    scoringRowsPerS: Math.round(q(scoreOnly, 0.5)!),
+    parseAndValidateRowsPerS: Math.round(q(parseOnly, 0.5)!),
+    fullPathRowsPerS: Math.round(q(full, 0.5)!)
+  }))
 }
 
 /** Child: sends RATE msg/s for DURATION_S from CARS simulated cars (car 0 failing); prints the count. */
@@ -131,7 +150,7 @@ async function main () {
     if (r.status !== 0) throw new Error(`scoring on ${backend} failed: ${r.stderr}`)
     const res = JSON.parse(r.stdout)
     alone.push(res)
-    console.log(`scoring alone, ${res.backend}: inference rows/s by batch ${JSON.stringify(res.inferenceRowsPerS)}; whole path (parse, validate, features, inference, records) ${res.fullPathRowsPerS} rows/s`)
+    console.log(`scoring alone, ${res.backend}: inference rows/s by batch ${JSON.stringify(res.inferenceRowsPerS)}; scoring (features, inference, score and anomaly records) ${res.scoringRowsPerS} rows/s; JSON parse + schema check ${res.parseAndValidateRowsPerS} rows/s; both ${res.fullPathRowsPerS} rows/s`)
   }
 
   const rate = env('RATE', 10_000)
@@ -227,7 +246,8 @@ async function main () {
   await exited
   clearTimeout(timer)
   mkdirSync(join(root, 'results'), { recursive: true })
-  writeFileSync(join(root, 'results', 'bench-scorer.json'), JSON.stringify({
+  const outFile = process.env.OUT ?? join(root, 'results', 'bench-scorer.json')
+  writeFileSync(outFile, JSON.stringify({
     bench: 'scorer',
     when: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, loadAverage1mAtEnd: Math.round(loadavg()[0]! * 100) / 100, note: 'the 2 cores are shared with Kafka, the producer, the measuring consumers and other work' },
@@ -235,7 +255,7 @@ async function main () {
     scoringAlone: alone,
     endToEnd: { ...e2e, producer: 'a separate process (kafkajs, acks=all, 10 ms ticks), straight to vehicle.telemetry', scorer: `a separate process (createScorer; vehicle.scores ${publishScores === 'true' ? 'on' : 'off, the default'})`, latency: 'produceToResultsWritten: from the Kafka record timestamp (set by the producer at send) to the batch\'s Redis and Kafka writes acknowledged, from the scorer\'s fleet_scorer_record_age_seconds histogram (interpolated within buckets); produceToAnomalyOnKafka: from the car clock stamped just before sending to the anomaly\'s arrival at a consumer, exact' }
   }, null, 2) + '\n')
-  console.log('→ results/bench-scorer.json')
+  console.log(`→ ${outFile}`)
   process.exit(0)
 }
 
