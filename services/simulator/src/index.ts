@@ -5,7 +5,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import type { Command } from '../../shared/src/command-schema.js'
 import type { Logger } from '../../shared/src/logger.js'
 import { seededRandom } from '../../shared/src/seeded-random.js'
-import { validTelemetry } from '../../shared/src/telemetry-samples.js'
+import { createVehicle } from '../../shared/src/vehicle-model.js'
 import { MqttTopics } from '../../shared/src/topics.js'
 import { vehicleToken } from '../../shared/src/vehicle-credentials.js'
 import type { SimulatorConfig } from './simulator-config.js'
@@ -49,6 +49,9 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
   function startCar (index: number): void {
     const id = `${config.idPrefix}-${String(index).padStart(5, '0')}`
     const rnd = seededRandom(config.seed * 1_000_003 + index)
+    // The shared car model (drive cycles, correlated signals): what the scorer's model learned
+    // normal driving to be, so a healthy simulated fleet does not look anomalous.
+    const vehicle = createVehicle({ vehicleId: id, seed: config.seed * 1_000_003 + index })
     const client = mqtt.connect(config.mqttUrl, {
       clientId: id,
       username: id,
@@ -61,7 +64,6 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     })
     const car = { client, timer: null as NodeJS.Timeout | null }
     cars.push(car)
-    let seq = 0
     client.on('connect', () => {
       online.add(id)
       stats.connected = online.size
@@ -93,7 +95,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
       if (!client.connected) return
       const t0 = performance.now()
       stats.published++
-      client.publish(MqttTopics.telemetry(id), JSON.stringify(validTelemetry(id, seq++, rnd)), { qos: 1 }, err => {
+      client.publish(MqttTopics.telemetry(id), JSON.stringify(vehicle.next(config.intervalMs / 1_000, Date.now())), { qos: 1 }, err => {
         if (err) {
           stats.errors++
           return
