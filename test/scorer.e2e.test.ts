@@ -214,3 +214,23 @@ test('results that cannot be written are retried, offsets not committed, until t
   assert.equal(state?.seq, payloads.length - 1, 'Redis holds the latest message once Redis is back')
   assert.equal(state?.telemetry, payloads.at(-1)!.toString())
 })
+
+test('a car moving to another scorer pod continues from the moving averages the last pod left in Redis', async () => {
+  const first = await startTestScorer()
+  const id = `${prefix}-moves`
+  const payloads = drive(id, 8_000, 120)
+  await producer.send({ topic: KafkaTopics.telemetry, messages: payloads.slice(0, 60).map(value => ({ key: id, value })) })
+  await scores.waitFor(() => scoredSeqs(id).size === 60)
+  const saved = JSON.parse((await redis.hget(vehicleStateKey(id), 'features'))!) as { start: number }
+  assert.equal(saved.start, JSON.parse(payloads[0]!.toString()).ts, 'the stream start is part of the saved state')
+  await first.stop()
+
+  // The same consumer group: the second pod takes over the car's partition at the committed offset.
+  const second = await startTestScorer({ FLEET_SCORER_GROUP_ID: first.config.groupId })
+  cleanup.push(() => second.stop())
+  await producer.send({ topic: KafkaTopics.telemetry, messages: payloads.slice(60).map(value => ({ key: id, value })) })
+  await scores.waitFor(() => scoredSeqs(id).size === 120)
+  const continued = JSON.parse((await redis.hget(vehicleStateKey(id), 'features'))!) as { start: number }
+  assert.equal(continued.start, saved.start, 'the second pod did not start the car afresh')
+  assert.equal(parseVehicleState(await redis.hgetall(vehicleStateKey(id)))?.seq, 119)
+})
