@@ -18,7 +18,7 @@ import { ANOMALOUS_KEY, SCORES_KEY, parseVehicleState, vehicleAnomaliesKey, vehi
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, testKafka, type Collector } from './helpers/kafka.js'
-import { startTestScorer, type TestScorer } from './helpers/scorer.js'
+import { startTestScorer } from './helpers/scorer.js'
 
 const prefix = uniqueFleetPrefix('score')
 const REDIS_URL = process.env.FLEET_REDIS_URL ?? 'redis://127.0.0.1:16379'
