@@ -5,7 +5,7 @@
 // message twice but never skips one. `createScorer(config, deps)` is what main.ts and tests use.
 import { watch, type FSWatcher } from 'node:fs'
 import { Redis } from 'ioredis'
-import type { Consumer, Kafka, Message, Producer } from 'kafkajs'
+import { Partitioners, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs'
 import type { Registry } from 'prom-client'
 import { createKafka } from '../../shared/src/kafka.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
@@ -281,7 +281,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
       log.info({ modelVersion: loaded.metadata.modelVersion, threshold: loaded.metadata.threshold, features: runtime.extractor.width }, 'model loaded')
 
       if (ownRedis) await redis.connect()
-      producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+      producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
       await producer.connect()
       consumer = kafka.consumer({ groupId: config.groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 100, allowAutoTopicCreation: false })
       consumer.on(consumer.events.GROUP_JOIN, e => {
