@@ -1,7 +1,7 @@
 // One ingest measurement: B broker processes with Kafka ingest, L mqtt.js load processes (cars
 // spread over the brokers), QoS 1 telemetry for a fixed time. Used by bench:ingest and bench:cluster.
 import { spawn } from 'node:child_process'
-import { startBrokerProcess, type BrokerProcess } from '../test/helpers/broker-process.js'
+import { startBrokerProcesses, type BrokerProcess } from '../test/helpers/broker-process.js'
 import { cpuSeconds, rssBytes } from './proc-stats.js'
 
 export interface IngestRun {
@@ -30,8 +30,8 @@ const MB = 2 ** 20
 
 export async function runIngest (run: IngestRun, redisPid?: number): Promise<IngestResult> {
   const tag = run.label.replace(/[^A-Za-z0-9]+/g, '-')
-  const brokers = await Promise.all(Array.from({ length: run.brokers }, (_, i) =>
-    startBrokerProcess(`bench-${tag}-${i}`, { FLEET_CONNECT_RATE_PER_S: '100000', ...run.brokerEnv })))
+  const brokers = await startBrokerProcesses(Array.from({ length: run.brokers }, (_, i) => `bench-${tag}-${i}`),
+    { FLEET_CONNECT_RATE_PER_S: '100000', ...run.brokerEnv })
   try {
     return await measure(run, tag, brokers, redisPid)
   } finally {

@@ -8,7 +8,7 @@ import type { Command } from '../services/shared/src/command-schema.js'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { DEV_SIGNING_KEY, serviceToken, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
-import { metricValue, startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js'
+import { metricValue, startBrokerProcesses, type BrokerProcess } from './helpers/broker-process.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, endOffsets } from './helpers/kafka.js'
 
@@ -18,7 +18,7 @@ let pods: BrokerProcess[] = []
 let A: BrokerProcess, B: BrokerProcess, C: BrokerProcess
 
 before(async () => {
-  pods = await Promise.all(['a', 'b', 'c'].map(p => startBrokerProcess(`${prefix}-${p}`, { FLEET_BROKER_DRAIN_MS: '10000' })))
+  pods = await startBrokerProcesses(['a', 'b', 'c'].map(p => `${prefix}-${p}`), { FLEET_BROKER_DRAIN_MS: '10000' })
   ;[A, B, C] = pods as [BrokerProcess, BrokerProcess, BrokerProcess]
 })
 after(async () => { await Promise.all(pods.map(p => p.kill('SIGKILL'))) })

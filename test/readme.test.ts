@@ -23,5 +23,5 @@ test('the quick start commands exist and CI runs the test command', () => {
   assert.match(readme, /npm start\s/)
   assert.match(readme, /npm test\s/)
   assert.ok(pkg.scripts.start && pkg.scripts.test)
-  assert.match(readFileSync(new URL('.ci/run', root), 'utf8'), /^npm test$/m)
+  assert.match(readFileSync(new URL('.ci/run', root), 'utf8'), /^(timeout [^\n]* )?npm test$/m)
 })

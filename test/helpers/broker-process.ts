@@ -1,4 +1,11 @@
 // Broker pods as real OS processes (services/broker/src/main.ts), for cluster tests and benchmarks.
+//
+// Two things here keep a CI run from failing or hanging for reasons that are not the broker's:
+// ports are picked below the kernel's ephemeral range (32768+ here), so an outgoing Kafka or Redis
+// connection cannot take a port between our check and the broker's listen, and a broker that
+// still loses that race is started again on other ports; every child's output is piped through
+// this process and every child is killed when this process exits, so no orphan holds the test
+// runner's stdout open after a test file is cancelled.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 
@@ -12,30 +19,58 @@ export interface BrokerProcess {
   metrics: () => Promise<string>
 }
 
-export const freePort = () => new Promise<number>(resolve => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number }
-    s.close(() => resolve(port))
-  })
+const handedOut = new Set<number>()
+const canListen = (port: number) => new Promise<boolean>(resolve => {
+  const s = createServer()
+  s.once('error', () => resolve(false))
+  s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
 })
+
+/** A port in 20000–32767 that is free now and that this process has not handed out before. */
+export async function freePort (): Promise<number> {
+  for (let i = 0; i < 1000; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_768)
+    if (handedOut.has(port)) continue
+    handedOut.add(port)
+    if (await canListen(port)) return port
+  }
+  throw new Error('no free port in 20000–32767')
+}
+
+const children = new Set<ChildProcess>()
+process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
 
 const root = new URL('../..', import.meta.url).pathname
 
-export async function startBrokerProcess (id: string, env: Record<string, string> = {}): Promise<BrokerProcess> {
+async function spawnBroker (id: string, env: Record<string, string>): Promise<BrokerProcess | 'port-taken'> {
   const [mqttPort, opsPort] = [await freePort(), await freePort()]
   const child = spawn(process.execPath, ['--import', 'tsx', 'services/broker/src/main.ts'], {
     cwd: root,
     env: { ...process.env, FLEET_BROKER_ID: id, FLEET_MQTT_PORT: String(mqttPort), FLEET_MQTT_WS_PORT: '-1', FLEET_BROKER_OPS_PORT: String(opsPort), FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...env },
-    stdio: ['ignore', 'inherit', 'inherit']
+    stdio: ['ignore', 'pipe', 'pipe']
   })
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  children.add(child)
+  let output = ''
+  const forward = (to: NodeJS.WriteStream) => (chunk: Buffer) => {
+    if (output.length < 64_000) output += chunk.toString()
+    to.write(chunk)
+  }
+  child.stdout!.on('data', forward(process.stdout))
+  child.stderr!.on('data', forward(process.stderr))
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => { children.delete(child); resolve(code) }))
   const deadline = Date.now() + 30_000
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`broker ${id} exited with ${child.exitCode}`)
+    if (child.exitCode !== null) {
+      if (output.includes('EADDRINUSE')) return 'port-taken'
+      throw new Error(`broker ${id} exited with ${child.exitCode}`)
+    }
     try {
       if ((await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok) break
     } catch {}
-    if (Date.now() > deadline) throw new Error(`broker ${id} not ready in 30 s`)
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`broker ${id} not ready in 30 s`)
+    }
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   return {
@@ -49,6 +84,26 @@ export async function startBrokerProcess (id: string, env: Record<string, string
     },
     metrics: async () => (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text()
   }
+}
+
+export async function startBrokerProcess (id: string, env: Record<string, string> = {}): Promise<BrokerProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const broker = await spawnBroker(id, env)
+    if (broker !== 'port-taken') return broker
+    if (attempt === 3) throw new Error(`broker ${id}: its ports were taken three times in a row`)
+  }
+}
+
+/** Starts several brokers; if one fails, the others are killed before the error is thrown. */
+export async function startBrokerProcesses (ids: string[], env: Record<string, string> = {}): Promise<BrokerProcess[]> {
+  const settled = await Promise.allSettled(ids.map(id => startBrokerProcess(id, env)))
+  const failed = settled.find(s => s.status === 'rejected')
+  const started = settled.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
+  if (failed !== undefined) {
+    await Promise.all(started.map(b => b.kill('SIGKILL')))
+    throw (failed as PromiseRejectedResult).reason
+  }
+  return started
 }
 
 /** Sum of a metric's samples in Prometheus text (optionally only samples containing `match`). */
