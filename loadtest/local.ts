@@ -1,126 +1,274 @@
-// loadtest:local — the Node simulator drives a fleet against a broker process on the local stack
-// (real Kafka and Redis): CARS cars over SIM_PROCS simulator processes, each car publishing QoS 1
-// telemetry every INTERVAL_MS. Prints and writes results/loadtest-local.json: connected cars,
-// acknowledged messages/s, PUBACK p50/p99 (reported by the simulators), end-to-end latency from the
-// car's clock to a Kafka consumer, errors, and the broker's CPU and RSS. Bounded: it ramps, holds
-// for DURATION_S and stops everything it started.
-//   CARS=10000 SIM_PROCS=2 INTERVAL_MS=1000 DURATION_S=60 npm run loadtest:local
+// loadtest:local — the Node simulator drives a fleet of cars (each publishing QoS 1 telemetry every
+// INTERVAL_MS with its own credentials and a persistent session) against, in one run and one after
+// the other, Debian's Mosquitto (which writes nowhere) and a fleet broker process writing every
+// message to Kafka (acks=all) before its PUBACK. For each it prints and writes connected cars,
+// acknowledged messages/s, PUBACK p50/p99 (merged from every simulator), end-to-end latency from
+// the car's clock to a Kafka consumer (fleet), errors, and the CPU and RSS of the server, the
+// simulators and Kafka; then the fleet/Mosquitto ratios and a chart (results/loadtest-local.json,
+// docs/images/loadtest-local.svg). Bounded: each phase ramps, holds DURATION_S, and stops all it
+// started. Needs the stack (scripts/stack.sh up).
+//   CARS=10000 INTERVAL_MS=1000 DURATION_S=60 RAMP_PER_S=300 TARGETS=mosquitto,fleet npm run loadtest:local
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
 import { randomUUID } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { writeChart } from '../bench/chart.js'
 import { cpuSeconds, rssBytes } from '../bench/proc-stats.js'
 import { createKafka } from '../services/shared/src/kafka.js'
 import { createLogger } from '../services/shared/src/logger.js'
 import { KafkaTopics } from '../services/shared/src/topics.js'
 import { startBrokerProcess } from '../test/helpers/broker-process.js'
+import { startMosquitto } from '../test/helpers/mosquitto.js'
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const cars = env('CARS', 10_000)
 const procs = env('SIM_PROCS', Math.max(1, Math.ceil(cars / 5_000)))
 const intervalMs = env('INTERVAL_MS', 1_000)
 const durationS = env('DURATION_S', 60)
-const rampPerS = env('RAMP_PER_S', 1_000)
+const rampPerS = env('RAMP_PER_S', 300)
+const targets = (process.env.TARGETS ?? 'mosquitto,fleet').split(',').map(t => t.trim()) as Target[]
+const out = process.env.OUT ?? 'results/loadtest-local.json'
+const chartPath = process.env.CHART ?? 'docs/images/loadtest-local.svg'
 const root = new URL('..', import.meta.url).pathname
-const prefix = `local-${Date.now().toString(36)}`
+const stackDir = process.env.FLEET_STACK_DIR ?? `${root}.stack`
+const kafkaBrokers = (process.env.FLEET_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',')
+const SAMPLE_MS = 5_000
 
-const broker = await startBrokerProcess(`loadtest-${prefix}`, { FLEET_MAX_CONNECTIONS: '19500', FLEET_CONNECT_RATE_PER_S: '100000', FLEET_LOG_LEVEL: 'warn' })
-const pid = broker.child.pid!
-const sims: ChildProcess[] = []
-const reports = new Map<number, { connected: number, ackedPerS: number, pubackP50Ms: number | null, pubackP99Ms: number | null, errors: number }>()
-const perProc = Math.ceil(cars / procs)
-for (let i = 0; i < procs; i++) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/simulator/src/main.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      FLEET_SIM_MQTT_URL: `mqtt://127.0.0.1:${broker.mqttPort}`,
-      FLEET_SIM_CARS: String(Math.min(perProc, cars - i * perProc)),
-      FLEET_SIM_FIRST_CAR: String(i * perProc),
-      FLEET_SIM_ID_PREFIX: prefix,
-      FLEET_SIM_INTERVAL_MS: String(intervalMs),
-      FLEET_SIM_RAMP_PER_S: String(Math.ceil(rampPerS / procs)),
-      FLEET_SIM_REPORT_MS: '5000',
-      FLEET_LOG_LEVEL: 'info'
+type Target = 'mosquitto' | 'fleet'
+for (const t of targets) if (t !== 'mosquitto' && t !== 'fleet') throw new Error(`TARGETS: unknown target "${t}" (mosquitto, fleet)`)
+
+interface SimReport { at: number, connected: number, acked: number, errors: number, pubackSampleMs: number[] }
+interface Sample { target: Target, t: number, connected: number, ackedPerS: number, serverCores: number, serverRssMB: number }
+
+const pct = (sorted: number[], p: number) => sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 10) / 10
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+const readPid = (name: string) => { try { return Number(readFileSync(`${stackDir}/${name}/pid`, 'utf8')) } catch { return undefined } }
+const cpuOf = (pid: number | undefined) => { try { return pid === undefined ? 0 : cpuSeconds(pid) } catch { return 0 } }
+const round2 = (x: number) => Math.round(x * 100) / 100
+
+function startSimulators (url: string, prefix: string) {
+  const latest = new Map<number, SimReport>()
+  const history: SimReport[][] = []
+  const children: ChildProcess[] = []
+  const perProc = Math.ceil(cars / procs)
+  for (let i = 0; i < procs; i++) {
+    history.push([])
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/simulator/src/main.ts'], {
+      cwd: root,
+      env: {
+        ...process.env,
+        FLEET_SIM_MQTT_URL: url,
+        FLEET_SIM_CARS: String(Math.min(perProc, cars - i * perProc)),
+        FLEET_SIM_FIRST_CAR: String(i * perProc),
+        FLEET_SIM_ID_PREFIX: prefix,
+        FLEET_SIM_INTERVAL_MS: String(intervalMs),
+        FLEET_SIM_RAMP_PER_S: String(Math.max(1, Math.ceil(rampPerS / procs))),
+        FLEET_SIM_REPORT_MS: String(SAMPLE_MS),
+        FLEET_LOG_LEVEL: 'info'
+      },
+      stdio: ['ignore', 'pipe', 'inherit']
+    })
+    let buf = ''
+    child.stdout!.on('data', d => {
+      buf += d
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl)
+        buf = buf.slice(nl + 1)
+        try {
+          const r = JSON.parse(line)
+          if (r.msg !== 'fleet') continue
+          const report: SimReport = { at: performance.now(), connected: r.connected, acked: r.acked, errors: r.errors, pubackSampleMs: r.pubackSampleMs ?? [] }
+          latest.set(i, report)
+          history[i]!.push(report)
+        } catch {}
+      }
+    })
+    children.push(child)
+  }
+  process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
+  return {
+    children,
+    connected: () => [...latest.values()].reduce((n, r) => n + r.connected, 0),
+    errors: () => [...latest.values()].reduce((n, r) => n + r.errors, 0),
+    /** acknowledged messages/s and PUBACK samples from the reports received after `since`. */
+    window (since: number) {
+      let rate = 0
+      const samples: number[] = []
+      for (const h of history) {
+        const w = h.filter(r => r.at >= since)
+        for (const r of w) samples.push(...r.pubackSampleMs)
+        const before = h.filter(r => r.at < since).at(-1)
+        const first = before ?? w[0]
+        const last = w.at(-1)
+        if (first !== undefined && last !== undefined && last.at > first.at) rate += (last.acked - first.acked) / ((last.at - first.at) / 1_000)
+      }
+      return { ackedPerS: Math.round(rate), samples: samples.sort((a, b) => a - b) }
     },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  let buf = ''
-  child.stdout!.on('data', d => {
-    buf += d
-    let nl
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl)
-      buf = buf.slice(nl + 1)
-      try {
-        const r = JSON.parse(line)
-        if (r.msg === 'fleet') reports.set(i, r)
-      } catch {}
-    }
-  })
-  sims.push(child)
-}
-
-// End-to-end: car clock (ts in the payload) → record read from Kafka by a consumer of our own.
-const kafka = createKafka({ kafkaBrokers: (process.env.FLEET_KAFKA_BROKERS ?? '127.0.0.1:19092').split(','), kafkaClientId: 'loadtest' }, createLogger('loadtest', 'warn'))
-const consumer = kafka.consumer({ groupId: `loadtest-${randomUUID()}` })
-await consumer.connect()
-await consumer.subscribe({ topic: KafkaTopics.telemetry, fromBeginning: false })
-let e2e: number[] = []
-let consumed = 0
-await consumer.run({
-  eachBatch: async ({ batch }) => {
-    const now = Date.now()
-    for (const m of batch.messages) {
-      if (m.key?.toString().startsWith(prefix) !== true) continue
-      consumed++
-      if ((consumed & 15) === 0) e2e.push(now - JSON.parse(m.value!.toString()).ts)
+    cpu: () => children.reduce((s, c) => s + cpuOf(c.pid), 0),
+    stop: async () => {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
+      await Promise.race([
+        Promise.all(children.map(c => new Promise(resolve => c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))),
+        sleep(30_000).then(() => { for (const c of children) c.kill('SIGKILL') })
+      ])
     }
   }
-})
+}
 
-const rampS = Math.ceil(cars / rampPerS) + 5
-console.log(`ramping ${cars} cars over ${procs} simulator processes (~${rampS} s), then holding ${durationS} s`)
-await new Promise(resolve => setTimeout(resolve, rampS * 1_000))
-e2e = []
-const cpu0 = cpuSeconds(pid)
-const consumed0 = consumed
-const t0 = performance.now()
-let rssPeak = rssBytes(pid)
-const samples: Array<{ t: number, connected: number, ackedPerS: number }> = []
-const sampler = setInterval(() => {
-  rssPeak = Math.max(rssPeak, rssBytes(pid))
-  const rs = [...reports.values()]
-  samples.push({ t: Math.round((performance.now() - t0) / 1000), connected: rs.reduce((n, r) => n + r.connected, 0), ackedPerS: rs.reduce((n, r) => n + r.ackedPerS, 0) })
-}, 5_000)
-await new Promise(resolve => setTimeout(resolve, durationS * 1_000))
-clearInterval(sampler)
-const secs = (performance.now() - t0) / 1_000
-const brokerCpu = (cpuSeconds(pid) - cpu0) / secs
-const rss = rssBytes(pid)
-const final = [...reports.values()]
-for (const s of sims) s.kill('SIGTERM')
-await Promise.all(sims.map(s => new Promise(resolve => s.exitCode !== null ? resolve(null) : s.once('exit', resolve))))
-await consumer.disconnect()
-await broker.kill('SIGTERM')
+async function runPhase (target: Target, samples: Sample[]) {
+  const prefix = `local-${target}-${Date.now().toString(36)}`
+  let server: { pid: number, url: string, stop: () => Promise<unknown> }
+  if (target === 'mosquitto') {
+    const m = await startMosquitto()
+    server = { pid: m.child.pid!, url: `mqtt://127.0.0.1:${m.port}`, stop: m.stop }
+  } else {
+    const b = await startBrokerProcess(`loadtest-${prefix}`, { FLEET_MAX_CONNECTIONS: '19500', FLEET_CONNECT_RATE_PER_S: '100000', FLEET_LOG_LEVEL: 'warn' })
+    server = { pid: b.child.pid!, url: `mqtt://127.0.0.1:${b.mqttPort}`, stop: () => b.kill('SIGTERM') }
+  }
+  const rssBefore = rssBytes(server.pid)
 
-e2e.sort((a, b) => a - b)
-const q = (p: number) => e2e.length === 0 ? null : e2e[Math.min(e2e.length - 1, Math.floor(p * e2e.length))]!
+  // End-to-end for fleet: the car's clock (ts in the payload) → the record read from Kafka.
+  let e2e: number[] = []
+  let consumed = 0
+  let consumer: { disconnect: () => Promise<void> } | undefined
+  if (target === 'fleet') {
+    const kafka = createKafka({ kafkaBrokers, kafkaClientId: 'loadtest' }, createLogger('loadtest', 'warn'))
+    const c = kafka.consumer({ groupId: `loadtest-${randomUUID()}` })
+    await c.connect()
+    await c.subscribe({ topic: KafkaTopics.telemetry, fromBeginning: false })
+    await c.run({
+      eachBatch: async ({ batch }) => {
+        const now = Date.now()
+        for (const m of batch.messages) {
+          if (m.key?.toString().startsWith(prefix) !== true) continue
+          consumed++
+          if ((consumed & 15) === 0) e2e.push(now - JSON.parse(m.value!.toString()).ts)
+        }
+      }
+    })
+    consumer = c
+  }
+
+  const sims = startSimulators(server.url, prefix)
+  const t0 = performance.now()
+  const kafkaPid = readPid('kafka')
+  let last = { t: t0, server: cpuOf(server.pid) }
+  const sampler = setInterval(() => {
+    const now = performance.now()
+    const serverCpu = cpuOf(server.pid)
+    samples.push({ target, t: Math.round((now - t0) / 1_000), connected: sims.connected(), ackedPerS: sims.window(now - SAMPLE_MS - 500).ackedPerS, serverCores: round2((serverCpu - last.server) / ((now - last.t) / 1_000)), serverRssMB: Math.round(rssBytes(server.pid) / 2 ** 20) })
+    last = { t: now, server: serverCpu }
+  }, SAMPLE_MS)
+
+  console.log(`[${target}] ramping ${cars} cars at ${rampPerS}/s over ${procs} simulator processes`)
+  const rampDeadline = t0 + (cars / rampPerS + 60) * 1_000
+  while (sims.connected() < cars && performance.now() < rampDeadline) await sleep(500)
+  const rampS = Math.round((performance.now() - t0) / 1_000)
+  await sleep(Math.min(10_000, intervalMs * 2)) // every car has started its publish timer
+  console.log(`[${target}] ${sims.connected()} cars connected after ${rampS} s; holding ${durationS} s`)
+
+  e2e = []
+  const consumed0 = consumed
+  const hold0 = performance.now()
+  const cpu0 = { server: cpuOf(server.pid), sims: sims.cpu(), kafka: cpuOf(kafkaPid) }
+  let rssPeak = rssBytes(server.pid)
+  const peak = setInterval(() => { rssPeak = Math.max(rssPeak, rssBytes(server.pid)) }, 1_000)
+  await sleep(durationS * 1_000)
+  clearInterval(peak)
+  const secs = (performance.now() - hold0) / 1_000
+  const cores = {
+    server: round2((cpuOf(server.pid) - cpu0.server) / secs),
+    simulators: round2((sims.cpu() - cpu0.sims) / secs),
+    kafka: target === 'fleet' ? round2((cpuOf(kafkaPid) - cpu0.kafka) / secs) : 0
+  }
+  const rss = rssBytes(server.pid)
+  const w = sims.window(hold0)
+  const connected = sims.connected()
+  const errors = sims.errors()
+  clearInterval(sampler)
+  await sims.stop()
+  await consumer?.disconnect()
+  await server.stop()
+
+  e2e.sort((a, b) => a - b)
+  const result = {
+    target,
+    server: target === 'mosquitto' ? 'Debian Mosquitto 2.0 (anonymous, no persistence, writes nowhere)' : 'fleet broker process: auth, ACL, Redis sessions, every message in Kafka (acks=all) before its PUBACK',
+    connectedCars: connected,
+    rampSeconds: rampS,
+    ackedPerSecond: w.ackedPerS,
+    kafkaRecordsPerSecond: target === 'fleet' ? Math.round((consumed - consumed0) / secs) : null,
+    pubackMs: { p50: pct(w.samples, 0.5), p95: pct(w.samples, 0.95), p99: pct(w.samples, 0.99), samples: w.samples.length },
+    endToEndMs: target === 'fleet' ? { p50: pct(e2e, 0.5), p99: pct(e2e, 0.99), note: 'car clock (payload ts) to a Kafka consumer on the same machine; 1 in 16 records' } : null,
+    errors,
+    cores,
+    serverRssMB: Math.round(rss / 2 ** 20),
+    serverRssPeakMB: Math.round(rssPeak / 2 ** 20),
+    serverKBPerCar: connected > 0 ? Math.round((rss - rssBefore) / connected / 102.4) / 10 : null
+  }
+  console.log(`[${target}] ${result.connectedCars} cars, ${result.ackedPerSecond} acked msg/s${result.kafkaRecordsPerSecond !== null ? ` (${result.kafkaRecordsPerSecond} records/s read back from Kafka)` : ''}, PUBACK p50 ${result.pubackMs.p50} / p95 ${result.pubackMs.p95} / p99 ${result.pubackMs.p99} ms${result.endToEndMs !== null ? `, end-to-end p50 ${result.endToEndMs.p50} / p99 ${result.endToEndMs.p99} ms` : ''}, errors ${errors}, cores: server ${cores.server}, simulators ${cores.simulators}, kafka ${cores.kafka}; server RSS ${result.serverRssMB} MB (${result.serverKBPerCar} KB/car)`)
+  return result
+}
+
+const samples: Sample[] = []
+const phases = []
+for (const [i, target] of targets.entries()) {
+  if (i > 0) await sleep(5_000)
+  phases.push(await runPhase(target, samples))
+}
+const m = phases.find(p => p.target === 'mosquitto')
+const f = phases.find(p => p.target === 'fleet')
+const ratio = (a: number | null | undefined, b: number | null | undefined) => a == null || b == null || b === 0 ? null : round2(a / b)
+const fleetVsMosquitto = m && f
+  ? {
+      ackedPerSecond: ratio(f.ackedPerSecond, m.ackedPerSecond),
+      pubackP50: ratio(f.pubackMs.p50, m.pubackMs.p50),
+      pubackP99: ratio(f.pubackMs.p99, m.pubackMs.p99),
+      serverCores: ratio(f.cores.server, m.cores.server),
+      serverKBPerCar: ratio(f.serverKBPerCar, m.serverKBPerCar)
+    }
+  : null
+if (fleetVsMosquitto) console.log(`fleet / Mosquitto: throughput ×${fleetVsMosquitto.ackedPerSecond}, PUBACK p50 ×${fleetVsMosquitto.pubackP50}, p99 ×${fleetVsMosquitto.pubackP99}, server CPU ×${fleetVsMosquitto.serverCores}, RSS per car ×${fleetVsMosquitto.serverKBPerCar}`)
+
 const summary = {
   loadtest: 'local',
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model },
-  params: { cars, simulatorProcesses: procs, intervalMs, durationS },
-  connectedCars: final.reduce((n, r) => n + r.connected, 0),
-  ackedPerSecond: final.reduce((n, r) => n + r.ackedPerS, 0),
-  kafkaRecordsPerSecond: Math.round((consumed - consumed0) / secs),
-  pubackMs: { p50: Math.max(...final.map(r => r.pubackP50Ms ?? 0)), p99: Math.max(...final.map(r => r.pubackP99Ms ?? 0)) },
-  endToEndMs: { p50: q(0.5), p99: q(0.99), note: 'car clock (payload ts) to a Kafka consumer on the same machine; sampled 1 in 16' },
-  errors: final.reduce((n, r) => n + r.errors, 0),
-  broker: { cpuCores: Math.round(brokerCpu * 100) / 100, rssMB: Math.round(rss / 2 ** 20), rssPeakMB: Math.round(rssPeak / 2 ** 20) },
+  params: { cars, simulatorProcesses: procs, intervalMs, durationS, rampPerS, targets },
+  phases,
+  fleetVsMosquitto,
   samples
 }
-console.log(`local: ${summary.connectedCars} cars connected, ${summary.ackedPerSecond} acked msg/s (${summary.kafkaRecordsPerSecond} records/s read back from Kafka), PUBACK p50 ${summary.pubackMs.p50} ms p99 ${summary.pubackMs.p99} ms (worst simulator), end-to-end p50 ${summary.endToEndMs.p50} ms p99 ${summary.endToEndMs.p99} ms, errors ${summary.errors}, broker ${summary.broker.cpuCores} cores, RSS ${summary.broker.rssMB} MB (peak ${summary.broker.rssPeakMB})`)
 mkdirSync(`${root}/results`, { recursive: true })
-writeFileSync(`${root}/results/loadtest-local.json`, JSON.stringify(summary, null, 2) + '\n')
+writeFileSync(`${root}/${out}`, JSON.stringify(summary, null, 2) + '\n')
+
+const bars = phases.flatMap(p => [
+  { target: p.target, what: 'PUBACK p50 (ms)', value: p.pubackMs.p50 },
+  { target: p.target, what: 'PUBACK p99 (ms)', value: p.pubackMs.p99 },
+  { target: p.target, what: 'server cores', value: p.cores.server },
+  { target: p.target, what: 'Kafka cores', value: p.cores.kafka },
+  { target: p.target, what: 'server KB per car', value: p.serverKBPerCar }
+])
+const color = { field: 'target', type: 'nominal', title: null, scale: { domain: ['mosquitto', 'fleet'], range: ['#9a9a9a', '#1f77b4'] } } as const
+await writeChart(`${root}/${chartPath}`, {
+  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  title: { text: `loadtest:local — ${cars.toLocaleString('en')} cars, QoS 1 every ${intervalMs / 1_000} s, same simulators: Mosquitto vs fleet (→ Kafka)`, subtitle: `${summary.when.slice(0, 10)}, ${summary.machine.cpus} cores (${summary.machine.model ?? ''}); load generator and Kafka on the same machine` },
+  vconcat: [
+    {
+      hconcat: [
+        { width: 360, height: 180, data: { values: samples }, mark: 'line', encoding: { x: { field: 't', type: 'quantitative', title: 'seconds since start' }, y: { field: 'ackedPerS', type: 'quantitative', title: 'acknowledged msg/s' }, color } },
+        { width: 360, height: 180, data: { values: samples }, mark: 'line', encoding: { x: { field: 't', type: 'quantitative', title: 'seconds since start' }, y: { field: 'connected', type: 'quantitative', title: 'connected cars' }, color } }
+      ]
+    },
+    {
+      data: { values: bars },
+      facet: { field: 'what', type: 'nominal', title: null },
+      columns: 5,
+      spec: { width: 110, height: 140, mark: 'bar', encoding: { x: { field: 'target', type: 'nominal', title: null, sort: ['mosquitto', 'fleet'] }, y: { field: 'value', type: 'quantitative', title: null }, color } },
+      resolve: { scale: { y: 'independent' } }
+    }
+  ]
+} as never)
+console.log(`wrote ${out} and ${chartPath}`)
 process.exit(0)
