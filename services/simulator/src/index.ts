@@ -52,7 +52,12 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     // The shared car model (drive cycles, correlated signals): what the scorer's model learned
     // normal driving to be, so a healthy simulated fleet does not look anomalous.
     const vehicle = createVehicle({ vehicleId: id, seed: config.seed * 1_000_003 + index })
-    const client = mqtt.connect(config.mqttUrl, {
+    // Several URLs stand for several broker pods behind one Service: the car starts on its own
+    // and, like a car behind a load balancer, lands on another one when it has to reconnect.
+    const urls = config.mqttUrls.map(u => new URL(u))
+    const servers = urls.map((_, k) => urls[(index + k) % urls.length]!).map(u => ({ host: u.hostname, port: Number(u.port || (u.protocol === 'ws:' ? 80 : 1883)), protocol: u.protocol.replace(':', '') as 'mqtt' | 'ws' }))
+    const client = mqtt.connect({
+      servers,
       clientId: id,
       username: id,
       password: vehicleToken(config.vehicleTokenKey, id),
@@ -130,7 +135,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
         for (let j = i; j < Math.min(last, i + perTick); j++) startCar(j)
         await new Promise(resolve => setTimeout(resolve, 100))
       }
-      log.info({ cars: config.cars, url: config.mqttUrl }, 'simulated fleet started')
+      log.info({ cars: config.cars, urls: config.mqttUrls }, 'simulated fleet started')
     },
     async stop () {
       stopped = true

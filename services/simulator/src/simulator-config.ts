@@ -1,11 +1,11 @@
 // The car simulator's settings (local fleet for `npm start`, and `npm run loadtest:local`).
-import { int, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
+import { int, list, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
 import { logSettings } from '../../shared/src/common-config.js'
 import { DEV_SIGNING_KEY } from '../../shared/src/vehicle-credentials.js'
 
 export const simulatorSettings = {
   ...logSettings,
-  mqttUrl: str('FLEET_SIM_MQTT_URL', 'mqtt://127.0.0.1:1883', 'broker the simulated cars connect to', /^(mqtt|ws):\/\//),
+  mqttUrls: list('FLEET_SIM_MQTT_URL', ['mqtt://127.0.0.1:1883'], 'broker(s) the simulated cars connect to (comma-separated mqtt:// or ws:// URLs; car i uses URL i mod n, and moves to the next one when its broker is unreachable)'),
   cars: int('FLEET_SIM_CARS', 20, 'number of simulated cars', 0, 1_000_000),
   firstCar: int('FLEET_SIM_FIRST_CAR', 0, 'index of the first car (to split a fleet over processes)', 0, 10_000_000),
   idPrefix: str('FLEET_SIM_ID_PREFIX', 'sim-car', 'vehicle id prefix; ids are <prefix>-<index>', /^[A-Za-z0-9][A-Za-z0-9._-]{0,40}$/),
