@@ -8,7 +8,6 @@
 // docs/images/loadtest-local.svg). Bounded: each phase ramps, holds DURATION_S, and stops all it
 // started. Needs the stack (scripts/stack.sh up).
 //   CARS=10000 INTERVAL_MS=1000 DURATION_S=60 RAMP_PER_S=300 TARGETS=mosquitto,fleet npm run loadtest:local
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -19,6 +18,7 @@ import { createLogger } from '../services/shared/src/logger.js'
 import { KafkaTopics } from '../services/shared/src/topics.js'
 import { startBrokerProcess } from '../test/helpers/broker-process.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
+import { pct, startSimulators } from './sim-procs.js'
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const cars = env('CARS', 10_000)
@@ -37,84 +37,12 @@ const SAMPLE_MS = 5_000
 type Target = 'mosquitto' | 'fleet'
 for (const t of targets) if (t !== 'mosquitto' && t !== 'fleet') throw new Error(`TARGETS: unknown target "${t}" (mosquitto, fleet)`)
 
-interface SimReport { at: number, connected: number, acked: number, errors: number, pubackSampleMs: number[] }
 interface Sample { target: Target, t: number, connected: number, ackedPerS: number, serverCores: number, serverRssMB: number }
 
-const pct = (sorted: number[], p: number) => sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 10) / 10
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 const readPid = (name: string) => { try { return Number(readFileSync(`${stackDir}/${name}/pid`, 'utf8')) } catch { return undefined } }
 const cpuOf = (pid: number | undefined) => { try { return pid === undefined ? 0 : cpuSeconds(pid) } catch { return 0 } }
 const round2 = (x: number) => Math.round(x * 100) / 100
-
-function startSimulators (url: string, prefix: string) {
-  const latest = new Map<number, SimReport>()
-  const history: SimReport[][] = []
-  const children: ChildProcess[] = []
-  const perProc = Math.ceil(cars / procs)
-  for (let i = 0; i < procs; i++) {
-    history.push([])
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/simulator/src/main.ts'], {
-      cwd: root,
-      env: {
-        ...process.env,
-        FLEET_SIM_MQTT_URL: url,
-        FLEET_SIM_CARS: String(Math.min(perProc, cars - i * perProc)),
-        FLEET_SIM_FIRST_CAR: String(i * perProc),
-        FLEET_SIM_ID_PREFIX: prefix,
-        FLEET_SIM_INTERVAL_MS: String(intervalMs),
-        FLEET_SIM_RAMP_PER_S: String(Math.max(1, Math.ceil(rampPerS / procs))),
-        FLEET_SIM_REPORT_MS: String(SAMPLE_MS),
-        FLEET_LOG_LEVEL: 'info'
-      },
-      stdio: ['ignore', 'pipe', 'inherit']
-    })
-    let buf = ''
-    child.stdout!.on('data', d => {
-      buf += d
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        try {
-          const r = JSON.parse(line)
-          if (r.msg !== 'fleet') continue
-          const report: SimReport = { at: performance.now(), connected: r.connected, acked: r.acked, errors: r.errors, pubackSampleMs: r.pubackSampleMs ?? [] }
-          latest.set(i, report)
-          history[i]!.push(report)
-        } catch {}
-      }
-    })
-    children.push(child)
-  }
-  process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
-  return {
-    children,
-    connected: () => [...latest.values()].reduce((n, r) => n + r.connected, 0),
-    errors: () => [...latest.values()].reduce((n, r) => n + r.errors, 0),
-    /** acknowledged messages/s and PUBACK samples from the reports received after `since`. */
-    window (since: number) {
-      let rate = 0
-      const samples: number[] = []
-      for (const h of history) {
-        const w = h.filter(r => r.at >= since)
-        for (const r of w) samples.push(...r.pubackSampleMs)
-        const before = h.filter(r => r.at < since).at(-1)
-        const first = before ?? w[0]
-        const last = w.at(-1)
-        if (first !== undefined && last !== undefined && last.at > first.at) rate += (last.acked - first.acked) / ((last.at - first.at) / 1_000)
-      }
-      return { ackedPerS: Math.round(rate), samples: samples.sort((a, b) => a - b) }
-    },
-    cpu: () => children.reduce((s, c) => s + cpuOf(c.pid), 0),
-    stop: async () => {
-      for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
-      await Promise.race([
-        Promise.all(children.map(c => new Promise(resolve => c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))),
-        sleep(30_000).then(() => { for (const c of children) c.kill('SIGKILL') })
-      ])
-    }
-  }
-}
 
 async function runPhase (target: Target, samples: Sample[]) {
   const prefix = `local-${target}-${Date.now().toString(36)}`
@@ -150,7 +78,7 @@ async function runPhase (target: Target, samples: Sample[]) {
     consumer = c
   }
 
-  const sims = startSimulators(server.url, prefix)
+  const sims = startSimulators({ urls: [server.url], prefix, cars, procs, intervalMs, rampPerS, reportMs: SAMPLE_MS })
   const t0 = performance.now()
   const kafkaPid = readPid('kafka')
   let last = { t: t0, server: cpuOf(server.pid) }

@@ -1,0 +1,105 @@
+// Simulator processes (services/simulator/src/main.ts) as a load generator: a fleet split over
+// several processes (one process may hold at most ~19,000 sockets here), their periodic 'fleet'
+// report lines collected so a load test can merge connected cars, acknowledged messages/s and
+// PUBACK latency samples across processes. Every child is killed when this process exits.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { cpuSeconds, rssBytes } from '../bench/proc-stats.js'
+
+export interface SimReport { at: number, connected: number, acked: number, published: number, errors: number, commandsAnswered: number, pubackSampleMs: number[] }
+
+export interface SimFleetOptions {
+  urls: string[]
+  prefix: string
+  cars: number
+  procs: number
+  intervalMs: number
+  rampPerS: number
+  reportMs: number
+  env?: Record<string, string>
+}
+
+const root = new URL('..', import.meta.url).pathname
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+const all = new Set<ChildProcess>()
+process.once('exit', () => { for (const c of all) c.kill('SIGKILL') })
+
+export function startSimulators (o: SimFleetOptions) {
+  const latest = new Map<number, SimReport>()
+  const history: SimReport[][] = []
+  const children: ChildProcess[] = []
+  const perProc = Math.ceil(o.cars / o.procs)
+  for (let i = 0; i < o.procs; i++) {
+    history.push([])
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/simulator/src/main.ts'], {
+      cwd: root,
+      env: {
+        ...process.env,
+        FLEET_SIM_MQTT_URL: o.urls.join(','),
+        FLEET_SIM_CARS: String(Math.max(0, Math.min(perProc, o.cars - i * perProc))),
+        FLEET_SIM_FIRST_CAR: String(i * perProc),
+        FLEET_SIM_ID_PREFIX: o.prefix,
+        FLEET_SIM_INTERVAL_MS: String(o.intervalMs),
+        FLEET_SIM_RAMP_PER_S: String(Math.max(1, Math.ceil(o.rampPerS / o.procs))),
+        FLEET_SIM_REPORT_MS: String(o.reportMs),
+        FLEET_LOG_LEVEL: 'info',
+        ...o.env
+      },
+      stdio: ['ignore', 'pipe', 'inherit']
+    })
+    all.add(child)
+    child.once('exit', () => all.delete(child))
+    let buf = ''
+    child.stdout!.on('data', d => {
+      buf += d
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl)
+        buf = buf.slice(nl + 1)
+        try {
+          const r = JSON.parse(line)
+          if (r.msg !== 'fleet') continue
+          const report: SimReport = { at: performance.now(), connected: r.connected, acked: r.acked, published: r.published, errors: r.errors, commandsAnswered: r.commandsAnswered, pubackSampleMs: r.pubackSampleMs ?? [] }
+          latest.set(i, report)
+          history[i]!.push(report)
+        } catch {}
+      }
+    })
+    children.push(child)
+  }
+  const sum = (f: (r: SimReport) => number) => [...latest.values()].reduce((n, r) => n + f(r), 0)
+  return {
+    children,
+    connected: () => sum(r => r.connected),
+    errors: () => sum(r => r.errors),
+    acked: () => sum(r => r.acked),
+    commandsAnswered: () => sum(r => r.commandsAnswered),
+    /** Acknowledged messages/s and PUBACK samples (sorted) from the reports received after `since` (performance.now()). */
+    window (since: number, until = Infinity) {
+      let rate = 0
+      const samples: number[] = []
+      for (const h of history) {
+        const w = h.filter(r => r.at >= since && r.at <= until)
+        for (const r of w) samples.push(...r.pubackSampleMs)
+        const before = h.filter(r => r.at < since).at(-1)
+        const first = before ?? w[0]
+        const last = w.at(-1)
+        if (first !== undefined && last !== undefined && last.at > first.at) rate += (last.acked - first.acked) / ((last.at - first.at) / 1_000)
+      }
+      return { ackedPerS: Math.round(rate), samples: samples.sort((a, b) => a - b) }
+    },
+    cpu: () => children.reduce((s, c) => { try { return s + cpuSeconds(c.pid!) } catch { return s } }, 0),
+    rss: () => children.reduce((s, c) => { try { return s + rssBytes(c.pid!) } catch { return s } }, 0),
+    stop: async () => {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
+      await Promise.race([
+        Promise.all(children.map(c => new Promise(resolve => c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))),
+        sleep(60_000).then(() => { for (const c of children) c.kill('SIGKILL') })
+      ])
+    }
+  }
+}
+
+export type SimFleet = ReturnType<typeof startSimulators>
+
+/** Percentile of a sorted array, one decimal; null when empty. */
+export const pct = (sorted: number[], p: number) => sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 10) / 10
