@@ -27,6 +27,7 @@ export function createBrokerMetrics (registry: Registry) {
     recordsAcked: new Counter({ name: 'fleet_broker_kafka_records_acked_total', help: 'records Kafka acknowledged', labelNames: ['topic'], registers }),
     pendingRecords: new Gauge({ name: 'fleet_broker_ingest_pending_records', help: 'records waiting for a Kafka acknowledgement (their PUBACKs are held)', registers }),
     backpressure: new Gauge({ name: 'fleet_broker_backpressure', help: '1 while Kafka writes fail and car sockets are held, else 0', registers }),
+    qos2Resends: new Counter({ name: 'fleet_broker_qos2_resends_total', help: 'QoS 2 PUBLISHes re-sent before their PUBREL: answered again, not written to Kafka again', registers }),
     commands: new Counter({ name: 'fleet_broker_commands_total', help: 'cloud-to-car command moves seen by the broker', labelNames: ['event'], registers }),
     presenceErrors: new Counter({ name: 'fleet_broker_presence_errors_total', help: 'failed presence writes to Redis (connections are not refused for them)', registers }),
     tlsReloads: new Counter({ name: 'fleet_broker_tls_reloads_total', help: 'TLS certificate reloads from changed files, by result', labelNames: ['result'], registers }),

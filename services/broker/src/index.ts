@@ -57,6 +57,9 @@ export interface FleetBroker {
   readonly sink: IngestSink
 }
 
+/** The part of aedes' persistence that holds received QoS 2 packets until their PUBREL. */
+interface IncomingStore { incomingGetPacket: (client: Client, packet: PublishPacket) => Promise<unknown> }
+
 const KEEPALIVE_REFRESH_MS = 1_000
 const redisEmitter = (url: string) => new (MQEmitterRedis as unknown as new (o: object) => import('mqemitter').MQEmitter)({ connectionString: url })
 const SOCKET_SLACK = 500
@@ -85,7 +88,17 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     return { mode: config.tlsClientAuth, certVehicleId: certificateVehicleId(info.tls) }
   }
   const auth = createVehicleAuth({ admit: admission.admit, transport, signingKey: config.vehicleTokenKey, redis, requireRegistered: config.requireRegistered, metrics, log })
-  const intake = createTelemetryIntake({ identity: auth.identity, sink, maxTelemetryBytes: config.maxTelemetryBytes, maxInflight: config.maxInflight, brokerId: id, metrics, log })
+  const intake = createTelemetryIntake({
+    identity: auth.identity,
+    sink,
+    maxTelemetryBytes: config.maxTelemetryBytes,
+    maxInflight: config.maxInflight,
+    brokerId: id,
+    metrics,
+    log,
+    // aedes' own store of QoS 2 packets awaiting PUBREL (rejects when there is none)
+    qos2Received: (client, packet) => (aedes as unknown as { persistence: IncomingStore }).persistence.incomingGetPacket(client, packet).then(() => true, () => false)
+  })
 
   const commands = createCommandRelay({ sink, identity: auth.identity, brokerId: id, metrics, log })
   const shared = config.persistence === 'redis'

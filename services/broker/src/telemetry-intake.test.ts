@@ -16,7 +16,7 @@ function fakeSink () {
   return { sink, writes }
 }
 
-function setup (maxInflight = 3) {
+function setup (maxInflight = 3, qos2Received?: (client: Client, packet: PublishPacket) => Promise<boolean>) {
   const { sink, writes } = fakeSink()
   const conn = new PassThrough()
   const written: Buffer[] = []
@@ -29,10 +29,11 @@ function setup (maxInflight = 3) {
     maxInflight,
     brokerId: 'b1',
     metrics: createBrokerMetrics(createRegistry('t', false)),
-    log: pino({ level: 'silent' })
+    log: pino({ level: 'silent' }),
+    ...(qos2Received === undefined ? {} : { qos2Received })
   })
-  const publish = (seq: number, payload = Buffer.from(JSON.stringify(validTelemetry('car-1', seq)))) => {
-    const packet = { cmd: 'publish', topic: MqttTopics.telemetry('car-1'), payload, qos: 1, messageId: 100 + seq, retain: false, dup: false } as PublishPacket
+  const publish = (seq: number, payload = Buffer.from(JSON.stringify(validTelemetry('car-1', seq))), qos: 1 | 2 = 1, dup = false) => {
+    const packet = { cmd: 'publish', topic: MqttTopics.telemetry('car-1'), payload, qos, messageId: 100 + seq, retain: false, dup } as PublishPacket
     let called = false
     intake.authorizePublish(client, packet, err => { assert.equal(err, null); called = true })
     return { packet, called: () => called }
@@ -101,4 +102,24 @@ test('every packet of a read beyond the window is held, and all are released tog
   writes[2]!.cb()
   assert.deepEqual(ps.map(p => p.called()), [true, true, true, true], 'no held callback is lost')
   assert.deepEqual([...intake.heldClients()], [])
+})
+
+test('QoS 2: a PUBLISH re-sent before its PUBREL is not written to Kafka again [MQTT-4.3.3-2]', async () => {
+  const stored = new Set<number>()
+  const { writes, publish } = setup(3, async (_client, packet) => stored.has(packet.messageId!))
+  const first = publish(1, undefined, 2)
+  await tick()
+  assert.equal(writes.length, 1)
+  const sameRead = publish(1, undefined, 2, true)
+  assert.ok(sameRead.called(), 'a resend while the first write is under way is let through to aedes')
+  writes[0]!.cb()
+  assert.ok(first.called(), 'PUBREC (aedes) only after Kafka acknowledged')
+  stored.add(101) // aedes stored the packet id before its PUBREC
+  const later = publish(1, undefined, 2, true)
+  await tick()
+  assert.ok(later.called())
+  assert.equal(writes.length, 1, 'one record in Kafka')
+  publish(2, undefined, 2)
+  await tick()
+  assert.equal(writes.length, 2, 'a new packet id is written')
 })

@@ -29,6 +29,9 @@ export interface IntakeOptions {
   brokerId: string
   metrics: BrokerMetrics
   log: Logger
+  /** Whether this client's QoS 2 PUBLISH with this packet id was received before and still
+   *  awaits its PUBREL (aedes' incoming store); a resend of it must not reach Kafka again. */
+  qos2Received?: (client: Client, packet: PublishPacket) => Promise<boolean>
 }
 
 export interface Intake {
@@ -90,10 +93,46 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     else ids.push(messageId)
   }
 
+  // QoS 2 packet ids of each client whose Kafka write is under way.
+  const qos2Writing = new WeakMap<Client, Set<number>>()
+  const qos2Received = opts.qos2Received ?? (async () => false)
+
+  function ingestQos2 (client: Client, packet: PublishPacket, record: IngestRecord, callback: (err?: Error | null) => void) {
+    // QoS 2 keeps aedes' own flow: its PUBREC waits for Kafka by holding the callback. A PUBLISH
+    // re-sent (DUP) before the PUBREL is answered by aedes with a PUBREC only [MQTT-4.3.3-2]; this
+    // runs before aedes' check, so it asks the same store, else Kafka would get the message twice.
+    const id = packet.messageId!
+    let writing = qos2Writing.get(client)
+    if (writing === undefined) qos2Writing.set(client, writing = new Set())
+    const w = writing
+    if (w.has(id)) {
+      callback(null)
+      return
+    }
+    w.add(id)
+    qos2Received(client, packet).then(seen => {
+      if (seen) {
+        w.delete(id)
+        metrics.qos2Resends.inc()
+        callback(null)
+        return
+      }
+      sink.write(record, err => {
+        w.delete(id)
+        callback(err ?? null)
+      })
+    }, () => {
+      // the store could not say: at least once, never lost
+      sink.write(record, err => {
+        w.delete(id)
+        callback(err ?? null)
+      })
+    })
+  }
+
   function ingest (client: Client, packet: PublishPacket, record: IngestRecord, callback: (err?: Error | null) => void) {
     if (packet.qos === 2) {
-      // QoS 2 keeps aedes' own flow: its PUBREC waits for Kafka by holding the callback.
-      sink.write(record, err => callback(err ?? null))
+      ingestQos2(client, packet, record, callback)
       return
     }
     let flow = flows.get(client)
