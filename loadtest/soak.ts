@@ -1,0 +1,286 @@
+// soak — the whole workload on this machine: as many broker processes as the fleet needs (one
+// process may hold at most 20,000 open files here), a scorer, the commander and the api, all as
+// their own OS processes on the local stack (real Kafka and Redis), and a simulated fleet (Node
+// simulator processes) ramped to CARS cars that each publish QoS 1 telemetry every INTERVAL_MS and
+// answer commands. It holds for HOLD_S while operators send commands through the api to a sample
+// of cars every COMMAND_EVERY_S. Every SAMPLE_S it records connected cars, acknowledged msg/s,
+// PUBACK p50/p99, publish→score (the car's clock to the scorer's write, sampled from Redis),
+// command round trips (POST → acknowledged), the scorer's consumer lag, and CPU and RSS per
+// process; at the end it prints a summary, writes results/soak.json and a chart of the run over
+// time (docs/images/soak.svg). Bounded in time; stops everything it started.
+//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 npm run soak
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { Redis } from 'ioredis'
+import { writeChart } from '../bench/chart.js'
+import { cpuSeconds, rssBytes } from '../bench/proc-stats.js'
+import { vehicleStateKey } from '../services/shared/src/vehicle-state.js'
+import { freePort, metricValue, startBrokerProcesses, type BrokerProcess } from '../test/helpers/broker-process.js'
+import { groupAtEnd } from '../test/helpers/scorer.js'
+import { pct, startSimulators } from './sim-procs.js'
+
+const env = (k: string, d: number) => Number(process.env[k] ?? d)
+const cars = env('CARS', 100_000)
+const intervalMs = env('INTERVAL_MS', 10_000)
+const holdS = env('HOLD_S', 600)
+const carsPerBroker = env('CARS_PER_BROKER', 17_000)
+const carsPerSim = env('CARS_PER_SIM', 12_500)
+const brokers = env('BROKERS', Math.max(1, Math.ceil(cars / carsPerBroker)))
+const simProcs = env('SIM_PROCS', Math.max(1, Math.ceil(cars / carsPerSim)))
+const rampPerS = env('RAMP_PER_S', 800)
+const sampleS = env('SAMPLE_S', 5)
+const commandEveryS = env('COMMAND_EVERY_S', 5)
+const commandSample = env('COMMAND_SAMPLE', 10)
+const out = process.env.OUT ?? 'results/soak.json'
+const chartPath = process.env.CHART ?? 'docs/images/soak.svg'
+const root = new URL('..', import.meta.url).pathname
+const stackDir = process.env.FLEET_STACK_DIR ?? `${root}.stack`
+const redisUrl = process.env.FLEET_REDIS_URL ?? 'redis://127.0.0.1:16379'
+const prefix = `soak-${Date.now().toString(36)}`
+const OPERATOR_KEY = `soak-operator-${randomUUID().replaceAll('-', '')}`
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+const round2 = (x: number) => Math.round(x * 100) / 100
+const MB = 2 ** 20
+const quiet = { FLEET_LOG_LEVEL: 'warn' }
+
+// ---- processes -------------------------------------------------------------------------------
+interface Proc { role: string, name: string, pid: () => number | undefined }
+const procs: Proc[] = []
+const children = new Set<ChildProcess>()
+process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
+const readPid = (name: string) => { try { return Number(readFileSync(`${stackDir}/${name}/pid`, 'utf8')) } catch { return undefined } }
+
+async function startService (name: string, script: string, readyUrl: string, serviceEnv: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, env: { ...process.env, ...quiet, ...serviceEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  child.stdout!.on('data', d => process.stdout.write(d))
+  child.stderr!.on('data', d => process.stderr.write(d))
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`)
+    try { if ((await fetch(readyUrl)).ok) break } catch {}
+    if (Date.now() > deadline) throw new Error(`${name} not ready in 60 s (${readyUrl})`)
+    await sleep(200)
+  }
+  return child
+}
+
+console.log(`soak: ${cars} cars every ${intervalMs / 1_000} s (${Math.round(cars / (intervalMs / 1_000))} msg/s) over ${brokers} broker processes, ${simProcs} simulator processes; ramp ${rampPerS}/s, hold ${holdS} s`)
+const pods: BrokerProcess[] = await startBrokerProcesses(Array.from({ length: brokers }, (_, i) => `${prefix}-broker-${i}`), {
+  ...quiet,
+  FLEET_MAX_CONNECTIONS: '19500',
+  FLEET_CONNECT_RATE_PER_S: '100000',
+  FLEET_CONNECT_RATE_PER_ADDRESS: '100000'
+})
+pods.forEach((p, i) => procs.push({ role: 'brokers', name: `broker-${i}`, pid: () => p.child.pid }))
+
+const scorerGroup = `${prefix}-scorer`
+await groupAtEnd(scorerGroup)
+const scorerOps = await freePort()
+const scorer = await startService('scorer', 'services/scorer/src/main.ts', `http://127.0.0.1:${scorerOps}/readyz`, {
+  FLEET_SCORER_GROUP_ID: scorerGroup, FLEET_SCORER_OPS_PORT: String(scorerOps), FLEET_SCORER_WATCH_MODEL: 'false'
+})
+procs.push({ role: 'scorer', name: 'scorer', pid: () => scorer.pid })
+const commanderOps = await freePort()
+const commander = await startService('commander', 'services/commander/src/main.ts', `http://127.0.0.1:${commanderOps}/readyz`, {
+  FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${pods[0]!.mqttPort}`, FLEET_COMMANDER_OPS_PORT: String(commanderOps), FLEET_COMMANDER_ID: `${prefix}-commander`, FLEET_COMMANDER_GROUP: `${prefix}-commander`
+})
+procs.push({ role: 'commander + api', name: 'commander', pid: () => commander.pid })
+const apiPort = await freePort()
+const api = await startService('api', 'services/api/src/main.ts', `http://127.0.0.1:${apiPort}/readyz`, {
+  FLEET_API_PORT: String(apiPort), FLEET_API_KEYS: `soak:operator:${OPERATOR_KEY}`, FLEET_API_COMMAND_RATE_LIMIT_PER_MIN: '100000', FLEET_API_RATE_LIMIT_PER_MIN: '1000000'
+})
+procs.push({ role: 'commander + api', name: 'api', pid: () => api.pid })
+procs.push({ role: 'kafka', name: 'kafka', pid: () => readPid('kafka') })
+procs.push({ role: 'redis', name: 'redis', pid: () => readPid('redis') })
+
+const sims = startSimulators({ urls: pods.map(p => `mqtt://127.0.0.1:${p.mqttPort}`), prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: sampleS * 1_000 })
+sims.children.forEach((c, i) => procs.push({ role: 'load generator', name: `simulator-${i}`, pid: () => c.pid }))
+procs.push({ role: 'load generator', name: 'soak (this process)', pid: () => process.pid })
+
+// ---- probes ----------------------------------------------------------------------------------
+const carId = (i: number) => `${prefix}-${String(i).padStart(5, '0')}`
+const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 })
+await redis.connect()
+
+/** publish→score: the car's clock (ts) to the scorer's write (scoredAt) of the latest message of random cars. */
+let scoreLatency: number[] = []
+const seenScore = new Map<string, number>()
+async function probeScores () {
+  const pipe = redis.pipeline()
+  const ids = Array.from({ length: 300 }, () => carId(Math.floor(Math.random() * cars)))
+  for (const id of ids) pipe.hmget(vehicleStateKey(id), 'ts', 'scoredAt')
+  const res = await pipe.exec()
+  res?.forEach(([err, v], k) => {
+    const [ts, scoredAt] = (v ?? []) as [string | null, string | null]
+    if (err !== null || ts === null || scoredAt === null) return
+    if (seenScore.get(ids[k]!) === Number(ts)) return
+    seenScore.set(ids[k]!, Number(ts))
+    scoreLatency.push(Date.parse(scoredAt) - Number(ts))
+  })
+}
+
+/** Commands from an operator through the api to random connected cars, followed to acknowledged. */
+let commandRtt: number[] = []
+const commandStats = { sent: 0, acknowledged: 0, failed: 0, httpErrors: 0, pending: 0 }
+async function sendCommand () {
+  const id = carId(Math.floor(Math.random() * cars))
+  const t0 = performance.now()
+  commandStats.pending++
+  try {
+    const r = await fetch(`http://127.0.0.1:${apiPort}/v1/vehicles/${id}/commands`, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'flash-lights', ttlSeconds: 120 }) })
+    if (r.status !== 201) { commandStats.httpErrors++; return }
+    commandStats.sent++
+    const { commandId } = await r.json() as { commandId: string }
+    const deadline = performance.now() + 120_000
+    while (performance.now() < deadline) {
+      const g = await fetch(`http://127.0.0.1:${apiPort}/v1/vehicles/${id}/commands/${commandId}?waitSeconds=30`, { headers: { authorization: `Bearer ${OPERATOR_KEY}` } })
+      const { status } = await g.json() as { status: string }
+      if (status === 'acknowledged') { commandStats.acknowledged++; commandRtt.push(performance.now() - t0); return }
+      if (['rejected', 'expired', 'failed'].includes(status)) { commandStats.failed++; return }
+    }
+    commandStats.failed++
+  } catch {
+    commandStats.httpErrors++
+  } finally {
+    commandStats.pending--
+  }
+}
+
+async function scorerLag (): Promise<number | null> {
+  try { return metricValue(await (await fetch(`http://127.0.0.1:${scorerOps}/metrics`)).text(), 'fleet_scorer_consumer_lag') } catch { return null }
+}
+
+// ---- sampling --------------------------------------------------------------------------------
+interface Sample { t: number, phase: 'ramp' | 'hold', connected: number, ackedPerS: number, pubackP50: number | null, pubackP99: number | null, scoreP99: number | null, commandRttP99: number | null, scorerLag: number | null, cores: Record<string, number>, rssMB: Record<string, number>, machineLoad1: number }
+const samples: Sample[] = []
+const cpuAt = new Map<string, number>()
+const tick = { t: performance.now() }
+const procCpu = (p: Proc) => { try { const pid = p.pid(); return pid === undefined ? 0 : cpuSeconds(pid) } catch { return 0 } }
+const procRss = (p: Proc) => { try { const pid = p.pid(); return pid === undefined ? 0 : rssBytes(pid) } catch { return 0 } }
+const t0 = performance.now()
+let phase: 'ramp' | 'hold' = 'ramp'
+let lastScoreIdx = 0
+let lastRttIdx = 0
+async function sample () {
+  const now = performance.now()
+  const secs = (now - tick.t) / 1_000
+  const cores: Record<string, number> = {}
+  const rssMB: Record<string, number> = {}
+  for (const p of procs) {
+    const c = procCpu(p)
+    const d = (c - (cpuAt.get(p.name) ?? c)) / secs
+    cpuAt.set(p.name, c)
+    cores[p.role] = round2((cores[p.role] ?? 0) + d)
+    rssMB[p.role] = Math.round((rssMB[p.role] ?? 0) + procRss(p) / MB)
+  }
+  tick.t = now
+  const w = sims.window(now - sampleS * 1_000 - 500)
+  const s = scoreLatency.slice(lastScoreIdx).sort((a, b) => a - b)
+  lastScoreIdx = scoreLatency.length
+  const r = commandRtt.slice(lastRttIdx).sort((a, b) => a - b)
+  lastRttIdx = commandRtt.length
+  const row: Sample = { t: Math.round((now - t0) / 1_000), phase, connected: sims.connected(), ackedPerS: w.ackedPerS, pubackP50: pct(w.samples, 0.5), pubackP99: pct(w.samples, 0.99), scoreP99: pct(s, 0.99), commandRttP99: pct(r, 0.99), scorerLag: await scorerLag(), cores, rssMB, machineLoad1: round2(loadavg()[0]!) }
+  samples.push(row)
+  console.log(`t=${row.t}s ${phase} connected ${row.connected} acked ${row.ackedPerS}/s PUBACK p99 ${row.pubackP99} ms score p99 ${row.scoreP99} ms cmd p99 ${row.commandRttP99} ms lag ${row.scorerLag} cores ${JSON.stringify(cores)}`)
+}
+for (const p of procs) cpuAt.set(p.name, procCpu(p))
+const sampler = setInterval(() => { sample().catch(err => console.error('sample failed', err)) }, sampleS * 1_000)
+const scoreProbe = setInterval(() => { probeScores().catch(() => {}) }, 1_000)
+
+// ---- ramp, hold ------------------------------------------------------------------------------
+const rampDeadline = t0 + (cars / rampPerS + 180) * 1_000
+while (sims.connected() < cars && performance.now() < rampDeadline) await sleep(1_000)
+const rampS = Math.round((performance.now() - t0) / 1_000)
+console.log(`ramp: ${sims.connected()} of ${cars} cars connected after ${rampS} s; letting every car start publishing`)
+await sleep(intervalMs + 5_000)
+phase = 'hold'
+scoreLatency = []
+commandRtt = []
+lastScoreIdx = 0
+lastRttIdx = 0
+const hold0 = performance.now()
+const errors0 = sims.errors()
+const cpu0 = new Map(procs.map(p => [p.name, procCpu(p)]))
+const connectedDuringHold: number[] = []
+const commander$ = setInterval(() => {
+  connectedDuringHold.push(sims.connected())
+  for (let i = 0; i < commandSample; i++) void sendCommand()
+}, commandEveryS * 1_000)
+await sleep(holdS * 1_000)
+clearInterval(commander$)
+const holdSecs = (performance.now() - hold0) / 1_000
+const w = sims.window(hold0)
+const perProcess = procs.map(p => ({ role: p.role, name: p.name, cores: round2((procCpu(p) - (cpu0.get(p.name) ?? 0)) / holdSecs), rssMB: Math.round(procRss(p) / MB) }))
+const peakRss: Record<string, number> = {}
+for (const s of samples) for (const [k, v] of Object.entries(s.rssMB)) peakRss[k] = Math.max(peakRss[k] ?? 0, v)
+const lagDuringHold = samples.filter(s => s.phase === 'hold' && s.scorerLag !== null).map(s => s.scorerLag!)
+const holdSamples = samples.filter(s => s.phase === 'hold')
+const scoreSorted = [...scoreLatency].sort((a, b) => a - b)
+const rttSorted = [...commandRtt].sort((a, b) => a - b)
+const connectedEnd = sims.connected()
+// let in-flight command round trips finish (bounded)
+const drainDeadline = Date.now() + 35_000
+while (commandStats.pending > 0 && Date.now() < drainDeadline) await sleep(250)
+clearInterval(sampler)
+clearInterval(scoreProbe)
+
+const byRole: Record<string, number> = {}
+for (const p of perProcess) byRole[p.role] = round2((byRole[p.role] ?? 0) + p.cores)
+const summary = {
+  soak: true,
+  when: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model },
+  params: { cars, intervalMs, holdS, brokers, simulatorProcesses: simProcs, rampPerS, commandEveryS, commandSample },
+  rampSeconds: rampS,
+  connectedCars: { end: connectedEnd, minDuringHold: Math.min(...connectedDuringHold, connectedEnd) },
+  offeredPerSecond: Math.round(cars / (intervalMs / 1_000)),
+  ackedPerSecond: w.ackedPerS,
+  pubackMs: { p50: pct(w.samples, 0.5), p99: pct(w.samples, 0.99), samples: w.samples.length },
+  publishToScoreMs: { p50: pct(scoreSorted, 0.5), p99: pct(scoreSorted, 0.99), samples: scoreSorted.length, note: 'car clock (telemetry ts) to the scorer\'s Redis write (scoredAt) of the latest message of ~300 random cars per second' },
+  commandRoundTripMs: { p50: pct(rttSorted, 0.5), p99: pct(rttSorted, 0.99), ...commandStats, note: 'operator POST → api → Kafka → commander → broker → car → ack → Kafka → commander → Redis → long-poll answers acknowledged' },
+  scorerLag: { max: lagDuringHold.length ? Math.max(...lagDuringHold) : null, end: lagDuringHold.at(-1) ?? null },
+  errors: sims.errors() - errors0,
+  cores: { byRole, total: round2(Object.values(byRole).reduce((a, b) => a + b, 0)), loadGeneratorShare: round2((byRole['load generator'] ?? 0) / cpus().length) },
+  peakRssMB: peakRss,
+  perProcess,
+  holdMachineLoad1: holdSamples.length ? round2(holdSamples.reduce((a, s) => a + s.machineLoad1, 0) / holdSamples.length) : null,
+  samples
+}
+console.log(`soak: ${summary.connectedCars.end} cars connected (min ${summary.connectedCars.minDuringHold} during the hold), ${summary.ackedPerSecond} of ${summary.offeredPerSecond} msg/s acknowledged, PUBACK p50 ${summary.pubackMs.p50} / p99 ${summary.pubackMs.p99} ms, publish→score p50 ${summary.publishToScoreMs.p50} / p99 ${summary.publishToScoreMs.p99} ms, command round trip p50 ${summary.commandRoundTripMs.p50} / p99 ${summary.commandRoundTripMs.p99} ms (${commandStats.acknowledged}/${commandStats.sent} acknowledged, ${commandStats.failed} failed, ${commandStats.httpErrors} HTTP errors), scorer lag max ${summary.scorerLag.max}, errors ${summary.errors}; cores ${JSON.stringify(byRole)}; peak RSS MB ${JSON.stringify(peakRss)}`)
+
+await sims.stop()
+await Promise.all([scorer, commander, api].map(c => new Promise(resolve => { if (c.exitCode !== null) resolve(null); else { c.once('exit', resolve); c.kill('SIGTERM') } })))
+await Promise.all(pods.map(p => p.kill('SIGTERM')))
+redis.disconnect()
+
+mkdirSync(`${root}/results`, { recursive: true })
+writeFileSync(`${root}/${out}`, JSON.stringify(summary, null, 2) + '\n')
+const series = samples.flatMap(s => [
+  { t: s.t, what: 'connected cars (k)', value: s.connected / 1_000 },
+  { t: s.t, what: 'acknowledged msg/s (k)', value: s.ackedPerS / 1_000 },
+  { t: s.t, what: 'PUBACK p99 (ms)', value: s.pubackP99 },
+  { t: s.t, what: 'publish→score p99 (ms)', value: s.scoreP99 },
+  { t: s.t, what: 'command round trip p99 (ms)', value: s.commandRttP99 },
+  { t: s.t, what: 'scorer lag (records)', value: s.scorerLag }
+])
+const coreSeries = samples.flatMap(s => Object.entries(s.cores).map(([role, value]) => ({ t: s.t, role, value })))
+const holdStart = samples.find(s => s.phase === 'hold')?.t ?? 0
+await writeChart(`${root}/${chartPath}`, {
+  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  title: { text: `soak — ${cars.toLocaleString('en')} cars, QoS 1 every ${intervalMs / 1_000} s, ${brokers} brokers + scorer + commander + api on one ${cpus().length}-core machine`, subtitle: `${summary.when.slice(0, 10)}; ramp then hold from t=${holdStart} s; load generator on the same machine` },
+  vconcat: [
+    {
+      data: { values: series },
+      facet: { field: 'what', type: 'nominal', title: null, sort: ['connected cars (k)', 'acknowledged msg/s (k)', 'PUBACK p99 (ms)', 'publish→score p99 (ms)', 'command round trip p99 (ms)', 'scorer lag (records)'] },
+      columns: 3,
+      spec: { width: 260, height: 130, mark: { type: 'line', interpolate: 'monotone' }, encoding: { x: { field: 't', type: 'quantitative', title: 'seconds' }, y: { field: 'value', type: 'quantitative', title: null } } },
+      resolve: { scale: { y: 'independent' } }
+    },
+    { width: 860, height: 160, data: { values: coreSeries }, mark: 'area', encoding: { x: { field: 't', type: 'quantitative', title: 'seconds' }, y: { field: 'value', type: 'quantitative', stack: 'zero', title: 'CPU cores by role' }, color: { field: 'role', type: 'nominal', title: null } } }
+  ]
+} as never)
+console.log(`wrote ${out} and ${chartPath}`)
+process.exit(0)
