@@ -279,7 +279,7 @@ await writeChart(`${root}/${chartPath}`, {
       spec: { width: 260, height: 130, mark: { type: 'line', interpolate: 'monotone' }, encoding: { x: { field: 't', type: 'quantitative', title: 'seconds' }, y: { field: 'value', type: 'quantitative', title: null } } },
       resolve: { scale: { y: 'independent' } }
     },
-    { width: 860, height: 160, data: { values: coreSeries }, mark: 'area', encoding: { x: { field: 't', type: 'quantitative', title: 'seconds' }, y: { field: 'value', type: 'quantitative', stack: 'zero', title: 'CPU cores by role' }, color: { field: 'role', type: 'nominal', title: null } } }
+    { width: 880, height: 160, data: { values: coreSeries }, mark: 'area', encoding: { x: { field: 't', type: 'quantitative', title: 'seconds' }, y: { field: 'value', type: 'quantitative', stack: 'zero', title: 'CPU cores by role' }, color: { field: 'role', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 6 } } } }
   ]
 } as never)
 console.log(`wrote ${out} and ${chartPath}`)
