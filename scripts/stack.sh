@@ -11,13 +11,19 @@ KAFKA_VERSION=${FLEET_KAFKA_VERSION:-3.9.2}
 KAFKA_PORT=${FLEET_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${FLEET_KAFKA_CONTROLLER_PORT:-19093}
 REDIS_PORT=${FLEET_REDIS_PORT:-16379}
+# Fault tests run a stack of their own: Kafka may live on another address inside a network
+# namespace (so its traffic can be throttled with tc), Redis may keep an append-only file (so a
+# stop and start is a restart, not a wipe).
+KAFKA_HOST=${FLEET_KAFKA_HOST:-127.0.0.1}
+KAFKA_NETNS=${FLEET_KAFKA_NETNS:-}
+REDIS_APPENDONLY=${FLEET_REDIS_APPENDONLY:-no}
 KAFKA_HEAP=${FLEET_KAFKA_HEAP:--Xms256m -Xmx768m}
 KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 wait_until() { # wait_until <seconds> <description> <command...>
@@ -66,14 +72,14 @@ kafka_up() {
   local dir=$STATE/kafka
   mkdir -p "$dir"
   if pid_alive "$dir/pid"; then log "kafka already running (pid $(cat "$dir/pid"))"; return 0; fi
-  port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by a process this script did not start"
+  port_open "$KAFKA_PORT" "$KAFKA_HOST" && die "port $KAFKA_PORT is taken by a process this script did not start"
   fetch_kafka
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -100,15 +106,15 @@ L4J
       format -t "$cid" -c "$dir/server.properties" >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "kafka storage format failed"; }
   fi
   # shellcheck disable=SC2086
-  nohup java $KAFKA_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  ${KAFKA_NETNS:+ip netns exec "$KAFKA_NETNS"} nohup java $KAFKA_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
     >"$dir/stdout.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
-  if ! wait_until 60 "kafka port" port_open "$KAFKA_PORT"; then
+  if ! wait_until 60 "kafka port" port_open "$KAFKA_PORT" "$KAFKA_HOST"; then
     tail -n 30 "$dir/server.log" "$dir/stdout.log" >&2 || true
     die "kafka did not open port $KAFKA_PORT within 60 s"
   fi
-  log "kafka $KAFKA_VERSION up on 127.0.0.1:$KAFKA_PORT (pid $(cat "$dir/pid"))"
+  log "kafka $KAFKA_VERSION up on $KAFKA_HOST:$KAFKA_PORT${KAFKA_NETNS:+ in network namespace $KAFKA_NETNS} (pid $(cat "$dir/pid"))"
 }
 
 kafka_down() { stop_pid "$STATE/kafka/pid" kafka; }
@@ -127,7 +133,7 @@ redis_up() {
   if pid_alive "$dir/pid"; then log "redis already running (pid $(cat "$dir/pid"))"; return 0; fi
   port_open "$REDIS_PORT" && die "port $REDIS_PORT is taken by a process this script did not start"
   ensure_redis_server
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir" --save "" --appendonly no \
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir" --save "" --appendonly "$REDIS_APPENDONLY" \
     --daemonize yes --pidfile "$dir/pid" --logfile "$dir/redis.log"
   wait_until 20 "redis ping" sh -c "redis-cli -p $REDIS_PORT ping 2>/dev/null | grep -q PONG" || die "redis did not answer PING"
   log "redis up on 127.0.0.1:$REDIS_PORT (pid $(cat "$dir/pid"))"
