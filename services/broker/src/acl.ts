@@ -19,16 +19,27 @@ export function publishTopicFor (identity: VehicleIdentity, client: Client, topi
   return t.vehicleId === principal.vehicleId && publishable.has(t.kind) ? t : null
 }
 
+/** A car may subscribe to its own commands topic, and nothing else may subscribe to anything. */
+export function maySubscribe (identity: VehicleIdentity, client: Client, filter: string): boolean {
+  const vehicleId = identity.get(client)
+  const t = parseVehicleTopic(filter)
+  return vehicleId !== undefined && t !== null && t.vehicleId === vehicleId && t.kind === 'commands'
+}
+
+/** May this client receive this message? Commands go to their own car only (also from a session's queue). */
+export function mayReceive (identity: VehicleIdentity, client: Client, topic: string): boolean {
+  const t = parseVehicleTopic(topic)
+  return t?.kind !== 'commands' || identity.get(client) === t.vehicleId
+}
+
 export function createAuthorizeSubscribe (identity: VehicleIdentity, metrics: BrokerMetrics, log: Logger): AuthorizeSubscribeHandler {
   return (client, sub, done) => {
-    const vehicleId = identity.get(client)
-    const t = parseVehicleTopic(sub.topic)
-    if (vehicleId !== undefined && t !== null && t.vehicleId === vehicleId && t.kind === 'commands') {
+    if (maySubscribe(identity, client, sub.topic)) {
       done(null, sub)
       return
     }
     metrics.refused.inc({ reason: 'subscribe_denied' })
-    log.warn({ vehicleId, topicLength: sub.topic.length }, 'subscription refused')
+    log.warn({ vehicleId: identity.get(client), topicLength: sub.topic.length }, 'subscription refused')
     done(null, null)
   }
 }

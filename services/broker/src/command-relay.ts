@@ -73,6 +73,13 @@ export function createCommandRelay (opts: CommandRelayOptions): { authorizeForwa
   const authorizeForward: AuthorizeForwardHandler = (client, packet) => {
     const t = parseVehicleTopic(packet.topic)
     if (t?.kind !== 'commands') return packet
+    if (opts.identity.get(client) !== t.vehicleId) {
+      // Only a car's own session may hold its commands (acl.ts); this also catches a command queued
+      // for another session before that rule, which leaves that queue here.
+      metrics.refused.inc({ reason: 'forward_denied' })
+      log.warn({ vehicleId: t.vehicleId, clientId: client.id.slice(0, 80) }, 'command for another car not forwarded')
+      return null
+    }
     const meta = commandMeta(packet)
     if (meta !== null && meta.expiresAt <= now()) {
       metrics.commands.inc({ event: 'expired_not_forwarded' })
