@@ -1,7 +1,10 @@
-// One ingest measurement: B broker processes with Kafka ingest, L mqtt.js load processes (cars
-// spread over the brokers), QoS 1 telemetry for a fixed time. Used by bench:ingest and bench:cluster.
+// One ingest measurement: B broker processes with Kafka ingest (or, as a peer, one Debian
+// Mosquitto that writes nowhere), L mqtt.js load processes (cars spread over the servers), QoS 1
+// telemetry for a fixed time. Used by bench:ingest and bench:cluster.
 import { spawn } from 'node:child_process'
-import { startBrokerProcesses, type BrokerProcess } from '../test/helpers/broker-process.js'
+import type { ChildProcess } from 'node:child_process'
+import { startBrokerProcesses } from '../test/helpers/broker-process.js'
+import { startMosquitto } from '../test/helpers/mosquitto.js'
 import { cpuSeconds, rssBytes } from './proc-stats.js'
 
 export interface IngestRun {
@@ -12,7 +15,11 @@ export interface IngestRun {
   loadProcs: number
   brokerEnv?: Record<string, string>
   label: string
+  /** 'fleet' (default): fleet broker processes writing to Kafka; 'mosquitto': one Mosquitto process. */
+  server?: 'fleet' | 'mosquitto'
 }
+
+interface Server { mqttPort: number, child: ChildProcess, kill: (signal?: NodeJS.Signals) => Promise<unknown> }
 
 export interface IngestResult {
   label: string
@@ -30,8 +37,10 @@ const MB = 2 ** 20
 
 export async function runIngest (run: IngestRun, redisPid?: number): Promise<IngestResult> {
   const tag = run.label.replace(/[^A-Za-z0-9]+/g, '-')
-  const brokers = await startBrokerProcesses(Array.from({ length: run.brokers }, (_, i) => `bench-${tag}-${i}`),
-    { FLEET_CONNECT_RATE_PER_S: '100000', ...run.brokerEnv })
+  const brokers: Server[] = run.server === 'mosquitto'
+    ? [await startMosquitto()].map(m => ({ mqttPort: m.port, child: m.child, kill: m.stop }))
+    : await startBrokerProcesses(Array.from({ length: run.brokers }, (_, i) => `bench-${tag}-${i}`),
+      { FLEET_CONNECT_RATE_PER_S: '100000', ...run.brokerEnv })
   try {
     return await measure(run, tag, brokers, redisPid)
   } finally {
@@ -39,7 +48,7 @@ export async function runIngest (run: IngestRun, redisPid?: number): Promise<Ing
   }
 }
 
-async function measure (run: IngestRun, tag: string, brokers: BrokerProcess[], redisPid?: number): Promise<IngestResult> {
+async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid?: number): Promise<IngestResult> {
   const rssIdle = brokers.map(b => rssBytes(b.child.pid!))
   const perProc = Math.ceil(run.cars / run.loadProcs)
   const loads = Array.from({ length: run.loadProcs }, (_, i) => {
@@ -68,7 +77,7 @@ async function measure (run: IngestRun, tag: string, brokers: BrokerProcess[], r
   clearInterval(sampler)
   const results = await Promise.all(loads)
   const acked = results.reduce((n, r) => n + r.acked, 0)
-  const { brokerEnv = {}, label, ...params } = run
+  const { brokerEnv = {}, label, server: _server, ...params } = run
   return {
     label,
     params: { ...params, brokerEnv },

@@ -9,7 +9,7 @@
 // Prints and writes results/bench-scorer.json. Needs the stack (scripts/stack.sh up).
 //   RATE=10000 CARS=10000 DURATION_S=20 [E2E_ONLY=1] [OUT=results/x.json] npm run bench:scorer
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -113,6 +113,7 @@ async function produce (prefix: string) {
   const tickMs = 10
   const perTick = rate * tickMs / 1_000
   const start = Date.now()
+  const cpuStart = process.cpuUsage()
   let sent = 0
   let next = 0
   const inflight: Array<Promise<unknown>> = []
@@ -132,12 +133,17 @@ async function produce (prefix: string) {
     await new Promise(resolve => setTimeout(resolve, Math.max(0, start + Math.floor((Date.now() - start) / tickMs + 1) * tickMs - Date.now())))
   }
   await Promise.all(inflight)
+  const seconds = (Date.now() - start) / 1_000
+  const cpu = process.cpuUsage(cpuStart)
   await producer.disconnect()
-  process.stdout.write(JSON.stringify({ sent, seconds: (Date.now() - start) / 1_000 }))
+  process.stdout.write(JSON.stringify({ sent, seconds, cores: (cpu.user + cpu.system) / 1e6 / seconds }))
 }
 
+// CPU_PROF=dir: the scorer and producer children write V8 CPU profiles there (node --cpu-prof).
+const profileDir = process.env.CPU_PROF
 function child (part: string, extra: string[] = [], extraEnv: Record<string, string> = {}) {
-  return [process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--part', part, ...extra], { env: { ...process.env, ...extraEnv }, encoding: 'utf8' as const, maxBuffer: 16 << 20 }] as const
+  const prof = profileDir !== undefined && (part === 'scorer' || part === 'produce') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${part}-${Date.now()}.cpuprofile`] : []
+  return [process.execPath, [...prof, '--import', 'tsx', fileURLToPath(import.meta.url), '--part', part, ...extra], { env: { ...process.env, ...extraEnv }, encoding: 'utf8' as const, maxBuffer: 16 << 20 }] as const
 }
 
 async function main () {
@@ -191,7 +197,11 @@ async function main () {
     return (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
   }
   const load0 = loadavg()[0]!
-  const cpu0 = cpuSeconds(scorer.pid!)
+  const stackDir = process.env.FLEET_STACK_DIR ?? join(root, '.stack')
+  const parties = { scorer: scorer.pid!, kafka: pidOf(join(stackDir, 'kafka', 'pid')), redis: pidOf(join(stackDir, 'redis', 'pid')) }
+  const cpu0 = cpuOf(parties)
+  const self0 = process.cpuUsage()
+  const machine0 = machineCpu()
   const t0 = Date.now()
   const [cmd, argv, opts] = child('produce', ['--prefix', prefix])
   const producer = spawn(cmd, argv, { env: opts.env, stdio: ['ignore', 'pipe', 'inherit'] })
@@ -205,12 +215,27 @@ async function main () {
   const atWarm = ageBuckets(await (await fetch(`http://127.0.0.1:${info.opsPort}/metrics`)).text())
   const anomaliesAtWarm = anomalies.records.length
   await producerDone
-  const { sent, seconds } = JSON.parse(out) as { sent: number, seconds: number }
+  const { sent, seconds, cores: producerCores } = JSON.parse(out) as { sent: number, seconds: number, cores: number }
   for (const deadline = Date.now() + 120_000; (await scrape())('fleet_scorer_rows_scored_total') < sent;) {
     if (Date.now() > deadline) throw new Error('the scorer did not score everything within 120 s')
     await new Promise(resolve => setTimeout(resolve, 200))
   }
-  const scorerCores = (cpuSeconds(scorer.pid!) - cpu0) / ((Date.now() - t0) / 1_000)
+  // CPU of each party over the run (producer start to everything scored), in cores.
+  const wallS = (Date.now() - t0) / 1_000
+  const cpu1 = cpuOf(parties)
+  const self1 = process.cpuUsage(self0)
+  const machine1 = machineCpu()
+  const round2 = (x: number) => Math.round(x * 100) / 100
+  const cores = {
+    scorer: round2((cpu1.scorer - cpu0.scorer) / wallS),
+    producer: round2(producerCores),
+    kafka: round2((cpu1.kafka - cpu0.kafka) / wallS),
+    redis: round2((cpu1.redis - cpu0.redis) / wallS),
+    benchConsumer: round2((self1.user + self1.system) / 1e6 / wallS),
+    machineBusy: round2((machine1.busy - machine0.busy) / wallS),
+    machineTotal: cpus().length
+  }
+  const scorerCores = cores.scorer
   await new Promise(resolve => setTimeout(resolve, 1_000))
   anomalies.records.forEach((r, i) => anomalyLat.push(arrivals[i]! - (JSON.parse(r.value.toString()) as { ts: number }).ts))
   const metricsText = await (await fetch(`http://127.0.0.1:${info.opsPort}/metrics`)).text()
@@ -235,9 +260,10 @@ async function main () {
     meanInferenceMs: Math.round(metric('fleet_scorer_inference_seconds_sum') / metric('fleet_scorer_inference_seconds_count') * 10_000) / 10,
     meanBatchMs: Math.round(metric('fleet_scorer_batch_seconds_sum') / metric('fleet_scorer_batch_seconds_count') * 10_000) / 10,
     scorerProcessCores: Math.round(scorerCores * 100) / 100,
+    coresByParty: { ...cores, otherWork: round2(cores.machineBusy - cores.scorer - cores.producer - cores.kafka - cores.redis - cores.benchConsumer) },
     loadAverage1m: { atStart: Math.round(load0 * 100) / 100, atEnd: Math.round(loadavg()[0]! * 100) / 100 }
   }
-  console.log(`end to end at ${e2e.sentPerS} msg/s from ${e2e.cars} cars (scorer process on ${e2e.backend}): after ${warmupS} s of start-up: produce→results written p50 ${e2e.produceToResultsWrittenMs.steadyState.p50} ms, p95 ${e2e.produceToResultsWrittenMs.steadyState.p95} ms, p99 ${e2e.produceToResultsWrittenMs.steadyState.p99} ms (whole run p99 ${e2e.produceToResultsWrittenMs.wholeRunWithStartup.p99} ms); produce→anomaly on Kafka p50 ${e2e.produceToAnomalyOnKafkaMs.steadyState.p50} ms, p99 ${e2e.produceToAnomalyOnKafkaMs.steadyState.p99} ms (${e2e.anomalies} anomalies, only from the failing car: ${e2e.anomaliesOnlyFromTheFailingCar}); mean batch ${e2e.meanBatchRows} rows in ${e2e.meanBatchMs} ms (inference ${e2e.meanInferenceMs} ms); scorer ${e2e.scorerProcessCores} cores; machine load ${e2e.loadAverage1m.atStart} → ${e2e.loadAverage1m.atEnd}`)
+  console.log(`end to end at ${e2e.sentPerS} msg/s from ${e2e.cars} cars (scorer process on ${e2e.backend}): after ${warmupS} s of start-up: produce→results written p50 ${e2e.produceToResultsWrittenMs.steadyState.p50} ms, p95 ${e2e.produceToResultsWrittenMs.steadyState.p95} ms, p99 ${e2e.produceToResultsWrittenMs.steadyState.p99} ms (whole run p99 ${e2e.produceToResultsWrittenMs.wholeRunWithStartup.p99} ms); produce→anomaly on Kafka p50 ${e2e.produceToAnomalyOnKafkaMs.steadyState.p50} ms, p99 ${e2e.produceToAnomalyOnKafkaMs.steadyState.p99} ms (${e2e.anomalies} anomalies, only from the failing car: ${e2e.anomaliesOnlyFromTheFailingCar}); mean batch ${e2e.meanBatchRows} rows in ${e2e.meanBatchMs} ms (inference ${e2e.meanInferenceMs} ms); cores: scorer ${cores.scorer}, producer ${cores.producer}, kafka ${cores.kafka}, redis ${cores.redis}, bench consumer ${cores.benchConsumer}, other ${e2e.coresByParty.otherWork} (machine ${cores.machineBusy} of ${cores.machineTotal}); machine load ${e2e.loadAverage1m.atStart} → ${e2e.loadAverage1m.atEnd}`)
   await anomalies.stop()
   const exited = new Promise(resolve => scorer.on('exit', resolve))
   scorer.kill('SIGTERM')
@@ -256,6 +282,25 @@ async function main () {
   }, null, 2) + '\n')
   console.log(`→ ${outFile}`)
   process.exit(0)
+}
+
+const pidOf = (file: string) => existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : NaN
+
+/** CPU seconds of each process so far (NaN for one that is not there). */
+function cpuOf<K extends string> (pids: Record<K, number>): Record<K, number> {
+  const out = {} as Record<K, number>
+  for (const k of Object.keys(pids) as K[]) {
+    try { out[k] = cpuSeconds(pids[k]) } catch { out[k] = NaN }
+  }
+  return out
+}
+
+/** Busy CPU seconds of the whole machine (all cores) from /proc/stat. */
+function machineCpu (): { busy: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+  // user nice system idle iowait irq softirq steal ...
+  const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!
+  return { busy: busy / 100 }
 }
 
 type Buckets = Array<{ le: number, n: number }>

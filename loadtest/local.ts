@@ -16,7 +16,7 @@ import { cpuSeconds, rssBytes } from '../bench/proc-stats.js'
 import { createKafka } from '../services/shared/src/kafka.js'
 import { createLogger } from '../services/shared/src/logger.js'
 import { KafkaTopics } from '../services/shared/src/topics.js'
-import { startBrokerProcess } from '../test/helpers/broker-process.js'
+import { metricValue, startBrokerProcess } from '../test/helpers/broker-process.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
 import { pct, startSimulators } from './sim-procs.js'
 
@@ -33,11 +33,24 @@ const root = new URL('..', import.meta.url).pathname
 const stackDir = process.env.FLEET_STACK_DIR ?? `${root}.stack`
 const kafkaBrokers = (process.env.FLEET_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',')
 const SAMPLE_MS = 5_000
+const BROKER_METRICS: Array<[string, string, string?]> = [
+  ['connections', 'fleet_broker_connections'],
+  ['connectsOk', 'fleet_broker_connects_total', 'result="ok"'],
+  ['connectsAll', 'fleet_broker_connects_total'],
+  ['recordsAcked', 'fleet_broker_kafka_records_acked_total'],
+  ['produceErrors', 'fleet_broker_kafka_produce_errors_total'],
+  ['produceCount', 'fleet_broker_kafka_produce_seconds_count'],
+  ['produceSecondsSum', 'fleet_broker_kafka_produce_seconds_sum'],
+  ['pendingRecords', 'fleet_broker_ingest_pending_records'],
+  ['clientErrors', 'fleet_broker_client_errors_total'],
+  ['refused', 'fleet_broker_refused_total'],
+  ['eventLoopLagP99', 'fleet_nodejs_eventloop_lag_p99_seconds']
+]
 
 type Target = 'mosquitto' | 'fleet'
 for (const t of targets) if (t !== 'mosquitto' && t !== 'fleet') throw new Error(`TARGETS: unknown target "${t}" (mosquitto, fleet)`)
 
-interface Sample { target: Target, t: number, connected: number, ackedPerS: number, serverCores: number, serverRssMB: number }
+interface Sample { target: Target, t: number, connected: number, ackedPerS: number, serverCores: number, serverRssMB: number, broker?: Record<string, number> }
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 const readPid = (name: string) => { try { return Number(readFileSync(`${stackDir}/${name}/pid`, 'utf8')) } catch { return undefined } }
@@ -46,13 +59,13 @@ const round2 = (x: number) => Math.round(x * 100) / 100
 
 async function runPhase (target: Target, samples: Sample[]) {
   const prefix = `local-${target}-${Date.now().toString(36)}`
-  let server: { pid: number, url: string, stop: () => Promise<unknown> }
+  let server: { pid: number, url: string, stop: () => Promise<unknown>, metrics?: () => Promise<string> }
   if (target === 'mosquitto') {
     const m = await startMosquitto()
     server = { pid: m.child.pid!, url: `mqtt://127.0.0.1:${m.port}`, stop: m.stop }
   } else {
     const b = await startBrokerProcess(`loadtest-${prefix}`, { FLEET_MAX_CONNECTIONS: '19500', FLEET_CONNECT_RATE_PER_S: '100000', FLEET_LOG_LEVEL: 'warn' })
-    server = { pid: b.child.pid!, url: `mqtt://127.0.0.1:${b.mqttPort}`, stop: () => b.kill('SIGTERM') }
+    server = { pid: b.child.pid!, url: `mqtt://127.0.0.1:${b.mqttPort}`, stop: () => b.kill('SIGTERM'), metrics: b.metrics }
   }
   const rssBefore = rssBytes(server.pid)
 
@@ -85,8 +98,13 @@ async function runPhase (target: Target, samples: Sample[]) {
   const sampler = setInterval(() => {
     const now = performance.now()
     const serverCpu = cpuOf(server.pid)
-    samples.push({ target, t: Math.round((now - t0) / 1_000), connected: sims.connected(), ackedPerS: sims.window(now - SAMPLE_MS - 500).ackedPerS, serverCores: round2((serverCpu - last.server) / ((now - last.t) / 1_000)), serverRssMB: Math.round(rssBytes(server.pid) / 2 ** 20) })
+    const row: Sample = { target, t: Math.round((now - t0) / 1_000), connected: sims.connected(), ackedPerS: sims.window(now - SAMPLE_MS - 500).ackedPerS, serverCores: round2((serverCpu - last.server) / ((now - last.t) / 1_000)), serverRssMB: Math.round(rssBytes(server.pid) / 2 ** 20) }
+    samples.push(row)
     last = { t: now, server: serverCpu }
+    // the fleet broker's own view: what it holds, what Kafka took, what it refused
+    server.metrics?.().then(text => {
+      row.broker = Object.fromEntries(BROKER_METRICS.map(([k, name, match]) => [k, round2(metricValue(text, name, match))]))
+    }, () => {})
   }, SAMPLE_MS)
 
   console.log(`[${target}] ramping ${cars} cars at ${rampPerS}/s over ${procs} simulator processes`)
