@@ -7,6 +7,7 @@
 // this process and every child is killed when this process exits, so no orphan holds the test
 // runner's stdout open after a test file is cancelled.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
 import { createServer } from 'node:net'
 
 export interface BrokerProcess {
@@ -42,7 +43,12 @@ process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
 
 const root = new URL('../..', import.meta.url).pathname
 
-async function spawnBroker (id: string, env: Record<string, string>): Promise<BrokerProcess | 'port-taken'> {
+export interface BrokerProcessOptions {
+  /** Append the broker's output to this file instead of this process's stdout/stderr. */
+  logFile?: string
+}
+
+async function spawnBroker (id: string, env: Record<string, string>, opts: BrokerProcessOptions): Promise<BrokerProcess | 'port-taken'> {
   const [mqttPort, opsPort] = [await freePort(), await freePort()]
   const child = spawn(process.execPath, ['--import', 'tsx', 'services/broker/src/main.ts'], {
     cwd: root,
@@ -51,12 +57,13 @@ async function spawnBroker (id: string, env: Record<string, string>): Promise<Br
   })
   children.add(child)
   let output = ''
-  const forward = (to: NodeJS.WriteStream) => (chunk: Buffer) => {
+  const file = opts.logFile === undefined ? undefined : createWriteStream(opts.logFile, { flags: 'a' })
+  const forward = (to: NodeJS.WritableStream) => (chunk: Buffer) => {
     if (output.length < 64_000) output += chunk.toString()
     to.write(chunk)
   }
-  child.stdout!.on('data', forward(process.stdout))
-  child.stderr!.on('data', forward(process.stderr))
+  child.stdout!.on('data', forward(file ?? process.stdout))
+  child.stderr!.on('data', forward(file ?? process.stderr))
   const exited = new Promise<number | null>(resolve => child.once('exit', code => { children.delete(child); resolve(code) }))
   const deadline = Date.now() + 30_000
   for (;;) {
@@ -86,17 +93,17 @@ async function spawnBroker (id: string, env: Record<string, string>): Promise<Br
   }
 }
 
-export async function startBrokerProcess (id: string, env: Record<string, string> = {}): Promise<BrokerProcess> {
+export async function startBrokerProcess (id: string, env: Record<string, string> = {}, opts: BrokerProcessOptions = {}): Promise<BrokerProcess> {
   for (let attempt = 1; ; attempt++) {
-    const broker = await spawnBroker(id, env)
+    const broker = await spawnBroker(id, env, opts)
     if (broker !== 'port-taken') return broker
     if (attempt === 3) throw new Error(`broker ${id}: its ports were taken three times in a row`)
   }
 }
 
 /** Starts several brokers; if one fails, the others are killed before the error is thrown. */
-export async function startBrokerProcesses (ids: string[], env: Record<string, string> = {}): Promise<BrokerProcess[]> {
-  const settled = await Promise.allSettled(ids.map(id => startBrokerProcess(id, env)))
+export async function startBrokerProcesses (ids: string[], env: Record<string, string> = {}, opts: BrokerProcessOptions = {}): Promise<BrokerProcess[]> {
+  const settled = await Promise.allSettled(ids.map(id => startBrokerProcess(id, env, opts)))
   const failed = settled.find(s => s.status === 'rejected')
   const started = settled.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
   if (failed !== undefined) {

@@ -1,6 +1,9 @@
 // A simulated fleet: cars that connect with their own credentials and a persistent session,
 // publish telemetry at QoS 1 on an interval, and acknowledge the commands they receive.
-// Counts and PUBACK latencies are kept for reports (npm start, loadtest:local).
+// Counts and PUBACK latencies are kept for reports (npm start, loadtest:local). For fault tests it
+// can also record which (car, seq) got a PUBACK and which commands each car received
+// (FLEET_SIM_RECORD_FILE), and mix schema-invalid telemetry in (FLEET_SIM_INVALID_PCT).
+import { writeFile } from 'node:fs/promises'
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Command } from '../../shared/src/command-schema.js'
 import type { Logger } from '../../shared/src/logger.js'
@@ -16,7 +19,16 @@ export interface SimulatorStats {
   acked: number
   errors: number
   commandsAnswered: number
-  /** PUBACK latencies (ms) since the last `takeLatencies()`. */
+  /** Connections lost (a 'close' of a connected car). */
+  disconnects: number
+  /** Connections made again after a car's first. */
+  reconnects: number
+  /** Commands received again with a commandId the car had already seen. */
+  commandRepeats: number
+  /** Schema-invalid telemetry sent and acknowledged (FLEET_SIM_INVALID_PCT); not in published/acked. */
+  invalidPublished: number
+  invalidAcked: number
+  /** PUBACK latencies (ms) of valid telemetry since the last `takeLatencies()`. */
   takeLatencies: () => number[]
 }
 
@@ -26,11 +38,35 @@ export interface Simulator {
   stats: SimulatorStats
 }
 
+/** What FLEET_SIM_RECORD_FILE holds: per car its acknowledged seqs as [first, last] runs, per commandId how often it arrived. */
+export interface SimulatorRecord {
+  acked: Record<string, Array<[number, number]>>
+  commands: Record<string, number>
+  stats: Omit<SimulatorStats, 'takeLatencies'>
+}
+
+/** Sorted, de-duplicated seqs as [first, last] runs. */
+export function toRuns (seqs: number[]): Array<[number, number]> {
+  const sorted = [...seqs].sort((a, b) => a - b)
+  const runs: Array<[number, number]> = []
+  for (const s of sorted) {
+    const last = runs.at(-1)
+    if (last !== undefined && s <= last[1] + 1) last[1] = Math.max(last[1], s)
+    else runs.push([s, s])
+  }
+  return runs
+}
+
 export function createSimulator (config: SimulatorConfig, deps: { log: Logger }): Simulator {
   const { log } = deps
   const cars: Array<{ client: MqttClient, timer: NodeJS.Timeout | null }> = []
   let latencies: number[] = []
   const online = new Set<string>()
+  const record = config.recordFile !== ''
+  const ackedSeqs = new Map<string, number[]>()
+  const received = new Map<string, number>()
+  // Invalid messages are added on top: for p % of all, p / (100 - p) per valid message.
+  const invalidPerValid = config.invalidPct / (100 - config.invalidPct)
   let stopped = false
   let reporter: NodeJS.Timeout | null = null
   const stats: SimulatorStats = {
@@ -39,6 +75,11 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     acked: 0,
     errors: 0,
     commandsAnswered: 0,
+    disconnects: 0,
+    reconnects: 0,
+    commandRepeats: 0,
+    invalidPublished: 0,
+    invalidAcked: 0,
     takeLatencies: () => {
       const l = latencies
       latencies = []
@@ -69,7 +110,11 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     })
     const car = { client, timer: null as NodeJS.Timeout | null }
     cars.push(car)
+    const acked: number[] = []
+    if (record) ackedSeqs.set(id, acked)
+    let connects = 0
     client.on('connect', () => {
+      if (connects++ > 0) stats.reconnects++
       online.add(id)
       stats.connected = online.size
       client.subscribe(MqttTopics.commands(id), { qos: 1 })
@@ -82,6 +127,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
       }
     })
     client.on('close', () => {
+      if (online.has(id)) stats.disconnects++
       online.delete(id)
       stats.connected = online.size
     })
@@ -93,6 +139,9 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
       } catch {
         return
       }
+      const seen = received.get(cmd.commandId) ?? 0
+      if (seen > 0) stats.commandRepeats++
+      received.set(cmd.commandId, seen + 1)
       stats.commandsAnswered++
       client.publish(MqttTopics.commandAck(id), JSON.stringify({ commandId: cmd.commandId, result: 'ok' }), { qos: 1 })
     })
@@ -100,14 +149,27 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
       if (!client.connected) return
       const t0 = performance.now()
       stats.published++
-      client.publish(MqttTopics.telemetry(id), JSON.stringify(vehicle.next(config.intervalMs / 1_000, Date.now())), { qos: 1 }, err => {
+      const msg = vehicle.next(config.intervalMs / 1_000, Date.now())
+      client.publish(MqttTopics.telemetry(id), JSON.stringify(msg), { qos: 1 }, err => {
         if (err) {
           stats.errors++
           return
         }
         stats.acked++
+        if (record) acked.push(msg.seq)
         latencies.push(performance.now() - t0)
       })
+      if (invalidPerValid > 0) {
+        // As large as a valid message, refused by the schema (a string where a number belongs).
+        let n = Math.floor(invalidPerValid) + (rnd.next() < invalidPerValid % 1 ? 1 : 0)
+        while (n-- > 0) {
+          stats.invalidPublished++
+          client.publish(MqttTopics.telemetry(id), JSON.stringify({ ...msg, speedMps: 'invalid' }), { qos: 1 }, err => {
+            if (err) stats.errors++
+            else stats.invalidAcked++
+          })
+        }
+      }
     }
   }
 
@@ -123,7 +185,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
           const step = Math.max(1, l.length / 500)
           const pubackSampleMs: number[] = []
           for (let k = 0; k < l.length; k += step) pubackSampleMs.push(Math.round(l[Math.floor(k)]! * 100) / 100)
-          log.info({ connected: stats.connected, published: stats.published, acked: stats.acked, ackedPerS: Math.round((stats.acked - lastAcked) / (config.reportEveryMs / 1_000)), pubackP50Ms: q(0.5), pubackP99Ms: q(0.99), pubackSampleMs, errors: stats.errors, commandsAnswered: stats.commandsAnswered }, 'fleet')
+          log.info({ connected: stats.connected, published: stats.published, acked: stats.acked, ackedPerS: Math.round((stats.acked - lastAcked) / (config.reportEveryMs / 1_000)), pubackP50Ms: q(0.5), pubackP99Ms: q(0.99), pubackSampleMs, errors: stats.errors, commandsAnswered: stats.commandsAnswered, disconnects: stats.disconnects, reconnects: stats.reconnects, commandRepeats: stats.commandRepeats, invalidPublished: stats.invalidPublished, invalidAcked: stats.invalidAcked }, 'fleet')
           lastAcked = stats.acked
         }, config.reportEveryMs)
         reporter.unref()
@@ -141,7 +203,23 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
       stopped = true
       if (reporter !== null) clearInterval(reporter)
       for (const car of cars) if (car.timer !== null) clearInterval(car.timer)
-      await Promise.all(cars.map(c => c.client.endAsync().catch(() => {})))
+      // A graceful end waits for PUBACKs in flight; a car whose broker is gone would wait forever.
+      await Promise.race([
+        Promise.all(cars.map(c => c.client.endAsync().catch(() => {}))),
+        new Promise(resolve => setTimeout(resolve, 10_000).unref())
+      ])
+      for (const c of cars) c.client.end(true)
+      if (record) {
+        const { takeLatencies: _, ...counts } = stats
+        const out: SimulatorRecord = {
+          acked: Object.fromEntries([...ackedSeqs].map(([id, seqs]) => [id, toRuns(seqs)])),
+          commands: Object.fromEntries(received),
+          stats: counts
+        }
+        const file = config.recordFile.replaceAll('{first}', String(config.firstCar))
+        await writeFile(file, JSON.stringify(out))
+        log.info({ file, cars: ackedSeqs.size, commands: received.size }, 'record written')
+      }
     }
   }
 }

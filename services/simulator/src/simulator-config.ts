@@ -13,7 +13,9 @@ export const simulatorSettings = {
   rampPerSecond: int('FLEET_SIM_RAMP_PER_S', 500, 'new connections per second while ramping up', 1, 100_000),
   seed: int('FLEET_SIM_SEED', 1, 'seed of the simulated signals'),
   vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', DEV_SIGNING_KEY, 'signing key of per-car MQTT passwords'),
-  reportEveryMs: int('FLEET_SIM_REPORT_MS', 10_000, 'how often the simulator logs its figures (0 = never)', 0, 3_600_000)
+  reportEveryMs: int('FLEET_SIM_REPORT_MS', 10_000, 'how often the simulator logs its figures (0 = never)', 0, 3_600_000),
+  recordFile: str('FLEET_SIM_RECORD_FILE', '', 'at stop, write each car\'s acknowledged telemetry seqs and the commandIds it received (with counts) to this JSON file; {first} in the name becomes FLEET_SIM_FIRST_CAR (fault tests; empty = off)'),
+  invalidPct: int('FLEET_SIM_INVALID_PCT', 0, 'share (%) of all messages sent as schema-invalid telemetry on top of the valid ones (DLQ load tests; 0 = off)', 0, 90)
 }
 
 export type SimulatorConfig = ConfigOf<typeof simulatorSettings>

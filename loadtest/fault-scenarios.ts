@@ -1,0 +1,108 @@
+// The fault matrix: each scenario injects one fault into the running system (loadtest/faults.ts
+// runs them under load through loadtest/fault-harness.ts) and says when it began and ended.
+import { metricValue } from '../test/helpers/broker-process.js'
+import { sleep, type FaultTimes, type Harness, type ScenarioSpec } from './fault-harness.js'
+
+const env = (k: string, d: number) => Number(process.env[k] ?? d)
+const OUTAGE_S = env('OUTAGE_S', 30)
+const SLOW_S = env('SLOW_S', 90)
+const SLOW_KBIT = env('SLOW_KBIT', 1_000)
+
+/** A dependency stopped for OUTAGE_S and started again. */
+function outage (stop: (h: Harness) => Promise<unknown>, start: (h: Harness) => Promise<unknown>) {
+  return async (h: Harness): Promise<FaultTimes> => {
+    const injectedAt = h.now()
+    await stop(h)
+    const down = h.now()
+    await sleep(OUTAGE_S * 1_000)
+    const restart = h.now()
+    await start(h)
+    const endedAt = h.now()
+    return { injectedAt, endedAt, notes: { stoppedAfterS: Math.round((down - injectedAt) * 10) / 10, downS: Math.round((restart - down) * 10) / 10, startTookS: Math.round((endedAt - restart) * 10) / 10 } }
+  }
+}
+
+/** Broker 1 ends (SIGKILL or SIGTERM); its cars' commands are sent while they move, so they queue in their sessions. */
+function brokerEnds (signal: 'SIGKILL' | 'SIGTERM') {
+  return async (h: Harness): Promise<FaultTimes> => {
+    const victim = h.sys.brokers[1]!
+    const cars = h.carsOnBroker(1, 50)
+    const injectedAt = h.now()
+    const exit = victim.kill(signal)
+    // Sent while the cars of the ended broker are away or moving: they wait in the cars' sessions.
+    const burst = Promise.all(cars.map(c => h.commands.send(c, 'queued')))
+    const code = await exit
+    const exitedAt = h.now()
+    await burst
+    return { injectedAt, endedAt: injectedAt, notes: { signal, exitCode: code, exitedAfterS: Math.round((exitedAt - injectedAt) * 10) / 10, queuedCommandsTo: cars.length } }
+  }
+}
+
+export const scenarios: ScenarioSpec[] = [
+  {
+    name: 'kafka-stop',
+    title: `Kafka stopped for ${OUTAGE_S} s, then started`,
+    inject: outage(h => h.stack.stopKafka(), h => h.stack.startKafka())
+  },
+  {
+    name: 'redis-stop',
+    title: `Redis stopped for ${OUTAGE_S} s, then started (append-only file: a restart, not a wipe)`,
+    inject: outage(h => h.stack.stopRedis(), h => h.stack.startRedis())
+  },
+  {
+    name: 'broker-kill',
+    title: 'One broker process killed with SIGKILL',
+    inject: brokerEnds('SIGKILL')
+  },
+  {
+    name: 'broker-drain',
+    title: 'One broker process drained with SIGTERM',
+    inject: brokerEnds('SIGTERM')
+  },
+  {
+    name: 'scorer-kill',
+    title: 'One of two scorer processes killed with SIGKILL mid-batch',
+    scorers: 2,
+    async inject (h) {
+      const victim = h.sys.scorers[0]!
+      // Mid-batch: wait until it is scoring (its batch counter moves), then kill at once.
+      const batches = async () => metricValue(await victim.metrics(), 'fleet_scorer_batch_seconds_count')
+      const b0 = await batches()
+      while (await batches() === b0) await sleep(5)
+      const injectedAt = h.now()
+      await victim.kill('SIGKILL')
+      return { injectedAt, endedAt: injectedAt, notes: { killed: victim.name } }
+    }
+  },
+  {
+    name: 'commander-kill',
+    title: 'One of two commander processes killed with SIGKILL while delivering',
+    commanders: 2,
+    async inject (h) {
+      const victim = h.sys.commanders[0]!
+      // While delivering: a burst of commands, and the kill as soon as the victim has published some of it.
+      const published = async () => metricValue(await victim.metrics(), 'fleet_commander_published_total')
+      const p0 = await published()
+      const cars = Array.from({ length: 400 }, (_, k) => h.load.carId(Math.floor(k * h.o.cars / 400)))
+      const burst = Promise.all(cars.map(c => h.commands.send(c, 'burst')))
+      const deadline = performance.now() + 10_000
+      while (await published() === p0 && performance.now() < deadline) await sleep(5)
+      const injectedAt = h.now()
+      const publishedBeforeKill = await published() - p0
+      await victim.kill('SIGKILL')
+      await burst
+      return { injectedAt, endedAt: injectedAt, notes: { killed: victim.name, burst: cars.length, victimPublishedOfBurst: publishedBeforeKill } }
+    }
+  },
+  {
+    name: 'kafka-slow',
+    title: `Kafka's link throttled to ${SLOW_KBIT} kbit/s for ${SLOW_S} s (tc tbf in its network namespace)`,
+    async inject (h) {
+      const injectedAt = h.now()
+      await h.stack.throttleKafka(SLOW_KBIT)
+      await sleep(SLOW_S * 1_000)
+      await h.stack.unthrottleKafka()
+      return { injectedAt, endedAt: h.now(), notes: { rateKbit: SLOW_KBIT, slowS: SLOW_S } }
+    }
+  }
+]
