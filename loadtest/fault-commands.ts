@@ -33,6 +33,9 @@ export interface CommandVerdict {
   byPhase: Record<string, { sent: number, accepted: number, acknowledged: number }>
 }
 
+/** Every step from sent to acknowledged is in the record's history. */
+const complete = (r: CommandRecord) => r.status !== 'acknowledged' || ['sent', 'delivered', 'acknowledged'].every(st => r.history.some(h => h.status === st))
+
 export function createCommandSender (apiUrl: string, apiKey: string, t0: number) {
   const sent: SentCommand[] = []
   const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }
@@ -96,6 +99,17 @@ export function createCommandSender (apiUrl: string, apiKey: string, t0: number)
         }
       }
       await Promise.all(Array.from({ length: 32 }, worker))
+      // A step that arrives after the final one (the commander's `sent` retried past the car's
+      // ack, say) is added to the history late: read those records once more a little later.
+      const incomplete = () => open.filter(c => c.final !== undefined && !complete(c.final))
+      if (incomplete().length === 0) return
+      await new Promise(resolve => setTimeout(resolve, 10_000))
+      await Promise.all(incomplete().map(async c => {
+        try {
+          const r = await fetch(`${apiUrl}/v1/vehicles/${c.vehicleId}/commands/${c.commandId}`, { headers, signal: AbortSignal.timeout(10_000) })
+          if (r.ok) c.final = await r.json() as CommandRecord
+        } catch {}
+      }))
     }
   }
 }

@@ -332,9 +332,11 @@ export async function runFaultScenario (spec: ScenarioSpec, stack: FaultStack, o
       scoring = { telemetryRecords: inKafka.unique, scores: scored.records, unscored, sampleUnscored, scoredMoreThanOnce: scored.records - scored.unique }
     }
     const s = timeline.samples
-    const during = load.sims.window(t0 + fault.injectedAt * 1_000, t0 + (fault.endedAt + (recoverS ?? o.observeS)) * 1_000)
+    // PUBACKs held during the fault complete just after it: the window runs at least 10 s past its end.
+    const windowEnd = fault.endedAt + Math.max(recoverS ?? o.observeS, 10)
+    const during = load.sims.window(t0 + fault.injectedAt * 1_000, t0 + windowEnd * 1_000)
     const before = load.sims.window(t0 + baselineFrom * 1_000, t0 + baselineTo * 1_000)
-    const inFault = s.filter(x => x.t >= fault.injectedAt && x.t <= fault.endedAt + (recoverS ?? o.observeS))
+    const inFault = s.filter(x => x.t >= fault.injectedAt && x.t <= windowEnd)
     const maxOf = (xs: Array<number | null>) => Math.max(0, ...xs.filter((x): x is number => x !== null))
     const result = {
       scenario: spec.name,
@@ -344,7 +346,7 @@ export async function runFaultScenario (spec: ScenarioSpec, stack: FaultStack, o
       telemetry,
       throughput: {
         baselineAckedPerS: baseline,
-        lowestAckedPerS: Math.min(...rates(s).filter(r => r.t >= fault.injectedAt && r.t <= fault.endedAt + (recoverS ?? o.observeS)).map(r => r.rate)),
+        lowestAckedPerS: Math.min(...rates(s).filter(r => r.t >= fault.injectedAt && r.t <= windowEnd).map(r => r.rate)),
         recoverS,
         recoverFrom: fault.endedAt === fault.injectedAt ? 'injection' : 'fault end'
       },

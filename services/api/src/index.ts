@@ -17,6 +17,7 @@ import { createCommandStore, EXPIRING_COMMANDS_KEY } from '../../shared/src/comm
 import { createKafka } from '../../shared/src/kafka.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
+import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
 import { createAnomalyFeed } from './anomaly-feed.js'
 import { DEV_API_KEYS, parseApiKeys, type ApiConfig } from './api-config.js'
 import { fleetApi } from './app.js'
@@ -60,6 +61,9 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
   const redisOpts = { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 3_000 }
   const redis = new Redis(config.redisUrl, redisOpts)
   const subscriber = new Redis(config.redisUrl, { lazyConnect: true, connectTimeout: 3_000 })
+  const redisErrors = createRedisErrorWatch('api', registry, log)
+  redisErrors.watch('records', redis)
+  redisErrors.watch('updates', subscriber)
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
   const admin = kafka.admin()
   const store = createCommandStore(redis, { retentionS: config.commandRetentionS })

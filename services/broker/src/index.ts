@@ -12,6 +12,7 @@ import { isVehicleId } from '../../shared/src/topics.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
+import { createRedisErrorWatch, type RedisEvents } from '../../shared/src/redis-errors.js'
 import { createAuthorizeSubscribe } from './acl.js'
 import { createAddressLimiter, createAdmission } from './admission.js'
 import { createCommandRelay } from './command-relay.js'
@@ -61,7 +62,8 @@ export interface FleetBroker {
 interface IncomingStore { incomingGetPacket: (client: Client, packet: PublishPacket) => Promise<unknown> }
 
 const KEEPALIVE_REFRESH_MS = 1_000
-const redisEmitter = (url: string) => new (MQEmitterRedis as unknown as new (o: object) => import('mqemitter').MQEmitter)({ connectionString: url })
+type RedisEmitter = import('mqemitter').MQEmitter & { subConn: RedisEvents, pubConn: RedisEvents, state: { on: (e: 'error', l: () => void) => unknown } }
+const redisEmitter = (url: string) => new (MQEmitterRedis as unknown as new (o: object) => RedisEmitter)({ connectionString: url })
 const SOCKET_SLACK = 500
 
 export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {}): Promise<FleetBroker> {
@@ -69,6 +71,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const log = (deps.log ?? createLogger('broker', config.logLevel)).child({ brokerId: id })
   const registry = deps.registry ?? createRegistry('broker')
   const metrics = createBrokerMetrics(registry)
+  const redisErrors = createRedisErrorWatch('broker', registry, log)
   const ownRedis = deps.redis === undefined
   const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
   const producer: Producer = (deps.kafka ?? createKafka(config, log, `-broker-${id}`)).producer({
@@ -104,6 +107,17 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const shared = config.persistence === 'redis'
   // aedes-persistence-redis' own destroy() needs the (then closed) emitter; its connection is ours to close.
   const persistenceRedis = shared ? new Redis(config.redisUrl) : null
+  redisErrors.watch('state', redis)
+  if (persistenceRedis !== null) redisErrors.watch('sessions', persistenceRedis)
+  // mqemitter-redis re-emits its connections' errors on `state`, where nobody listening means a
+  // crash; they are counted on the connections themselves.
+  const sharedEmitter = (): RedisEmitter => {
+    const e = redisEmitter(config.redisUrl)
+    e.state.on('error', () => {})
+    redisErrors.watch('emitter-sub', e.subConn)
+    redisErrors.watch('emitter-pub', e.pubConn)
+    return e
+  }
   const aedes = new Aedes({
     id,
     heartbeatInterval: config.heartbeatMs,
@@ -111,8 +125,8 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       ? {
           persistence: redisPersistence({ conn: persistenceRedis! }),
           mq: config.emitter === 'routed'
-            ? createRoutingEmitter({ local: createLocalEmitter(), shared: redisEmitter(config.redisUrl) })
-            : redisEmitter(config.redisUrl)
+            ? createRoutingEmitter({ local: createLocalEmitter(), shared: sharedEmitter() })
+            : sharedEmitter()
         }
       : { mq: createLocalEmitter() }),
     connectTimeout: config.connectTimeoutMs,
@@ -157,6 +171,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   let draining = false
   let stopTlsWatch: (() => void) | null = null
   const revocations = new Redis(config.redisUrl, { lazyConnect: true })
+  redisErrors.watch('revocations', revocations)
   let openStreams = 0
   const addressLimiter = createAddressLimiter(config.connectRatePerAddress)
 

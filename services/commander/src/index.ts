@@ -12,6 +12,7 @@ import { createCommandStore } from '../../shared/src/command-store.js'
 import { createKafka } from '../../shared/src/kafka.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
+import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { runAnomalyRules } from './anomaly-rule.js'
 import { runProjection } from './command-projection.js'
@@ -49,6 +50,9 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
   const redis = new Redis(config.redisUrl, redisOpts)
   // WATCH/MULTI of the projection needs a connection nobody else uses.
   const projectionRedis = new Redis(config.redisUrl, redisOpts)
+  const redisErrors = createRedisErrorWatch('commander', registry, log)
+  redisErrors.watch('records', redis)
+  redisErrors.watch('projection', projectionRedis)
   const store = createCommandStore(redis, { retentionS: config.commandRetentionS })
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
   const consumerOpts = { sessionTimeout: 10_000, rebalanceTimeout: 10_000, heartbeatInterval: 1_000, allowAutoTopicCreation: false, retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5_000 } }

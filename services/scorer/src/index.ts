@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client'
 import { createKafka } from '../../shared/src/kafka.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
+import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { KafkaTopics } from '../../shared/src/topics.js'
 import { ANOMALOUS_KEY, ANOMALY_HISTORY, SCORES_KEY, vehicleAnomaliesKey, vehicleStateFields, vehicleStateKey } from '../../shared/src/vehicle-state.js'
@@ -54,6 +55,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
   const kafka = deps.kafka ?? createKafka(config, log, '-scorer')
   const ownRedis = deps.redis === undefined
   const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
+  if (ownRedis) createRedisErrorWatch('scorer', registry, log).watch('state', redis)
   const source = `scorer:${config.groupId}`
   let tfl: LoadedTf | null = null
   let runtime: ModelRuntime | null = null

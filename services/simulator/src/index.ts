@@ -127,7 +127,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
       }
     })
     client.on('close', () => {
-      if (online.has(id)) stats.disconnects++
+      if (online.has(id) && !stopped) stats.disconnects++
       online.delete(id)
       stats.connected = online.size
     })

@@ -1,0 +1,66 @@
+// Fleet's rules on top of aedes-persistence-redis (the shared session store). A persistent session
+// holds exactly the subscriptions the ACL granted, and the connect path skips Redis work whose
+// answer is known in advance, which is most of what a reconnect storm costs:
+// - aedes persists every topic of a SUBSCRIBE packet once any one of them is granted, refused ones
+//   included; stored, a refused topic would be broadcast to every pod's subscription index and get
+//   another car's commands queued for this session. Only granted topics are stored.
+// - A car that re-subscribes to what its session already holds (same topic and options, restored
+//   at CONNECT) is not stored again: that would be SADD + HMSET + a $SYS broadcast through Redis
+//   and back, for no change.
+// - aedes' CONNECT asks to delete the client's previous will under a key that is never written
+//   (`will:undefined:<id>`: a Client has no brokerId) — three Redis commands that change nothing.
+// - Cars only subscribe to their commands topic, which is never retained (telemetry-intake.ts
+//   clears the flag), so the retained lookup after such a SUBSCRIBE is skipped.
+import { Readable } from 'node:stream'
+import type { Client } from 'aedes'
+
+export interface StoredSubscription { topic: string, qos: number, rh?: number, rap?: boolean, nl?: boolean }
+
+/** The methods of aedes-persistence-redis (promise forms, as aedes 1.x calls them) trimmed here. */
+export interface SessionStore {
+  delWill: (client: { id: string, brokerId?: string }, cb?: unknown) => unknown
+  addSubscriptions: (client: Client, subs: StoredSubscription[], cb?: unknown) => unknown
+  createRetainedStreamCombi: (patterns: string[]) => Readable
+}
+
+export interface SessionRules {
+  /** The ACL: may this client hold a subscription to this filter? */
+  maySubscribe: (client: Client, filter: string) => boolean
+  /** Filters no retained message can ever match. */
+  neverRetained: (filter: string) => boolean
+}
+
+type Held = Record<string, { qos: number, rh?: number, rap?: boolean, nl?: boolean } | undefined>
+
+const unchanged = (client: Client, sub: StoredSubscription) => {
+  const held = (client as unknown as { subscriptions: Held }).subscriptions[sub.topic]
+  return held !== undefined && held.qos === sub.qos && held.rh === sub.rh && held.rap === sub.rap && held.nl === sub.nl
+}
+
+/** Installs the rules on a persistence instance (in place) and returns it. */
+export function applySessionRules<P extends SessionStore> (store: P, rules: SessionRules): P {
+  const delWill = store.delWill.bind(store)
+  const addSubscriptions = store.addSubscriptions.bind(store)
+  const retained = store.createRetainedStreamCombi.bind(store)
+  store.delWill = (client, cb) => {
+    if (client.brokerId === undefined && cb === undefined) return Promise.resolve(null)
+    return delWill(client, cb)
+  }
+  store.addSubscriptions = (client, subs, cb) => {
+    const granted = subs.filter(s => rules.maySubscribe(client, s.topic))
+    const changed = client.clean ? granted : granted.filter(s => !unchanged(client, s))
+    if (changed.length === 0) {
+      if (typeof cb === 'function') {
+        process.nextTick(cb as (err: null, c: Client) => void, null, client)
+        return undefined
+      }
+      return Promise.resolve(client)
+    }
+    return addSubscriptions(client, changed, cb)
+  }
+  store.createRetainedStreamCombi = patterns => {
+    const wanted = patterns.filter(p => !rules.neverRetained(p))
+    return wanted.length === 0 ? Readable.from([]) : retained(wanted)
+  }
+  return store
+}

@@ -1,0 +1,116 @@
+// Redis stopped and started again under a broker, commander and api as real OS processes: none of
+// them exits (an unhandled Redis error used to take every broker down within a second), telemetry
+// keeps flowing to Kafka while Redis is away, each Redis error is counted, and once Redis is
+// back a new car connects and a command goes through again.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { after, before, test } from 'node:test'
+import { promisify } from 'node:util'
+import type { MqttClient } from 'mqtt'
+import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
+import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
+import { metricValue, startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js'
+import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
+import { collect, endOffsets } from './helpers/kafka.js'
+import { startServiceProcess, type ServiceProcess } from './helpers/service-process.js'
+
+const run = promisify(execFile)
+const stack = (...args: string[]) => run('bash', ['scripts/stack.sh', ...args], { cwd: new URL('..', import.meta.url).pathname })
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+const KEY = `redis-outage-operator-${Date.now()}-key`
+const prefix = uniqueFleetPrefix('redisout')
+let broker: BrokerProcess
+let commander: ServiceProcess
+let api: ServiceProcess
+const cars: MqttClient[] = []
+
+before(async () => {
+  broker = await startBrokerProcess(`${prefix}-broker`)
+  commander = await startServiceProcess('commander', { env: { FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${broker.mqttPort}`, FLEET_COMMANDER_ID: `${prefix}-commander`, FLEET_COMMANDER_GROUP: `${prefix}-commander` } })
+  api = await startServiceProcess('api', { env: { FLEET_API_KEYS: `ops:operator:${KEY}` } })
+})
+after(async () => {
+  await stack('up', 'redis') // whatever happened, leave Redis running for the next test
+  for (const c of cars) c.end(true)
+  await Promise.all([api?.kill(), commander?.kill(), broker?.kill()])
+})
+
+const alive = (p: { child: { exitCode: number | null, signalCode: string | null } }) => p.child.exitCode === null && p.child.signalCode === null
+
+async function sendCommand (vehicleId: string): Promise<Response> {
+  return fetch(`http://127.0.0.1:${api.port}/v1/vehicles/${vehicleId}/commands`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': KEY },
+    body: JSON.stringify({ type: 'flash-lights' })
+  })
+}
+
+async function commandAcknowledged (car: MqttClient, vehicleId: string, timeoutMs: number): Promise<string> {
+  car.on('message', (topic, payload) => {
+    if (topic !== MqttTopics.commands(vehicleId)) return
+    const { commandId } = JSON.parse(payload.toString()) as { commandId: string }
+    car.publish(MqttTopics.commandAck(vehicleId), JSON.stringify({ commandId, result: 'ok' }), { qos: 1 })
+  })
+  await car.subscribeAsync(MqttTopics.commands(vehicleId), { qos: 1 })
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const res = await sendCommand(vehicleId)
+    if (res.status === 201) {
+      const { commandId } = await res.json() as { commandId: string }
+      for (;;) {
+        const r = await fetch(`http://127.0.0.1:${api.port}/v1/vehicles/${vehicleId}/commands/${commandId}`, { headers: { 'x-api-key': KEY } })
+        const body = await r.json() as { status: string }
+        if (body.status === 'acknowledged') return body.status
+        if (Date.now() > deadline) return body.status
+        await sleep(200)
+      }
+    }
+    if (Date.now() > deadline) return `POST answered ${res.status}`
+    await sleep(500)
+  }
+}
+
+test('Redis stops and comes back: broker, commander and api stay up, telemetry still reaches Kafka, errors are counted, commands work again', async () => {
+  const telemetry = await collect(KafkaTopics.telemetry, k => k === `${prefix}-a`, await endOffsets(KafkaTopics.telemetry))
+  const before = `${prefix}-a`
+  const car = await connectCar(before, broker.mqttPort)
+  cars.push(car)
+  assert.equal(await commandAcknowledged(car, before, 20_000), 'acknowledged', 'a command before the outage')
+
+  await stack('down', 'redis')
+  await sleep(3_000)
+  // Telemetry's route is Kafka: a connected car is still acknowledged while Redis is away.
+  const sent: number[] = []
+  for (let seq = 0; seq < 20; seq++) {
+    await car.publishAsync(MqttTopics.telemetry(before), JSON.stringify(validTelemetry(before, seq)), { qos: 1 })
+    sent.push(seq)
+  }
+  const refused = await sendCommand(before)
+  assert.equal(refused.status, 503, 'the api refuses commands it cannot record, with 503')
+  assert.match(refused.headers.get('content-type') ?? '', /problem\+json/)
+  await sleep(2_000)
+  for (const p of [broker, commander, api]) assert.ok(alive(p), 'still running while Redis is down')
+  assert.ok(metricValue(await broker.metrics(), 'fleet_broker_redis_errors_total') > 0, 'broker counted Redis errors')
+  assert.ok(metricValue(await commander.metrics(), 'fleet_commander_redis_errors_total') > 0, 'commander counted Redis errors')
+  assert.ok(metricValue(await api.metrics(), 'fleet_api_redis_errors_total') > 0, 'api counted Redis errors')
+
+  await stack('up', 'redis')
+  for (const p of [broker, commander, api]) assert.ok(alive(p), 'still running after Redis came back')
+  await telemetry.waitFor(r => r.length >= sent.length)
+  await telemetry.stop()
+  assert.deepEqual(telemetry.records.map(r => (JSON.parse(r.value.toString()) as { seq: number }).seq), sent, 'telemetry acknowledged during the outage is in Kafka')
+
+  // After the restart (an empty Redis here): a new car connects and its command is acknowledged.
+  const afterId = `${prefix}-b`
+  let second: MqttClient | null = null
+  for (const deadline = Date.now() + 20_000; second === null;) {
+    try {
+      second = await connectCar(afterId, broker.mqttPort)
+    } catch (err) {
+      if (Date.now() > deadline) throw err
+      await sleep(500)
+    }
+  }
+  cars.push(second)
+  assert.equal(await commandAcknowledged(second, afterId, 30_000), 'acknowledged', 'a command after the outage')
+})
