@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { createRedisErrorWatch, type RedisEvents } from '../../shared/src/redis-errors.js'
-import { createAuthorizeSubscribe } from './acl.js'
+import { createAuthorizeSubscribe, maySubscribe } from './acl.js'
 import { createAddressLimiter, createAdmission } from './admission.js'
 import { createCommandRelay } from './command-relay.js'
 import type { BrokerConfig } from './broker-config.js'
@@ -22,7 +22,8 @@ import { createKafkaIngest, type IngestSink } from './kafka-ingest.js'
 import { startListeners, type Listeners } from './listeners.js'
 import { guardPacketSize } from './packet-guard.js'
 import { trackPresence } from './presence.js'
-import { createLocalEmitter, createRoutingEmitter } from './routing-emitter.js'
+import { createLocalEmitter, createRoutingEmitter, isExactCommandsTopic } from './routing-emitter.js'
+import { applySessionRules, type SessionStore } from './session-store.js'
 import { createTelemetryIntake } from './telemetry-intake.js'
 import { readTlsFiles, watchTlsFiles } from './tls-files.js'
 import { watchRevocations } from './revocation-watch.js'
@@ -123,7 +124,10 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     heartbeatInterval: config.heartbeatMs,
     ...(shared
       ? {
-          persistence: redisPersistence({ conn: persistenceRedis! }),
+          persistence: applySessionRules(redisPersistence({ conn: persistenceRedis! }) as unknown as SessionStore, {
+            maySubscribe: (client, filter) => maySubscribe(auth.identity, client, filter),
+            neverRetained: isExactCommandsTopic
+          }) as never,
           mq: config.emitter === 'routed'
             ? createRoutingEmitter({ local: createLocalEmitter(), shared: sharedEmitter() })
             : sharedEmitter()

@@ -1,0 +1,50 @@
+// Rewrites README's fault-matrix table (between the faults markers) from the last runs in
+// results/faults.json (npm run faults). `npm run docs:faults`.
+import { readFileSync, writeFileSync } from 'node:fs'
+
+const root = new URL('..', import.meta.url).pathname
+const file = process.env.OUT ?? 'results/faults.json'
+const order = ['kafka-stop', 'redis-stop', 'broker-kill', 'broker-drain', 'scorer-kill', 'commander-kill', 'kafka-slow', 'dlq-flood']
+
+type Run = Record<string, any>
+const runs = (JSON.parse(readFileSync(`${root}${file}`, 'utf8')) as { runs: Record<string, Run> }).runs
+const s = (x: number | null | undefined, unit = '') => x === null || x === undefined ? 'n/a' : `${x.toLocaleString('en-US')}${unit}`
+const ms = (x: number | null | undefined) => x === null || x === undefined ? 'n/a' : x >= 1_000 ? `${(x / 1_000).toFixed(1)} s` : `${Math.round(x)} ms`
+
+function row (name: string, r: Run): string {
+  if (r.error !== undefined) return `| ${r.title ?? name} | **failed to run**: ${r.error} | | | | | |`
+  if (r.notRun !== undefined) return `| ${name} | not run: ${r.notRun} | | | | | |`
+  if (r.phases !== undefined) {
+    const [clean, flood] = r.phases as Run[]
+    return `| ${r.title} | ${s(flood!.telemetry.ackedLost)} of ${s(flood!.telemetry.acked)} valid | ${s(flood!.telemetry.duplicates)} | n/a (no outage) | — | ${s(flood!.invalidAcked)} invalid messages acknowledged, ${s(flood!.dlqRecords)} in the DLQ; valid rate ${s(clean!.validAckedPerS)} → ${s(flood!.validAckedPerS)} msg/s, PUBACK p99 ${ms(clean!.pubackMs.p99)} → ${ms(flood!.pubackMs.p99)} | brokers ${clean!.brokerCores} → ${flood!.brokerCores} cores |`
+  }
+  const t = r.telemetry
+  const c = r.commands
+  const cars = r.cars
+  const recover = r.throughput.recoverS === null ? 'did not recover in the observation window' : `${r.throughput.recoverS} s after ${r.throughput.recoverFrom === 'injection' ? 'the fault' : 'it was lifted'}`
+  const refused = c.refused > 0 ? `, ${c.refused} refused (${Object.entries(c.refusedByStatus).map(([k, v]) => `${v} × ${k === '-1' ? 'no answer in 15 s' : k}`).join(', ')})` : ''
+  const carsSaw = `${cars.disconnects > 0 ? `${cars.disconnects} disconnected and reconnected (${cars.reconnects}); ` : 'no disconnects; '}PUBACK p99 ${ms(cars.pubackMsBefore.p99)} before, ${ms(cars.pubackMsDuringFault.p99)} (max ${ms(cars.pubackMsDuringFault.max)}) during and just after; rate ${s(r.throughput.baselineAckedPerS)} → lowest ${s(r.throughput.lowestAckedPerS)} msg/s`
+  const scoring = r.scoring === undefined ? '' : `; scorer: ${s(r.scoring.unscored)} of ${s(r.scoring.telemetryRecords)} records unscored, ${s(r.scoring.scoredMoreThanOnce)} scored twice`
+  const brokers = `RSS max ${(r.brokers.rssMBMax as number[]).join('/')} MB (baseline ${(r.brokers.rssMBAtBaseline as number[] | null ?? []).join('/')}), held records max ${s(Math.max(...r.brokers.pendingRecordsMax as number[]))}${r.brokers.backpressureSeen ? ', backpressure on' : ''}`
+  return `| ${r.title} | **${s(t.ackedLost)}** of ${s(t.acked)} | ${s(t.duplicates)} | ${recover} | ${c.accepted} accepted${refused}; **${c.lost} lost, ${c.receivedTwice} twice**${c.historyIncomplete > 0 ? `; ${c.historyIncomplete} acknowledged without every step in their history` : ''} | ${carsSaw}${scoring} | ${brokers} |`
+}
+
+const lines = [
+  '| fault | acknowledged telemetry lost | duplicates in Kafka | throughput back to ≥ 90 % | commands | what the cars saw | brokers |',
+  '|---|---|---|---|---|---|---|',
+  ...order.filter(n => runs[n] !== undefined).map(n => row(n, runs[n]!))
+]
+const any = Object.values(runs)[0] as Run | undefined
+const p = any?.params
+const conditions = p === undefined ? '' : `\n\n${p.cars.toLocaleString('en-US')} cars over ${p.simProcs} simulator processes, one QoS 1 message per car every ${p.intervalMs} ms, ${p.brokers} broker processes, ${p.commandsPerS} commands/s through the api to ${p.commandCars} cars; Kafka ${p.netns ? 'in a network namespace' : 'on loopback'}, its own Kafka and Redis; runs of ${[...new Set(Object.values(runs).map(r => (r.when as string).slice(0, 10)))].join(', ')} (\`results/faults.json\`).`
+const table = lines.join('\n') + conditions
+const path = `${root}README.md`
+const readme = readFileSync(path, 'utf8')
+const re = /<!-- faults:start -->[\s\S]*?<!-- faults:end -->/
+if (!re.test(readme)) {
+  console.error('README has no <!-- faults:start --> … <!-- faults:end --> markers')
+  process.exit(1)
+}
+const next = readme.replace(re, `<!-- faults:start -->\n${table}\n<!-- faults:end -->`)
+writeFileSync(path, next)
+console.log(next === readme ? 'README fault table unchanged' : 'README fault table updated')

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict'
+import { Readable } from 'node:stream'
+import { test } from 'node:test'
+import type { Client } from 'aedes'
+import { applySessionRules, type StoredSubscription } from './session-store.js'
+
+function fakeStore () {
+  const calls: string[] = []
+  const stored: StoredSubscription[][] = []
+  const store = {
+    delWill: (client: { id: string, brokerId?: string }) => { calls.push(`delWill:${client.id}`); return Promise.resolve(null) },
+    addSubscriptions: (_client: Client, subs: StoredSubscription[]) => { stored.push(subs); return Promise.resolve(_client) },
+    createRetainedStreamCombi: (patterns: string[]) => { calls.push(`retained:${patterns.join(',')}`); return Readable.from([]) }
+  }
+  const rules = applySessionRules(store, {
+    maySubscribe: (client, filter) => filter === `vehicles/${client.id}/commands`,
+    neverRetained: filter => filter.endsWith('/commands')
+  })
+  return { rules, calls, stored }
+}
+
+const car = (id: string, clean: boolean, subscriptions: Record<string, { qos: number }> = {}) => ({ id, clean, subscriptions }) as unknown as Client
+
+test('only the subscriptions the ACL grants are stored in the session', async () => {
+  const { rules, stored } = fakeStore()
+  await rules.addSubscriptions(car('a', false), [{ topic: 'vehicles/a/commands', qos: 1 }, { topic: 'vehicles/b/commands', qos: 1 }, { topic: '#', qos: 0 }])
+  assert.deepEqual(stored, [[{ topic: 'vehicles/a/commands', qos: 1 }]])
+  await rules.addSubscriptions(car('a', false), [{ topic: 'vehicles/b/commands', qos: 1 }])
+  assert.equal(stored.length, 1, 'nothing granted: nothing written')
+})
+
+test('a persistent session re-subscribing to what it already holds writes nothing; a changed QoS is written', async () => {
+  const { rules, stored } = fakeStore()
+  const held = car('a', false, { 'vehicles/a/commands': { qos: 1 } })
+  await rules.addSubscriptions(held, [{ topic: 'vehicles/a/commands', qos: 1 }])
+  assert.equal(stored.length, 0)
+  await rules.addSubscriptions(held, [{ topic: 'vehicles/a/commands', qos: 0 }])
+  assert.deepEqual(stored, [[{ topic: 'vehicles/a/commands', qos: 0 }]])
+})
+
+test('the callback form is answered too when nothing is written', async () => {
+  const { rules } = fakeStore()
+  const client = car('a', false)
+  const add = rules.addSubscriptions as (c: Client, s: StoredSubscription[], cb: (err: null, c: Client) => void) => unknown
+  const got = await new Promise(resolve => add(client, [{ topic: 'elsewhere', qos: 1 }], (_err, c) => resolve(c)))
+  assert.equal(got, client)
+})
+
+test('the will of a client that has none stored is not deleted; a real will delete passes', async () => {
+  const { rules, calls } = fakeStore()
+  assert.equal(await rules.delWill({ id: 'a' }), null)
+  await rules.delWill({ id: 'a', brokerId: 'b1' })
+  assert.deepEqual(calls, ['delWill:a'])
+})
+
+test('retained lookups skip filters nothing retained can match', async () => {
+  const { rules, calls } = fakeStore()
+  rules.createRetainedStreamCombi(['vehicles/a/commands'])
+  rules.createRetainedStreamCombi(['vehicles/a/commands', 'other/#'])
+  assert.deepEqual(calls, ['retained:other/#'])
+})
