@@ -14,6 +14,8 @@ export interface IngestRun {
   durationS: number
   loadProcs: number
   brokerEnv?: Record<string, string>
+  /** Node flags of the broker processes (bench:ingest's CPU_PROF=dir gives --cpu-prof). */
+  brokerNodeArgs?: string[]
   label: string
   /** 'fleet' (default): fleet broker processes writing to Kafka; 'mosquitto': one Mosquitto process. */
   server?: 'fleet' | 'mosquitto'
@@ -23,7 +25,7 @@ interface Server { mqttPort: number, child: ChildProcess, kill: (signal?: NodeJS
 
 export interface IngestResult {
   label: string
-  params: Omit<IngestRun, 'brokerEnv' | 'label'> & { brokerEnv: Record<string, string> }
+  params: Omit<IngestRun, 'brokerEnv' | 'label' | 'brokerNodeArgs'> & { brokerEnv: Record<string, string> }
   ackedPerSecond: number
   acked: number
   errors: number
@@ -40,7 +42,7 @@ export async function runIngest (run: IngestRun, redisPid?: number): Promise<Ing
   const brokers: Server[] = run.server === 'mosquitto'
     ? [await startMosquitto()].map(m => ({ mqttPort: m.port, child: m.child, kill: m.stop }))
     : await startBrokerProcesses(Array.from({ length: run.brokers }, (_, i) => `bench-${tag}-${i}`),
-      { FLEET_CONNECT_RATE_PER_S: '100000', ...run.brokerEnv })
+      { FLEET_CONNECT_RATE_PER_S: '100000', ...run.brokerEnv }, { nodeArgs: run.brokerNodeArgs ?? [] })
   try {
     return await measure(run, tag, brokers, redisPid)
   } finally {
@@ -77,7 +79,7 @@ async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid
   clearInterval(sampler)
   const results = await Promise.all(loads)
   const acked = results.reduce((n, r) => n + r.acked, 0)
-  const { brokerEnv = {}, label, server: _server, ...params } = run
+  const { brokerEnv = {}, label, server: _server, brokerNodeArgs: _args, ...params } = run
   return {
     label,
     params: { ...params, brokerEnv },

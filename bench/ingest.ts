@@ -3,7 +3,8 @@
 // (which writes nowhere), in one run. Prints and writes results/bench-ingest.json: acknowledged
 // messages/s, PUBACK latency p50/p99, server CPU and RSS, and fleet/Mosquitto ratios. Needs the
 // stack (scripts/stack.sh up).
-//   CARS=50 INFLIGHT=20 DURATION_S=20 LOAD_PROCS=1 PEER=mosquitto|none npm run bench:ingest
+//   CARS=50 INFLIGHT=20 DURATION_S=20 LOAD_PROCS=1 PEER=mosquitto|none [CPU_PROF=dir] npm run bench:ingest
+// CPU_PROF=dir: the broker process writes a V8 CPU profile there (node --cpu-prof).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { describe, runIngest, type IngestResult } from './ingest-run.js'
@@ -11,7 +12,8 @@ import { describe, runIngest, type IngestResult } from './ingest-run.js'
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const load = { cars: env('CARS', 50), inflight: env('INFLIGHT', 20), durationS: env('DURATION_S', 20), loadProcs: env('LOAD_PROCS', 1) }
 const load1 = loadavg()[0]!
-const result = await runIngest({ label: 'fleet broker → Kafka (acks=all)', brokers: 1, ...load })
+const prof = process.env.CPU_PROF
+const result = await runIngest({ label: 'fleet broker → Kafka (acks=all)', brokers: 1, ...load, ...(prof === undefined ? {} : { brokerNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${prof}`] }) })
 console.log(describe(result))
 let mosquitto: IngestResult | null = null
 if ((process.env.PEER ?? 'mosquitto') === 'mosquitto') {

@@ -46,11 +46,13 @@ const root = new URL('../..', import.meta.url).pathname
 export interface BrokerProcessOptions {
   /** Append the broker's output to this file instead of this process's stdout/stderr. */
   logFile?: string
+  /** Node flags before the script (e.g. --cpu-prof, which NODE_OPTIONS does not take). */
+  nodeArgs?: string[]
 }
 
 async function spawnBroker (id: string, env: Record<string, string>, opts: BrokerProcessOptions): Promise<BrokerProcess | 'port-taken'> {
   const [mqttPort, opsPort] = [await freePort(), await freePort()]
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/broker/src/main.ts'], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', 'services/broker/src/main.ts'], {
     cwd: root,
     env: { ...process.env, FLEET_BROKER_ID: id, FLEET_MQTT_PORT: String(mqttPort), FLEET_MQTT_WS_PORT: '-1', FLEET_BROKER_OPS_PORT: String(opsPort), FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
