@@ -8,7 +8,7 @@
 // command round trips (POST → acknowledged), the scorer's consumer lag, and CPU and RSS per
 // process; at the end it prints a summary, writes results/soak.json and a chart of the run over
 // time (docs/images/soak.svg). Bounded in time; stops everything it started.
-//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 npm run soak
+//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs] npm run soak
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -30,6 +30,8 @@ const carsPerSim = env('CARS_PER_SIM', 12_500)
 const brokers = env('BROKERS', Math.max(1, Math.ceil(cars / carsPerBroker)))
 const simProcs = env('SIM_PROCS', Math.max(1, Math.ceil(cars / carsPerSim)))
 const rampPerS = env('RAMP_PER_S', 800)
+// The load generator counts too: by default each car is fleet's lean MQTT client (FLEET_SIM_CLIENT).
+const simClient = process.env.SIM_CLIENT ?? 'lean'
 const sampleS = env('SAMPLE_S', 5)
 const commandEveryS = env('COMMAND_EVERY_S', 5)
 const commandSample = env('COMMAND_SAMPLE', 10)
@@ -96,7 +98,7 @@ procs.push({ role: 'commander + api', name: 'api', pid: () => api.pid })
 procs.push({ role: 'kafka', name: 'kafka', pid: () => readPid('kafka') })
 procs.push({ role: 'redis', name: 'redis', pid: () => readPid('redis') })
 
-const sims = startSimulators({ urls: pods.map(p => `mqtt://127.0.0.1:${p.mqttPort}`), prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: sampleS * 1_000 })
+const sims = startSimulators({ urls: pods.map(p => `mqtt://127.0.0.1:${p.mqttPort}`), prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: sampleS * 1_000, env: { FLEET_SIM_CLIENT: simClient } })
 sims.children.forEach((c, i) => procs.push({ role: 'load generator', name: `simulator-${i}`, pid: () => c.pid }))
 procs.push({ role: 'load generator', name: 'soak (this process)', pid: () => process.pid })
 
@@ -233,7 +235,7 @@ const summary = {
   soak: true,
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model },
-  params: { cars, intervalMs, holdS, brokers, simulatorProcesses: simProcs, rampPerS, commandEveryS, commandSample },
+  params: { cars, intervalMs, holdS, brokers, simulatorProcesses: simProcs, simulatorClient: simClient, rampPerS, commandEveryS, commandSample },
   rampSeconds: rampS,
   connectedCars: { end: connectedEnd, minDuringHold: Math.min(...connectedDuringHold, connectedEnd) },
   offeredPerSecond: Math.round(cars / (intervalMs / 1_000)),

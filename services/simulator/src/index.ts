@@ -5,7 +5,9 @@
 // (FLEET_SIM_RECORD_FILE), and mix schema-invalid telemetry in (FLEET_SIM_INVALID_PCT).
 import { writeFile } from 'node:fs/promises'
 import mqtt, { type MqttClient } from 'mqtt'
+import { LeanClient } from './lean-client.js'
 import type { Command } from '../../shared/src/command-schema.js'
+import { ConfigError } from '../../shared/src/config.js'
 import type { Logger } from '../../shared/src/logger.js'
 import { seededRandom } from '../../shared/src/seeded-random.js'
 import { createVehicle } from '../../shared/src/vehicle-model.js'
@@ -59,6 +61,10 @@ export function toRuns (seqs: number[]): Array<[number, number]> {
 
 export function createSimulator (config: SimulatorConfig, deps: { log: Logger }): Simulator {
   const { log } = deps
+  if (config.client === 'lean') {
+    const ws = config.mqttUrls.find(u => !u.startsWith('mqtt://'))
+    if (ws !== undefined) throw new ConfigError([`FLEET_SIM_MQTT_URL: ${ws}: FLEET_SIM_CLIENT=lean speaks MQTT over TCP only (mqtt:// URLs)`])
+  }
   const cars: Array<{ client: MqttClient, timer: NodeJS.Timeout | null }> = []
   let latencies: number[] = []
   const online = new Set<string>()
@@ -97,17 +103,19 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     // and, like a car behind a load balancer, lands on another one when it has to reconnect.
     const urls = config.mqttUrls.map(u => new URL(u))
     const servers = urls.map((_, k) => urls[(index + k) % urls.length]!).map(u => ({ host: u.hostname, port: Number(u.port || (u.protocol === 'ws:' ? 80 : 1883)), protocol: u.protocol.replace(':', '') as 'mqtt' | 'ws' }))
-    const client = mqtt.connect({
-      servers,
+    const connectOpts = {
       clientId: id,
       username: id,
       password: vehicleToken(config.vehicleTokenKey, id),
-      protocolVersion: 4,
       clean: false,
       keepalive: 60,
       reconnectPeriod: 2_000 + Math.floor(rnd.next() * 1_000),
       connectTimeout: 30_000
-    })
+    }
+    // Both offer what the car logic below uses; the lean one takes TCP servers only (checked at start).
+    const client = (config.client === 'lean'
+      ? new LeanClient({ ...connectOpts, servers })
+      : mqtt.connect({ ...connectOpts, servers, protocolVersion: 4 })) as MqttClient
     const car = { client, timer: null as NodeJS.Timeout | null }
     cars.push(car)
     const acked: number[] = []
