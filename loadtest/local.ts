@@ -7,7 +7,7 @@
 // simulators and Kafka; then the fleet/Mosquitto ratios and a chart (results/loadtest-local.json,
 // docs/images/loadtest-local.svg). Bounded: each phase ramps, holds DURATION_S, and stops all it
 // started. Needs the stack (scripts/stack.sh up).
-//   CARS=10000 INTERVAL_MS=1000 DURATION_S=60 RAMP_PER_S=300 TARGETS=mosquitto,fleet npm run loadtest:local
+//   CARS=10000 INTERVAL_MS=1000 DURATION_S=60 RAMP_PER_S=300 TARGETS=mosquitto,fleet [SIM_CLIENT=lean|mqttjs] npm run loadtest:local
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -26,6 +26,8 @@ const procs = env('SIM_PROCS', Math.max(1, Math.ceil(cars / 5_000)))
 const intervalMs = env('INTERVAL_MS', 1_000)
 const durationS = env('DURATION_S', 60)
 const rampPerS = env('RAMP_PER_S', 300)
+// Each car is fleet's lean MQTT client unless SIM_CLIENT=mqttjs (FLEET_SIM_CLIENT of the simulator).
+const simClient = process.env.SIM_CLIENT ?? 'lean'
 const targets = (process.env.TARGETS ?? 'mosquitto,fleet').split(',').map(t => t.trim()) as Target[]
 const out = process.env.OUT ?? 'results/loadtest-local.json'
 const chartPath = process.env.CHART ?? 'docs/images/loadtest-local.svg'
@@ -91,7 +93,7 @@ async function runPhase (target: Target, samples: Sample[]) {
     consumer = c
   }
 
-  const sims = startSimulators({ urls: [server.url], prefix, cars, procs, intervalMs, rampPerS, reportMs: SAMPLE_MS })
+  const sims = startSimulators({ urls: [server.url], prefix, cars, procs, intervalMs, rampPerS, reportMs: SAMPLE_MS, env: { FLEET_SIM_CLIENT: simClient } })
   const t0 = performance.now()
   const kafkaPid = readPid('kafka')
   let last = { t: t0, server: cpuOf(server.pid) }
@@ -181,7 +183,7 @@ const summary = {
   loadtest: 'local',
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model },
-  params: { cars, simulatorProcesses: procs, intervalMs, durationS, rampPerS, targets },
+  params: { cars, simulatorProcesses: procs, simulatorClient: simClient, intervalMs, durationS, rampPerS, targets },
   phases,
   fleetVsMosquitto,
   samples
