@@ -3,11 +3,12 @@
 import { hostname } from 'node:os'
 import { Aedes, type Client, type PublishPacket } from 'aedes'
 import { Redis } from 'ioredis'
-import { Partitioners, type Kafka, type Producer } from 'kafkajs'
+import type { Kafka, Producer } from 'kafkajs'
 import redisPersistence from 'aedes-persistence-redis'
 import MQEmitterRedis from 'mqemitter-redis'
 import type { Registry } from 'prom-client'
 import { createKafka } from '../../shared/src/kafka.js'
+import { cachedKeyPartitioner } from '../../shared/src/kafka-partitioner.js'
 import { isVehicleId } from '../../shared/src/topics.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
@@ -79,7 +80,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner
+    createPartitioner: cachedKeyPartitioner()
   })
   const sink = createKafkaIngest({ producer, lingerMs: config.lingerMs, maxBatch: config.maxBatch, log, metrics })
   let connectedClients = () => 0
