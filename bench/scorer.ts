@@ -139,10 +139,11 @@ async function produce (prefix: string) {
   process.stdout.write(JSON.stringify({ sent, seconds, cores: (cpu.user + cpu.system) / 1e6 / seconds }))
 }
 
-// CPU_PROF=dir: the scorer and producer children write V8 CPU profiles there (node --cpu-prof).
+// CPU_PROF=dir: the scorer and producer children write V8 CPU profiles to dir/scorer and dir/produce
+// (node --cpu-prof; one file per thread, the largest is the main thread).
 const profileDir = process.env.CPU_PROF
 function child (part: string, extra: string[] = [], extraEnv: Record<string, string> = {}) {
-  const prof = profileDir !== undefined && (part === 'scorer' || part === 'produce') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${part}-${Date.now()}.cpuprofile`] : []
+  const prof = profileDir !== undefined && (part === 'scorer' || part === 'produce') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${part}`] : []
   return [process.execPath, [...prof, '--import', 'tsx', fileURLToPath(import.meta.url), '--part', part, ...extra], { env: { ...process.env, ...extraEnv }, encoding: 'utf8' as const, maxBuffer: 16 << 20 }] as const
 }
 
