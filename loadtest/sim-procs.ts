@@ -41,6 +41,7 @@ export function startSimulators (o: SimFleetOptions) {
         FLEET_SIM_INTERVAL_MS: String(o.intervalMs),
         FLEET_SIM_RAMP_PER_S: String(Math.max(1, Math.ceil(o.rampPerS / o.procs))),
         FLEET_SIM_REPORT_MS: String(o.reportMs),
+        FLEET_SIM_REPORT_SAMPLES: 'true',
         FLEET_LOG_LEVEL: 'info',
         ...o.env
       },

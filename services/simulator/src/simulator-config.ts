@@ -1,5 +1,5 @@
 // The car simulator's settings (local fleet for `npm start`, and `npm run loadtest:local`).
-import { int, list, oneOf, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
+import { bool, int, list, oneOf, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
 import { logSettings } from '../../shared/src/common-config.js'
 import { DEV_SIGNING_KEY } from '../../shared/src/vehicle-credentials.js'
 
@@ -14,6 +14,7 @@ export const simulatorSettings = {
   seed: int('FLEET_SIM_SEED', 1, 'seed of the simulated signals'),
   vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', DEV_SIGNING_KEY, 'signing key of per-car MQTT passwords'),
   reportEveryMs: int('FLEET_SIM_REPORT_MS', 10_000, 'how often the simulator logs its figures (0 = never)', 0, 3_600_000),
+  reportSamples: bool('FLEET_SIM_REPORT_SAMPLES', false, 'add an even sample of up to 500 PUBACK latencies to each report line (load tests merge them across simulator processes)'),
   recordFile: str('FLEET_SIM_RECORD_FILE', '', 'at stop, write each car\'s acknowledged telemetry seqs and the commandIds it received (with counts) to this JSON file; {first} in the name becomes FLEET_SIM_FIRST_CAR (fault tests; empty = off)'),
   client: oneOf('FLEET_SIM_CLIENT', 'mqttjs', 'MQTT client of each car: mqttjs (mqtt.js, TCP or WebSocket) or lean (fleet\'s own minimal TCP client: more cars per core, for load tests)', ['mqttjs', 'lean'] as const),
   invalidPct: int('FLEET_SIM_INVALID_PCT', 0, 'share (%) of all messages sent as schema-invalid telemetry on top of the valid ones (DLQ load tests; 0 = off)', 0, 90)
