@@ -77,3 +77,32 @@ test('when its broker goes away the car reconnects to the next server; a publish
   await new Promise<void>((resolve, reject) => car.publish('t', 'y', { qos: 1 }, err => err ? reject(err) : resolve()))
   car.end(true)
 })
+
+test('a malformed packet after a reconnect closes that connection, not the process', async () => {
+  const connack = Buffer.from([0x20, 0x02, 0x00, 0x00])
+  let accepted = 0
+  // The first connection is dropped after its CONNACK; the second gets a CONNACK and then bytes no
+  // MQTT packet starts with (packet type 0 is reserved).
+  const server = createServer(socket => {
+    const n = ++accepted
+    socket.once('data', () => {
+      socket.write(connack)
+      if (n === 1) setTimeout(() => socket.destroy(), 20)
+      else setTimeout(() => socket.write(Buffer.from([0x00, 0x00])), 20)
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  servers.push(server)
+  const port = (server.address() as { port: number }).port
+  const car = new LeanClient(options([port], 'car-4'))
+  const errors: Error[] = []
+  car.on('error', err => errors.push(err))
+  // (events.once would reject on the 'error' this test expects)
+  const next = (event: string) => new Promise(resolve => car.once(event, resolve))
+  await next('connect')
+  await next('close')
+  await next('connect')
+  await next('close')
+  assert.ok(errors.length >= 1, 'the parse error is reported on the client')
+  car.end(true)
+})

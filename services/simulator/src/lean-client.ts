@@ -31,7 +31,7 @@ class ConnackError extends Error {
 export class LeanClient extends EventEmitter {
   connected = false
   private socket: Socket | null = null
-  private parser = mqttPacket.parser({ protocolVersion: 4 })
+  private parser = this.newParser()
   private nextId = 1
   private readonly inflight = new Map<number, Callback>()
   private server = 0
@@ -42,9 +42,15 @@ export class LeanClient extends EventEmitter {
 
   constructor (private readonly opts: LeanClientOptions) {
     super()
-    this.parser.on('packet', p => this.onPacket(p))
-    this.parser.on('error', err => this.socket?.destroy(err))
     this.open()
+  }
+
+  /** A parser per connection: one that broke on a bad packet never sees the next connection's bytes. */
+  private newParser () {
+    const parser = mqttPacket.parser({ protocolVersion: 4 })
+    parser.on('packet', p => this.onPacket(p))
+    parser.on('error', err => this.socket?.destroy(err))
+    return parser
   }
 
   private open (): void {
@@ -64,8 +70,7 @@ export class LeanClient extends EventEmitter {
   private onClose (s: Socket): void {
     if (this.socket !== s) return
     this.socket = null
-    this.parser = mqttPacket.parser({ protocolVersion: 4 })
-    this.parser.on('packet', p => this.onPacket(p))
+    this.parser = this.newParser()
     const wasConnected = this.connected
     this.connected = false
     if (this.pinger !== null) clearInterval(this.pinger)
