@@ -26,12 +26,6 @@ export function maySubscribe (identity: VehicleIdentity, client: Client, filter:
   return vehicleId !== undefined && t !== null && t.vehicleId === vehicleId && t.kind === 'commands'
 }
 
-/** May this client receive this message? Commands go to their own car only (also from a session's queue). */
-export function mayReceive (identity: VehicleIdentity, client: Client, topic: string): boolean {
-  const t = parseVehicleTopic(topic)
-  return t?.kind !== 'commands' || identity.get(client) === t.vehicleId
-}
-
 export function createAuthorizeSubscribe (identity: VehicleIdentity, metrics: BrokerMetrics, log: Logger): AuthorizeSubscribeHandler {
   return (client, sub, done) => {
     if (maySubscribe(identity, client, sub.topic)) {

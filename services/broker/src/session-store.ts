@@ -30,7 +30,7 @@ export interface SessionRules {
   neverRetained: (filter: string) => boolean
 }
 
-type Held = Record<string, { qos: number, rh?: number, rap?: boolean, nl?: boolean } | undefined>
+type Held = Record<string, Omit<StoredSubscription, 'topic'> | undefined>
 
 const unchanged = (client: Client, sub: StoredSubscription) => {
   const held = (client as unknown as { subscriptions: Held }).subscriptions[sub.topic]
