@@ -6,9 +6,10 @@
 // still loses that race is started again on other ports; every child's output is piped through
 // this process and every child is killed when this process exits, so no orphan holds the test
 // runner's stdout open after a test file is cancelled.
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { createServer } from 'node:net'
+import { controls, spawnService, waitReady } from './child-process.js'
 
 export interface BrokerProcess {
   id: string
@@ -38,11 +39,6 @@ export async function freePort (): Promise<number> {
   throw new Error('no free port in 20000–32767')
 }
 
-const children = new Set<ChildProcess>()
-process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
-
-const root = new URL('../..', import.meta.url).pathname
-
 export interface BrokerProcessOptions {
   /** Append the broker's output to this file instead of this process's stdout/stderr. */
   logFile?: string
@@ -52,12 +48,8 @@ export interface BrokerProcessOptions {
 
 async function spawnBroker (id: string, env: Record<string, string>, opts: BrokerProcessOptions): Promise<BrokerProcess | 'port-taken'> {
   const [mqttPort, opsPort] = [await freePort(), await freePort()]
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', 'services/broker/src/main.ts'], {
-    cwd: root,
-    env: { ...process.env, FLEET_BROKER_ID: id, FLEET_MQTT_PORT: String(mqttPort), FLEET_MQTT_WS_PORT: '-1', FLEET_BROKER_OPS_PORT: String(opsPort), FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  children.add(child)
+  const service = spawnService('services/broker/src/main.ts', { ...process.env, FLEET_BROKER_ID: id, FLEET_MQTT_PORT: String(mqttPort), FLEET_MQTT_WS_PORT: '-1', FLEET_BROKER_OPS_PORT: String(opsPort), FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...env }, opts.nodeArgs)
+  const { child } = service
   let output = ''
   const file = opts.logFile === undefined ? undefined : createWriteStream(opts.logFile, { flags: 'a' })
   const forward = (to: NodeJS.WritableStream) => (chunk: Buffer) => {
@@ -66,33 +58,11 @@ async function spawnBroker (id: string, env: Record<string, string>, opts: Broke
   }
   child.stdout!.on('data', forward(file ?? process.stdout))
   child.stderr!.on('data', forward(file ?? process.stderr))
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => { children.delete(child); resolve(code) }))
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (child.exitCode !== null) {
-      if (output.includes('EADDRINUSE')) return 'port-taken'
-      throw new Error(`broker ${id} exited with ${child.exitCode}`)
-    }
-    try {
-      if ((await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok) break
-    } catch {}
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`broker ${id} not ready in 30 s`)
-    }
-    await new Promise(resolve => setTimeout(resolve, 100))
+  if (await waitReady(child, `broker ${id}`, `http://127.0.0.1:${opsPort}/readyz`, 30_000) === 'exited') {
+    if (output.includes('EADDRINUSE')) return 'port-taken'
+    throw new Error(`broker ${id} exited with ${child.exitCode}`)
   }
-  return {
-    id,
-    mqttPort,
-    opsPort,
-    child,
-    kill: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      return exited
-    },
-    metrics: async () => (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text()
-  }
+  return { id, mqttPort, opsPort, child, ...controls(service, opsPort) }
 }
 
 export async function startBrokerProcess (id: string, env: Record<string, string> = {}, opts: BrokerProcessOptions = {}): Promise<BrokerProcess> {

@@ -2,9 +2,10 @@
 // main.ts with environment variables, for fault tests and load tests that kill them: on a free
 // port, ready when /readyz answers 200, their output forwarded or appended to a log file, killed
 // when this process exits.
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { freePort } from './broker-process.js'
+import { spawnService, waitReady, controls } from './child-process.js'
 
 export type ServiceName = 'scorer' | 'commander' | 'api'
 
@@ -24,19 +25,11 @@ const portEnv: Record<ServiceName, string> = {
   api: 'FLEET_API_PORT'
 }
 
-const children = new Set<ChildProcess>()
-process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
-const root = new URL('../..', import.meta.url).pathname
-
 export async function startServiceProcess (service: ServiceName, opts: { name?: string, env?: Record<string, string>, logFile?: string, readyTimeoutMs?: number } = {}): Promise<ServiceProcess> {
   const name = opts.name ?? service
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', `services/${service}/src/main.ts`], {
-    cwd: root,
-    env: { ...process.env, FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...opts.env, [portEnv[service]]: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  children.add(child)
+  const started = spawnService(`services/${service}/src/main.ts`, { ...process.env, FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...opts.env, [portEnv[service]]: String(port) })
+  const { child } = started
   if (opts.logFile !== undefined) {
     const log = createWriteStream(opts.logFile, { flags: 'a' })
     child.stdout!.pipe(log)
@@ -45,27 +38,6 @@ export async function startServiceProcess (service: ServiceName, opts: { name?: 
     child.stdout!.on('data', d => process.stdout.write(d))
     child.stderr!.on('data', d => process.stderr.write(d))
   }
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => { children.delete(child); resolve(code) }))
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000)
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`)
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break
-    } catch {}
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`${name} not ready in ${Math.round((opts.readyTimeoutMs ?? 60_000) / 1_000)} s`)
-    }
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-  return {
-    name,
-    port,
-    child,
-    kill: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      return exited
-    },
-    metrics: async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  }
+  if (await waitReady(child, name, `http://127.0.0.1:${port}/readyz`, opts.readyTimeoutMs ?? 60_000, 200) === 'exited') throw new Error(`${name} exited with ${child.exitCode}`)
+  return { name, port, child, ...controls(started, port) }
 }
