@@ -12,6 +12,9 @@ import type { BrokerMetrics } from './broker-metrics.js'
 import type { IngestRecord, IngestSink } from './kafka-ingest.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 
+/** How many recent commandIds per connection are remembered against duplicates (commands are rare). */
+const SENT_PER_CONNECTION = 64
+
 const ackStatus: Record<string, CommandStatus> = { ok: 'acknowledged', rejected: 'rejected', failed: 'failed' }
 
 export type AckResult = { ok: true, record: IngestRecord, status: CommandStatus } | { ok: false, reason: 'invalid_ack', detail: string }
@@ -69,6 +72,11 @@ export function createCommandRelay (opts: CommandRelayOptions): { authorizeForwa
   // packet for them. A car's only QoS > 0 deliveries are its commands and its PUBACKs come in
   // delivery order [MQTT-4.6.0-2], so a queue of forwarded command ids per car names each PUBACK.
   const forwarded = new WeakMap<Client, string[]>()
+  // The commandIds forwarded on each connection (the last few). A reconnecting car can be offered
+  // one command twice: from its session's queue, and live, when the pattern subscription of the
+  // routing emitter brings the same publish from another pod after the car's subscription was
+  // restored (aedes' duplicate check covers the live path only). A connection gets a command once.
+  const sent = new WeakMap<Client, string[]>()
 
   const authorizeForward: AuthorizeForwardHandler = (client, packet) => {
     const t = parseVehicleTopic(packet.topic)
@@ -85,6 +93,17 @@ export function createCommandRelay (opts: CommandRelayOptions): { authorizeForwa
       metrics.commands.inc({ event: 'expired_not_forwarded' })
       log.info({ vehicleId: t.vehicleId, commandId: meta.commandId }, 'expired command not delivered')
       return null
+    }
+    if (meta !== null) {
+      const ids = sent.get(client) ?? []
+      if (ids.includes(meta.commandId)) {
+        metrics.commands.inc({ event: 'duplicate_not_forwarded' })
+        log.debug({ vehicleId: t.vehicleId, commandId: meta.commandId }, 'command already forwarded on this connection')
+        return null
+      }
+      ids.push(meta.commandId)
+      if (ids.length > SENT_PER_CONNECTION) ids.shift()
+      sent.set(client, ids)
     }
     const subQos = (client as Client & { subscriptions?: Record<string, { qos?: number }> }).subscriptions?.[packet.topic]?.qos ?? 0
     if (meta !== null && client.clean && packet.qos > 0 && subQos > 0) {
