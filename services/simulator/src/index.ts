@@ -47,6 +47,14 @@ export interface SimulatorRecord {
   stats: Omit<SimulatorStats, 'takeLatencies'>
 }
 
+/** At most `n` values spread evenly over the sorted `values`, to two decimals. */
+function evenSample (values: number[], n: number): number[] {
+  const step = Math.max(1, values.length / n)
+  const out: number[] = []
+  for (let k = 0; k < values.length; k += step) out.push(Math.round(values[Math.floor(k)]! * 100) / 100)
+  return out
+}
+
 /** Sorted, de-duplicated seqs as [first, last] runs. */
 export function toRuns (seqs: number[]): Array<[number, number]> {
   const sorted = [...seqs].sort((a, b) => a - b)
@@ -189,11 +197,10 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
         reporter = setInterval(() => {
           const l = stats.takeLatencies().sort((a, b) => a - b)
           const q = (p: number) => l.length === 0 ? null : Math.round(l[Math.min(l.length - 1, Math.floor(p * l.length))]! * 10) / 10
+          const { takeLatencies: _, ...counts } = stats
+          const figures = { ...counts, ackedPerS: Math.round((stats.acked - lastAcked) / (config.reportEveryMs / 1_000)), pubackP50Ms: q(0.5), pubackP99Ms: q(0.99) }
           // An even sample of the window's latencies, so a load test can merge simulators' figures.
-          const step = Math.max(1, l.length / 500)
-          const pubackSampleMs: number[] = []
-          if (config.reportSamples) for (let k = 0; k < l.length; k += step) pubackSampleMs.push(Math.round(l[Math.floor(k)]! * 100) / 100)
-          log.info({ connected: stats.connected, published: stats.published, acked: stats.acked, ackedPerS: Math.round((stats.acked - lastAcked) / (config.reportEveryMs / 1_000)), pubackP50Ms: q(0.5), pubackP99Ms: q(0.99), ...(config.reportSamples ? { pubackSampleMs } : {}), errors: stats.errors, commandsAnswered: stats.commandsAnswered, disconnects: stats.disconnects, reconnects: stats.reconnects, commandRepeats: stats.commandRepeats, invalidPublished: stats.invalidPublished, invalidAcked: stats.invalidAcked }, 'fleet')
+          log.info(config.reportSamples ? { ...figures, pubackSampleMs: evenSample(l, 500) } : figures, 'fleet')
           lastAcked = stats.acked
         }, config.reportEveryMs)
         reporter.unref()
