@@ -4,6 +4,7 @@
 // msg/s, connected cars and broker memory, a steady stream of operators' commands, and the
 // verdicts read back from Kafka once everything has stopped.
 import { mkdirSync } from 'node:fs'
+import type { Admin } from 'kafkajs'
 import { cpuSeconds, rssBytes } from '../bench/proc-stats.js'
 import { KafkaTopics } from '../services/shared/src/topics.js'
 import { metricValue, startBrokerProcesses, type BrokerProcess } from '../test/helpers/broker-process.js'
@@ -132,6 +133,13 @@ export function startLoad (sys: System, o: RunOptions, prefix: string, extraEnv:
   }
 }
 
+/** Records of vehicle.telemetry the scorer group has not committed yet. */
+async function scorerLag (admin: Admin, groupId: string): Promise<number> {
+  const end = sumOffsets(await endOffsets(admin, KafkaTopics.telemetry))
+  const committed = await admin.fetchOffsets({ groupId, topics: [KafkaTopics.telemetry] })
+  return end - committed[0]!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
+}
+
 /** Samples the run once a second. */
 export function startTimeline (sys: System, stack: FaultStack, t0: number, sims: () => SimFleet | null) {
   const samples: Sample[] = []
@@ -155,9 +163,7 @@ export function startTimeline (sys: System, stack: FaultStack, t0: number, sims:
       if (sys.scorers.length > 0) {
         await withAdmin(async admin => {
           s.scoresEnd = sumOffsets(await endOffsets(admin, KafkaTopics.scores))
-          const end = sumOffsets(await endOffsets(admin, KafkaTopics.telemetry))
-          const committed = await admin.fetchOffsets({ groupId: sys.scorerGroup, topics: [KafkaTopics.telemetry] })
-          s.scorerLag = end - committed[0]!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
+          s.scorerLag = await scorerLag(admin, sys.scorerGroup)
         }).catch(() => {})
       }
       samples.push(s)
@@ -301,11 +307,7 @@ export async function runFaultScenario (spec: ScenarioSpec, stack: FaultStack, o
     if (sys.scorers.length > 0) {
       const deadline = performance.now() + 60_000
       while (performance.now() < deadline) {
-        const lag = await withAdmin(async admin => {
-          const end = sumOffsets(await endOffsets(admin, KafkaTopics.telemetry))
-          const committed = await admin.fetchOffsets({ groupId: sys.scorerGroup, topics: [KafkaTopics.telemetry] })
-          return end - committed[0]!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
-        })
+        const lag = await withAdmin(admin => scorerLag(admin, sys.scorerGroup))
         if (lag <= 0) break
         await sleep(1_000)
       }
