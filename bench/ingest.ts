@@ -3,7 +3,9 @@
 // (which writes nowhere), in one run. Prints and writes results/bench-ingest.json: acknowledged
 // messages/s, PUBACK latency p50/p99, server CPU and RSS, and fleet/Mosquitto ratios. Needs the
 // stack (scripts/stack.sh up).
-//   CARS=50 INFLIGHT=20 DURATION_S=20 LOAD_PROCS=1 PEER=mosquitto|none [CPU_PROF=dir] npm run bench:ingest
+//   CARS=50 INFLIGHT=20 DURATION_S=20 LOAD_PROCS=1 PEER=mosquitto|none [CPU_PROF=dir]
+//   KAFKA_CLIENTS=platformatic,kafkajs npm run bench:ingest
+// KAFKA_CLIENTS: the broker's Kafka clients to measure, one run each (the first is the headline).
 // CPU_PROF=dir: the broker process writes a V8 CPU profile there (node --cpu-prof).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -13,8 +15,21 @@ const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const load = { cars: env('CARS', 50), inflight: env('INFLIGHT', 20), durationS: env('DURATION_S', 20), loadProcs: env('LOAD_PROCS', 1) }
 const load1 = loadavg()[0]!
 const prof = process.env.CPU_PROF
-const result = await runIngest({ label: 'fleet broker → Kafka (acks=all)', brokers: 1, ...load, ...(prof === undefined ? {} : { brokerNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${prof}`] }) })
-console.log(describe(result))
+const clients = (process.env.KAFKA_CLIENTS ?? 'platformatic,kafkajs').split(',').map(c => c.trim()).filter(c => c !== '')
+const byClient: Record<string, IngestResult> = {}
+for (const [i, client] of clients.entries()) {
+  if (i > 0) await new Promise(resolve => setTimeout(resolve, 3_000))
+  const r = await runIngest({
+    label: `fleet broker → Kafka (acks=all, ${client})`,
+    brokers: 1,
+    ...load,
+    brokerEnv: { FLEET_BROKER_KAFKA_CLIENT: client },
+    ...(prof === undefined ? {} : { brokerNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${prof}/${client}`] })
+  })
+  console.log(describe(r))
+  byClient[client] = r
+}
+const result = byClient[clients[0]!]!
 let mosquitto: IngestResult | null = null
 if ((process.env.PEER ?? 'mosquitto') === 'mosquitto') {
   await new Promise(resolve => setTimeout(resolve, 3_000))
@@ -25,6 +40,8 @@ const ratio = (a: number, b: number | undefined) => b === undefined || b === 0 ?
 const fleetVsMosquitto = mosquitto === null
   ? null
   : { ackedPerSecond: ratio(result.ackedPerSecond, mosquitto.ackedPerSecond), pubackP50: ratio(result.pubackMs.p50, mosquitto.pubackMs.p50), pubackP99: ratio(result.pubackMs.p99, mosquitto.pubackMs.p99), serverCores: ratio(result.brokers[0]!.cpuCores, mosquitto.brokers[0]!.cpuCores) }
+const perClient = mosquitto === null ? null : Object.fromEntries(Object.entries(byClient).map(([c, r]) => [c, ratio(r.ackedPerSecond, mosquitto!.ackedPerSecond)]))
+if (perClient !== null) console.log(`fleet / Mosquitto throughput by Kafka client: ${Object.entries(perClient).map(([c, x]) => `${c} ×${x}`).join(', ')}`)
 if (fleetVsMosquitto !== null) console.log(`fleet / Mosquitto: throughput ×${fleetVsMosquitto.ackedPerSecond}, PUBACK p50 ×${fleetVsMosquitto.pubackP50}, p99 ×${fleetVsMosquitto.pubackP99}, server CPU ×${fleetVsMosquitto.serverCores}`)
 const root = new URL('..', import.meta.url).pathname
 mkdirSync(`${root}/results`, { recursive: true })
@@ -34,6 +51,8 @@ writeFileSync(`${root}/${process.env.OUT ?? 'results/bench-ingest.json'}`, JSON.
   machine: { cpus: cpus().length, model: cpus()[0]?.model, load1AtStart: Math.round(load1 * 100) / 100 },
   payload: 'validTelemetry JSON, about 600 B',
   ...result,
+  kafkaClients: byClient,
   mosquitto,
-  fleetVsMosquitto
+  fleetVsMosquitto,
+  fleetVsMosquittoByClient: perClient
 }, null, 2) + '\n')

@@ -5,7 +5,7 @@ import type { KafkaMessage } from 'kafkajs'
 import { createKafka } from '../../services/shared/src/kafka.js'
 import { createLogger } from '../../services/shared/src/logger.js'
 
-export interface Collected { partition: number, offset: string, key: string, value: Buffer, headers: KafkaMessage['headers'] }
+export interface Collected { partition: number, offset: string, key: string, value: Buffer, headers: KafkaMessage['headers'], timestamp: string }
 
 export interface Collector {
   records: Collected[]
@@ -42,7 +42,7 @@ export async function collect (topic: string, keep: (key: string) => boolean = (
     eachMessage: async ({ partition, message }) => {
       const key = message.key?.toString() ?? ''
       if (!keep(key)) return
-      records.push({ partition, offset: message.offset, key, value: message.value ?? Buffer.alloc(0), headers: message.headers })
+      records.push({ partition, offset: message.offset, key, value: message.value ?? Buffer.alloc(0), headers: message.headers, timestamp: message.timestamp })
     }
   })
   for (const p of start) consumer.seek({ topic, partition: p.partition, offset: p.offset })

@@ -21,6 +21,7 @@ export const brokerSettings = {
   vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', DEV_SIGNING_KEY, 'signing key of per-car MQTT passwords (set it in production)'),
   maxTelemetryBytes: int('FLEET_MAX_TELEMETRY_BYTES', 16_384, 'largest telemetry payload accepted; larger ones go to the DLQ', 256, 1_048_576),
   maxPacketBytes: int('FLEET_MAX_PACKET_BYTES', 262_144, 'largest MQTT packet read; a larger one closes the connection', 1_024, 268_435_455),
+  kafkaClient: oneOf('FLEET_BROKER_KAFKA_CLIENT', 'platformatic', 'Kafka client of the ingest path: platformatic (@platformatic/kafka, a third of kafkajs\' CPU per record) or kafkajs; both partition cars alike', ['platformatic', 'kafkajs'] as const),
   lingerMs: int('FLEET_INGEST_LINGER_MS', 2, 'how long a Kafka batch waits for more records', 0, 1_000),
   maxBatch: int('FLEET_INGEST_MAX_BATCH', 2_000, 'most records in one Kafka produce request', 1, 100_000),
   maxConnections: int('FLEET_MAX_CONNECTIONS', 19_000, 'connected clients per broker process; more get CONNACK 3', 1, 10_000_000),

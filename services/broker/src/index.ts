@@ -3,13 +3,12 @@
 import { hostname } from 'node:os'
 import { Aedes, type Client, type PublishPacket } from 'aedes'
 import { Redis } from 'ioredis'
-import type { Kafka, Producer } from 'kafkajs'
+import type { Kafka } from 'kafkajs'
 import redisPersistence from 'aedes-persistence-redis'
 import MQEmitterRedis from 'mqemitter-redis'
 import type { Registry } from 'prom-client'
 import { createKafka } from '../../shared/src/kafka.js'
-import { cachedKeyPartitioner } from '../../shared/src/kafka-partitioner.js'
-import { isVehicleId } from '../../shared/src/topics.js'
+import { KafkaTopics, isVehicleId } from '../../shared/src/topics.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
@@ -20,6 +19,7 @@ import { createCommandRelay } from './command-relay.js'
 import type { BrokerConfig } from './broker-config.js'
 import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
 import { createKafkaIngest, type IngestSink } from './kafka-ingest.js'
+import { kafkajsRecordProducer, platformaticRecordProducer, type RecordProducer } from './record-producer.js'
 import { startListeners, type Listeners } from './listeners.js'
 import { guardPacketSize } from './packet-guard.js'
 import { trackPresence } from './presence.js'
@@ -76,12 +76,9 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const redisErrors = createRedisErrorWatch('broker', registry, log)
   const ownRedis = deps.redis === undefined
   const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
-  const producer: Producer = (deps.kafka ?? createKafka(config, log, `-broker-${id}`)).producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: cachedKeyPartitioner()
-  })
+  const producer: RecordProducer = deps.kafka !== undefined || config.kafkaClient === 'kafkajs'
+    ? kafkajsRecordProducer(deps.kafka ?? createKafka(config, log, `-broker-${id}`))
+    : platformaticRecordProducer({ clientId: `${config.kafkaClientId}-broker-${id}`, brokers: config.kafkaBrokers, topics: [KafkaTopics.telemetry, KafkaTopics.telemetryDlq, KafkaTopics.commandEvents] })
   const sink = createKafkaIngest({ producer, lingerMs: config.lingerMs, maxBatch: config.maxBatch, log, metrics })
   let connectedClients = () => 0
   const admission = createAdmission({ maxConnections: config.maxConnections, connectsPerSecond: config.connectRate, connected: () => connectedClients() })

@@ -5,16 +5,14 @@ import { createRegistry } from '../../shared/src/metrics.js'
 import { createBrokerMetrics } from './broker-metrics.js'
 import { createKafkaIngest, ShutdownError, type IngestRecord } from './kafka-ingest.js'
 
-type Batch = Array<{ topic: string, messages: Array<{ key: string, value: Buffer }> }>
-
 /** A producer whose sends the test completes by hand. */
 function fakeProducer () {
-  const sends: Array<{ batch: Batch, resolve: () => void, reject: (e: Error) => void }> = []
+  const sends: Array<{ batch: IngestRecord[], resolve: () => void, reject: (e: Error) => void }> = []
   return {
     sends,
     producer: {
-      sendBatch: ({ topicMessages }: { topicMessages: Batch }) => new Promise<never>((resolve, reject) => {
-        sends.push({ batch: topicMessages, resolve: () => resolve([] as never), reject })
+      send: (records: readonly IngestRecord[]) => new Promise<void>((resolve, reject) => {
+        sends.push({ batch: [...records], resolve: () => resolve(), reject })
       })
     }
   }
@@ -32,7 +30,7 @@ test('records are batched, one request in flight, and called back only after the
   for (let i = 0; i < 10; i++) sink.write(rec(i), err => { assert.equal(err, undefined); done.push(i) })
   await tick()
   assert.equal(sends.length, 1)
-  assert.equal(sends[0]!.batch[0]!.messages.length, 10)
+  assert.equal(sends[0]!.batch.length, 10)
   for (let i = 10; i < 15; i++) sink.write(rec(i), () => done.push(i))
   await tick()
   assert.equal(sends.length, 1, 'the next batch waits for the one in flight')
@@ -42,21 +40,19 @@ test('records are batched, one request in flight, and called back only after the
   await tick()
   assert.deepEqual(done, [...Array(10).keys()])
   assert.equal(sends.length, 2)
-  assert.equal(sends[1]!.batch[0]!.messages.length, 5)
+  assert.equal(sends[1]!.batch.length, 5)
   sends[1]!.resolve()
   await tick()
   assert.deepEqual(done, [...Array(15).keys()])
   assert.equal(sink.pending(), 0)
 })
 
-test('a batch never exceeds maxBatch and groups records by topic', async () => {
+test('a batch never exceeds maxBatch and keeps the records\' order across topics', async () => {
   const { producer, sends } = fakeProducer()
   const sink = make(producer, 4)
   for (let i = 0; i < 6; i++) sink.write(rec(i, i % 2 === 0 ? 'a' : 'b'), () => {})
   await tick()
-  const first = sends[0]!.batch
-  assert.deepEqual(first.map(t => t.topic), ['a', 'b'])
-  assert.equal(first.reduce((n, t) => n + t.messages.length, 0), 4)
+  assert.deepEqual(sends[0]!.batch.map(r => `${r.topic}${r.value.toString()}`), ['a0', 'b1', 'a2', 'b3'])
 })
 
 test('a failing send is retried with the same records in the same order; callbacks wait', async () => {
@@ -73,7 +69,7 @@ test('a failing send is retried with the same records in the same order; callbac
   sends[1]!.reject(new Error('still down'))
   await tick(20)
   const retry = sends.at(-1)!
-  assert.deepEqual(retry.batch[0]!.messages.map(m => m.value.toString()), ['0', '1', '2', '3', '4'])
+  assert.deepEqual(retry.batch.map(r => r.value.toString()), ['0', '1', '2', '3', '4'])
   retry.resolve()
   await tick()
   assert.equal(sink.healthy(), true)

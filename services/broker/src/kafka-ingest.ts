@@ -3,9 +3,9 @@
 // send is retried with backoff until it succeeds, so an acknowledged car message is never lost;
 // while it fails, callers hold their PUBACKs and with them the cars' sockets (backpressure).
 // One batch in flight keeps every car's records in order across retries.
-import type { Producer } from 'kafkajs'
 import type { Logger } from '../../shared/src/logger.js'
 import type { BrokerMetrics } from './broker-metrics.js'
+import type { RecordProducer } from './record-producer.js'
 
 export interface IngestRecord {
   topic: string
@@ -32,7 +32,7 @@ export interface IngestSink {
 interface Pending { record: IngestRecord, cb: IngestCallback }
 
 export interface KafkaIngestOptions {
-  producer: Pick<Producer, 'sendBatch'>
+  producer: Pick<RecordProducer, 'send'>
   lingerMs: number
   maxBatch: number
   log: Logger
@@ -72,25 +72,15 @@ export function createKafkaIngest (opts: KafkaIngestOptions): IngestSink {
     timer ??= setTimeout(() => { timer = null; sending = true; void flush() }, lingerMs)
   }
 
-  function toRequest (batch: Pending[]) {
-    const byTopic = new Map<string, Array<{ key: string, value: Buffer, timestamp: string, headers?: Record<string, string> }>>()
-    for (const { record } of batch) {
-      let messages = byTopic.get(record.topic)
-      if (messages === undefined) byTopic.set(record.topic, messages = [])
-      messages.push({ key: record.key, value: record.value, timestamp: String(record.timestamp), headers: record.headers })
-    }
-    return [...byTopic].map(([topic, messages]) => ({ topic, messages }))
-  }
-
   async function flush (): Promise<void> {
     inFlight = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch)
     queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch)
-    const topicMessages = toRequest(inFlight)
+    const records = inFlight.map(p => p.record)
     let attempt = 0
     while (!closed) {
       const started = performance.now()
       try {
-        await producer.sendBatch({ acks: -1, topicMessages })
+        await producer.send(records)
         metrics.produceSeconds.observe((performance.now() - started) / 1000)
         break
       } catch (err) {
@@ -116,7 +106,9 @@ export function createKafkaIngest (opts: KafkaIngestOptions): IngestSink {
         log.info({ attempts: attempt + 1 }, 'kafka produce recovered')
       }
       metrics.batchRecords.observe(done.length)
-      for (const t of topicMessages) metrics.recordsAcked.inc({ topic: t.topic }, t.messages.length)
+      const perTopic = new Map<string, number>()
+      for (const r of records) perTopic.set(r.topic, (perTopic.get(r.topic) ?? 0) + 1)
+      for (const [topic, n] of perTopic) metrics.recordsAcked.inc({ topic }, n)
       for (const p of done) p.cb()
     }
     metrics.pendingRecords.set(pendingCount())
