@@ -1,8 +1,9 @@
 // Operators' side of the fault matrix: commands sent through the api (POST
 // /v1/vehicles/{id}/commands) at a steady rate to a sample of cars, then each accepted command
 // followed to its final status. Judged against what the cars received (their record files):
-// lost = accepted (201) but not acknowledged by the deadline; twice = a car received the same
-// commandId more than once.
+// lost = accepted (201, or 202 and not then failed) but not acknowledged by the deadline; twice =
+// a car received the same commandId more than once. 202 is the api's bounded answer while Kafka is
+// slow: the command is pending and its record tells whether Kafka took it (failed if not).
 import type { CommandRecord } from '../services/shared/src/command-schema.js'
 
 export interface SentCommand {
@@ -11,14 +12,22 @@ export interface SentCommand {
   at: number
   phase: string
   httpStatus: number
+  /** how long the api took to answer */
+  answerMs?: number
   commandId?: string
   final?: CommandRecord
 }
 
 export interface CommandVerdict {
   sent: number
-  /** 201 from the api: the command is stored and queued. */
+  /** 201 (stored and queued) or 202 (stored, Kafka slow to confirm) from the api. */
   accepted: number
+  /** of those, 202 */
+  acceptedSlow: number
+  /** 202 and then failed, as the record told (Kafka refused it after all): the truth, not a loss. */
+  slowThenFailed: number
+  /** the api's answer time, p99 and max, over all commands answered */
+  answerMs: { p99: number, max: number }
   /** any other answer (503 while Redis or Kafka is down: the caller is told to retry). */
   refused: number
   refusedByStatus: Record<string, number>
@@ -43,14 +52,16 @@ export function createCommandSender (apiUrl: string, apiKey: string, t0: number)
   let inflight = 0
 
   async function send (vehicleId: string, phase: string): Promise<void> {
-    const c: SentCommand = { vehicleId, at: Math.round(performance.now() - t0), phase, httpStatus: 0 }
+    const started = performance.now()
+    const c: SentCommand = { vehicleId, at: Math.round(started - t0), phase, httpStatus: 0 }
     sent.push(c)
     inflight++
     try {
       const r = await fetch(`${apiUrl}/v1/vehicles/${vehicleId}/commands`, { method: 'POST', headers, body: JSON.stringify({ type: 'flash-lights', params: { times: 1 }, ttlSeconds: 600 }), signal: AbortSignal.timeout(15_000) })
       c.httpStatus = r.status
+      c.answerMs = Math.round(performance.now() - started)
       const body = await r.json().catch(() => ({})) as { commandId?: string }
-      if (r.status === 201) c.commandId = body.commandId
+      if (r.status === 201 || r.status === 202) c.commandId = body.commandId
     } catch {
       c.httpStatus = -1 // no answer
     } finally {
@@ -115,7 +126,9 @@ export function createCommandSender (apiUrl: string, apiKey: string, t0: number)
 }
 
 export function judgeCommands (sent: SentCommand[], receipts: Map<string, number>): CommandVerdict {
-  const v: CommandVerdict = { sent: sent.length, accepted: 0, refused: 0, refusedByStatus: {}, acknowledged: 0, lost: 0, lostByStatus: {}, historyIncomplete: 0, neverReceived: 0, receivedTwice: 0, byPhase: {} }
+  const answered = sent.flatMap(c => c.answerMs === undefined ? [] : [c.answerMs]).sort((a, b) => a - b)
+  const answerMs = { p99: answered[Math.min(answered.length - 1, Math.floor(answered.length * 0.99))] ?? 0, max: answered.at(-1) ?? 0 }
+  const v: CommandVerdict = { sent: sent.length, accepted: 0, acceptedSlow: 0, slowThenFailed: 0, answerMs, refused: 0, refusedByStatus: {}, acknowledged: 0, lost: 0, lostByStatus: {}, historyIncomplete: 0, neverReceived: 0, receivedTwice: 0, byPhase: {} }
   for (const c of sent) {
     const p = v.byPhase[c.phase] ??= { sent: 0, accepted: 0, acknowledged: 0 }
     p.sent++
@@ -126,6 +139,8 @@ export function judgeCommands (sent: SentCommand[], receipts: Map<string, number
     }
     v.accepted++
     p.accepted++
+    const slow = c.httpStatus === 202
+    if (slow) v.acceptedSlow++
     const n = receipts.get(c.commandId) ?? 0
     if (n === 0) v.neverReceived++
     if (n > 1) v.receivedTwice++
@@ -135,6 +150,8 @@ export function judgeCommands (sent: SentCommand[], receipts: Map<string, number
       p.acknowledged++
       const steps = new Set(c.final!.history.map(h => h.status))
       if (!['sent', 'delivered', 'acknowledged'].every(s => steps.has(s as never))) v.historyIncomplete++
+    } else if (slow && status === 'failed') {
+      v.slowThenFailed++
     } else {
       v.lost++
       v.lostByStatus[status] = (v.lostByStatus[status] ?? 0) + 1

@@ -83,9 +83,9 @@ export async function runDlqFlood (stack: FaultStack, o: RunOptions) {
   }
   log('reading vehicle.telemetry and vehicle.telemetry.dlq back')
   const inKafka = new Map(phases.map(p => [p.prefix, new SeqCounts()]))
-  await readTopic(KafkaTopics.telemetry, start.telemetry, k => k.startsWith('f-dlq-'), (k, v) => {
+  await readTopic(KafkaTopics.telemetry, start.telemetry, k => k.startsWith('f-dlq-'), (k, v, ts) => {
     const p = phases.find(x => k.startsWith(x.prefix))
-    if (p !== undefined) inKafka.get(p.prefix)!.addRecord(k, v)
+    if (p !== undefined) inKafka.get(p.prefix)!.addRecord(k, v, ts)
   })
   const dlqByPrefix = new Map<string, number>()
   await readTopic(KafkaTopics.telemetryDlq, start.dlq, k => k.startsWith('f-dlq-'), k => {

@@ -40,7 +40,7 @@ export const sumOffsets = (o: Offsets) => o.reduce((n, p) => n + Number(p.offset
  * Reads `topic` from `from` up to the end offsets it has now, handing each record whose key
  * `keep`s to `onRecord`. Resolves with the number of records read (kept or not).
  */
-export async function readTopic (topic: string, from: Offsets, keep: (key: string) => boolean, onRecord: (key: string, value: Buffer) => void, timeoutMs = 120_000): Promise<number> {
+export async function readTopic (topic: string, from: Offsets, keep: (key: string) => boolean, onRecord: (key: string, value: Buffer, timestamp: number) => void, timeoutMs = 120_000): Promise<number> {
   const end = await withAdmin(admin => endOffsets(admin, topic))
   const endOf = new Map(end.map(p => [p.partition, BigInt(p.offset)]))
   const fromOf = new Map(from.map(p => [p.partition, BigInt(p.offset)]))
@@ -64,7 +64,7 @@ export async function readTopic (topic: string, from: Offsets, keep: (key: strin
           if (BigInt(m.offset) >= stopAt) break
           read++
           const key = m.key?.toString() ?? ''
-          if (keep(key)) onRecord(key, m.value ?? Buffer.alloc(0))
+          if (keep(key)) onRecord(key, m.value ?? Buffer.alloc(0), Number(m.timestamp))
           resolveOffset(m.offset)
         }
         if (BigInt(batch.lastOffset()) + 1n >= stopAt) {
@@ -84,23 +84,38 @@ export async function readTopic (topic: string, from: Offsets, keep: (key: strin
 
 const SEQ = /"seq":(\d+)/
 
-/** How often each (car, seq) is in a topic: per car an array indexed by seq. */
+/**
+ * How often each (car, seq) is in a topic: per car an array indexed by seq. A copy is told apart
+ * by its record timestamp, which the broker sets when it receives the PUBLISH: a copy with another
+ * timestamp is the car sending it again (QoS 1 after a PUBACK it never got), one with the same
+ * timestamp is one received message written to Kafka twice.
+ */
 export class SeqCounts {
   readonly cars = new Map<string, number[]>()
+  private readonly firstTs = new Map<string, number[]>()
   records = 0
   outOfOrder = 0
-  add (car: string, seq: number) {
+  /** extra copies the car sent again (another receive time) */
+  resentByCar = 0
+  /** extra copies of one received message (the same receive time) */
+  writtenTwice = 0
+  add (car: string, seq: number, timestamp = 0) {
     this.records++
     let c = this.cars.get(car)
     if (c === undefined) this.cars.set(car, c = [])
+    let t = this.firstTs.get(car)
+    if (t === undefined) this.firstTs.set(car, t = [])
     // A car's first sight of a seq below its highest so far: its records left Kafka's order.
     if (c[seq] === undefined && c.length > seq + 1) this.outOfOrder++
+    if (c[seq] === undefined) t[seq] = timestamp
+    else if (t[seq] === timestamp) this.writtenTwice++
+    else this.resentByCar++
     c[seq] = (c[seq] ?? 0) + 1
   }
 
-  addRecord (key: string, value: Buffer) {
+  addRecord (key: string, value: Buffer, timestamp = 0) {
     const m = SEQ.exec(value.toString('latin1', 0, Math.min(value.length, 512)))
-    if (m !== null) this.add(key, Number(m[1]))
+    if (m !== null) this.add(key, Number(m[1]), timestamp)
   }
 
   count (car: string, seq: number) { return this.cars.get(car)?.[seq] ?? 0 }
@@ -136,6 +151,10 @@ export interface TelemetryVerdict {
   recordsInKafka: number
   unique: number
   duplicates: number
+  /** of the duplicates: sent again by the car after a PUBACK it never got (QoS 1 is at least once) */
+  duplicatesResentByCars: number
+  /** of the duplicates: one received message written twice (never expected) */
+  duplicatesWrittenTwice: number
   carsWithDuplicates: number
   outOfOrder: number
 }
@@ -159,5 +178,5 @@ export function judgeTelemetry (acked: Map<string, Array<[number, number]>>, kaf
   let carsWithDuplicates = 0
   for (const c of kafka.cars.values()) if (c.some(v => v !== undefined && v > 1)) carsWithDuplicates++
   const unique = kafka.unique
-  return { acked: total, ackedLost: lost, lostSample, recordsInKafka: kafka.records, unique, duplicates: kafka.records - unique, carsWithDuplicates, outOfOrder: kafka.outOfOrder }
+  return { acked: total, ackedLost: lost, lostSample, recordsInKafka: kafka.records, unique, duplicates: kafka.records - unique, duplicatesResentByCars: kafka.resentByCar, duplicatesWrittenTwice: kafka.writtenTwice, carsWithDuplicates, outOfOrder: kafka.outOfOrder }
 }

@@ -316,12 +316,12 @@ export async function runFaultScenario (spec: ScenarioSpec, stack: FaultStack, o
 
     log('reading vehicle.telemetry back')
     const inKafka = new SeqCounts()
-    await readTopic(KafkaTopics.telemetry, start.telemetry, k => k.startsWith(prefix), (k, v) => inKafka.addRecord(k, v))
+    await readTopic(KafkaTopics.telemetry, start.telemetry, k => k.startsWith(prefix), (k, v, ts) => inKafka.addRecord(k, v, ts))
     const telemetry = judgeTelemetry(records.acked, inKafka)
     let scoring: Record<string, unknown> | undefined
     if (sys.scorers.length > 0) {
       const scored = new SeqCounts()
-      await readTopic(KafkaTopics.scores, start.scores, k => k.startsWith(prefix), (k, v) => scored.addRecord(k, v))
+      await readTopic(KafkaTopics.scores, start.scores, k => k.startsWith(prefix), (k, v, ts) => scored.addRecord(k, v, ts))
       let unscored = 0
       const sampleUnscored: string[] = []
       for (const [car, counts] of inKafka.cars) {

@@ -23,10 +23,15 @@ function row (name: string, r: Run): string {
   const cars = r.cars
   const recover = r.throughput.recoverS === null ? 'did not recover in the observation window' : `${r.throughput.recoverS} s after ${r.throughput.recoverFrom === 'injection' ? 'the fault' : 'it was lifted'}`
   const refused = c.refused > 0 ? `, ${c.refused} refused (${Object.entries(c.refusedByStatus).map(([k, v]) => `${v} × ${k === '-1' ? 'no answer in 15 s' : k}`).join(', ')})` : ''
+  const slow = (c.acceptedSlow ?? 0) > 0 ? ` (${c.acceptedSlow} of them 202: Kafka slow to confirm${c.slowThenFailed > 0 ? `; ${c.slowThenFailed} then failed, as their records said` : ''})` : ''
+  const answered = c.answerMs === undefined ? '' : `; api answered in p99 ${ms(c.answerMs.p99)}, max ${ms(c.answerMs.max)}`
   const carsSaw = `${cars.disconnects > 0 ? `${cars.disconnects} disconnected and reconnected (${cars.reconnects}); ` : 'no disconnects; '}PUBACK p99 ${ms(cars.pubackMsBefore.p99)} before, ${ms(cars.pubackMsDuringFault.p99)} (max ${ms(cars.pubackMsDuringFault.max)}) during and just after; rate ${s(r.throughput.baselineAckedPerS)} → lowest ${s(r.throughput.lowestAckedPerS)} msg/s`
   const scoring = r.scoring === undefined ? '' : `; scorer: ${s(r.scoring.unscored)} of ${s(r.scoring.telemetryRecords)} records unscored, ${s(r.scoring.scoredMoreThanOnce)} scored twice`
   const brokers = `RSS max ${(r.brokers.rssMBMax as number[]).join('/')} MB (baseline ${(r.brokers.rssMBAtBaseline as number[] | null ?? []).join('/')}), held records max ${s(Math.max(...r.brokers.pendingRecordsMax as number[]))}${r.brokers.backpressureSeen ? ', backpressure on' : ''}`
-  return `| ${r.title} | **${s(t.ackedLost)}** of ${s(t.acked)} | ${s(t.duplicates)} | ${recover} | ${c.accepted} accepted${refused}; **${c.lost} lost, ${c.receivedTwice} twice**${c.historyIncomplete > 0 ? `; ${c.historyIncomplete} acknowledged without every step in their history` : ''} | ${carsSaw}${scoring} | ${brokers} |`
+  const dupWhy = t.duplicates > 0 && t.duplicatesResentByCars !== undefined
+    ? ` (${t.duplicatesWrittenTwice === 0 ? 'all' : s(t.duplicatesResentByCars)} sent again by cars whose PUBACK was lost with the broker${t.duplicatesWrittenTwice > 0 ? `; **${s(t.duplicatesWrittenTwice)} written twice**` : ''})`
+    : ''
+  return `| ${r.title} | **${s(t.ackedLost)}** of ${s(t.acked)} | ${s(t.duplicates)}${dupWhy} | ${recover} | ${c.accepted} accepted${slow}${refused}; **${c.lost} lost, ${c.receivedTwice} twice**${c.historyIncomplete > 0 ? `; ${c.historyIncomplete} acknowledged without every step in their history` : ''}${answered} | ${carsSaw}${scoring} | ${brokers} |`
 }
 
 const lines = [

@@ -23,6 +23,7 @@ export const apiSettings = {
   commandRateLimitPerMin: int('FLEET_API_COMMAND_RATE_LIMIT_PER_MIN', 120, 'commands per minute one address may send', 1, 10_000_000),
   bodyLimit: int('FLEET_API_BODY_LIMIT_BYTES', 16_384, 'largest request body; larger ones get 413', 256, 10_485_760),
   commandTtlS: int('FLEET_API_COMMAND_TTL_S', 300, 'TTL of a command when the request gives no ttlSeconds', COMMAND_TTL_LIMITS_S.min, COMMAND_TTL_LIMITS_S.max),
+  commandQueueTimeoutMs: int('FLEET_API_COMMAND_QUEUE_TIMEOUT_MS', 5_000, 'longest wait for Kafka to take a new command; past it POST answers 202 (pending, still being queued) and the record tells the outcome', 100, 120_000),
   commandRetentionS: int('FLEET_COMMAND_RETENTION_S', 7 * 24 * 3600, 'how long a command record stays in Redis after its expiry', 60, 365 * 24 * 3600),
   maxWaitS: int('FLEET_API_MAX_WAIT_S', 30, 'longest long-poll (?waitSeconds=) on a command', 0, 300),
   sampleIntervalMs: int('FLEET_API_SAMPLE_INTERVAL_MS', 5_000, 'how often the fleet summary (messages/s from Kafka offsets, score statistics) is sampled', 200, 600_000),

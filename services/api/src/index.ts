@@ -11,7 +11,7 @@ import addFormatsModule from 'ajv-formats'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { Partitioners, type Kafka } from 'kafkajs'
-import { Histogram, type Registry } from 'prom-client'
+import { Counter, Histogram, type Registry } from 'prom-client'
 import { createCommandIssuer } from '../../shared/src/command-issuer.js'
 import { createCommandStore, EXPIRING_COMMANDS_KEY } from '../../shared/src/command-store.js'
 import { createKafka } from '../../shared/src/kafka.js'
@@ -71,7 +71,18 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
   const feed = createAnomalyFeed({ kafka, capacity: config.anomalyBuffer, instanceId, log })
   const updates = createCommandUpdates(subscriber)
   const sampler = createFleetSampler({ admin, reader, feed, inFlight: () => redis.zcard(EXPIRING_COMMANDS_KEY), intervalMs: config.sampleIntervalMs, indexRefreshMs: config.vehicleIndexRefreshMs, log })
-  const ctx: ApiContext = { config, store, issuer: createCommandIssuer({ store, producer }), reader, feed, sampler, updates, streams: createStreamLimiter(config.maxStreams) }
+  const lateCommands = new Counter({ name: 'fleet_api_commands_late_total', help: 'commands answered 202 because Kafka was slow, by what Kafka then did (queued, failed)', labelNames: ['outcome'], registers: [registry] })
+  const issuer = createCommandIssuer({
+    store,
+    producer,
+    queueTimeoutMs: config.commandQueueTimeoutMs,
+    onLateOutcome: ({ commandId, queued, detail }) => {
+      lateCommands.inc({ outcome: queued ? 'queued' : 'failed' })
+      if (queued) log.info({ commandId }, 'slow command queued: Kafka acknowledged it after the 202')
+      else log.error({ commandId, err: detail }, 'slow command not queued: recorded as failed after the 202')
+    }
+  })
+  const ctx: ApiContext = { config, store, issuer, reader, feed, sampler, updates, streams: createStreamLimiter(config.maxStreams) }
   let kafkaUp = false
 
   const app = Fastify({

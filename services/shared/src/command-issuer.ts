@@ -3,6 +3,10 @@
 // then produces the command to vehicle.commands (key = vehicleId) and waits for Kafka's
 // acknowledgement, then its `pending` event to vehicle.command-events. When Kafka refuses, the record
 // becomes `failed` and the key is released, so the caller may retry with the same key.
+// The wait for Kafka is bounded (queueTimeoutMs): past it the caller hears `accepted` (the record
+// is pending and may still be queued) and the outcome lands in the record when Kafka answers:
+// acknowledged, it stays pending and goes on; refused, it becomes failed, unless the commander
+// has moved it on already (a timed-out write that Kafka did take).
 import { createHash, randomUUID } from 'node:crypto'
 import { Value } from '@sinclair/typebox/value'
 import type { Producer } from 'kafkajs'
@@ -18,6 +22,8 @@ export type IssueResult =
   | { kind: 'key_reused', commandId: string }
   /** Kafka did not take the command; the record says failed. */
   | { kind: 'unavailable', record: CommandRecord, detail: string }
+  /** Kafka did not answer within queueTimeoutMs: pending, still being queued; the record will tell. */
+  | { kind: 'accepted', record: CommandRecord }
 
 export interface IssueRequest {
   vehicleId: string
@@ -54,8 +60,20 @@ export interface CommandIssuer {
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
-export function createCommandIssuer (deps: { store: CommandStore, producer: Producer, now?: () => number, newId?: () => string }): CommandIssuer {
+export interface CommandIssuerDeps {
+  store: CommandStore
+  producer: Pick<Producer, 'send'>
+  /** Longest wait for Kafka's acknowledgement before answering `accepted` (default 5 s). */
+  queueTimeoutMs?: number
+  /** Called with what happened to a command once Kafka answered after the caller had been told `accepted`. */
+  onLateOutcome?: (outcome: { commandId: string, queued: boolean, detail?: string }) => void
+  now?: () => number
+  newId?: () => string
+}
+
+export function createCommandIssuer (deps: CommandIssuerDeps): CommandIssuer {
   const now = deps.now ?? Date.now
+  const queueTimeoutMs = deps.queueTimeoutMs ?? 5_000
   const newId = deps.newId ?? randomUUID
   const { store, producer } = deps
 
@@ -102,20 +120,33 @@ export function createCommandIssuer (deps: { store: CommandStore, producer: Prod
         history: [{ status: 'pending', at: createdAt, source }]
       }
       await store.create(record)
-      try {
-        await producer.send({ topic: KafkaTopics.commands, acks: -1, messages: [{ key: req.vehicleId, value: JSON.stringify(commandOf(record)), timestamp: String(t) }] })
-      } catch (err) {
-        // Possibly written after all (a timeout): the commander publishes only commands whose
-        // record is not final, so the failed record also stops it.
-        const detail = 'not queued: Kafka did not acknowledge the command'
-        const failed = await store.failUnqueued(record, detail, new Date(now()).toISOString())
-        if (req.idempotency !== undefined) await store.releaseIdempotency(req.idempotency.scope, req.idempotency.key).catch(() => {})
-        return { kind: 'unavailable', record: failed, detail: `${detail} (${(err as Error).message})` }
+      const queued = producer.send({ topic: KafkaTopics.commands, acks: -1, messages: [{ key: req.vehicleId, value: JSON.stringify(commandOf(record)), timestamp: String(t) }] })
+        .then(() => null, (err: Error) => err)
+      const settle = async (err: Error | null): Promise<IssueResult> => {
+        if (err !== null) {
+          // Possibly written after all (a timeout): the commander publishes only commands whose
+          // record is not final, so the failed record also stops it.
+          const detail = 'not queued: Kafka did not acknowledge the command'
+          const failed = await store.failUnqueued(record, detail, new Date(now()).toISOString())
+          if (failed.status !== 'failed') return { kind: 'created', record: failed }
+          if (req.idempotency !== undefined) await store.releaseIdempotency(req.idempotency.scope, req.idempotency.key).catch(() => {})
+          return { kind: 'unavailable', record: failed, detail: `${detail} (${err.message})` }
+        }
+        // The audit trail's first line; the record already says pending, so a loss here costs nothing.
+        const pending: CommandEvent = { commandId, vehicleId: req.vehicleId, status: 'pending', at: createdAt, source }
+        await producer.send({ topic: KafkaTopics.commandEvents, acks: -1, messages: [{ key: req.vehicleId, value: JSON.stringify(pending), timestamp: String(t) }] }).catch(() => {})
+        return { kind: 'created', record }
       }
-      // The audit trail's first line; the record already says pending, so a loss here costs nothing.
-      const pending: CommandEvent = { commandId, vehicleId: req.vehicleId, status: 'pending', at: createdAt, source }
-      await producer.send({ topic: KafkaTopics.commandEvents, acks: -1, messages: [{ key: req.vehicleId, value: JSON.stringify(pending), timestamp: String(t) }] }).catch(() => {})
-      return { kind: 'created', record }
+      let timer: NodeJS.Timeout | undefined
+      const timedOut = new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), queueTimeoutMs) })
+      const first = await Promise.race([queued, timedOut])
+      clearTimeout(timer)
+      if (first !== 'timeout') return await settle(first)
+      void queued.then(settle).then(
+        r => deps.onLateOutcome?.({ commandId, queued: r.kind === 'created', ...(r.kind === 'unavailable' ? { detail: r.detail } : {}) }),
+        (err: Error) => deps.onLateOutcome?.({ commandId, queued: false, detail: `the outcome could not be recorded: ${err.message}` })
+      )
+      return { kind: 'accepted', record }
     }
   }
 }

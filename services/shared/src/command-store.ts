@@ -79,12 +79,23 @@ export interface CommandStore {
   get: (commandId: string) => Promise<CommandRecord | null>
   /** A car's commands, newest first; `before` = createdAt ms of the last one seen (paging). */
   listForVehicle: (vehicleId: string, opts: { limit: number, before?: number }) => Promise<{ items: CommandRecord[], next: number | null }>
-  /** Overwrites the status of a record nobody else can know yet (the api, when it could not queue it). */
+  /**
+   * Marks a record failed when Kafka did not take its command, if it is still pending; a record
+   * the commander has moved on (its command was queued after all) is returned as it is.
+   */
   failUnqueued: (record: CommandRecord, detail: string, at: string) => Promise<CommandRecord>
   /** Claims an Idempotency-Key for one request; when taken, says by which command and request. */
   claimIdempotency: (scope: string, key: string, claim: { commandId: string, fingerprint: string }) => Promise<{ claimed: true } | { claimed: false, commandId: string, fingerprint: string }>
   releaseIdempotency: (scope: string, key: string) => Promise<void>
 }
+
+// KEYS: record, expiring index; ARGV: commandId, updates channel, update, then field/value pairs.
+const FAIL_IF_PENDING = `
+if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1`
 
 const idemDigest = (scope: string, key: string) => createHash('sha256').update(scope).update('\0').update(key).digest('hex')
 
@@ -120,12 +131,11 @@ export function createCommandStore (redis: Redis, opts: { retentionS: number }):
     },
     async failUnqueued (r, detail, at) {
       const failed: CommandRecord = { ...r, status: 'failed', detail, updatedAt: at, history: [...r.history, { status: 'failed', at, source: 'api', detail }] }
-      await redis.multi()
-        .hset(commandKey(r.commandId), recordToHash(failed))
-        .zrem(EXPIRING_COMMANDS_KEY, r.commandId)
-        .publish(COMMAND_UPDATES_CHANNEL, JSON.stringify({ commandId: r.commandId, vehicleId: r.vehicleId, status: 'failed' } satisfies CommandUpdate))
-        .exec()
-      return failed
+      const fields = Object.entries(recordToHash(failed)).flat()
+      const update = JSON.stringify({ commandId: r.commandId, vehicleId: r.vehicleId, status: 'failed' } satisfies CommandUpdate)
+      const written = await redis.eval(FAIL_IF_PENDING, 2, commandKey(r.commandId), EXPIRING_COMMANDS_KEY, r.commandId, COMMAND_UPDATES_CHANNEL, update, ...fields) as number
+      if (written === 1) return failed
+      return hashToRecord(await redis.hgetall(commandKey(r.commandId))) ?? failed
     },
     async claimIdempotency (scope, key, claim) {
       const k = idempotencyKey(idemDigest(scope, key))

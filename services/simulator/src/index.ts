@@ -123,7 +123,9 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     // Both offer what the car logic below uses; the lean one takes TCP servers only (checked at start).
     const client = (config.client === 'lean'
       ? new LeanClient({ ...connectOpts, servers })
-      : mqtt.connect({ ...connectOpts, servers, protocolVersion: 4 })) as MqttClient
+      // A car refused with a CONNACK code (3 while the broker's Redis is away) tries again later,
+      // as the lean client does; mqtt.js would otherwise stop reconnecting for good.
+      : mqtt.connect({ ...connectOpts, servers, protocolVersion: 4, reconnectOnConnackError: true })) as MqttClient
     const car = { client, timer: null as NodeJS.Timeout | null }
     cars.push(car)
     const acked: number[] = []

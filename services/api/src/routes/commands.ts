@@ -24,11 +24,11 @@ export const commandRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = asy
     schema: {
       tags: ['commands'],
       summary: 'Send a command to a car',
-      description: 'Stores the command (pending) and queues it for the car. It is delivered when the car is connected, or when it reconnects with its persistent session, unless ttlSeconds pass first (then it expires and is never delivered). Follow it with GET …/commands/{commandId}?waitSeconds= or …/events. Needs the operator role.',
+      description: 'Stores the command (pending) and queues it for the car: 201 once Kafka holds it; 202 when Kafka has not answered within FLEET_API_COMMAND_QUEUE_TIMEOUT_MS (the record is pending and becomes failed if Kafka then refuses it); 503 when Kafka refused it (recorded as failed). It is delivered when the car is connected, or when it reconnects with its persistent session, unless ttlSeconds pass first (then it expires and is never delivered). Follow it with GET …/commands/{commandId}?waitSeconds= or …/events. Needs the operator role.',
       params: VehicleParamsSchema,
       headers: CreateHeadersSchema,
       body: CommandCreateSchema,
-      response: { 201: CommandRecordSchema, 200: CommandRecordSchema, ...problems(404, 409, 413, 415, 422, 503) }
+      response: { 201: CommandRecordSchema, 202: CommandRecordSchema, 200: CommandRecordSchema, ...problems(404, 409, 413, 415, 422, 503) }
     }
   }, async (request, reply) => {
     const { vehicleId } = request.params
@@ -53,6 +53,10 @@ export const commandRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = asy
         return reply.code(200).header('location', location(result.record.commandId)).header('idempotent-replayed', 'true').send(result.record)
       case 'key_reused':
         throw new ApiProblem(422, 'idempotency_key_reused', `Idempotency-Key was used for a different request (command ${result.commandId}); use a new key`)
+      case 'accepted':
+        // Kafka is slow: the caller gets a bounded answer; the record says what happens next.
+        request.log.warn({ vehicleId, commandId: result.record.commandId, waitedMs: config.commandQueueTimeoutMs }, 'command accepted while Kafka has not yet acknowledged it')
+        return reply.code(202).header('location', location(result.record.commandId)).send(result.record)
       case 'unavailable':
         request.log.error({ vehicleId, commandId: result.record.commandId, err: result.detail }, 'command not queued')
         throw new ApiProblem(503, 'not_queued', 'the command could not be queued (Kafka unavailable); it is recorded as failed; retry', { commandId: result.record.commandId })
