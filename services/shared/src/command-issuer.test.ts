@@ -55,6 +55,7 @@ test('Kafka answers in time: created, or unavailable (failed, key released) when
   commands[0]!.resolve()
   const created = await ok
   assert.equal(created.kind, 'created')
+  await tick()
   assert.equal(events.length, 1, 'the pending event is written')
   const refused = issuer.issue({ ...req, idempotency: { scope: 'op', key: 'k2' } })
   await tick()
@@ -107,4 +108,21 @@ test('a late refusal does not fail a command the commander already moved on (Kaf
   await tick()
   assert.equal(records.get(a.record.commandId)?.status, 'sent')
   assert.deepEqual(late, [{ commandId: a.record.commandId, queued: true }])
+})
+
+test('the answer does not wait for the pending event (a slow Kafka holds only that write)', async () => {
+  const { store } = memoryStore()
+  let eventsSent = 0
+  const producer: CommandIssuerDeps['producer'] = {
+    send: async ({ topic }) => {
+      if (topic === KafkaTopics.commandEvents) { eventsSent++; await new Promise(() => {}) }
+      return []
+    }
+  }
+  const issuer = createCommandIssuer({ store, producer, queueTimeoutMs: 60_000 })
+  const started = Date.now()
+  const r = await issuer.issue({ ...req, idempotency: undefined })
+  assert.equal(r.kind, 'created')
+  assert.ok(Date.now() - started < 1_000)
+  assert.equal(eventsSent, 1)
 })

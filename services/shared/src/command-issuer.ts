@@ -132,9 +132,11 @@ export function createCommandIssuer (deps: CommandIssuerDeps): CommandIssuer {
           if (req.idempotency !== undefined) await store.releaseIdempotency(req.idempotency.scope, req.idempotency.key).catch(() => {})
           return { kind: 'unavailable', record: failed, detail: `${detail} (${err.message})` }
         }
-        // The audit trail's first line; the record already says pending, so a loss here costs nothing.
+        // The audit trail's first line; the record already says pending, so a loss here costs
+        // nothing, and the answer does not wait for it (a slow Kafka would hold it again; the
+        // projection files a late pending step in the history where it belongs).
         const pending: CommandEvent = { commandId, vehicleId: req.vehicleId, status: 'pending', at: createdAt, source }
-        await producer.send({ topic: KafkaTopics.commandEvents, acks: -1, messages: [{ key: req.vehicleId, value: JSON.stringify(pending), timestamp: String(t) }] }).catch(() => {})
+        void producer.send({ topic: KafkaTopics.commandEvents, acks: -1, messages: [{ key: req.vehicleId, value: JSON.stringify(pending), timestamp: String(t) }] }).catch(() => {})
         return { kind: 'created', record }
       }
       let timer: NodeJS.Timeout | undefined
