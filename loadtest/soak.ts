@@ -8,7 +8,7 @@
 // command round trips (POST → acknowledged), the scorer's consumer lag, and CPU and RSS per
 // process; at the end it prints a summary, writes results/soak.json and a chart of the run over
 // time (docs/images/soak.svg). Bounded in time; stops everything it started.
-//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs] npm run soak
+//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs] [BROKER_CPU_PROF=dir] npm run soak
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -70,12 +70,14 @@ async function startService (name: string, script: string, readyUrl: string, ser
 }
 
 console.log(`soak: ${cars} cars every ${intervalMs / 1_000} s (${Math.round(cars / (intervalMs / 1_000))} msg/s) over ${brokers} broker processes, ${simProcs} simulator processes; ramp ${rampPerS}/s, hold ${holdS} s`)
+// BROKER_CPU_PROF=dir: each broker process writes a V8 CPU profile there when it stops.
+const brokerProf = process.env.BROKER_CPU_PROF
 const pods: BrokerProcess[] = await startBrokerProcesses(Array.from({ length: brokers }, (_, i) => `${prefix}-broker-${i}`), {
   ...quiet,
   FLEET_MAX_CONNECTIONS: '19500',
   FLEET_CONNECT_RATE_PER_S: '100000',
   FLEET_CONNECT_RATE_PER_ADDRESS: '100000'
-})
+}, brokerProf === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${brokerProf}`] })
 pods.forEach((p, i) => procs.push({ role: 'brokers', name: `broker-${i}`, pid: () => p.child.pid }))
 
 const scorerGroup = `${prefix}-scorer`
