@@ -3,6 +3,7 @@
 // report lines collected so a load test can merge connected cars, acknowledged messages/s and
 // PUBACK latency samples across processes. Every child is killed when this process exits.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { setPriority } from 'node:os'
 import { cpuSeconds, rssBytes } from '../bench/proc-stats.js'
 
 export interface SimReport { at: number, connected: number, acked: number, published: number, errors: number, commandsAnswered: number, pubackSampleMs: number[] }
@@ -16,6 +17,8 @@ export interface SimFleetOptions {
   rampPerS: number
   reportMs: number
   env?: Record<string, string>
+  /** CPU priority of the simulator processes (os.setPriority, 0 = as everything else, 19 = last). */
+  nice?: number
 }
 
 const root = new URL('..', import.meta.url).pathname
@@ -48,6 +51,7 @@ export function startSimulators (o: SimFleetOptions) {
       stdio: ['ignore', 'pipe', 'inherit']
     })
     all.add(child)
+    if ((o.nice ?? 0) !== 0 && child.pid !== undefined) setPriority(child.pid, o.nice!)
     child.once('exit', () => all.delete(child))
     let buf = ''
     child.stdout!.on('data', d => {

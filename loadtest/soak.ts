@@ -8,7 +8,8 @@
 // command round trips (POST → acknowledged), the scorer's consumer lag, and CPU and RSS per
 // process; at the end it prints a summary, writes results/soak.json and a chart of the run over
 // time (docs/images/soak.svg). Bounded in time; stops everything it started.
-//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs] [BROKER_CPU_PROF=dir] npm run soak
+//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs] [SIM_NICE=0..19]
+//   [BROKER_CPU_PROF=dir] npm run soak
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -32,6 +33,9 @@ const simProcs = env('SIM_PROCS', Math.max(1, Math.ceil(cars / carsPerSim)))
 const rampPerS = env('RAMP_PER_S', 800)
 // The load generator counts too: by default each car is fleet's lean MQTT client (FLEET_SIM_CLIENT).
 const simClient = process.env.SIM_CLIENT ?? 'lean'
+// SIM_NICE: the simulators' CPU priority. On a real deployment the cars are elsewhere; at 10 the
+// system under test gets the CPU first and a starved load generator shows as a lower offered rate.
+const simNice = env('SIM_NICE', 0)
 const sampleS = env('SAMPLE_S', 5)
 const commandEveryS = env('COMMAND_EVERY_S', 5)
 const commandSample = env('COMMAND_SAMPLE', 10)
@@ -100,7 +104,7 @@ procs.push({ role: 'commander + api', name: 'api', pid: () => api.pid })
 procs.push({ role: 'kafka', name: 'kafka', pid: () => readPid('kafka') })
 procs.push({ role: 'redis', name: 'redis', pid: () => readPid('redis') })
 
-const sims = startSimulators({ urls: pods.map(p => `mqtt://127.0.0.1:${p.mqttPort}`), prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: sampleS * 1_000, env: { FLEET_SIM_CLIENT: simClient } })
+const sims = startSimulators({ urls: pods.map(p => `mqtt://127.0.0.1:${p.mqttPort}`), prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: sampleS * 1_000, nice: simNice, env: { FLEET_SIM_CLIENT: simClient } })
 sims.children.forEach((c, i) => procs.push({ role: 'load generator', name: `simulator-${i}`, pid: () => c.pid }))
 procs.push({ role: 'load generator', name: 'soak (this process)', pid: () => process.pid })
 
@@ -237,7 +241,7 @@ const summary = {
   soak: true,
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model },
-  params: { cars, intervalMs, holdS, brokers, simulatorProcesses: simProcs, simulatorClient: simClient, rampPerS, commandEveryS, commandSample },
+  params: { cars, intervalMs, holdS, brokers, simulatorProcesses: simProcs, simulatorClient: simClient, simulatorNice: simNice, rampPerS, commandEveryS, commandSample },
   rampSeconds: rampS,
   connectedCars: { end: connectedEnd, minDuringHold: Math.min(...connectedDuringHold, connectedEnd) },
   offeredPerSecond: Math.round(cars / (intervalMs / 1_000)),
