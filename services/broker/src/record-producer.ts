@@ -3,14 +3,12 @@
 // in flight, and put a car's records on the same partition (Kafka's Java-compatible murmur2 of the
 // vehicleId), so a fleet can switch clients pod by pod without reordering any car's telemetry.
 // The broker's CPU profile gave kafkajs' record encoding the largest share of the broker at
-// 40k msg/s; @platformatic/kafka encodes the same batch in about a third of the CPU time
-// (bench/kafka-clients.ts).
+// 40k msg/s; @platformatic/kafka takes about a third of its CPU per record (README, Kafka client;
+// `npm run bench:ingest` measures both).
 import { Producer as PlatformaticProducer, ProduceAcks, stringSerializer, type Serializers } from '@platformatic/kafka'
 import type { Kafka } from 'kafkajs'
-import { cachedKeyPartitioner, javaPartitionHash } from '../../shared/src/kafka-partitioner.js'
+import { cachedKeyPartitioner, keyHashCache } from '../../shared/src/kafka-partitioner.js'
 import type { IngestRecord } from './kafka-ingest.js'
-
-export type KafkaClientName = 'platformatic' | 'kafkajs'
 
 export interface RecordProducer {
   /** Fails when Kafka cannot be reached (a broker does not start without it). */
@@ -66,7 +64,7 @@ function describe (err: unknown): Error {
 
 export function platformaticRecordProducer (opts: PlatformaticProducerOptions): RecordProducer {
   // Each car's partition hash is computed once; the client takes it modulo the partition count.
-  const hashes = new Map<string, number>()
+  const hash = keyHashCache()
   const producer = new PlatformaticProducer<string, Buffer, string, string>({
     clientId: opts.clientId,
     bootstrapBrokers: opts.brokers,
@@ -79,17 +77,7 @@ export function platformaticRecordProducer (opts: PlatformaticProducerOptions): 
     // The client's own retries are short; kafka-ingest retries whole batches on top of them.
     retries: 3,
     retryDelay: 200,
-    partitioner: (message, key) => {
-      const k = message.key
-      if (typeof k !== 'string' || key === undefined) return 0
-      let h = hashes.get(k)
-      if (h === undefined) {
-        h = javaPartitionHash(key)
-        if (hashes.size >= 500_000) hashes.clear()
-        hashes.set(k, h)
-      }
-      return h
-    }
+    partitioner: message => typeof message.key === 'string' ? hash(message.key) : 0
   })
   return {
     async connect () {
