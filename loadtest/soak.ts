@@ -10,7 +10,6 @@
 // time (docs/images/soak.svg). Bounded in time; stops everything it started.
 //   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs] [SIM_NICE=0..19]
 //   [BROKER_CPU_PROF=dir] npm run soak
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -18,8 +17,9 @@ import { Redis } from 'ioredis'
 import { writeChart } from '../bench/chart.js'
 import { cpuSeconds, rssBytes } from '../bench/proc-stats.js'
 import { vehicleStateKey } from '../services/shared/src/vehicle-state.js'
-import { freePort, metricValue, startBrokerProcesses, type BrokerProcess } from '../test/helpers/broker-process.js'
+import { metricValue, startBrokerProcesses, type BrokerProcess } from '../test/helpers/broker-process.js'
 import { groupAtEnd } from '../test/helpers/scorer.js'
+import { startServiceProcess } from '../test/helpers/service-process.js'
 import { pct, startSimulators } from './sim-procs.js'
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
@@ -54,24 +54,7 @@ const quiet = { FLEET_LOG_LEVEL: 'warn' }
 // ---- processes -------------------------------------------------------------------------------
 interface Proc { role: string, name: string, pid: () => number | undefined }
 const procs: Proc[] = []
-const children = new Set<ChildProcess>()
-process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
 const readPid = (name: string) => { try { return Number(readFileSync(`${stackDir}/${name}/pid`, 'utf8')) } catch { return undefined } }
-
-async function startService (name: string, script: string, readyUrl: string, serviceEnv: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, env: { ...process.env, ...quiet, ...serviceEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.add(child)
-  child.stdout!.on('data', d => process.stdout.write(d))
-  child.stderr!.on('data', d => process.stderr.write(d))
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`)
-    try { if ((await fetch(readyUrl)).ok) break } catch {}
-    if (Date.now() > deadline) throw new Error(`${name} not ready in 60 s (${readyUrl})`)
-    await sleep(200)
-  }
-  return child
-}
 
 console.log(`soak: ${cars} cars every ${intervalMs / 1_000} s (${Math.round(cars / (intervalMs / 1_000))} msg/s) over ${brokers} broker processes, ${simProcs} simulator processes; ramp ${rampPerS}/s, hold ${holdS} s`)
 // BROKER_CPU_PROF=dir: each broker process writes a V8 CPU profile there when it stops.
@@ -86,21 +69,17 @@ pods.forEach((p, i) => procs.push({ role: 'brokers', name: `broker-${i}`, pid: (
 
 const scorerGroup = `${prefix}-scorer`
 await groupAtEnd(scorerGroup)
-const scorerOps = await freePort()
-const scorer = await startService('scorer', 'services/scorer/src/main.ts', `http://127.0.0.1:${scorerOps}/readyz`, {
-  FLEET_SCORER_GROUP_ID: scorerGroup, FLEET_SCORER_OPS_PORT: String(scorerOps), FLEET_SCORER_WATCH_MODEL: 'false'
+const scorer = await startServiceProcess('scorer', { env: { ...quiet, FLEET_SCORER_GROUP_ID: scorerGroup, FLEET_SCORER_WATCH_MODEL: 'false' } })
+procs.push({ role: 'scorer', name: 'scorer', pid: () => scorer.child.pid })
+const commander = await startServiceProcess('commander', {
+  env: { ...quiet, FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${pods[0]!.mqttPort}`, FLEET_COMMANDER_ID: `${prefix}-commander`, FLEET_COMMANDER_GROUP: `${prefix}-commander` }
 })
-procs.push({ role: 'scorer', name: 'scorer', pid: () => scorer.pid })
-const commanderOps = await freePort()
-const commander = await startService('commander', 'services/commander/src/main.ts', `http://127.0.0.1:${commanderOps}/readyz`, {
-  FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${pods[0]!.mqttPort}`, FLEET_COMMANDER_OPS_PORT: String(commanderOps), FLEET_COMMANDER_ID: `${prefix}-commander`, FLEET_COMMANDER_GROUP: `${prefix}-commander`
+procs.push({ role: 'commander + api', name: 'commander', pid: () => commander.child.pid })
+const api = await startServiceProcess('api', {
+  env: { ...quiet, FLEET_API_KEYS: `soak:operator:${OPERATOR_KEY}`, FLEET_API_COMMAND_RATE_LIMIT_PER_MIN: '100000', FLEET_API_RATE_LIMIT_PER_MIN: '1000000' }
 })
-procs.push({ role: 'commander + api', name: 'commander', pid: () => commander.pid })
-const apiPort = await freePort()
-const api = await startService('api', 'services/api/src/main.ts', `http://127.0.0.1:${apiPort}/readyz`, {
-  FLEET_API_PORT: String(apiPort), FLEET_API_KEYS: `soak:operator:${OPERATOR_KEY}`, FLEET_API_COMMAND_RATE_LIMIT_PER_MIN: '100000', FLEET_API_RATE_LIMIT_PER_MIN: '1000000'
-})
-procs.push({ role: 'commander + api', name: 'api', pid: () => api.pid })
+const apiPort = api.port
+procs.push({ role: 'commander + api', name: 'api', pid: () => api.child.pid })
 procs.push({ role: 'kafka', name: 'kafka', pid: () => readPid('kafka') })
 procs.push({ role: 'redis', name: 'redis', pid: () => readPid('redis') })
 
@@ -158,7 +137,7 @@ async function sendCommand () {
 }
 
 async function scorerLag (): Promise<number | null> {
-  try { return metricValue(await (await fetch(`http://127.0.0.1:${scorerOps}/metrics`)).text(), 'fleet_scorer_consumer_lag') } catch { return null }
+  try { return metricValue(await scorer.metrics(), 'fleet_scorer_consumer_lag') } catch { return null }
 }
 
 // ---- sampling --------------------------------------------------------------------------------
@@ -260,7 +239,7 @@ const summary = {
 console.log(`soak: ${summary.connectedCars.end} cars connected (min ${summary.connectedCars.minDuringHold} during the hold), ${summary.ackedPerSecond} of ${summary.offeredPerSecond} msg/s acknowledged, PUBACK p50 ${summary.pubackMs.p50} / p99 ${summary.pubackMs.p99} ms, publish→score p50 ${summary.publishToScoreMs.p50} / p99 ${summary.publishToScoreMs.p99} ms, command round trip p50 ${summary.commandRoundTripMs.p50} / p99 ${summary.commandRoundTripMs.p99} ms (${commandStats.acknowledged}/${commandStats.sent} acknowledged, ${commandStats.failed} failed, ${commandStats.httpErrors} HTTP errors), scorer lag max ${summary.scorerLag.max}, errors ${summary.errors}; cores ${JSON.stringify(byRole)}; peak RSS MB ${JSON.stringify(peakRss)}`)
 
 await sims.stop()
-await Promise.all([scorer, commander, api].map(c => new Promise(resolve => { if (c.exitCode !== null) resolve(null); else { c.once('exit', resolve); c.kill('SIGTERM') } })))
+await Promise.all([scorer, commander, api].map(c => c.kill('SIGTERM')))
 await Promise.all(pods.map(p => p.kill('SIGTERM')))
 redis.disconnect()
 
