@@ -1,7 +1,16 @@
 // Bounds what one connection can make the broker buffer. aedes' parser (mqtt-packet) accumulates
 // a packet until it is complete, whatever its announced length (up to 256 MiB); this guard closes
 // the connection as soon as the unparsed bytes of one connection exceed the limit.
+//
+// It also gives the parser a plain BufferList. mqtt-packet's parser makes its byte list with
+// bl(), a BufferListStream: a full Duplex stream (two stream states, their buffers and bound
+// callbacks) of which the parser uses only the list methods (append, consume, slice, read*).
+// The heap snapshot of 3,000 idle cars showed one per connection.
 import type { Client } from 'aedes'
+import BufferListModule from 'bl/BufferList.js'
+
+// bl's BufferList.d.ts declares the constructor but does not export it.
+const BufferList = BufferListModule as unknown as new () => { length: number }
 
 interface ParserInternals { parse: (buf: Buffer) => number, _list: { length: number } }
 
@@ -12,6 +21,8 @@ export class PacketTooLargeError extends Error {
 
 export function guardPacketSize (client: Client, maxPacketBytes: number, onRefuse: () => void): void {
   const parser = (client as unknown as { _parser: ParserInternals })._parser
+  // Only while it is still empty: aedes has not read from the socket yet when this runs.
+  if (parser._list.length === 0) parser._list = new BufferList()
   const parse = parser.parse.bind(parser)
   parser.parse = (buf: Buffer) => {
     const left = parse(buf)
