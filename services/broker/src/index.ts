@@ -21,7 +21,7 @@ import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
 import { createKafkaIngest, type IngestSink } from './kafka-ingest.js'
 import { kafkajsRecordProducer, platformaticRecordProducer, type RecordProducer } from './record-producer.js'
 import { startListeners, type Listeners } from './listeners.js'
-import { guardPacketSize } from './packet-guard.js'
+import { guardPacketSize, usePlainParserList } from './packet-guard.js'
 import { trackPresence } from './presence.js'
 import { createLocalEmitter, createRoutingEmitter, isExactCommandsTopic } from './routing-emitter.js'
 import { applySessionRules, type SessionStore } from './session-store.js'
@@ -194,6 +194,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     stream.once('close', () => { openStreams-- })
     streams.set(stream, info)
     const client = aedes.handle(stream, req as never)
+    usePlainParserList(client)
     guardPacketSize(client, config.maxPacketBytes, () => {
       metrics.refused.inc({ reason: 'packet_too_large' })
       log.warn({ clientId: client.id?.slice(0, 80) }, 'packet too large: connection closed')
