@@ -1,0 +1,60 @@
+// bench:idle — parked cars held by one broker process: RSS per idle authenticated connection with
+// Redis-backed persistent sessions (fleet), against stock aedes (in-memory, no hooks) and Debian's
+// Mosquitto with the same load in the same run. Each server takes the cars in steps and its RSS is
+// read just after each step and once settled (bench/idle-run.ts says why). One process may hold
+// at most 20,000 open files here, so the 50,000-car figure is an extrapolation, labelled so.
+// Writes results/bench-idle.json. Needs the stack (scripts/stack.sh up).
+//   STEPS=5000,10000 SETTLE_S=40 PEERS=aedes,mosquitto npm run bench:idle
+import { spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { freePort, startBrokerProcess } from '../test/helpers/broker-process.js'
+import { startMosquitto } from '../test/helpers/mosquitto.js'
+import { describeIdle, measureIdle, type IdleResult, type IdleServer } from './idle-run.js'
+
+const root = new URL('..', import.meta.url).pathname
+const steps = (process.env.STEPS ?? '5000,10000').split(',').map(Number)
+const settleS = Number(process.env.SETTLE_S ?? 40)
+const peers = (process.env.PEERS ?? 'aedes,mosquitto').split(',').filter(p => p !== '' && p !== 'none')
+
+async function fleet (): Promise<IdleServer> {
+  const b = await startBrokerProcess('bench-idle', { FLEET_CONNECT_RATE_PER_S: '100000', FLEET_MAX_CONNECTIONS: '19500', FLEET_LOG_LEVEL: 'warn' })
+  return { label: 'fleet broker (Redis sessions, auth, ACL)', port: b.mqttPort, pid: b.child.pid!, stop: () => b.kill('SIGTERM') }
+}
+
+async function aedes (): Promise<IdleServer> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/aedes-plain.ts'], { cwd: root, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', d => { if (String(d).includes('ready')) resolve() })
+    child.once('exit', code => reject(new Error(`aedes exited with ${code}`)))
+  })
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  return { label: 'stock aedes (in-memory)', port, pid: child.pid!, stop: () => { child.kill('SIGTERM'); return exited } }
+}
+
+async function mosquitto (): Promise<IdleServer> {
+  const m = await startMosquitto()
+  return { label: 'Mosquitto 2.0', port: m.port, pid: m.child.pid!, stop: m.stop }
+}
+
+const servers = { fleet, aedes, mosquitto } as const
+const results: IdleResult[] = []
+for (const name of ['fleet', ...peers] as Array<keyof typeof servers>) {
+  const r = await measureIdle(await servers[name](), steps, settleS)
+  console.log(describeIdle(r))
+  results.push(r)
+}
+const f = results[0]!
+const extrapolatedRssAt50kMB = Math.round(f.rssStartMB + f.rssPerConnectionSlopeKB * 50_000 / 1024)
+console.log(`fleet, extrapolated to 50,000 idle cars in one process: ${extrapolatedRssAt50kMB} MB (measured up to ${f.connected})`)
+mkdirSync(`${root}/results`, { recursive: true })
+writeFileSync(`${root}/${process.env.OUT ?? 'results/bench-idle.json'}`, JSON.stringify({
+  bench: 'idle',
+  when: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model },
+  load: 'bench/idle-load.ts: MQTT 3.1.1 CONNECT with a per-car token, clean=false, keepalive 600 s, one QoS 1 subscription to the car\'s commands topic',
+  results,
+  fleetExtrapolatedRssAt50kMB: extrapolatedRssAt50kMB,
+  note: `measured up to ${f.connected} connections per process (20,000 open files per process here); the 50k figure is settled RSS at start + 50,000 × the settled slope, an extrapolation`
+}, null, 2) + '\n')
