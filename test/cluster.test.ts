@@ -3,6 +3,7 @@
 // over, and a pod drained with SIGTERM under load loses no acknowledged telemetry.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
+import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Command } from '../services/shared/src/command-schema.js'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
@@ -11,17 +12,24 @@ import { DEV_SIGNING_KEY, serviceToken, vehicleToken } from '../services/shared/
 import { metricValue, startBrokerProcesses, type BrokerProcess } from './helpers/broker-process.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, endOffsets } from './helpers/kafka.js'
+import { sessionSubscriptionsKey } from '../services/broker/src/session-index.js'
+import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
 
 const prefix = uniqueFleetPrefix('cluster')
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 let pods: BrokerProcess[] = []
 let A: BrokerProcess, B: BrokerProcess, C: BrokerProcess
+const redis = new Redis(loadBrokerConfig().redisUrl, { lazyConnect: true })
 
 before(async () => {
+  await redis.connect()
   pods = await startBrokerProcesses(['a', 'b', 'c'].map(p => `${prefix}-${p}`), { FLEET_BROKER_DRAIN_MS: '10000' })
   ;[A, B, C] = pods as [BrokerProcess, BrokerProcess, BrokerProcess]
 })
-after(async () => { await Promise.all(pods.map(p => p.kill('SIGKILL'))) })
+after(async () => {
+  await Promise.all(pods.map(p => p.kill('SIGKILL')))
+  redis.disconnect()
+})
 
 const commander = (pod: BrokerProcess) => connectCar('service:commander', pod.mqttPort, { clientId: `service:commander:${pod.id}`, password: serviceToken(DEV_SIGNING_KEY, 'commander') })
 let n = 0
@@ -57,6 +65,9 @@ test('a persistent session left on A gets a command sent while away, on B, exact
   const first = await connectCar(id, A.mqttPort, { clean: false })
   await first.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
   await first.endAsync()
+  // the session holds the subscription; the fleet-wide index every pod loads does not (session-index.ts)
+  assert.equal(await redis.hexists(sessionSubscriptionsKey(id), MqttTopics.commands(id)), 1)
+  assert.equal(await redis.sismember('clients', id), 0)
   const cmdr = await commander(C)
   const cmd = command(id)
   await cmdr.publishAsync(MqttTopics.commands(id), JSON.stringify(cmd), { qos: 1 })
@@ -70,6 +81,25 @@ test('a persistent session left on A gets a command sent while away, on B, exact
   await cmdr.publishAsync(MqttTopics.commands(id), JSON.stringify(next), { qos: 1 })
   await until('next command', () => got.length === 2)
   assert.deepEqual(got, [cmd.commandId, next.commandId])
+  await Promise.all([back.endAsync(), cmdr.endAsync()])
+})
+
+test('a persistent session that unsubscribed from its commands, or never subscribed, has nothing queued for it', async () => {
+  const left = `${prefix}-left`
+  const never = `${prefix}-never`
+  const car = await connectCar(left, A.mqttPort, { clean: false })
+  await car.subscribeAsync(MqttTopics.commands(left), { qos: 1 })
+  await car.unsubscribeAsync(MqttTopics.commands(left))
+  await car.endAsync()
+  await (await connectCar(never, B.mqttPort, { clean: false })).endAsync()
+  const cmdr = await commander(C)
+  for (const id of [left, never]) await cmdr.publishAsync(MqttTopics.commands(id), JSON.stringify(command(id)), { qos: 1 })
+  await sleep(300)
+  assert.deepEqual(await Promise.all([left, never].map(id => redis.llen(`outgoing:${id}`))), [0, 0])
+  const back = await connectCar(left, B.mqttPort, { clean: false })
+  const got = inbox(back)
+  await sleep(500)
+  assert.deepEqual(got, [])
   await Promise.all([back.endAsync(), cmdr.endAsync()])
 })
 

@@ -26,6 +26,16 @@ export function maySubscribe (identity: VehicleIdentity, client: Client, filter:
   return vehicleId !== undefined && t !== null && t.vehicleId === vehicleId && t.kind === 'commands'
 }
 
+/**
+ * The one client that may hold a subscription to this exact topic: a car's commands topic can
+ * only be held by the car (client id = vehicle id, vehicle-auth.ts), so sessions can answer for
+ * it (session-index.ts). Null for every other filter.
+ */
+export function commandsTopicOwner (filter: string): string | null {
+  const t = parseVehicleTopic(filter)
+  return t !== null && t.kind === 'commands' && filter === `vehicles/${t.vehicleId}/commands` ? t.vehicleId : null
+}
+
 export function createAuthorizeSubscribe (identity: VehicleIdentity, metrics: BrokerMetrics, log: Logger): AuthorizeSubscribeHandler {
   return (client, sub, done) => {
     if (maySubscribe(identity, client, sub.topic)) {

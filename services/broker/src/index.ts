@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { createRedisErrorWatch, type RedisEvents } from '../../shared/src/redis-errors.js'
-import { createAuthorizeSubscribe, maySubscribe } from './acl.js'
+import { commandsTopicOwner, createAuthorizeSubscribe, maySubscribe } from './acl.js'
 import { createAddressLimiter, createAdmission } from './admission.js'
 import { createCommandRelay } from './command-relay.js'
 import type { BrokerConfig } from './broker-config.js'
@@ -24,6 +24,7 @@ import { startListeners, type Listeners } from './listeners.js'
 import { guardPacketSize, usePlainParserList } from './packet-guard.js'
 import { trackPresence } from './presence.js'
 import { createLocalEmitter, createRoutingEmitter, isExactCommandsTopic } from './routing-emitter.js'
+import { indexOwnSubscriptionsInRedis, type IndexedStore } from './session-index.js'
 import { applySessionRules, type SessionStore } from './session-store.js'
 import { createTelemetryIntake } from './telemetry-intake.js'
 import { readTlsFiles, watchTlsFiles } from './tls-files.js'
@@ -122,7 +123,10 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     heartbeatInterval: config.heartbeatMs,
     ...(shared
       ? {
-          persistence: applySessionRules(redisPersistence({ conn: persistenceRedis! }) as unknown as SessionStore, {
+          persistence: applySessionRules(indexOwnSubscriptionsInRedis(redisPersistence({ conn: persistenceRedis! }) as unknown as SessionStore & IndexedStore, {
+            redis: persistenceRedis!,
+            ownerOf: commandsTopicOwner
+          }), {
             maySubscribe: (client, filter) => maySubscribe(auth.identity, client, filter),
             neverRetained: isExactCommandsTopic
           }) as never,

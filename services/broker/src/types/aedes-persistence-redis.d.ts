@@ -8,3 +8,9 @@ declare module 'aedes-persistence-redis' {
   }
   export default function redisPersistence (opts?: RedisPersistenceOptions): unknown
 }
+
+// msgpack-lite ships no types; aedes-persistence-redis encodes session subscriptions with it.
+declare module 'msgpack-lite' {
+  const msgpack: { encode: (value: unknown) => Buffer, decode: (buf: Uint8Array) => unknown }
+  export default msgpack
+}
