@@ -21,7 +21,7 @@ import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
 import { createKafkaIngest, type IngestSink } from './kafka-ingest.js'
 import { kafkajsRecordProducer, platformaticRecordProducer, type RecordProducer } from './record-producer.js'
 import { startListeners, type Listeners } from './listeners.js'
-import { guardPacketSize, usePlainParserList } from './packet-guard.js'
+import { createPacketGuard } from './packet-guard.js'
 import { trackPresence } from './presence.js'
 import { createLocalEmitter, createRoutingEmitter, isExactCommandsTopic } from './routing-emitter.js'
 import { indexOwnSubscriptionsInRedis, type IndexedStore } from './session-index.js'
@@ -181,6 +181,11 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   let openStreams = 0
   const addressLimiter = createAddressLimiter(config.connectRatePerAddress)
 
+  const guardPackets = createPacketGuard(config.maxPacketBytes, client => {
+    metrics.refused.inc({ reason: 'packet_too_large' })
+    log.warn({ clientId: client.id?.slice(0, 80) }, 'packet too large: connection closed')
+  })
+  const onStreamClose = () => { openStreams-- }
   const onStream = (stream: import('node:stream').Duplex, info: StreamInfo, req?: import('node:http').IncomingMessage) => {
     // Sockets that never complete CONNECT count too: past the limit plus some slack, refuse
     // before reading a byte, so file descriptors and memory stay bounded.
@@ -195,14 +200,9 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       return
     }
     openStreams++
-    stream.once('close', () => { openStreams-- })
-    streams.set(stream, info)
-    const client = aedes.handle(stream, req as never)
-    usePlainParserList(client)
-    guardPacketSize(client, config.maxPacketBytes, () => {
-      metrics.refused.inc({ reason: 'packet_too_large' })
-      log.warn({ clientId: client.id?.slice(0, 80) }, 'packet too large: connection closed')
-    })
+    stream.on('close', onStreamClose) // 'close' comes once; one shared listener costs no closure per car
+    if (info.tls !== null) streams.set(stream, info) // only TLS streams carry what transport() asks
+    guardPackets(aedes.handle(stream, req as never))
   }
 
   return {

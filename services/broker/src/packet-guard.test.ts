@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import { Aedes, type Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import { connectPacket, rawConnect, type RawConnection } from '../../../test/helpers/raw-mqtt.js'
-import { guardPacketSize, usePlainParserList } from './packet-guard.js'
+import { createPacketGuard } from './packet-guard.js'
 
 // A real aedes on a loopback socket, each stream set up as the broker's onStream does.
 async function broker (maxPacketBytes: number) {
@@ -13,10 +13,10 @@ async function broker (maxPacketBytes: number) {
   await aedes.listen()
   const clients: Client[] = []
   let refused = 0
+  const guard = createPacketGuard(maxPacketBytes, () => { refused++ })
   const server = createServer(socket => {
     const client = aedes.handle(socket)
-    usePlainParserList(client)
-    guardPacketSize(client, maxPacketBytes, () => { refused++ })
+    guard(client)
     clients.push(client)
   })
   server.listen(0, '127.0.0.1')
@@ -53,6 +53,8 @@ test('the parser gets a plain BufferList, and packets split into single bytes st
     await trickle(b.car, mqttPacket.generate({ cmd: 'publish', topic: 'guard/topic', payload: Buffer.alloc(200, 7), qos: 1, messageId: 9, retain: false, dup: false } as never))
     assert.equal((await b.car.next('puback') as { messageId: number }).messageId, 9)
     assert.equal(b.refused(), 0)
+    // the parser no longer holds the CONNECT packet (and its password), only what it reads later
+    assert.deepEqual((b.clients[0] as unknown as { _parser: { settings: object } })._parser.settings, { protocolVersion: 4, bridgeMode: undefined })
   } finally {
     await b.close()
   }
