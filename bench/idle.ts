@@ -4,7 +4,7 @@
 // read just after each step and once settled (bench/idle-run.ts says why). One process may hold
 // at most 20,000 open files here, so the 50,000-car figure is an extrapolation, labelled so.
 // Writes results/bench-idle.json. Needs the stack (scripts/stack.sh up).
-//   STEPS=5000,10000 SETTLE_S=40 PEERS=aedes,mosquitto npm run bench:idle
+//   STEPS=5000,10000 SETTLE_S=120 PEERS=aedes,mosquitto npm run bench:idle   (SETTLE_S: longest wait per step)
 import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -14,12 +14,12 @@ import { describeIdle, measureIdle, type IdleResult, type IdleServer } from './i
 
 const root = new URL('..', import.meta.url).pathname
 const steps = (process.env.STEPS ?? '5000,10000').split(',').map(Number)
-const settleS = Number(process.env.SETTLE_S ?? 40)
+const settleS = Number(process.env.SETTLE_S ?? 120)
 const peers = (process.env.PEERS ?? 'aedes,mosquitto').split(',').filter(p => p !== '' && p !== 'none')
 
 async function fleet (): Promise<IdleServer> {
   const b = await startBrokerProcess('bench-idle', { FLEET_CONNECT_RATE_PER_S: '100000', FLEET_MAX_CONNECTIONS: '19500', FLEET_LOG_LEVEL: 'warn' })
-  return { label: 'fleet broker (Redis sessions, auth, ACL)', port: b.mqttPort, pid: b.child.pid!, stop: () => b.kill('SIGTERM') }
+  return { label: 'fleet broker (Redis sessions, auth, ACL)', port: b.mqttPort, pid: b.child.pid!, collects: true, stop: () => b.kill('SIGTERM') }
 }
 
 async function aedes (): Promise<IdleServer> {
@@ -30,12 +30,12 @@ async function aedes (): Promise<IdleServer> {
     child.once('exit', code => reject(new Error(`aedes exited with ${code}`)))
   })
   const exited = new Promise(resolve => child.once('exit', resolve))
-  return { label: 'stock aedes (in-memory)', port, pid: child.pid!, stop: () => { child.kill('SIGTERM'); return exited } }
+  return { label: 'stock aedes (in-memory)', port, pid: child.pid!, collects: true, stop: () => { child.kill('SIGTERM'); return exited } }
 }
 
 async function mosquitto (): Promise<IdleServer> {
   const m = await startMosquitto()
-  return { label: 'Mosquitto 2.0', port: m.port, pid: m.child.pid!, stop: m.stop }
+  return { label: 'Mosquitto 2.0', port: m.port, pid: m.child.pid!, collects: false, stop: m.stop }
 }
 
 const servers = { fleet, aedes, mosquitto } as const
