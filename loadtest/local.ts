@@ -7,7 +7,7 @@
 // simulators and Kafka; then the fleet/Mosquitto ratios and a chart (results/loadtest-local.json,
 // docs/images/loadtest-local.svg). Bounded: each phase ramps, holds DURATION_S, and stops all it
 // started. Needs the stack (scripts/stack.sh up).
-//   CARS=10000 INTERVAL_MS=1000 DURATION_S=60 RAMP_PER_S=300 TARGETS=mosquitto,fleet [SIM_CLIENT=lean|mqttjs] npm run loadtest:local
+//   CARS=10000 INTERVAL_MS=1000 DURATION_S=60 RAMP_PER_S=300 TARGETS=mosquitto,fleet [SIM_CLIENT=lean|mqttjs] [BROKER_CPU_PROF=dir] npm run loadtest:local
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -66,7 +66,8 @@ async function runPhase (target: Target, samples: Sample[]) {
     const m = await startMosquitto()
     server = { pid: m.child.pid!, url: `mqtt://127.0.0.1:${m.port}`, stop: m.stop }
   } else {
-    const b = await startBrokerProcess(`loadtest-${prefix}`, { FLEET_MAX_CONNECTIONS: '19500', FLEET_CONNECT_RATE_PER_S: '100000', FLEET_LOG_LEVEL: 'warn' })
+    const prof = process.env.BROKER_CPU_PROF
+    const b = await startBrokerProcess(`loadtest-${prefix}`, { FLEET_MAX_CONNECTIONS: '19500', FLEET_CONNECT_RATE_PER_S: '100000', FLEET_LOG_LEVEL: 'warn' }, prof === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${prof}`] })
     server = { pid: b.child.pid!, url: `mqtt://127.0.0.1:${b.mqttPort}`, stop: () => b.kill('SIGTERM'), metrics: b.metrics }
   }
   const rssBefore = rssBytes(server.pid)

@@ -1,7 +1,8 @@
 // Redis stopped and started again under a broker, commander and api as real OS processes: none of
 // them exits (an unhandled Redis error used to take every broker down within a second), telemetry
 // keeps flowing to Kafka while Redis is away, each Redis error is counted, and once Redis is
-// back a new car connects and a command goes through again.
+// back a new car connects and a command goes through again. A car that acknowledges a queued
+// command while Redis is away stays connected (aedes used to close it).
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { after, before, test } from 'node:test'
@@ -11,7 +12,9 @@ import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { metricValue, startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
-import { collect, endOffsets } from './helpers/kafka.js'
+import { connectPacket, rawConnect, type RawConnection } from './helpers/raw-mqtt.js'
+import { DEV_SIGNING_KEY, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
+import { collect, endOffsets, type Collector } from './helpers/kafka.js'
 import { startServiceProcess, type ServiceProcess } from './helpers/service-process.js'
 
 const run = promisify(execFile)
@@ -23,6 +26,8 @@ let broker: BrokerProcess
 let commander: ServiceProcess
 let api: ServiceProcess
 const cars: MqttClient[] = []
+const raws: RawConnection[] = []
+let telemetry: Collector | undefined
 
 before(async () => {
   broker = await startBrokerProcess(`${prefix}-broker`)
@@ -32,6 +37,8 @@ before(async () => {
 after(async () => {
   await stack('up', 'redis') // whatever happened, leave Redis running for the next test
   for (const c of cars) c.end(true)
+  for (const r of raws) r.socket.destroy()
+  await telemetry?.stop()
   await Promise.all([api?.kill(), commander?.kill(), broker?.kill()])
 })
 
@@ -71,14 +78,27 @@ async function commandAcknowledged (car: MqttClient, vehicleId: string, timeoutM
 }
 
 test('Redis stops and comes back: broker, commander and api stay up, telemetry still reaches Kafka, errors are counted, commands work again', async () => {
-  const telemetry = await collect(KafkaTopics.telemetry, k => k === `${prefix}-a`, await endOffsets(KafkaTopics.telemetry))
+  telemetry = await collect(KafkaTopics.telemetry, k => k === `${prefix}-a`, await endOffsets(KafkaTopics.telemetry))
   const before = `${prefix}-a`
   const car = await connectCar(before, broker.mqttPort)
   cars.push(car)
   assert.equal(await commandAcknowledged(car, before, 20_000), 'acknowledged', 'a command before the outage')
 
+  // A parked car with a persistent session gets a command and holds its PUBACK until Redis is away.
+  const held = `${prefix}-held`
+  const raw = await rawConnect(broker.mqttPort)
+  raws.push(raw)
+  raw.send(connectPacket(held, held, vehicleToken(DEV_SIGNING_KEY, held), false))
+  assert.equal((await raw.next('connack') as { returnCode: number }).returnCode, 0)
+  raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: MqttTopics.commands(held), qos: 1 }] } as never)
+  await raw.next('suback')
+  assert.equal((await sendCommand(held)).status, 201)
+  const queued = await raw.next('publish', 15_000) as { messageId: number, qos: number }
+  assert.equal(queued.qos, 1)
+
   await stack('down', 'redis')
   await sleep(3_000)
+  raw.send({ cmd: 'puback', messageId: queued.messageId } as never)
   // Telemetry's route is Kafka: a connected car is still acknowledged while Redis is away.
   const sent: number[] = []
   for (let seq = 0; seq < 20; seq++) {
@@ -93,12 +113,23 @@ test('Redis stops and comes back: broker, commander and api stay up, telemetry s
   assert.ok(metricValue(await broker.metrics(), 'fleet_broker_redis_errors_total') > 0, 'broker counted Redis errors')
   assert.ok(metricValue(await commander.metrics(), 'fleet_commander_redis_errors_total') > 0, 'commander counted Redis errors')
   assert.ok(metricValue(await api.metrics(), 'fleet_api_redis_errors_total') > 0, 'api counted Redis errors')
+  // The sessions connection queues commands through ioredis' retries (about 10 s) before failing.
+  for (const deadline = Date.now() + 30_000; ;) {
+    if (metricValue(await broker.metrics(), 'fleet_broker_session_errors_total', 'op="clear_delivered"') >= 1) break
+    assert.ok(Date.now() < deadline, 'the failed removal of the acknowledged command was counted')
+    await sleep(500)
+  }
+  raw.send({ cmd: 'pingreq' } as never)
+  await raw.next('pingresp')
+  assert.equal(raw.isClosed(), false, 'the car that acknowledged a command while Redis was away is still connected')
 
   await stack('up', 'redis')
   for (const p of [broker, commander, api]) assert.ok(alive(p), 'still running after Redis came back')
   await telemetry.waitFor(r => r.length >= sent.length)
   await telemetry.stop()
-  assert.deepEqual(telemetry.records.map(r => (JSON.parse(r.value.toString()) as { seq: number }).seq), sent, 'telemetry acknowledged during the outage is in Kafka')
+  const { records } = telemetry
+  telemetry = undefined
+  assert.deepEqual(records.map(r => (JSON.parse(r.value.toString()) as { seq: number }).seq), sent, 'telemetry acknowledged during the outage is in Kafka')
 
   // After the restart (an empty Redis here): a new car connects and its command is acknowledged.
   const afterId = `${prefix}-b`

@@ -29,6 +29,7 @@ export function createBrokerMetrics (registry: Registry) {
     backpressure: new Gauge({ name: 'fleet_broker_backpressure', help: '1 while Kafka writes fail and car sockets are held, else 0', registers }),
     qos2Resends: new Counter({ name: 'fleet_broker_qos2_resends_total', help: 'QoS 2 PUBLISHes re-sent before their PUBREL: answered again, not written to Kafka again', registers }),
     commands: new Counter({ name: 'fleet_broker_commands_total', help: 'cloud-to-car command moves seen by the broker', labelNames: ['event'], registers }),
+    sessionErrors: new Counter({ name: 'fleet_broker_session_errors_total', help: 'session store (Redis) writes that failed without closing the connection, by operation', labelNames: ['op'], registers }),
     presenceErrors: new Counter({ name: 'fleet_broker_presence_errors_total', help: 'failed presence writes to Redis (connections are not refused for them)', registers }),
     tlsReloads: new Counter({ name: 'fleet_broker_tls_reloads_total', help: 'TLS certificate reloads from changed files, by result', labelNames: ['result'], registers }),
     clientErrors: new Counter({ name: 'fleet_broker_client_errors_total', help: 'connections closed on a protocol or socket error', labelNames: ['stage'], registers })

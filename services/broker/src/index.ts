@@ -128,7 +128,11 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
             ownerOf: commandsTopicOwner
           }), {
             maySubscribe: (client, filter) => maySubscribe(auth.identity, client, filter),
-            neverRetained: isExactCommandsTopic
+            neverRetained: isExactCommandsTopic,
+            onStoreError: (op, err) => {
+              metrics.sessionErrors.inc({ op })
+              log.debug({ op, err: err.message }, 'session store write failed; connection kept')
+            }
           }) as never,
           mq: config.emitter === 'routed'
             ? createRoutingEmitter({ local: createLocalEmitter(), shared: sharedEmitter() })

@@ -4,19 +4,24 @@ import { test } from 'node:test'
 import type { Client } from 'aedes'
 import { applySessionRules, type StoredSubscription } from './session-store.js'
 
-function fakeStore () {
+function fakeStore (clearFails = false) {
   const calls: string[] = []
   const stored: StoredSubscription[][] = []
+  const storeErrors: string[] = []
   const store = {
+    outgoingClearMessageId: (_client: Client, packet: { messageId?: number }) => clearFails
+      ? Promise.reject(new Error('Connection is closed.'))
+      : Promise.resolve({ topic: 'vehicles/a/commands', messageId: packet.messageId }),
     delWill: (client: { id: string, brokerId?: string }) => { calls.push(`delWill:${client.id}`); return Promise.resolve(null) },
     addSubscriptions: (_client: Client, subs: StoredSubscription[]) => { stored.push(subs); return Promise.resolve(_client) },
     createRetainedStreamCombi: (patterns: string[]) => { calls.push(`retained:${patterns.join(',')}`); return Readable.from([]) }
   }
   const rules = applySessionRules(store, {
     maySubscribe: (client, filter) => filter === `vehicles/${client.id}/commands`,
-    neverRetained: filter => filter.endsWith('/commands')
+    neverRetained: filter => filter.endsWith('/commands'),
+    onStoreError: (op, err) => { storeErrors.push(`${op}: ${err.message}`) }
   })
-  return { rules, calls, stored }
+  return { rules, calls, stored, storeErrors }
 }
 
 const car = (id: string, clean: boolean, subscriptions: Record<string, { qos: number }> = {}) => ({ id, clean, subscriptions }) as unknown as Client
@@ -58,4 +63,19 @@ test('retained lookups skip filters nothing retained can match', async () => {
   rules.createRetainedStreamCombi(['vehicles/a/commands'])
   rules.createRetainedStreamCombi(['vehicles/a/commands', 'other/#'])
   assert.deepEqual(calls, ['retained:other/#'])
+})
+
+test('a PUBACK whose queue entry cannot be cleared (Redis away) keeps the connection: counted, answered without error', async () => {
+  const { rules, storeErrors } = fakeStore(true)
+  assert.equal(await rules.outgoingClearMessageId(car('a', false), { messageId: 7 }), undefined)
+  const clear = rules.outgoingClearMessageId as (c: Client, p: { messageId: number }, cb: (err: unknown, p: unknown) => void) => unknown
+  const viaCallback = await new Promise(resolve => clear(car('a', false), { messageId: 8 }, (err, p) => resolve([err, p])))
+  assert.deepEqual(viaCallback, [null, undefined])
+  assert.deepEqual(storeErrors, ['clear_delivered: Connection is closed.', 'clear_delivered: Connection is closed.'])
+})
+
+test('a PUBACK cleared as usual hands aedes the original packet', async () => {
+  const { rules, storeErrors } = fakeStore()
+  assert.deepEqual(await rules.outgoingClearMessageId(car('a', false), { messageId: 7 }), { topic: 'vehicles/a/commands', messageId: 7 })
+  assert.deepEqual(storeErrors, [])
 })

@@ -11,6 +11,10 @@
 //   (`will:undefined:<id>`: a Client has no brokerId) — three Redis commands that change nothing.
 // - Cars only subscribe to their commands topic, which is never retained (telemetry-intake.ts
 //   clears the flag), so the retained lookup after such a SUBSCRIBE is skipped.
+// - A car's PUBACK of a queued command removes it from the session's queue in Redis. aedes closes
+//   the connection when that fails (Redis away), which only adds a reconnect storm to an outage:
+//   the command stays queued either way and comes again at the car's next session. The failure is
+//   counted and the connection stays.
 import { Readable } from 'node:stream'
 import type { Client } from 'aedes'
 
@@ -21,6 +25,7 @@ export interface SessionStore {
   delWill: (client: { id: string, brokerId?: string }, cb?: unknown) => unknown
   addSubscriptions: (client: Client, subs: StoredSubscription[], cb?: unknown) => unknown
   createRetainedStreamCombi: (patterns: string[]) => Readable
+  outgoingClearMessageId: (client: Client, packet: { messageId?: number }, cb?: unknown) => unknown
 }
 
 export interface SessionRules {
@@ -28,6 +33,8 @@ export interface SessionRules {
   maySubscribe: (client: Client, filter: string) => boolean
   /** Filters no retained message can ever match. */
   neverRetained: (filter: string) => boolean
+  /** A session write failed and was let go (the connection stays); `op` names it. */
+  onStoreError?: (op: 'clear_delivered', err: Error) => void
 }
 
 type Held = Record<string, Omit<StoredSubscription, 'topic'> | undefined>
@@ -42,6 +49,7 @@ export function applySessionRules<P extends SessionStore> (store: P, rules: Sess
   const delWill = store.delWill.bind(store)
   const addSubscriptions = store.addSubscriptions.bind(store)
   const retained = store.createRetainedStreamCombi.bind(store)
+  const clearDelivered = store.outgoingClearMessageId.bind(store) as (client: Client, packet: { messageId?: number }) => Promise<unknown>
   store.delWill = (client, cb) => {
     if (client.brokerId === undefined && cb === undefined) return Promise.resolve(null)
     return delWill(client, cb)
@@ -61,6 +69,15 @@ export function applySessionRules<P extends SessionStore> (store: P, rules: Sess
   store.createRetainedStreamCombi = patterns => {
     const wanted = patterns.filter(p => !rules.neverRetained(p))
     return wanted.length === 0 ? Readable.from([]) : retained(wanted)
+  }
+  store.outgoingClearMessageId = (client, packet, cb) => {
+    const cleared = clearDelivered(client, packet).catch((err: Error) => {
+      rules.onStoreError?.('clear_delivered', err)
+      return undefined
+    })
+    if (typeof cb !== 'function') return cleared
+    cleared.then(p => (cb as (err: null, p: unknown) => void)(null, p))
+    return undefined
   }
   return store
 }
