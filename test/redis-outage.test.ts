@@ -2,7 +2,8 @@
 // them exits (an unhandled Redis error used to take every broker down within a second), telemetry
 // keeps flowing to Kafka while Redis is away, each Redis error is counted, and once Redis is
 // back a new car connects and a command goes through again. A car that acknowledges a queued
-// command while Redis is away stays connected (aedes used to close it).
+// command while Redis is away stays connected (aedes used to close it). Told to stop while Redis
+// is away, each service still exits, in bounded time (the broker used to wait forever).
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { after, before, test } from 'node:test'
@@ -39,7 +40,11 @@ after(async () => {
   for (const c of cars) c.end(true)
   for (const r of raws) r.socket.destroy()
   await telemetry?.stop()
-  await Promise.all([api?.kill(), commander?.kill(), broker?.kill()])
+  // SIGTERM, and SIGKILL if a process has not ended after 20 s, so a failed run does not hang.
+  await Promise.all([api, commander, broker].map(async p => {
+    if (p === undefined) return
+    if (await Promise.race([p.kill(), sleep(20_000).then(() => 'hung')]) === 'hung') await p.kill('SIGKILL')
+  }))
 })
 
 const alive = (p: { child: { exitCode: number | null, signalCode: string | null } }) => p.child.exitCode === null && p.child.signalCode === null
@@ -144,4 +149,26 @@ test('Redis stops and comes back: broker, commander and api stay up, telemetry s
   }
   cars.push(second)
   assert.equal(await commandAcknowledged(second, afterId, 30_000), 'acknowledged', 'a command after the outage')
+})
+
+test('services told to stop while Redis is away still stop, in bounded time', async () => {
+  const second = await startBrokerProcess(`${prefix}-broker-2`)
+  const commander2 = await startServiceProcess('commander', { env: { FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${second.mqttPort}`, FLEET_COMMANDER_ID: `${prefix}-commander-2`, FLEET_COMMANDER_GROUP: `${prefix}-commander` } })
+  const api2 = await startServiceProcess('api', { env: { FLEET_API_KEYS: `ops:operator:${KEY}` } })
+  const car = await connectCar(`${prefix}-c`, second.mqttPort)
+  cars.push(car)
+  await stack('down', 'redis')
+  await sleep(1_000)
+  const stops = [second, commander2, api2].map(async p => {
+    const started = Date.now()
+    const exited = await Promise.race([p.kill('SIGTERM'), sleep(30_000).then(() => 'still running')])
+    if (exited === 'still running') await p.kill('SIGKILL')
+    return { exited, ms: Date.now() - started }
+  })
+  const [b, c, a] = await Promise.all(stops)
+  await stack('up', 'redis')
+  for (const [name, r] of [['broker', b], ['commander', c], ['api', a]] as const) {
+    assert.equal(r!.exited, 0, `the ${name} exits with 0`)
+    assert.ok(r!.ms < 15_000, `the ${name} stopped in ${r!.ms} ms`)
+  }
 })

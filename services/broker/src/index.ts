@@ -65,9 +65,10 @@ export interface FleetBroker {
 interface IncomingStore { incomingGetPacket: (client: Client, packet: PublishPacket) => Promise<unknown> }
 
 const KEEPALIVE_REFRESH_MS = 1_000
-type RedisEmitter = import('mqemitter').MQEmitter & { subConn: RedisEvents, pubConn: RedisEvents, state: { on: (e: 'error', l: () => void) => unknown } }
+type RedisEmitter = import('mqemitter').MQEmitter & { subConn: RedisEvents & { disconnect: () => void }, pubConn: RedisEvents & { disconnect: () => void }, state: { on: (e: 'error', l: () => void) => unknown } }
 const redisEmitter = (url: string) => new (MQEmitterRedis as unknown as new (o: object) => RedisEmitter)({ connectionString: url })
 const SOCKET_SLACK = 500
+const CLOSE_WAIT_MS = 5_000
 
 export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {}): Promise<FleetBroker> {
   const id = config.brokerId || `${hostname()}-${process.pid}`
@@ -111,8 +112,9 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   if (persistenceRedis !== null) redisErrors.watch('sessions', persistenceRedis)
   // mqemitter-redis re-emits its connections' errors on `state`, where nobody listening means a
   // crash; they are counted on the connections themselves.
+  let emitter: RedisEmitter | null = null
   const sharedEmitter = (): RedisEmitter => {
-    const e = redisEmitter(config.redisUrl)
+    const e = emitter = redisEmitter(config.redisUrl)
     e.state.on('error', () => {})
     redisErrors.watch('emitter-sub', e.subConn)
     redisErrors.watch('emitter-pub', e.pubConn)
@@ -269,7 +271,21 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       log.info({ drained, pending: sink.pending(), ms: Date.now() - started }, 'ingest drained')
       // Give the PUBACKs of the last batch a turn to be written before sockets close.
       await new Promise(resolve => setImmediate(resolve))
-      await new Promise<void>(resolve => aedes.close(() => resolve()))
+      // aedes.close ends with the emitter's QUITs, which ioredis holds until Redis answers: with
+      // Redis away that is forever, so after a while its connections are dropped instead.
+      let slow: NodeJS.Timeout | undefined
+      await Promise.race([
+        new Promise<void>(resolve => aedes.close(() => resolve())),
+        new Promise<void>(resolve => {
+          slow = setTimeout(() => {
+            log.warn({ ms: CLOSE_WAIT_MS }, 'clients not closed in time (Redis away?); dropping the emitter connections')
+            emitter?.subConn.disconnect()
+            emitter?.pubConn.disconnect()
+            resolve()
+          }, CLOSE_WAIT_MS)
+        })
+      ])
+      clearTimeout(slow)
       sink.close()
       if (keepalive !== null) clearInterval(keepalive)
       await producer.disconnect().catch(() => {})
