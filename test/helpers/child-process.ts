@@ -5,6 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 
 const children = new Set<ChildProcess>()
 process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
+// The test runner ends a file that timed out with SIGTERM, which skips 'exit' handlers.
+process.once('SIGTERM', () => process.exit(143))
 
 export const root = new URL('../..', import.meta.url).pathname
 
