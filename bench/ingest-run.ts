@@ -1,11 +1,14 @@
 // One ingest measurement: B broker processes with Kafka ingest (or, as a peer, one Debian
 // Mosquitto that writes nowhere), L mqtt.js load processes (cars spread over the servers), QoS 1
-// telemetry for a fixed time. Used by bench:ingest and bench:cluster.
+// telemetry for a fixed time. Besides the servers' CPU it measures the load processes', Kafka's
+// and the whole machine's over the same window, so a figure shows what bound it (a load process
+// at one full core bounds the server's figure too). Used by bench:ingest and bench:cluster.
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { startBrokerProcesses } from '../test/helpers/broker-process.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
-import { cpuSeconds, rssBytes } from './proc-stats.js'
+import { readFileSync } from 'node:fs'
+import { cpuSeconds, cpuSecondsOr0, machineBusySeconds, rssBytes } from './proc-stats.js'
 
 export interface IngestRun {
   brokers: number
@@ -32,10 +35,15 @@ export interface IngestResult {
   pubackMs: { p50: number, p99: number }
   brokers: Array<{ cpuCores: number, rssIdleMB: number, rssPeakMB: number }>
   redisCpuCores: number | null
+  /** Where the machine's CPU went over the measured window (cores): the server's share is above. */
+  cpu: { loadGeneratorCores: number, kafkaCores: number, machineBusyCores: number }
 }
 
 const root = new URL('..', import.meta.url).pathname
 const MB = 2 ** 20
+const stackPid = (name: string) => {
+  try { return Number(readFileSync(`${process.env.FLEET_STACK_DIR ?? `${root}.stack`}/${name}/pid`, 'utf8')) } catch { return undefined }
+}
 
 export async function runIngest (run: IngestRun, redisPid?: number): Promise<IngestResult> {
   const tag = run.label.replace(/[^A-Za-z0-9]+/g, '-')
@@ -53,6 +61,8 @@ export async function runIngest (run: IngestRun, redisPid?: number): Promise<Ing
 async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid?: number): Promise<IngestResult> {
   const rssIdle = brokers.map(b => rssBytes(b.child.pid!))
   const perProc = Math.ceil(run.cars / run.loadProcs)
+  const loadPids: number[] = []
+  const kafkaPid = stackPid('kafka')
   const loads = Array.from({ length: run.loadProcs }, (_, i) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/ingest-load.ts'], {
       cwd: root,
@@ -61,6 +71,7 @@ async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid
     })
     let out = ''
     child.stdout!.on('data', d => { out += d })
+    loadPids.push(child.pid!)
     return new Promise<{ acked: number, errors: number, elapsedS: number, p50: number, p99: number }>((resolve, reject) =>
       child.on('exit', code => code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`load process exited with ${code}`))))
   })
@@ -69,6 +80,7 @@ async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid
   const pids = brokers.map(b => b.child.pid!)
   const cpu0 = pids.map(cpuSeconds)
   const redis0 = redisPid === undefined ? 0 : cpuSeconds(redisPid)
+  const others0 = { load: loadPids.reduce((n, p) => n + cpuSecondsOr0(p), 0), kafka: cpuSecondsOr0(kafkaPid), busy: machineBusySeconds() }
   const t0 = performance.now()
   const rssPeak = pids.map(rssBytes)
   const sampler = setInterval(() => pids.forEach((p, i) => { rssPeak[i] = Math.max(rssPeak[i]!, rssBytes(p)) }), 500)
@@ -76,6 +88,11 @@ async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid
   const secs = (performance.now() - t0) / 1_000
   const cpu = pids.map((p, i) => (cpuSeconds(p) - cpu0[i]!) / secs)
   const redisCpu = redisPid === undefined ? null : (cpuSeconds(redisPid) - redis0) / secs
+  const cpuElsewhere = {
+    loadGeneratorCores: round((loadPids.reduce((n, p) => n + cpuSecondsOr0(p), 0) - others0.load) / secs),
+    kafkaCores: round((cpuSecondsOr0(kafkaPid) - others0.kafka) / secs),
+    machineBusyCores: round((machineBusySeconds() - others0.busy) / secs)
+  }
   clearInterval(sampler)
   const results = await Promise.all(loads)
   const acked = results.reduce((n, r) => n + r.acked, 0)
@@ -88,7 +105,8 @@ async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid
     errors: results.reduce((n, r) => n + r.errors, 0),
     pubackMs: { p50: round(Math.max(...results.map(r => r.p50))), p99: round(Math.max(...results.map(r => r.p99))) },
     brokers: cpu.map((c, i) => ({ cpuCores: round(c), rssIdleMB: Math.round(rssIdle[i]! / MB), rssPeakMB: Math.round(rssPeak[i]! / MB) })),
-    redisCpuCores: redisCpu === null ? null : round(redisCpu)
+    redisCpuCores: redisCpu === null ? null : round(redisCpu),
+    cpu: cpuElsewhere
   }
 }
 
@@ -96,5 +114,5 @@ const round = (n: number) => Math.round(n * 100) / 100
 
 export function describe (r: IngestResult): string {
   const b = r.brokers.map(x => `${x.cpuCores} cores ${x.rssIdleMB}→${x.rssPeakMB} MB`).join(', ')
-  return `${r.label}: ${r.ackedPerSecond} acknowledged msg/s (${r.params.cars} cars × ${r.params.inflight} in flight, ${r.params.brokers} broker(s), ${r.params.durationS} s), PUBACK p50 ${r.pubackMs.p50} ms p99 ${r.pubackMs.p99} ms, brokers [${b}]${r.redisCpuCores === null ? '' : `, redis ${r.redisCpuCores} cores`}, errors ${r.errors}`
+  return `${r.label}: ${r.ackedPerSecond} acknowledged msg/s (${r.params.cars} cars × ${r.params.inflight} in flight, ${r.params.brokers} broker(s), ${r.params.durationS} s), PUBACK p50 ${r.pubackMs.p50} ms p99 ${r.pubackMs.p99} ms, brokers [${b}]${r.redisCpuCores === null ? '' : `, redis ${r.redisCpuCores} cores`}, load generator ${r.cpu.loadGeneratorCores} cores, Kafka ${r.cpu.kafkaCores} cores, machine busy ${r.cpu.machineBusyCores} cores, errors ${r.errors}`
 }

@@ -13,3 +13,15 @@ export function rssBytes (pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m ? Number(m[1]) * 1024 : NaN
 }
+
+/** CPU seconds all cores of the machine spent busy (not idle or iowait) since boot, from /proc/stat. */
+export function machineBusySeconds (): number {
+  const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)
+  const n = f.map(Number) // user nice system idle iowait irq softirq steal …
+  return (n[0]! + n[1]! + n[2]! + n[5]! + n[6]! + n[7]!) / TICKS
+}
+
+/** cpuSeconds of a process that may have ended or never existed: 0 then. */
+export function cpuSecondsOr0 (pid: number | undefined): number {
+  try { return pid === undefined ? 0 : cpuSeconds(pid) } catch { return 0 }
+}
