@@ -3,18 +3,16 @@
 // (Idle capacity, which this bench measured too, is bench:idle now.)
 // Writes results/bench-cluster.json. Needs the stack (scripts/stack.sh up).
 //   DURATION_S=20 npm run bench:cluster
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { describe, runIngest } from './ingest-run.js'
+import { stackPid } from './proc-stats.js'
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const root = new URL('..', import.meta.url).pathname
 const durationS = env('DURATION_S', 20)
 
-let redisPid: number | undefined
-try {
-  redisPid = Number(readFileSync(`${root}/.stack/redis/pid`, 'utf8'))
-} catch {}
+const redisPid = stackPid('redis')
 
 const ingest = []
 for (const emitter of ['routed', 'redis-all'] as const) {

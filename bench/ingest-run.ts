@@ -7,8 +7,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { startBrokerProcesses } from '../test/helpers/broker-process.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
-import { readFileSync } from 'node:fs'
-import { cpuSeconds, cpuSecondsOr0, machineBusySeconds, rssBytes } from './proc-stats.js'
+import { cpuSeconds, cpuSecondsOr0, machineBusySeconds, rssBytes, stackPid } from './proc-stats.js'
 
 export interface IngestRun {
   brokers: number
@@ -41,9 +40,6 @@ export interface IngestResult {
 
 const root = new URL('..', import.meta.url).pathname
 const MB = 2 ** 20
-const stackPid = (name: string) => {
-  try { return Number(readFileSync(`${process.env.FLEET_STACK_DIR ?? `${root}.stack`}/${name}/pid`, 'utf8')) } catch { return undefined }
-}
 
 export async function runIngest (run: IngestRun, redisPid?: number): Promise<IngestResult> {
   const tag = run.label.replace(/[^A-Za-z0-9]+/g, '-')

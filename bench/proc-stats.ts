@@ -21,6 +21,13 @@ export function machineBusySeconds (): number {
   return (n[0]! + n[1]! + n[2]! + n[5]! + n[6]! + n[7]!) / TICKS
 }
 
+const root = new URL('..', import.meta.url).pathname
+
+/** The pid scripts/stack.sh recorded for `kafka` or `redis` (FLEET_STACK_DIR or .stack), if any. */
+export function stackPid (name: 'kafka' | 'redis'): number | undefined {
+  try { return Number(readFileSync(`${process.env.FLEET_STACK_DIR ?? `${root}.stack`}/${name}/pid`, 'utf8')) } catch { return undefined }
+}
+
 /** cpuSeconds of a process that may have ended or never existed: 0 then. */
 export function cpuSecondsOr0 (pid: number | undefined): number {
   try { return pid === undefined ? 0 : cpuSeconds(pid) } catch { return 0 }

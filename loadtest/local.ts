@@ -9,10 +9,10 @@
 // started. Needs the stack (scripts/stack.sh up).
 //   CARS=10000 INTERVAL_MS=1000 DURATION_S=60 RAMP_PER_S=300 TARGETS=mosquitto,fleet [SIM_CLIENT=lean|mqttjs] [BROKER_CPU_PROF=dir] npm run loadtest:local
 import { randomUUID } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { writeChart } from '../bench/chart.js'
-import { cpuSeconds, rssBytes } from '../bench/proc-stats.js'
+import { cpuSecondsOr0 as cpuOf, rssBytes, stackPid } from '../bench/proc-stats.js'
 import { createKafka } from '../services/shared/src/kafka.js'
 import { createLogger } from '../services/shared/src/logger.js'
 import { KafkaTopics } from '../services/shared/src/topics.js'
@@ -32,7 +32,6 @@ const targets = (process.env.TARGETS ?? 'mosquitto,fleet').split(',').map(t => t
 const out = process.env.OUT ?? 'results/loadtest-local.json'
 const chartPath = process.env.CHART ?? 'docs/images/loadtest-local.svg'
 const root = new URL('..', import.meta.url).pathname
-const stackDir = process.env.FLEET_STACK_DIR ?? `${root}.stack`
 const kafkaBrokers = (process.env.FLEET_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',')
 const SAMPLE_MS = 5_000
 const BROKER_METRICS: Array<[string, string, string?]> = [
@@ -55,8 +54,6 @@ for (const t of targets) if (t !== 'mosquitto' && t !== 'fleet') throw new Error
 interface Sample { target: Target, t: number, connected: number, ackedPerS: number, serverCores: number, serverRssMB: number, broker?: Record<string, number> }
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
-const readPid = (name: string) => { try { return Number(readFileSync(`${stackDir}/${name}/pid`, 'utf8')) } catch { return undefined } }
-const cpuOf = (pid: number | undefined) => { try { return pid === undefined ? 0 : cpuSeconds(pid) } catch { return 0 } }
 const round2 = (x: number) => Math.round(x * 100) / 100
 
 async function runPhase (target: Target, samples: Sample[]) {
@@ -96,7 +93,7 @@ async function runPhase (target: Target, samples: Sample[]) {
 
   const sims = startSimulators({ urls: [server.url], prefix, cars, procs, intervalMs, rampPerS, reportMs: SAMPLE_MS, env: { FLEET_SIM_CLIENT: simClient } })
   const t0 = performance.now()
-  const kafkaPid = readPid('kafka')
+  const kafkaPid = stackPid('kafka')
   let last = { t: t0, server: cpuOf(server.pid) }
   const sampler = setInterval(() => {
     const now = performance.now()

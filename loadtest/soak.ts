@@ -11,11 +11,11 @@
 //   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs] [SIM_NICE=0..19]
 //   [BROKER_CPU_PROF=dir] npm run soak
 import { randomUUID } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { Redis } from 'ioredis'
 import { writeChart } from '../bench/chart.js'
-import { cpuSeconds, rssBytes } from '../bench/proc-stats.js'
+import { cpuSecondsOr0, rssBytes, stackPid } from '../bench/proc-stats.js'
 import { vehicleStateKey } from '../services/shared/src/vehicle-state.js'
 import { metricValue, startBrokerProcesses, type BrokerProcess } from '../test/helpers/broker-process.js'
 import { groupAtEnd } from '../test/helpers/scorer.js'
@@ -42,7 +42,6 @@ const commandSample = env('COMMAND_SAMPLE', 10)
 const out = process.env.OUT ?? 'results/soak.json'
 const chartPath = process.env.CHART ?? 'docs/images/soak.svg'
 const root = new URL('..', import.meta.url).pathname
-const stackDir = process.env.FLEET_STACK_DIR ?? `${root}.stack`
 const redisUrl = process.env.FLEET_REDIS_URL ?? 'redis://127.0.0.1:16379'
 const prefix = `soak-${Date.now().toString(36)}`
 const OPERATOR_KEY = `soak-operator-${randomUUID().replaceAll('-', '')}`
@@ -54,7 +53,6 @@ const quiet = { FLEET_LOG_LEVEL: 'warn' }
 // ---- processes -------------------------------------------------------------------------------
 interface Proc { role: string, name: string, pid: () => number | undefined }
 const procs: Proc[] = []
-const readPid = (name: string) => { try { return Number(readFileSync(`${stackDir}/${name}/pid`, 'utf8')) } catch { return undefined } }
 
 console.log(`soak: ${cars} cars every ${intervalMs / 1_000} s (${Math.round(cars / (intervalMs / 1_000))} msg/s) over ${brokers} broker processes, ${simProcs} simulator processes; ramp ${rampPerS}/s, hold ${holdS} s`)
 // BROKER_CPU_PROF=dir: each broker process writes a V8 CPU profile there when it stops.
@@ -80,8 +78,8 @@ const api = await startServiceProcess('api', {
 })
 const apiPort = api.port
 procs.push({ role: 'commander + api', name: 'api', pid: () => api.child.pid })
-procs.push({ role: 'kafka', name: 'kafka', pid: () => readPid('kafka') })
-procs.push({ role: 'redis', name: 'redis', pid: () => readPid('redis') })
+procs.push({ role: 'kafka', name: 'kafka', pid: () => stackPid('kafka') })
+procs.push({ role: 'redis', name: 'redis', pid: () => stackPid('redis') })
 
 const sims = startSimulators({ urls: pods.map(p => `mqtt://127.0.0.1:${p.mqttPort}`), prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: sampleS * 1_000, nice: simNice, env: { FLEET_SIM_CLIENT: simClient } })
 sims.children.forEach((c, i) => procs.push({ role: 'load generator', name: `simulator-${i}`, pid: () => c.pid }))
@@ -145,7 +143,7 @@ interface Sample { t: number, phase: 'ramp' | 'hold', connected: number, ackedPe
 const samples: Sample[] = []
 const cpuAt = new Map<string, number>()
 const tick = { t: performance.now() }
-const procCpu = (p: Proc) => { try { const pid = p.pid(); return pid === undefined ? 0 : cpuSeconds(pid) } catch { return 0 } }
+const procCpu = (p: Proc) => cpuSecondsOr0(p.pid())
 const procRss = (p: Proc) => { try { const pid = p.pid(); return pid === undefined ? 0 : rssBytes(pid) } catch { return 0 } }
 const t0 = performance.now()
 let phase: 'ramp' | 'hold' = 'ramp'
