@@ -16,7 +16,7 @@
 // trie; a session found both ways is queued for once.
 import type { Client } from 'aedes'
 import msgpack from 'msgpack-lite'
-import type { StoredSubscription } from './session-store.js'
+import { settle, type StoredSubscription } from './session-store.js'
 
 /** aedes-persistence-redis' key of a client's subscription hash (asyncPersistence.js clientSubKey). */
 export const sessionSubscriptionsKey = (clientId: string) => `client:${encodeURIComponent(clientId)}`
@@ -43,14 +43,6 @@ export interface IndexRules {
 
 /** Stands for "the owner, if its session holds the topic": resolved when a packet is queued. */
 const toLookUp = new WeakSet<Subscriber>()
-
-type Callback<T> = (err: Error | null, value?: T) => void
-/** Answers a callback when aedes passed one, else returns the promise. */
-function settle<T> (promise: Promise<T>, cb: unknown): Promise<T> | undefined {
-  if (typeof cb !== 'function') return promise
-  promise.then(v => (cb as Callback<T>)(null, v), err => (cb as Callback<T>)(err as Error))
-  return undefined
-}
 
 /** Installs the rule on a persistence instance (in place) and returns it. */
 export function indexOwnSubscriptionsInRedis<P extends IndexedStore> (store: P, rules: IndexRules): P {

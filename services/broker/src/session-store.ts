@@ -39,6 +39,14 @@ export interface SessionRules {
 
 type Held = Record<string, Omit<StoredSubscription, 'topic'> | undefined>
 
+type Callback<T> = (err: Error | null, value?: T) => void
+/** Answers aedes' callback when it passed one, else returns the promise. */
+export function settle<T> (promise: Promise<T>, cb: unknown): Promise<T> | undefined {
+  if (typeof cb !== 'function') return promise
+  promise.then(v => (cb as Callback<T>)(null, v), err => (cb as Callback<T>)(err as Error))
+  return undefined
+}
+
 const unchanged = (client: Client, sub: StoredSubscription) => {
   const held = (client as unknown as { subscriptions: Held }).subscriptions[sub.topic]
   return held !== undefined && held.qos === sub.qos && held.rh === sub.rh && held.rap === sub.rap && held.nl === sub.nl
@@ -70,14 +78,9 @@ export function applySessionRules<P extends SessionStore> (store: P, rules: Sess
     const wanted = patterns.filter(p => !rules.neverRetained(p))
     return wanted.length === 0 ? Readable.from([]) : retained(wanted)
   }
-  store.outgoingClearMessageId = (client, packet, cb) => {
-    const cleared = clearDelivered(client, packet).catch((err: Error) => {
-      rules.onStoreError?.('clear_delivered', err)
-      return undefined
-    })
-    if (typeof cb !== 'function') return cleared
-    cleared.then(p => (cb as (err: null, p: unknown) => void)(null, p))
+  store.outgoingClearMessageId = (client, packet, cb) => settle(clearDelivered(client, packet).catch((err: Error) => {
+    rules.onStoreError?.('clear_delivered', err)
     return undefined
-  }
+  }), cb)
   return store
 }
