@@ -40,12 +40,17 @@ after(async () => {
   for (const c of cars) c.end(true)
   for (const r of raws) r.socket.destroy()
   await telemetry?.stop()
-  // SIGTERM, and SIGKILL if a process has not ended after 20 s, so a failed run does not hang.
-  await Promise.all([api, commander, broker].map(async p => {
-    if (p === undefined) return
-    if (await Promise.race([p.kill(), sleep(20_000).then(() => 'hung')]) === 'hung') await p.kill('SIGKILL')
-  }))
+  // a process that ignores SIGTERM is killed, so a failed run does not hang
+  await Promise.all([api, commander, broker].map(async p => p === undefined ? undefined : stopWithin(p, 20_000)))
 })
+
+/** SIGTERM; SIGKILL if the process has not ended within `ms`. Its exit code, or 'killed'. */
+async function stopWithin (p: { kill: (signal?: NodeJS.Signals) => Promise<number | null> }, ms: number): Promise<number | null | 'killed'> {
+  const ended = await Promise.race([p.kill('SIGTERM'), sleep(ms).then(() => 'hung' as const)])
+  if (ended !== 'hung') return ended
+  await p.kill('SIGKILL')
+  return 'killed'
+}
 
 const alive = (p: { child: { exitCode: number | null, signalCode: string | null } }) => p.child.exitCode === null && p.child.signalCode === null
 
@@ -161,8 +166,7 @@ test('services told to stop while Redis is away still stop, in bounded time', as
   await sleep(1_000)
   const stops = [second, commander2, api2].map(async p => {
     const started = Date.now()
-    const exited = await Promise.race([p.kill('SIGTERM'), sleep(30_000).then(() => 'still running')])
-    if (exited === 'still running') await p.kill('SIGKILL')
+    const exited = await stopWithin(p, 30_000)
     return { exited, ms: Date.now() - started }
   })
   const [b, c, a] = await Promise.all(stops)
