@@ -5,10 +5,10 @@
 // at most 20,000 open files here, so the 50,000-car figure is an extrapolation, labelled so.
 // Writes results/bench-idle.json. Needs the stack (scripts/stack.sh up).
 //   STEPS=5000,10000 SETTLE_S=120 PEERS=aedes,mosquitto npm run bench:idle   (SETTLE_S: longest wait per step)
-import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { freePort, startBrokerProcess } from '../test/helpers/broker-process.js'
+import { spawnService } from '../test/helpers/child-process.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
 import { describeIdle, measureIdle, type IdleResult, type IdleServer } from './idle-run.js'
 
@@ -24,12 +24,12 @@ async function fleet (): Promise<IdleServer> {
 
 async function aedes (): Promise<IdleServer> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/aedes-plain.ts'], { cwd: root, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const { child, exited } = spawnService('bench/aedes-plain.ts', { ...process.env, PORT: String(port) })
+  child.stderr!.pipe(process.stderr)
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', d => { if (String(d).includes('ready')) resolve() })
-    child.once('exit', code => reject(new Error(`aedes exited with ${code}`)))
+    exited.then(code => reject(new Error(`aedes exited with ${code}`)))
   })
-  const exited = new Promise(resolve => child.once('exit', resolve))
   return { label: 'stock aedes (in-memory)', port, pid: child.pid!, collects: true, stop: () => { child.kill('SIGTERM'); return exited } }
 }
 
