@@ -15,6 +15,7 @@ const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const load = { cars: env('CARS', 50), inflight: env('INFLIGHT', 20), durationS: env('DURATION_S', 20), loadProcs: env('LOAD_PROCS', 1) }
 const load1 = loadavg()[0]!
 const prof = process.env.CPU_PROF
+const nodeArgs = (process.env.BROKER_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
 const clients = (process.env.KAFKA_CLIENTS ?? 'platformatic,kafkajs').split(',').map(c => c.trim()).filter(c => c !== '')
 const byClient: Record<string, IngestResult> = {}
 for (const [i, client] of clients.entries()) {
@@ -24,7 +25,7 @@ for (const [i, client] of clients.entries()) {
     brokers: 1,
     ...load,
     brokerEnv: { FLEET_BROKER_KAFKA_CLIENT: client },
-    ...(prof === undefined ? {} : { brokerNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${prof}/${client}`] })
+    brokerNodeArgs: [...nodeArgs, ...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}/${client}`])]
   })
   console.log(describe(r))
   byClient[client] = r

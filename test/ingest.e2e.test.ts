@@ -25,7 +25,7 @@ after(async () => {
   await tb?.stop()
 })
 
-test('every acknowledged QoS 1 message reaches Kafka as sent, keyed by vehicleId, in per-car order', async () => {
+async function ingestInOrder (tb: TestBroker, prefix: string) {
   const sent = new Map<string, Buffer[]>()
   const cars: MqttClient[] = []
   for (let i = 0; i < CARS; i++) {
@@ -44,10 +44,10 @@ test('every acknowledged QoS 1 message reaches Kafka as sent, keyed by vehicleId
     }
     await Promise.all(inflight)
   }))
-  await telemetry.waitFor(r => r.length >= CARS * MESSAGES)
+  await telemetry.waitFor(r => r.filter(x => x.key.startsWith(`${prefix}-`)).length >= CARS * MESSAGES)
   await Promise.all(cars.map(c => c.endAsync()))
 
-  assert.equal(telemetry.records.length, CARS * MESSAGES, 'no duplicates, nothing missing')
+  assert.equal(telemetry.records.filter(x => x.key.startsWith(`${prefix}-`)).length, CARS * MESSAGES, 'no duplicates, nothing missing')
   const partitionOf = new Map<string, number>()
   for (const [id, payloads] of sent) {
     const got = telemetry.records.filter(r => r.key === id)
@@ -59,6 +59,23 @@ test('every acknowledged QoS 1 message reaches Kafka as sent, keyed by vehicleId
   assert.ok(new Set(partitionOf.values()).size > 1, 'cars spread over partitions')
   assert.equal(await tb.metric('fleet_broker_messages_in_total', { class: 'telemetry', qos: '1' }), CARS * MESSAGES)
   assert.ok(await tb.metric('fleet_broker_kafka_records_acked_total', { topic: KafkaTopics.telemetry }) >= CARS * MESSAGES)
+}
+
+test('every acknowledged QoS 1 message reaches Kafka as sent, keyed by vehicleId, in per-car order', async () => {
+  await ingestInOrder(tb, `${prefix}-fast`)
+  // mqtt.js writes each PUBLISH on its own, so most reads hold telemetry only: the fast path's
+  const fast = await tb.metric('fleet_broker_fast_path_messages_total')
+  assert.ok(fast > CARS * MESSAGES / 2 && fast <= CARS * MESSAGES, `fast path took ${fast}`)
+})
+
+test('the same without the fast path (FLEET_BROKER_FAST_PATH=false): mqtt-packet and aedes\' handlers', async () => {
+  const slow = await startTestBroker({ FLEET_BROKER_FAST_PATH: 'false' })
+  try {
+    await ingestInOrder(slow, `${prefix}-slow`)
+    assert.equal(await slow.metric('fleet_broker_fast_path_messages_total'), 0)
+  } finally {
+    await slow.stop()
+  }
 })
 
 test('MQTT over WebSocket ingests the same way', async () => {

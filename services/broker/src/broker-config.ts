@@ -33,6 +33,7 @@ export const brokerSettings = {
   connectTimeoutMs: int('FLEET_MQTT_CONNECT_TIMEOUT_MS', 10_000, 'a socket that sends no CONNECT within this is closed', 100, 600_000),
   persistence: oneOf('FLEET_BROKER_PERSISTENCE', 'redis', 'where sessions, subscriptions, retained and queued messages live; redis shares them between broker pods', ['redis', 'memory'] as const),
   emitter: oneOf('FLEET_BROKER_EMITTER', 'routed', 'routed: only commands and $SYS cross Redis, telemetry ends at Kafka; redis-all: every message through Redis like a stock aedes cluster (for comparison only)', ['routed', 'redis-all'] as const),
+  fastPath: bool('FLEET_BROKER_FAST_PATH', true, 'read cars\' QoS 0/1 telemetry PUBLISHes straight from the socket instead of through mqtt-packet and aedes\' handlers (routed emitter only; same checks and PUBACKs)'),
   heartbeatMs: int('FLEET_BROKER_HEARTBEAT_MS', 15_000, 'broker-to-broker heartbeat; a pod silent for 3 of them is dead and its cars\' wills are published', 1_000, 600_000),
   requireRegistered: bool('FLEET_REQUIRE_REGISTERED', false, 'refuse cars not provisioned in Redis (npm run provision)')
 }

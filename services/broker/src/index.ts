@@ -8,7 +8,7 @@ import redisPersistence from 'aedes-persistence-redis'
 import MQEmitterRedis from 'mqemitter-redis'
 import type { Registry } from 'prom-client'
 import { createKafka } from '../../shared/src/kafka.js'
-import { KafkaTopics, isVehicleId } from '../../shared/src/topics.js'
+import { KafkaTopics, MqttTopics, isVehicleId } from '../../shared/src/topics.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
@@ -21,7 +21,7 @@ import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
 import { createKafkaIngest, type IngestSink } from './kafka-ingest.js'
 import { kafkajsRecordProducer, platformaticRecordProducer, type RecordProducer } from './record-producer.js'
 import { startListeners, type Listeners } from './listeners.js'
-import { createPacketGuard } from './packet-guard.js'
+import { createPacketGuard, type FastPublish } from './packet-guard.js'
 import { trackPresence } from './presence.js'
 import { createLocalEmitter, createRoutingEmitter, isExactCommandsTopic } from './routing-emitter.js'
 import { indexOwnSubscriptionsInRedis, type IndexedStore } from './session-index.js'
@@ -187,10 +187,22 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   let openStreams = 0
   const addressLimiter = createAddressLimiter(config.connectRatePerAddress)
 
+  // The fast path ends where ingested packets end anyway; with redis-all they go on to Redis.
+  const identity = auth.identity
+  const fastPublish: FastPublish | undefined = config.fastPath && config.emitter === 'routed'
+    ? {
+        topicOf: client => {
+          const vehicleId = identity.get(client)
+          return vehicleId === undefined ? undefined : MqttTopics.telemetry(vehicleId)
+        },
+        take: (client, qos, messageId, payload, resume) => intake.telemetry(client, identity.get(client)!, qos, messageId, payload, resume),
+        taken: count => metrics.fastPath.inc(count)
+      }
+    : undefined
   const guardPackets = createPacketGuard(config.maxPacketBytes, client => {
     metrics.refused.inc({ reason: 'packet_too_large' })
     log.warn({ clientId: client.id?.slice(0, 80) }, 'packet too large: connection closed')
-  })
+  }, fastPublish)
   const onStreamClose = () => { openStreams-- }
   const onStream = (stream: import('node:stream').Duplex, info: StreamInfo, req?: import('node:http').IncomingMessage) => {
     // Sockets that never complete CONNECT count too: past the limit plus some slack, refuse

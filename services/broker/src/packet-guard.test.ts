@@ -5,15 +5,15 @@ import { test } from 'node:test'
 import { Aedes, type Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import { connectPacket, rawConnect, type RawConnection } from '../../../test/helpers/raw-mqtt.js'
-import { createPacketGuard } from './packet-guard.js'
+import { createPacketGuard, type FastPublish } from './packet-guard.js'
 
 // A real aedes on a loopback socket, each stream set up as the broker's onStream does.
-async function broker (maxPacketBytes: number) {
+async function broker (maxPacketBytes: number, fast?: FastPublish) {
   const aedes = new Aedes()
   await aedes.listen()
   const clients: Client[] = []
   let refused = 0
-  const guard = createPacketGuard(maxPacketBytes, () => { refused++ })
+  const guard = createPacketGuard(maxPacketBytes, () => { refused++ }, fast)
   const server = createServer(socket => {
     const client = aedes.handle(socket)
     guard(client)
@@ -23,6 +23,7 @@ async function broker (maxPacketBytes: number) {
   await once(server, 'listening')
   const car = await rawConnect((server.address() as { port: number }).port)
   return {
+    aedes,
     car,
     clients,
     refused: () => refused,
@@ -69,6 +70,124 @@ test('a packet larger than the limit closes the connection before it is complete
     b.car.send(big.subarray(0, 4 * 1024)) // the start of it only: never a complete packet
     await b.car.closed
     assert.equal(b.refused(), 1)
+  } finally {
+    await b.close()
+  }
+})
+
+/** A fast path that records what it takes; `hold` makes take() report the car at its window. */
+function recordingFastPath (topic: string) {
+  const taken: Array<{ qos: number, messageId: number, payload: string }> = []
+  const resumes: Array<() => void> = []
+  let hold = false
+  let counted = 0
+  const fast: FastPublish = {
+    topicOf: client => client.id === 'fast-car' ? topic : undefined,
+    take: (_client, qos, messageId, payload, resume) => {
+      taken.push({ qos, messageId, payload: payload.toString() })
+      if (hold) resumes.push(resume)
+      return hold
+    },
+    taken: count => { counted += count }
+  }
+  return { fast, taken, resumes, setHold: (h: boolean) => { hold = h }, counted: () => counted }
+}
+
+const pub = (topic: string, messageId: number, payload: string, qos: 0 | 1 = 1) =>
+  mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, messageId, retain: false, dup: false } as never)
+const until = async (what: () => boolean, ms = 3_000) => {
+  const deadline = Date.now() + ms
+  while (!what()) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
+
+test('fast path: a car\'s telemetry is taken in order, split frames included; everything else goes through aedes', async () => {
+  const topic = 'vehicles/fast-car/telemetry'
+  const f = recordingFastPath(topic)
+  const b = await broker(1_024, f.fast)
+  try {
+    const viaAedes: string[] = []
+    b.aedes.authorizePublish = (_client, packet, done) => { viaAedes.push(`${packet.topic}#${packet.messageId ?? '-'}`); done(null) }
+    b.car.send(connectPacket('fast-car'))
+    await b.car.next('connack')
+    // one write: two telemetry frames, a PINGREQ, a publish elsewhere, then telemetry again
+    b.car.send(Buffer.concat([pub(topic, 1, 'a'), pub(topic, 2, 'b', 0), mqttPacket.generate({ cmd: 'pingreq' }), pub('other/topic', 3, 'c'), pub(topic, 4, 'd')]))
+    await b.car.next('pingresp')
+    await b.car.next('puback') // aedes' own, for other/topic
+    await until(() => viaAedes.length === 2)
+    assert.deepEqual(f.taken, [{ qos: 1, messageId: 1, payload: 'a' }, { qos: 0, messageId: 0, payload: 'b' }])
+    assert.deepEqual(viaAedes, ['other/topic#3', `${topic}#4`], 'after a frame it does not take, the rest of that read goes to mqtt-packet')
+    // a frame in single bytes, then two frames whose boundary is inside a write
+    await trickle(b.car, pub(topic, 5, 'e'.repeat(150)))
+    const two = Buffer.concat([pub(topic, 6, 'f'), pub(topic, 7, 'g')])
+    b.car.send(two.subarray(0, 20))
+    await new Promise(resolve => setTimeout(resolve, 20))
+    b.car.send(two.subarray(20))
+    await until(() => f.taken.length === 5)
+    assert.deepEqual(f.taken.slice(2).map(t => [t.messageId, t.payload]), [[5, 'e'.repeat(150)], [6, 'f'], [7, 'g']])
+    assert.equal(viaAedes.length, 2, 'nothing of these went through aedes')
+    assert.equal(b.refused(), 0)
+    assert.equal(f.counted(), 5, 'what it took is counted')
+  } finally {
+    await b.close()
+  }
+})
+
+test('fast path: a held car is read again only once resumed, and nothing it sent is lost', async () => {
+  const topic = 'vehicles/fast-car/telemetry'
+  const f = recordingFastPath(topic)
+  const b = await broker(1_024, f.fast)
+  try {
+    b.car.send(connectPacket('fast-car'))
+    await b.car.next('connack')
+    // as the intake does at a car's window: hold, and pause the client
+    const client = b.clients[0] as unknown as { pause: () => void, resume: () => void }
+    f.setHold(true)
+    b.car.send(pub(topic, 1, 'a'))
+    await until(() => f.taken.length === 1)
+    client.pause()
+    f.setHold(false)
+    b.car.send(pub(topic, 2, 'b'))
+    await new Promise(resolve => setTimeout(resolve, 50))
+    b.car.send(pub(topic, 3, 'c'))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.equal(f.taken.length, 1, 'nothing read while held')
+    f.resumes.shift()!()
+    client.resume()
+    await until(() => f.taken.length === 3)
+    assert.deepEqual(f.taken.map(t => t.messageId), [1, 2, 3])
+  } finally {
+    await b.close()
+  }
+})
+
+test('fast path: a client it has no topic for (not a car) goes through aedes as before', async () => {
+  const f = recordingFastPath('vehicles/fast-car/telemetry')
+  const b = await broker(1_024, f.fast)
+  try {
+    b.car.send(connectPacket('someone-else'))
+    await b.car.next('connack')
+    b.car.send(pub('vehicles/fast-car/telemetry', 1, 'a'))
+    assert.equal((await b.car.next('puback') as { messageId: number }).messageId, 1)
+    assert.equal(f.taken.length, 0)
+  } finally {
+    await b.close()
+  }
+})
+
+test('fast path: an oversized frame still closes the connection', async () => {
+  const topic = 'vehicles/fast-car/telemetry'
+  const f = recordingFastPath(topic)
+  const b = await broker(1_024, f.fast)
+  try {
+    b.car.send(connectPacket('fast-car'))
+    await b.car.next('connack')
+    b.car.send(pub(topic, 1, 'x'.repeat(4_000)).subarray(0, 2_000))
+    await b.car.closed
+    assert.equal(b.refused(), 1)
+    assert.equal(f.taken.length, 0)
   } finally {
     await b.close()
   }

@@ -9,8 +9,12 @@
 //   instead of the whole CONNECT packet, whose password Buffer kept the socket read's memory;
 // - one parse function is shared by every connection (a per-connection closure and bind cost
 //   about 200 B each).
+// With a FastPublish, the same parse function first takes a connected car's telemetry PUBLISHes
+// straight from the bytes (fast-publish.ts) and gives mqtt-packet only the rest. A frame split
+// across reads waits in a per-connection stash (bounded by the limit) until it is complete.
 import type { Client } from 'aedes'
 import BufferListModule from 'bl/BufferList.js'
+import { scanFrame, type FrameInfo } from './fast-publish.js'
 
 // bl's BufferList.d.ts declares the constructor but does not export it.
 const BufferList = BufferListModule as unknown as new () => { length: number }
@@ -19,6 +23,7 @@ interface ParserSettings { cmd?: string, protocolVersion?: number, bridgeMode?: 
 interface ParserInternals {
   parse: (buf: Buffer) => number
   _list: { length: number }
+  _stateCounter: number
   settings: ParserSettings
   /** aedes sets this to the connection's Client. */
   client: Client
@@ -31,12 +36,80 @@ export class PacketTooLargeError extends Error {
 
 const parserOf = (client: Client) => (client as unknown as { _parser: ParserInternals })._parser
 
+/** aedes' read loop: a packet it handles counts in `_parsingBatch` until its callback, which is
+ *  `_nextBatch`; the socket is read again when the count is back at 0. */
+interface ClientInternals {
+  connackSent: boolean
+  _parsingBatch: number
+  _nextBatch: () => void
+  _keepaliveInterval: number
+  _keepaliveTimer: { refresh: () => void } | null
+}
+
+/** Where the fast path hands a car's telemetry PUBLISH (telemetry-intake.ts). */
+export interface FastPublish {
+  /** The exact topic this client's PUBLISHes may take the fast path with, or undefined. */
+  topicOf: (client: Client) => string | undefined
+  /** Takes one PUBLISH; true if the car is at its window: `resume` runs once it is not. */
+  take: (client: Client, qos: 0 | 1, messageId: number, payload: Buffer, resume: () => void) => boolean
+  /** How many one read gave the fast path. */
+  taken: (count: number) => void
+}
+
 /** Sets up one connection's parser; call it on aedes' new Client before aedes reads the stream. */
 export type PacketGuard = (client: Client) => void
 
-export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Client) => void): PacketGuard {
+export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Client) => void, fast?: FastPublish): PacketGuard {
   let parse: ((this: ParserInternals, buf: Buffer) => number) | null = null
+  /** The start of a frame the fast path waits to complete, per connection (rarely any). */
+  const stashes = new WeakMap<Client, Buffer>()
+  const frame: FrameInfo = { qos: 0, messageId: 0, payloadStart: 0, end: 0 }
+
+  /** Takes the car's telemetry frames at the start of `buf`; returns what is left for mqtt-packet. */
+  function takeFast (parser: ParserInternals, buf: Buffer): Buffer | null {
+    const client = parser.client
+    const stash = stashes.get(client)
+    if (stash !== undefined) {
+      stashes.delete(client)
+      buf = Buffer.concat([stash, buf])
+    }
+    const c = client as unknown as ClientInternals
+    const version = parser.settings.protocolVersion
+    if (parser._stateCounter !== 0 || parser._list.length !== 0 || !c.connackSent || (version !== 4 && version !== 3)) return buf
+    const topicName = fast!.topicOf(client)
+    if (topicName === undefined) return buf
+    const topic = Buffer.from(topicName) // one per read, not per message
+    let off = 0
+    let taken = 0
+    while (off < buf.length) {
+      const found = scanFrame(buf, off, topic, maxPacketBytes, frame)
+      if (found === 'other') break
+      if (found === 'incomplete') {
+        stashes.set(client, Buffer.from(buf.subarray(off))) // a copy: not the whole read's memory
+        off = buf.length
+        break
+      }
+      const { end } = frame
+      if (fast!.take(client, frame.qos, frame.messageId, buf.subarray(frame.payloadStart, end), () => process.nextTick(c._nextBatch))) {
+        // held like aedes holds a packet it handles: the socket is read again once it is resumed
+        c._parsingBatch++
+      }
+      taken++
+      off = end
+    }
+    if (taken > 0) {
+      if (c._keepaliveInterval > 0) c._keepaliveTimer?.refresh()
+      fast!.taken(taken)
+    }
+    return off === buf.length ? null : off === 0 ? buf : buf.subarray(off)
+  }
+
   function guardedParse (this: ParserInternals, buf: Buffer): number {
+    if (fast !== undefined) {
+      const rest = takeFast(this, buf)
+      if (rest === null) return 0
+      buf = rest
+    }
     const left = parse!.call(this, buf)
     // What stays in the list after parsing is the start of one incomplete packet.
     if (this._list.length > maxPacketBytes && !this.client.conn.destroyed) {

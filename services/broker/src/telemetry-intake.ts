@@ -10,7 +10,7 @@
 import type { AuthorizePublishHandler, Client, PublishPacket } from 'aedes'
 import type { Logger } from '../../shared/src/logger.js'
 import { parseTelemetry } from '../../shared/src/telemetry-schema.js'
-import { KafkaTopics } from '../../shared/src/topics.js'
+import { KafkaTopics, MqttTopics } from '../../shared/src/topics.js'
 import { publishTopicFor } from './acl.js'
 import { commandAckRecord } from './command-relay.js'
 import type { BrokerMetrics } from './broker-metrics.js'
@@ -36,6 +36,12 @@ export interface IntakeOptions {
 
 export interface Intake {
   authorizePublish: AuthorizePublishHandler
+  /**
+   * A car's QoS 0/1 PUBLISH to its own telemetry topic, taken straight off its socket by the fast
+   * path (packet-guard.ts) with the same checks, records and PUBACKs as authorizePublish. True if
+   * the car is now at its window: `resume` runs once it is below it again.
+   */
+  telemetry: (client: Client, vehicleId: string, qos: 0 | 1, messageId: number, payload: Buffer, resume: () => void) => boolean
   /** True for packets whose only destination is Kafka. */
   isIngested: (packet: PublishPacket) => boolean
   /** Clients whose socket is not read until Kafka catches up; they are alive all the same. */
@@ -46,6 +52,10 @@ export class PublishDeniedError extends Error {
   readonly code = 'PUBLISH_DENIED'
   constructor () { super('not authorized to publish to this topic') }
 }
+
+/** aedes' Client methods its types leave out (lib/client.js); aedes itself pauses a client only
+ *  while CONNECT is being authenticated. Paused, its 'readable' events read nothing. */
+interface Pausable { pause: () => void, resume: () => void }
 
 interface CarFlow {
   /** Messages written to the sink and not yet acknowledged by Kafka. */
@@ -130,33 +140,66 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     })
   }
 
-  function ingest (client: Client, packet: PublishPacket, record: IngestRecord, callback: (err?: Error | null) => void) {
-    if (packet.qos === 2) {
-      ingestQos2(client, packet, record, callback)
-      return
-    }
+  /**
+   * Writes a QoS 0/1 record; a QoS 1 PUBACK (messageId) follows Kafka's ack. True if the car is now
+   * at its window: `resume` runs once it is below it again (it is not called otherwise).
+   */
+  function ingest (client: Client, messageId: number | undefined, record: IngestRecord, resume: () => void): boolean {
     let flow = flows.get(client)
     if (flow === undefined) flows.set(client, flow = { pending: 0, held: [] })
     const f = flow
-    const messageId = packet.qos === 1 ? packet.messageId : undefined
-    packet.qos = 0 // aedes must not PUBACK before Kafka has the record; we do it below
     f.pending++
     sink.write(record, err => {
       f.pending--
       // On error (shutdown) no PUBACK: the car still holds the message and resends it.
       if (err === undefined && messageId !== undefined) queueAck(client, messageId)
       if (f.held.length > 0 && f.pending < maxInflight) {
-        const resume = f.held
+        const waiting = f.held
         f.held = []
         held.delete(client)
-        for (const r of resume) r()
+        for (const r of waiting) r()
+        ;(client as unknown as Pausable).resume()
       }
     })
-    if (f.pending >= maxInflight) {
-      f.held.push(() => callback(null))
+    if (f.pending < maxInflight) return false
+    f.held.push(resume)
+    if (!held.has(client)) {
       held.add(client)
-    } else {
-      callback(null)
+      // aedes' read loop alone lets the next chunk in while a packet is held; paused, it reads
+      // nothing until resume()
+      ;(client as unknown as Pausable).pause()
+    }
+    return true
+  }
+
+  /** The Kafka record of a car's telemetry: itself if valid, else its DLQ record (logged, counted). */
+  function telemetryRecord (vehicleId: string, topic: string | undefined, payload: Buffer, receivedAt: number): IngestRecord {
+    const parsed = parseTelemetry(payload, vehicleId, opts.maxTelemetryBytes)
+    return parsed.ok
+      ? { topic: KafkaTopics.telemetry, key: vehicleId, value: payload, timestamp: receivedAt }
+      : dlqRecord(vehicleId, topic ?? MqttTopics.telemetry(vehicleId), payload, parsed, receivedAt)
+  }
+
+  function dlqRecord (vehicleId: string, topic: string, payload: Buffer, refusal: { reason: string, detail: string }, receivedAt: number): IngestRecord {
+    metrics.dlq.inc({ reason: refusal.reason })
+    log.warn({ vehicleId, reason: refusal.reason, detail: refusal.detail }, 'invalid message sent to the DLQ')
+    const record = {
+      vehicleId,
+      topic,
+      reason: refusal.reason,
+      detail: refusal.detail,
+      receivedAt: new Date(receivedAt).toISOString(),
+      brokerId: opts.brokerId,
+      payloadBytes: payload.byteLength,
+      payloadTruncated: payload.byteLength > DLQ_PAYLOAD_BYTES,
+      payloadBase64: payload.subarray(0, DLQ_PAYLOAD_BYTES).toString('base64')
+    }
+    return {
+      topic: KafkaTopics.telemetryDlq,
+      key: vehicleId,
+      value: Buffer.from(JSON.stringify(record)),
+      timestamp: receivedAt,
+      headers: { reason: refusal.reason }
     }
   }
 
@@ -174,7 +217,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     }
     const receivedAt = Date.now()
     const payload = packet.payload as Buffer
-    let result: { ok: true, record: IngestRecord } | { ok: false, reason: string, detail: string }
+    let record: IngestRecord
     switch (topic.kind) {
       case 'status':
         countIn('status', packet.qos)
@@ -190,47 +233,31 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
         countIn('command_ack', packet.qos)
         const ack = commandAckRecord(topic.vehicleId, payload, opts.brokerId, receivedAt)
         if (ack.ok) metrics.commands.inc({ event: ack.status })
-        result = ack
+        record = ack.ok ? ack.record : dlqRecord(topic.vehicleId, packet.topic, payload, ack, receivedAt)
         break
       }
-      case 'telemetry': {
+      case 'telemetry':
         countIn('telemetry', packet.qos)
-        const parsed = parseTelemetry(payload, topic.vehicleId, opts.maxTelemetryBytes)
-        result = parsed.ok
-          ? { ok: true, record: { topic: KafkaTopics.telemetry, key: topic.vehicleId, value: payload, timestamp: receivedAt } }
-          : parsed
+        record = telemetryRecord(topic.vehicleId, packet.topic, payload, receivedAt)
         break
-      }
     }
     ingested.add(packet)
-    if (result.ok) {
-      ingest(client, packet, result.record, callback)
+    if (packet.qos === 2) {
+      ingestQos2(client, packet, record, callback)
       return
     }
-    metrics.dlq.inc({ reason: result.reason })
-    log.warn({ vehicleId: topic.vehicleId, reason: result.reason, detail: result.detail }, 'invalid message sent to the DLQ')
-    const record = {
-      vehicleId: topic.vehicleId,
-      topic: packet.topic,
-      reason: result.reason,
-      detail: result.detail,
-      receivedAt: new Date(receivedAt).toISOString(),
-      brokerId: opts.brokerId,
-      payloadBytes: payload.byteLength,
-      payloadTruncated: payload.byteLength > DLQ_PAYLOAD_BYTES,
-      payloadBase64: payload.subarray(0, DLQ_PAYLOAD_BYTES).toString('base64')
-    }
-    ingest(client, packet, {
-      topic: KafkaTopics.telemetryDlq,
-      key: topic.vehicleId,
-      value: Buffer.from(JSON.stringify(record)),
-      timestamp: receivedAt,
-      headers: { reason: result.reason }
-    }, callback)
+    const messageId = packet.qos === 1 ? packet.messageId : undefined
+    packet.qos = 0 // aedes must not PUBACK before Kafka has the record; ingest does
+    const resume = () => callback(null)
+    if (!ingest(client, messageId, record, resume)) resume()
   }
 
   return {
     authorizePublish,
+    telemetry (client, vehicleId, qos, messageId, payload, resume) {
+      countIn('telemetry', qos)
+      return ingest(client, qos === 1 ? messageId : undefined, telemetryRecord(vehicleId, undefined, payload, Date.now()), resume)
+    },
     isIngested: packet => ingested.has(packet),
     heldClients: () => held
   }
