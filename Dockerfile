@@ -1,5 +1,6 @@
 # One image for every fleet service; the command picks the service, e.g.
-#   node dist/services/broker/src/main.js   (the default)
+#   node --max-semi-space-size=64 dist/services/broker/src/main.js   (the default; the flag as
+#                                             in the Helm chart's broker.nodeFlags)
 #   node dist/services/scorer/src/main.js
 #   node dist/services/commander/src/main.js
 #   node dist/services/api/src/main.js
@@ -23,4 +24,4 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/model ./model
 USER node
 EXPOSE 1883 8083 8080 9101 9102 9103
-CMD ["node", "dist/services/broker/src/main.js"]
+CMD ["node", "--max-semi-space-size=64", "dist/services/broker/src/main.js"]

@@ -13,6 +13,7 @@ import { test } from 'node:test'
 import { builtinModules } from 'node:module'
 import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
 import { topicPartitions } from '../services/shared/src/topics.js'
+import { BROKER_NODE_FLAGS } from './helpers/broker-process.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const chart = join(root, 'charts/fleet')
@@ -265,7 +266,7 @@ test('the broker: MQTT and WebSocket Service, PDB and HPA on its pods, a grace p
     const podLabels = deployment.spec?.template?.metadata.labels
     const container = pod.containers[0]
     assert.ok(container)
-    assert.deepEqual(container.command, ['node', 'dist/services/broker/src/main.js'])
+    assert.deepEqual(container.command, ['node', ...BROKER_NODE_FLAGS, 'dist/services/broker/src/main.js'], 'the flags the benchmarks measured')
     const config = configOf(objs, container)
 
     const service = must(objs, 'Service', 'fleet-broker')
@@ -440,7 +441,7 @@ for (const svc of SERVICES) {
       if (env.FLEET_REDIS_URL?.startsWith('from-secret')) env.FLEET_REDIS_URL = 'redis://from-secret:6379'
       const unknown = Object.keys(env).filter(k => !known.has(k))
       assert.deepEqual(unknown, [], `${label}: ${svc} does not read ${unknown.join(', ')}`)
-      assert.deepEqual(c.command, ['node', `dist/services/${svc}/src/main.js`])
+      assert.deepEqual(c.command, ['node', ...svc === 'broker' ? BROKER_NODE_FLAGS : [], `dist/services/${svc}/src/main.js`])
       if (load) assert.doesNotThrow(() => load(env), `${label}: load${svc}Config refuses the chart's settings`)
     }
   })
@@ -560,7 +561,8 @@ test('the Dockerfile: COPY sources are in the build context, one non-root runtim
   assert.ok(runtime.some(s => s.op === 'RUN' && /npm ci\b.*--omit=dev/.test(s.args)), 'runtime installs production dependencies only')
   const cmd = JSON.parse(runtime.find(s => s.op === 'CMD')?.args ?? '[]') as string[]
   assert.equal(cmd[0], 'node')
-  assert.ok(existsSync(join(root, (cmd[1] ?? '').replace(/^dist\//, '').replace(/\.js$/, '.ts'))), `CMD ${cmd.join(' ')}: no source`)
+  assert.deepEqual(cmd.slice(1, -1), BROKER_NODE_FLAGS, 'the broker (the default) with the flags the benchmarks measured')
+  assert.ok(existsSync(join(root, (cmd.at(-1) ?? '').replace(/^dist\//, '').replace(/\.js$/, '.ts'))), `CMD ${cmd.join(' ')}: no source`)
   for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'services/shared/src/config.ts']) {
     assert.ok(!excluded(path), `${path} must be in the build context`)
   }

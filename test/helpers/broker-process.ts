@@ -39,16 +39,21 @@ export async function freePort (): Promise<number> {
   throw new Error('no free port in 20000–32767')
 }
 
+/** The broker's V8 flags in production (the Helm chart's broker.nodeFlags, the Dockerfile's CMD;
+ *  test/deploy-manifests.test.ts holds them to this), so benchmarks measure what runs there. */
+export const BROKER_NODE_FLAGS = ['--max-semi-space-size=64']
+
 export interface BrokerProcessOptions {
   /** Append the broker's output to this file instead of this process's stdout/stderr. */
   logFile?: string
-  /** Node flags before the script (e.g. --cpu-prof, which NODE_OPTIONS does not take). */
+  /** Node flags before the script besides BROKER_NODE_FLAGS (e.g. --cpu-prof, which NODE_OPTIONS
+   *  does not take). */
   nodeArgs?: string[]
 }
 
 async function spawnBroker (id: string, env: Record<string, string>, opts: BrokerProcessOptions): Promise<BrokerProcess | 'port-taken'> {
   const [mqttPort, opsPort] = [await freePort(), await freePort()]
-  const service = spawnService('services/broker/src/main.ts', { ...process.env, FLEET_BROKER_ID: id, FLEET_MQTT_PORT: String(mqttPort), FLEET_MQTT_WS_PORT: '-1', FLEET_BROKER_OPS_PORT: String(opsPort), FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...env }, opts.nodeArgs)
+  const service = spawnService('services/broker/src/main.ts', { ...process.env, FLEET_BROKER_ID: id, FLEET_MQTT_PORT: String(mqttPort), FLEET_MQTT_WS_PORT: '-1', FLEET_BROKER_OPS_PORT: String(opsPort), FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...env }, [...BROKER_NODE_FLAGS, ...opts.nodeArgs ?? []])
   const { child } = service
   let output = ''
   const file = opts.logFile === undefined ? undefined : createWriteStream(opts.logFile, { flags: 'a' })

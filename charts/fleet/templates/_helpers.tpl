@@ -197,7 +197,7 @@ topologySpreadConstraints:
 {{- $values := index .root.Values .component -}}
 image: {{ include "fleet.image" .root }}
 imagePullPolicy: {{ .root.Values.image.pullPolicy }}
-command: ["node", "dist/services/{{ .component }}/src/main.js"]
+command: {{ concat (list "node") ($values.nodeFlags | default list) (list (printf "dist/services/%s/src/main.js" .component)) | toJson }}
 securityContext:
   {{- toYaml .root.Values.containerSecurityContext | nindent 2 }}
 envFrom:
