@@ -16,6 +16,7 @@ const qos = env('QOS', 1) as 0 | 1
 
 const latencies: number[] = []
 let acked = 0
+let ackedAll = 0 // warm-up included
 let errors = 0
 let measuring = false
 let running = true
@@ -47,7 +48,8 @@ const loops = clients.map(({ id, c }) => {
       c.publish(topic, payloads[seq++ % payloads.length]!, { qos }, err => {
         open--
         if (err) errors++
-        else if (measuring) {
+        else ackedAll++
+        if (!err && measuring) {
           acked++
           if ((acked & 7) === 0) latencies.push(performance.now() - t0)
         }
@@ -69,4 +71,4 @@ await Promise.race([Promise.all(loops), new Promise(resolve => setTimeout(resolv
 await Promise.all(clients.map(({ c }) => c.endAsync()))
 latencies.sort((a, b) => a - b)
 const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN
-console.log(JSON.stringify({ acked, errors, elapsedS, p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? NaN }))
+console.log(JSON.stringify({ acked, ackedAll, errors, elapsedS, p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? NaN }))

@@ -23,7 +23,7 @@ export interface IngestRun {
   server?: 'fleet' | 'mosquitto'
 }
 
-interface Server { mqttPort: number, child: ChildProcess, kill: (signal?: NodeJS.Signals) => Promise<unknown> }
+interface Server { mqttPort: number, child: ChildProcess, kill: (signal?: NodeJS.Signals) => Promise<unknown>, metrics?: () => Promise<string> }
 
 export interface IngestResult {
   label: string
@@ -34,6 +34,11 @@ export interface IngestResult {
   pubackMs: { p50: number, p99: number }
   brokers: Array<{ cpuCores: number, rssIdleMB: number, rssPeakMB: number }>
   redisCpuCores: number | null
+  /** Telemetry records Kafka acknowledged to fleet's brokers over the whole run (null for a peer):
+   *  at least `pubacksAll`, since a PUBACK follows its record's acknowledgement. */
+  kafkaRecordsAcked: number | null
+  /** PUBACKs the cars got over the whole run, warm-up included. */
+  pubacksAll: number
   /** Where the machine's CPU went over the measured window (cores): the server's share is above. */
   cpu: { loadGeneratorCores: number, kafkaCores: number, machineBusyCores: number }
 }
@@ -68,7 +73,7 @@ async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid
     let out = ''
     child.stdout!.on('data', d => { out += d })
     loadPids.push(child.pid!)
-    return new Promise<{ acked: number, errors: number, elapsedS: number, p50: number, p99: number }>((resolve, reject) =>
+    return new Promise<{ acked: number, ackedAll: number, errors: number, elapsedS: number, p50: number, p99: number }>((resolve, reject) =>
       child.on('exit', code => code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`load process exited with ${code}`))))
   })
   // CPU over the measured window (the load warms up for 3 s first)
@@ -92,6 +97,14 @@ async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid
   clearInterval(sampler)
   const results = await Promise.all(loads)
   const acked = results.reduce((n, r) => n + r.acked, 0)
+  let kafkaRecordsAcked: number | null = null
+  if (run.server !== 'mosquitto') {
+    kafkaRecordsAcked = 0
+    for (const b of brokers) {
+      const m = /^fleet_broker_kafka_records_acked_total\{[^}]*topic="vehicle\.telemetry"[^}]*\} (\d+)/m.exec(await b.metrics!())
+      kafkaRecordsAcked += Number(m?.[1] ?? 0)
+    }
+  }
   const { brokerEnv = {}, label, server: _server, brokerNodeArgs: _args, ...params } = run
   return {
     label,
@@ -102,6 +115,8 @@ async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid
     pubackMs: { p50: round(Math.max(...results.map(r => r.p50))), p99: round(Math.max(...results.map(r => r.p99))) },
     brokers: cpu.map((c, i) => ({ cpuCores: round(c), rssIdleMB: Math.round(rssIdle[i]! / MB), rssPeakMB: Math.round(rssPeak[i]! / MB) })),
     redisCpuCores: redisCpu === null ? null : round(redisCpu),
+    kafkaRecordsAcked,
+    pubacksAll: results.reduce((n, r) => n + r.ackedAll, 0),
     cpu: cpuElsewhere
   }
 }
@@ -110,5 +125,5 @@ const round = (n: number) => Math.round(n * 100) / 100
 
 export function describe (r: IngestResult): string {
   const b = r.brokers.map(x => `${x.cpuCores} cores ${x.rssIdleMB}→${x.rssPeakMB} MB`).join(', ')
-  return `${r.label}: ${r.ackedPerSecond} acknowledged msg/s (${r.params.cars} cars × ${r.params.inflight} in flight, ${r.params.brokers} broker(s), ${r.params.durationS} s), PUBACK p50 ${r.pubackMs.p50} ms p99 ${r.pubackMs.p99} ms, brokers [${b}]${r.redisCpuCores === null ? '' : `, redis ${r.redisCpuCores} cores`}, load generator ${r.cpu.loadGeneratorCores} cores, Kafka ${r.cpu.kafkaCores} cores, machine busy ${r.cpu.machineBusyCores} cores, errors ${r.errors}`
+  return `${r.label}: ${r.ackedPerSecond} acknowledged msg/s (${r.params.cars} cars × ${r.params.inflight} in flight, ${r.params.brokers} broker(s), ${r.params.durationS} s), PUBACK p50 ${r.pubackMs.p50} ms p99 ${r.pubackMs.p99} ms, brokers [${b}]${r.redisCpuCores === null ? '' : `, redis ${r.redisCpuCores} cores`}, load generator ${r.cpu.loadGeneratorCores} cores, Kafka ${r.cpu.kafkaCores} cores, machine busy ${r.cpu.machineBusyCores} cores, errors ${r.errors}${r.kafkaRecordsAcked === null ? '' : `, records Kafka acknowledged ${r.kafkaRecordsAcked} ≥ PUBACKs ${r.pubacksAll} (whole run)`}`
 }
