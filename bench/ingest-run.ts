@@ -39,6 +39,9 @@ export interface IngestResult {
   kafkaRecordsAcked: number | null
   /** PUBACKs the cars got over the whole run, warm-up included. */
   pubacksAll: number
+  /** fleet's Kafka produce requests over the whole run: how many, their mean time to
+   *  acknowledgement and mean records each (null for a peer). */
+  produce: { requests: number, meanMs: number, meanRecords: number } | null
   /** Where the machine's CPU went over the measured window (cores): the server's share is above. */
   cpu: { loadGeneratorCores: number, kafkaCores: number, machineBusyCores: number }
 }
@@ -98,12 +101,19 @@ async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid
   const results = await Promise.all(loads)
   const acked = results.reduce((n, r) => n + r.acked, 0)
   let kafkaRecordsAcked: number | null = null
+  let produce: IngestResult['produce'] = null
   if (run.server !== 'mosquitto') {
     kafkaRecordsAcked = 0
+    const sums = { seconds: 0, requests: 0, records: 0 }
     for (const b of brokers) {
-      const m = /^fleet_broker_kafka_records_acked_total\{[^}]*topic="vehicle\.telemetry"[^}]*\} (\d+)/m.exec(await b.metrics!())
-      kafkaRecordsAcked += Number(m?.[1] ?? 0)
+      const text = await b.metrics!()
+      const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0)
+      kafkaRecordsAcked += value(/^fleet_broker_kafka_records_acked_total\{[^}]*topic="vehicle\.telemetry"[^}]*\} (\d+)/m)
+      sums.seconds += value(/^fleet_broker_kafka_produce_seconds_sum\{[^}]*\} ([\d.e+-]+)/m)
+      sums.requests += value(/^fleet_broker_kafka_produce_seconds_count\{[^}]*\} (\d+)/m)
+      sums.records += value(/^fleet_broker_kafka_batch_records_sum\{[^}]*\} (\d+)/m)
     }
+    produce = sums.requests === 0 ? null : { requests: sums.requests, meanMs: round(sums.seconds / sums.requests * 1_000), meanRecords: Math.round(sums.records / sums.requests) }
   }
   const { brokerEnv = {}, label, server: _server, brokerNodeArgs: _args, ...params } = run
   return {
@@ -117,6 +127,7 @@ async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid
     redisCpuCores: redisCpu === null ? null : round(redisCpu),
     kafkaRecordsAcked,
     pubacksAll: results.reduce((n, r) => n + r.ackedAll, 0),
+    produce,
     cpu: cpuElsewhere
   }
 }
@@ -125,5 +136,5 @@ const round = (n: number) => Math.round(n * 100) / 100
 
 export function describe (r: IngestResult): string {
   const b = r.brokers.map(x => `${x.cpuCores} cores ${x.rssIdleMB}→${x.rssPeakMB} MB`).join(', ')
-  return `${r.label}: ${r.ackedPerSecond} acknowledged msg/s (${r.params.cars} cars × ${r.params.inflight} in flight, ${r.params.brokers} broker(s), ${r.params.durationS} s), PUBACK p50 ${r.pubackMs.p50} ms p99 ${r.pubackMs.p99} ms, brokers [${b}]${r.redisCpuCores === null ? '' : `, redis ${r.redisCpuCores} cores`}, load generator ${r.cpu.loadGeneratorCores} cores, Kafka ${r.cpu.kafkaCores} cores, machine busy ${r.cpu.machineBusyCores} cores, errors ${r.errors}${r.kafkaRecordsAcked === null ? '' : `, records Kafka acknowledged ${r.kafkaRecordsAcked} ≥ PUBACKs ${r.pubacksAll} (whole run)`}`
+  return `${r.label}: ${r.ackedPerSecond} acknowledged msg/s (${r.params.cars} cars × ${r.params.inflight} in flight, ${r.params.brokers} broker(s), ${r.params.durationS} s), PUBACK p50 ${r.pubackMs.p50} ms p99 ${r.pubackMs.p99} ms, brokers [${b}]${r.redisCpuCores === null ? '' : `, redis ${r.redisCpuCores} cores`}, load generator ${r.cpu.loadGeneratorCores} cores, Kafka ${r.cpu.kafkaCores} cores, machine busy ${r.cpu.machineBusyCores} cores, errors ${r.errors}${r.kafkaRecordsAcked === null ? '' : `, records Kafka acknowledged ${r.kafkaRecordsAcked} ≥ PUBACKs ${r.pubacksAll} (whole run)`}${r.produce === null ? '' : `, ${r.produce.requests} produce requests of ${r.produce.meanRecords} records, ${r.produce.meanMs} ms each`}`
 }
