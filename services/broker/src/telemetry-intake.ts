@@ -53,10 +53,6 @@ export class PublishDeniedError extends Error {
   constructor () { super('not authorized to publish to this topic') }
 }
 
-/** aedes' Client methods its types leave out (lib/client.js); aedes itself pauses a client only
- *  while CONNECT is being authenticated. Paused, its 'readable' events read nothing. */
-interface Pausable { pause: () => void, resume: () => void }
-
 interface CarFlow {
   /** Messages written to the sink and not yet acknowledged by Kafka. */
   pending: number
@@ -158,17 +154,11 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
         f.held = []
         held.delete(client)
         for (const r of waiting) r()
-        ;(client as unknown as Pausable).resume()
       }
     })
     if (f.pending < maxInflight) return false
     f.held.push(resume)
-    if (!held.has(client)) {
-      held.add(client)
-      // aedes' read loop alone lets the next chunk in while a packet is held; paused, it reads
-      // nothing until resume()
-      ;(client as unknown as Pausable).pause()
-    }
+    held.add(client)
     return true
   }
 
