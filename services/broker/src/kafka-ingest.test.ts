@@ -19,7 +19,12 @@ function fakeProducer () {
 }
 
 const rec = (i: number, topic = 't'): IngestRecord => ({ topic, key: `car-${i % 3}`, value: Buffer.from(String(i)), timestamp: 0 })
-const tick = (ms = 5) => new Promise(resolve => setTimeout(resolve, ms))
+// setImmediate first: a full batch is flushed from an immediate, and on a busy machine a 5 ms
+// timer alone can fire before it (seen once in CI, with Kafka starting on both cores)
+const tick = async (ms = 5) => {
+  await new Promise(resolve => setImmediate(resolve))
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
 const make = (producer: ReturnType<typeof fakeProducer>['producer'], maxBatch = 100, lingerMs = 1) =>
   createKafkaIngest({ producer: producer as never, lingerMs, maxBatch, log: pino({ level: 'silent' }), metrics: createBrokerMetrics(createRegistry('t', false)), retryMinMs: 1, retryMaxMs: 5 })
 
