@@ -38,9 +38,9 @@ const received = (car: MqttClient) => {
   car.on('message', (_topic, payload) => got.push(JSON.parse(payload.toString())))
   return got
 }
-async function until (what: string, ok: () => boolean, ms = 10_000) {
+async function until (what: string, ok: () => boolean | Promise<boolean>, ms = 10_000) {
   const deadline = Date.now() + ms
-  while (!ok()) {
+  while (!await ok()) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
     await sleep(20)
   }
@@ -101,14 +101,10 @@ test('an offline car with a persistent session gets its command when it comes ba
   // coming back within that moment finds the queue empty and gets the message on its next return
   // (noted on issue #9). This test is about the queue, so it waits until the message is in it.
   const store = (tb.broker.aedes as unknown as { persistence: unknown }).persistence as { outgoingStream: (client: { id: string }) => AsyncIterable<unknown> }
-  const deadline = Date.now() + 5_000
-  for (;;) {
-    let queued = 0
-    for await (const _packet of store.outgoingStream({ id })) queued++
-    if (queued > 0) break
-    if (Date.now() > deadline) throw new Error('the command was never queued for the offline car')
-    await sleep(20)
-  }
+  await until('the command queued for the offline car', async () => {
+    for await (const _packet of store.outgoingStream({ id })) return true
+    return false
+  }, 5_000)
   const back = await connectCar(id, tb.mqttPort, { clean: false })
   const got = received(back)
   await until('queued command delivered', () => got.length === 1)

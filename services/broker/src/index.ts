@@ -188,14 +188,11 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const addressLimiter = createAddressLimiter(config.connectRatePerAddress)
 
   // The fast path ends where ingested packets end anyway; with redis-all they go on to Redis.
-  const identity = auth.identity
   const fastPublish: FastPublish | undefined = config.fastPath && config.emitter === 'routed'
     ? {
-        topicOf: client => {
-          const vehicleId = identity.get(client)
-          return vehicleId === undefined ? undefined : MqttTopics.telemetry(vehicleId)
-        },
-        take: (client, qos, messageId, payload, resume) => intake.telemetry(client, identity.get(client)!, qos, messageId, payload, resume),
+        vehicleOf: auth.identity.get,
+        topicOf: MqttTopics.telemetry,
+        take: intake.telemetry,
         taken: count => metrics.fastPath.inc(count)
       }
     : undefined

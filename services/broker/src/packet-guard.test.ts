@@ -75,15 +75,19 @@ test('a packet larger than the limit closes the connection before it is complete
   }
 })
 
-/** A fast path that records what it takes; `hold` makes take() report the car at its window. */
-function recordingFastPath (topic: string) {
+const TOPIC = 'vehicles/fast-car/telemetry'
+
+/** A fast path for the car 'fast-car' that records what it takes; `hold` makes take() report the
+ *  car at its window. */
+function recordingFastPath () {
   const taken: Array<{ qos: number, messageId: number, payload: string }> = []
   const resumes: Array<() => void> = []
   let hold = false
   let counted = 0
   const fast: FastPublish = {
-    topicOf: client => client.id === 'fast-car' ? topic : undefined,
-    take: (_client, qos, messageId, payload, resume) => {
+    vehicleOf: client => client.id === 'fast-car' ? 'fast-car' : undefined,
+    topicOf: vehicleId => `vehicles/${vehicleId}/telemetry`,
+    take: (_client, _vehicleId, qos, messageId, payload, resume) => {
       taken.push({ qos, messageId, payload: payload.toString() })
       if (hold) resumes.push(resume)
       return hold
@@ -103,25 +107,33 @@ const until = async (what: () => boolean, ms = 3_000) => {
   }
 }
 
-test('fast path: a car\'s telemetry is taken in order, split frames included; everything else goes through aedes', async () => {
-  const topic = 'vehicles/fast-car/telemetry'
-  const f = recordingFastPath(topic)
+/** A broker with the recording fast path, and its raw car connected as `clientId`. */
+async function withFastPath (clientId: string, run: (b: Awaited<ReturnType<typeof broker>>, f: ReturnType<typeof recordingFastPath>) => Promise<void>) {
+  const f = recordingFastPath()
   const b = await broker(1_024, f.fast)
   try {
+    b.car.send(connectPacket(clientId))
+    await b.car.next('connack')
+    await run(b, f)
+  } finally {
+    await b.close()
+  }
+}
+
+test('fast path: a car\'s telemetry is taken in order, split frames included; everything else goes through aedes', async () => {
+  await withFastPath('fast-car', async (b, f) => {
     const viaAedes: string[] = []
     b.aedes.authorizePublish = (_client, packet, done) => { viaAedes.push(`${packet.topic}#${packet.messageId ?? '-'}`); done(null) }
-    b.car.send(connectPacket('fast-car'))
-    await b.car.next('connack')
     // one write: two telemetry frames, a PINGREQ, a publish elsewhere, then telemetry again
-    b.car.send(Buffer.concat([pub(topic, 1, 'a'), pub(topic, 2, 'b', 0), mqttPacket.generate({ cmd: 'pingreq' }), pub('other/topic', 3, 'c'), pub(topic, 4, 'd')]))
+    b.car.send(Buffer.concat([pub(TOPIC, 1, 'a'), pub(TOPIC, 2, 'b', 0), mqttPacket.generate({ cmd: 'pingreq' }), pub('other/topic', 3, 'c'), pub(TOPIC, 4, 'd')]))
     await b.car.next('pingresp')
     await b.car.next('puback') // aedes' own, for other/topic
     await until(() => viaAedes.length === 2)
     assert.deepEqual(f.taken, [{ qos: 1, messageId: 1, payload: 'a' }, { qos: 0, messageId: 0, payload: 'b' }])
-    assert.deepEqual(viaAedes, ['other/topic#3', `${topic}#4`], 'after a frame it does not take, the rest of that read goes to mqtt-packet')
+    assert.deepEqual(viaAedes, ['other/topic#3', `${TOPIC}#4`], 'after a frame it does not take, the rest of that read goes to mqtt-packet')
     // a frame in single bytes, then two frames whose boundary is inside a write
-    await trickle(b.car, pub(topic, 5, 'e'.repeat(150)))
-    const two = Buffer.concat([pub(topic, 6, 'f'), pub(topic, 7, 'g')])
+    await trickle(b.car, pub(TOPIC, 5, 'e'.repeat(150)))
+    const two = Buffer.concat([pub(TOPIC, 6, 'f'), pub(TOPIC, 7, 'g')])
     b.car.send(two.subarray(0, 20))
     await new Promise(resolve => setTimeout(resolve, 20))
     b.car.send(two.subarray(20))
@@ -130,65 +142,43 @@ test('fast path: a car\'s telemetry is taken in order, split frames included; ev
     assert.equal(viaAedes.length, 2, 'nothing of these went through aedes')
     assert.equal(b.refused(), 0)
     assert.equal(f.counted(), 5, 'what it took is counted')
-  } finally {
-    await b.close()
-  }
+  })
 })
 
 test('fast path: while aedes pauses a client nothing is read; a held frame counts in aedes\' read loop; nothing is lost', async () => {
-  const topic = 'vehicles/fast-car/telemetry'
-  const f = recordingFastPath(topic)
-  const b = await broker(1_024, f.fast)
-  try {
-    b.car.send(connectPacket('fast-car'))
-    await b.car.next('connack')
+  await withFastPath('fast-car', async (b, f) => {
     const client = b.clients[0] as unknown as { pause: () => void, resume: () => void, _parsingBatch: number }
     f.setHold(true)
-    b.car.send(pub(topic, 1, 'a'))
+    b.car.send(pub(TOPIC, 1, 'a'))
     await until(() => f.taken.length === 1)
     assert.equal(client._parsingBatch, 1, 'the held frame is one packet aedes waits for')
     client.pause()
     f.setHold(false)
-    b.car.send(pub(topic, 2, 'b'))
+    b.car.send(pub(TOPIC, 2, 'b'))
     await new Promise(resolve => setTimeout(resolve, 50))
-    b.car.send(pub(topic, 3, 'c'))
+    b.car.send(pub(TOPIC, 3, 'c'))
     await new Promise(resolve => setTimeout(resolve, 100))
     assert.equal(f.taken.length, 1, 'nothing read while held')
     f.resumes.shift()!()
     client.resume()
     await until(() => f.taken.length === 3)
     assert.deepEqual(f.taken.map(t => t.messageId), [1, 2, 3])
-  } finally {
-    await b.close()
-  }
+  })
 })
 
 test('fast path: a client it has no topic for (not a car) goes through aedes as before', async () => {
-  const f = recordingFastPath('vehicles/fast-car/telemetry')
-  const b = await broker(1_024, f.fast)
-  try {
-    b.car.send(connectPacket('someone-else'))
-    await b.car.next('connack')
-    b.car.send(pub('vehicles/fast-car/telemetry', 1, 'a'))
+  await withFastPath('someone-else', async (b, f) => {
+    b.car.send(pub(TOPIC, 1, 'a'))
     assert.equal((await b.car.next('puback') as { messageId: number }).messageId, 1)
     assert.equal(f.taken.length, 0)
-  } finally {
-    await b.close()
-  }
+  })
 })
 
 test('fast path: an oversized frame still closes the connection', async () => {
-  const topic = 'vehicles/fast-car/telemetry'
-  const f = recordingFastPath(topic)
-  const b = await broker(1_024, f.fast)
-  try {
-    b.car.send(connectPacket('fast-car'))
-    await b.car.next('connack')
-    b.car.send(pub(topic, 1, 'x'.repeat(4_000)).subarray(0, 2_000))
+  await withFastPath('fast-car', async (b, f) => {
+    b.car.send(pub(TOPIC, 1, 'x'.repeat(4_000)).subarray(0, 2_000))
     await b.car.closed
     assert.equal(b.refused(), 1)
     assert.equal(f.taken.length, 0)
-  } finally {
-    await b.close()
-  }
+  })
 })

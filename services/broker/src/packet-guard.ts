@@ -48,10 +48,12 @@ interface ClientInternals {
 
 /** Where the fast path hands a car's telemetry PUBLISH (telemetry-intake.ts). */
 export interface FastPublish {
-  /** The exact topic this client's PUBLISHes may take the fast path with, or undefined. */
-  topicOf: (client: Client) => string | undefined
+  /** The car this client is, or undefined (not a car: no fast path). */
+  vehicleOf: (client: Client) => string | undefined
+  /** The exact topic a car's PUBLISHes may take the fast path with. */
+  topicOf: (vehicleId: string) => string
   /** Takes one PUBLISH; true if the car is at its window: `resume` runs once it is not. */
-  take: (client: Client, qos: 0 | 1, messageId: number, payload: Buffer, resume: () => void) => boolean
+  take: (client: Client, vehicleId: string, qos: 0 | 1, messageId: number, payload: Buffer, resume: () => void) => boolean
   /** How many one read gave the fast path. */
   taken: (count: number) => void
 }
@@ -76,9 +78,9 @@ export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Cl
     const c = client as unknown as ClientInternals
     const version = parser.settings.protocolVersion
     if (parser._stateCounter !== 0 || parser._list.length !== 0 || !c.connackSent || (version !== 4 && version !== 3)) return buf
-    const topicName = fast!.topicOf(client)
-    if (topicName === undefined) return buf
-    const topic = Buffer.from(topicName) // one per read, not per message
+    const vehicleId = fast!.vehicleOf(client)
+    if (vehicleId === undefined) return buf
+    const topic = Buffer.from(fast!.topicOf(vehicleId)) // one per read, not per message
     let off = 0
     let taken = 0
     while (off < buf.length) {
@@ -90,7 +92,7 @@ export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Cl
         break
       }
       const { end } = frame
-      if (fast!.take(client, frame.qos, frame.messageId, buf.subarray(frame.payloadStart, end), () => process.nextTick(c._nextBatch))) {
+      if (fast!.take(client, vehicleId, frame.qos, frame.messageId, buf.subarray(frame.payloadStart, end), () => process.nextTick(c._nextBatch))) {
         // held like aedes holds a packet it handles: the socket is read again once it is resumed
         c._parsingBatch++
       }

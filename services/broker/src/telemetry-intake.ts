@@ -163,11 +163,11 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
   }
 
   /** The Kafka record of a car's telemetry: itself if valid, else its DLQ record (logged, counted). */
-  function telemetryRecord (vehicleId: string, topic: string | undefined, payload: Buffer, receivedAt: number): IngestRecord {
+  function telemetryRecord (vehicleId: string, payload: Buffer, receivedAt: number): IngestRecord {
     const parsed = parseTelemetry(payload, vehicleId, opts.maxTelemetryBytes)
     return parsed.ok
       ? { topic: KafkaTopics.telemetry, key: vehicleId, value: payload, timestamp: receivedAt }
-      : dlqRecord(vehicleId, topic ?? MqttTopics.telemetry(vehicleId), payload, parsed, receivedAt)
+      : dlqRecord(vehicleId, MqttTopics.telemetry(vehicleId), payload, parsed, receivedAt)
   }
 
   function dlqRecord (vehicleId: string, topic: string, payload: Buffer, refusal: { reason: string, detail: string }, receivedAt: number): IngestRecord {
@@ -228,7 +228,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       }
       case 'telemetry':
         countIn('telemetry', packet.qos)
-        record = telemetryRecord(topic.vehicleId, packet.topic, payload, receivedAt)
+        record = telemetryRecord(topic.vehicleId, payload, receivedAt)
         break
     }
     ingested.add(packet)
@@ -246,7 +246,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     authorizePublish,
     telemetry (client, vehicleId, qos, messageId, payload, resume) {
       countIn('telemetry', qos)
-      return ingest(client, qos === 1 ? messageId : undefined, telemetryRecord(vehicleId, undefined, payload, Date.now()), resume)
+      return ingest(client, qos === 1 ? messageId : undefined, telemetryRecord(vehicleId, payload, Date.now()), resume)
     },
     isIngested: packet => ingested.has(packet),
     heldClients: () => held
