@@ -142,9 +142,12 @@ async function produce (prefix: string) {
 // CPU_PROF=dir: the scorer and producer children write V8 CPU profiles to dir/scorer and dir/produce
 // (node --cpu-prof; one file per thread, the largest is the main thread).
 const profileDir = process.env.CPU_PROF
+// SCORER_NODE_ARGS: the scorer's node flags (default: those of the chart and the soak).
+const scorerNodeArgs = (process.env.SCORER_NODE_ARGS ?? '').split(/\s+/).filter(a => a !== '')
 function child (part: string, extra: string[] = [], extraEnv: Record<string, string> = {}) {
   const prof = profileDir !== undefined && (part === 'scorer' || part === 'produce') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${part}`] : []
-  return [process.execPath, [...prof, '--import', 'tsx', fileURLToPath(import.meta.url), '--part', part, ...extra], { env: { ...process.env, ...extraEnv }, encoding: 'utf8' as const, maxBuffer: 16 << 20 }] as const
+  const nodeArgs = part === 'scorer' ? scorerNodeArgs : []
+  return [process.execPath, [...prof, ...nodeArgs, '--import', 'tsx', fileURLToPath(import.meta.url), '--part', part, ...extra], { env: { ...process.env, ...extraEnv }, encoding: 'utf8' as const, maxBuffer: 16 << 20 }] as const
 }
 
 async function main () {
@@ -214,6 +217,9 @@ async function main () {
   const warmupS = env('WARMUP_S', 5)
   await new Promise(resolve => setTimeout(resolve, warmupS * 1_000))
   const atWarm = ageBuckets(await (await fetch(`http://127.0.0.1:${info.opsPort}/metrics`)).text())
+  // The scorer's CPU per row in the steady state: from the warm-up on, when every car is known.
+  const cpuWarm = cpuOf(parties)
+  const rowsWarm = (await scrape())('fleet_scorer_rows_scored_total')
   const anomaliesAtWarm = anomalies.records.length
   await producerDone
   const { sent, seconds, cores: producerCores } = JSON.parse(out) as { sent: number, seconds: number, cores: number }
@@ -237,6 +243,14 @@ async function main () {
     machineTotal: cpus().length
   }
   const scorerCores = cores.scorer
+  const rowsEnd = (await scrape())('fleet_scorer_rows_scored_total')
+  const steadyCpuUsPerRow = {
+    scorer: Math.round((cpu1.scorer - cpuWarm.scorer) * 1e6 / (rowsEnd - rowsWarm) * 10) / 10,
+    kafka: Math.round((cpu1.kafka - cpuWarm.kafka) * 1e6 / (rowsEnd - rowsWarm) * 10) / 10,
+    redis: Math.round((cpu1.redis - cpuWarm.redis) * 1e6 / (rowsEnd - rowsWarm) * 10) / 10,
+    rows: rowsEnd - rowsWarm,
+    note: `CPU µs per row scored from WARMUP_S (${warmupS} s) to the end, when the cars are known to the scorer (Kafka's share includes the producer's and the bench consumer's work)`
+  }
   await new Promise(resolve => setTimeout(resolve, 1_000))
   anomalies.records.forEach((r, i) => anomalyLat.push(arrivals[i]! - (JSON.parse(r.value.toString()) as { ts: number }).ts))
   const metricsText = await (await fetch(`http://127.0.0.1:${info.opsPort}/metrics`)).text()
@@ -261,10 +275,11 @@ async function main () {
     meanInferenceMs: Math.round(metric('fleet_scorer_inference_seconds_sum') / metric('fleet_scorer_inference_seconds_count') * 10_000) / 10,
     meanBatchMs: Math.round(metric('fleet_scorer_batch_seconds_sum') / metric('fleet_scorer_batch_seconds_count') * 10_000) / 10,
     scorerProcessCores: Math.round(scorerCores * 100) / 100,
+    steadyCpuUsPerRow,
     coresByParty: { ...cores, otherWork: round2(cores.machineBusy - cores.scorer - cores.producer - cores.kafka - cores.redis - cores.benchConsumer) },
     loadAverage1m: { atStart: Math.round(load0 * 100) / 100, atEnd: Math.round(loadavg()[0]! * 100) / 100 }
   }
-  console.log(`end to end at ${e2e.sentPerS} msg/s from ${e2e.cars} cars (scorer process on ${e2e.backend}): after ${warmupS} s of start-up: produce→results written p50 ${e2e.produceToResultsWrittenMs.steadyState.p50} ms, p95 ${e2e.produceToResultsWrittenMs.steadyState.p95} ms, p99 ${e2e.produceToResultsWrittenMs.steadyState.p99} ms (whole run p99 ${e2e.produceToResultsWrittenMs.wholeRunWithStartup.p99} ms); produce→anomaly on Kafka p50 ${e2e.produceToAnomalyOnKafkaMs.steadyState.p50} ms, p99 ${e2e.produceToAnomalyOnKafkaMs.steadyState.p99} ms (${e2e.anomalies} anomalies, only from the failing car: ${e2e.anomaliesOnlyFromTheFailingCar}); mean batch ${e2e.meanBatchRows} rows in ${e2e.meanBatchMs} ms (inference ${e2e.meanInferenceMs} ms); cores: scorer ${cores.scorer}, producer ${cores.producer}, kafka ${cores.kafka}, redis ${cores.redis}, bench consumer ${cores.benchConsumer}, other ${e2e.coresByParty.otherWork} (machine ${cores.machineBusy} of ${cores.machineTotal}); machine load ${e2e.loadAverage1m.atStart} → ${e2e.loadAverage1m.atEnd}`)
+  console.log(`end to end at ${e2e.sentPerS} msg/s from ${e2e.cars} cars (scorer process on ${e2e.backend}): after ${warmupS} s of start-up: produce→results written p50 ${e2e.produceToResultsWrittenMs.steadyState.p50} ms, p95 ${e2e.produceToResultsWrittenMs.steadyState.p95} ms, p99 ${e2e.produceToResultsWrittenMs.steadyState.p99} ms (whole run p99 ${e2e.produceToResultsWrittenMs.wholeRunWithStartup.p99} ms); produce→anomaly on Kafka p50 ${e2e.produceToAnomalyOnKafkaMs.steadyState.p50} ms, p99 ${e2e.produceToAnomalyOnKafkaMs.steadyState.p99} ms (${e2e.anomalies} anomalies, only from the failing car: ${e2e.anomaliesOnlyFromTheFailingCar}); mean batch ${e2e.meanBatchRows} rows in ${e2e.meanBatchMs} ms (inference ${e2e.meanInferenceMs} ms); cores: scorer ${cores.scorer}, producer ${cores.producer}, kafka ${cores.kafka}, redis ${cores.redis}, bench consumer ${cores.benchConsumer}, other ${e2e.coresByParty.otherWork} (machine ${cores.machineBusy} of ${cores.machineTotal}); steady state CPU per row: scorer ${steadyCpuUsPerRow.scorer} µs, Kafka ${steadyCpuUsPerRow.kafka} µs, Redis ${steadyCpuUsPerRow.redis} µs; machine load ${e2e.loadAverage1m.atStart} → ${e2e.loadAverage1m.atEnd}`)
   await anomalies.stop()
   const exited = new Promise(resolve => scorer.on('exit', resolve))
   scorer.kill('SIGTERM')

@@ -21,7 +21,8 @@ export interface TelemetryRecord {
   timestamp: string
 }
 
-export interface ValidRow { record: TelemetryRecord, telemetry: Telemetry }
+/** `text`: the record's value as decoded for parsing (what Redis gets as the car's latest message). */
+export interface ValidRow { record: TelemetryRecord, telemetry: Telemetry, text: string }
 
 export interface Parsed {
   rows: ValidRow[]
@@ -47,7 +48,7 @@ export function parseRecords (records: TelemetryRecord[], maxBytes: number, sour
       continue
     }
     const parsed = parseTelemetry(record.value, key, maxBytes)
-    if (parsed.ok) rows.push({ record, telemetry: parsed.value })
+    if (parsed.ok) rows.push({ record, telemetry: parsed.value, text: parsed.text })
     else refuse(parsed.reason, parsed.detail)
   }
   return { rows, dlq }

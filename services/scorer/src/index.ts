@@ -167,9 +167,11 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
       if (w === undefined) written.set(id, w = { anomalous: s.score.anomalous, failureMode: s.failureMode, modelVersion: s.score.modelVersion, threshold: s.score.threshold, expireAt: 0, featuresAt: 0 })
       // Every message moves these; the rest of the hash only when it changes (Redis time per car
       // is most of a batch's cost: 10 fields cost twice what 6 do).
-      // The record's bytes as they came (JSON, UTF-8): no decode and re-encode per message.
-      const args: Array<string | Buffer> = [
-        'telemetry', s.row.record.value!,
+      // The message as the car sent it, as the text JSON.parse read. All-string arguments keep
+      // ioredis on its string path: one Buffer argument makes it copy every argument into a
+      // Buffer (18 against 14 µs of scorer CPU per car measured, ioredis 5.11).
+      const args: string[] = [
+        'telemetry', s.row.text,
         'seq', String(s.score.seq),
         'ts', String(s.score.ts),
         'score', String(s.score.score),

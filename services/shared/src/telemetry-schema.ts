@@ -75,7 +75,8 @@ const check = TypeCompiler.Compile(TelemetrySchema)
 export type TelemetryRejection = 'oversized' | 'not_json' | 'schema' | 'vehicle_mismatch'
 
 export type TelemetryResult =
-  | { ok: true, value: Telemetry }
+  /** `text`: the payload as decoded for parsing (callers that keep the message as text reuse it). */
+  | { ok: true, value: Telemetry, text: string }
   | { ok: false, reason: TelemetryRejection, detail: string }
 
 /**
@@ -87,8 +88,9 @@ export function parseTelemetry (payload: Uint8Array, vehicleId: string, maxBytes
     return { ok: false, reason: 'oversized', detail: `payload is ${payload.byteLength} bytes; the limit is ${maxBytes}` }
   }
   let value: unknown
+  const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')
   try {
-    value = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'))
+    value = JSON.parse(text)
   } catch (err) {
     return { ok: false, reason: 'not_json', detail: (err as Error).message.slice(0, 200) }
   }
@@ -100,5 +102,5 @@ export function parseTelemetry (payload: Uint8Array, vehicleId: string, maxBytes
   if (value.vehicleId !== vehicleId) {
     return { ok: false, reason: 'vehicle_mismatch', detail: 'vehicleId in the payload differs from the topic' }
   }
-  return { ok: true, value }
+  return { ok: true, value, text }
 }
