@@ -97,14 +97,15 @@ test('an offline car with a persistent session gets its command when it comes ba
   await first.endAsync()
   const cmd = command(id)
   await commander.publishAsync(MqttTopics.commands(id), JSON.stringify(cmd), { qos: 1 })
-  // aedes PUBACKs the commander before it queues the message for the offline session; a car
-  // coming back within that moment finds the queue empty and gets the message on its next return
-  // (noted on issue #9). This test is about the queue, so it waits until the message is in it.
-  const store = (tb.broker.aedes as unknown as { persistence: unknown }).persistence as { outgoingStream: (client: { id: string }) => AsyncIterable<unknown> }
-  await until('the command queued for the offline car', async () => {
-    for await (const _packet of store.outgoingStream({ id })) return true
-    return false
-  }, 5_000)
+  // The PUBACK means the command is in the offline session's queue (stock aedes PUBACKs first
+  // and queues after, so a car coming back in that moment would find the queue empty).
+  const store = (tb.broker.aedes as unknown as { persistence: unknown }).persistence as { outgoingStream: (client: { id: string }) => AsyncIterable<{ topic: string, payload: Buffer, qos: number }> }
+  const queued: Array<{ topic: string, payload: Buffer, qos: number }> = []
+  for await (const packet of store.outgoingStream({ id })) queued.push(packet)
+  assert.equal(queued.length, 1, 'queued by the time of the PUBACK')
+  assert.equal(queued[0]!.topic, MqttTopics.commands(id))
+  assert.equal(queued[0]!.qos, 1)
+  assert.equal(JSON.parse(queued[0]!.payload.toString()).commandId, cmd.commandId)
   const back = await connectCar(id, tb.mqttPort, { clean: false })
   const got = received(back)
   await until('queued command delivered', () => got.length === 1)

@@ -153,11 +153,12 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   connectedClients = () => aedes.connectedClients
   trackPresence(aedes, { redis, identity: auth.identity, brokerId: id, metrics, log })
   // Telemetry's route is Kafka: it never enters the emitter, retained store or offline queues.
+  // A QoS 1 command was routed by the intake as a copy before its PUBACK; the original goes nowhere.
   // (aedes calls publish(packet, client, done) internally; its types only know (packet, done).)
   type Done = (err?: Error) => void
   const publish = aedes.publish.bind(aedes) as unknown as (packet: PublishPacket, client: Client | Done | null, done?: Done) => void
   aedes.publish = ((packet: PublishPacket, client: Client | Done | null, done?: Done) => {
-    if (intake.isIngested(packet) && config.emitter === 'routed') {
+    if ((intake.isIngested(packet) && config.emitter === 'routed') || intake.isRerouted(packet)) {
       // Call back asynchronously, as aedes' own emitters do; its read loop expects that contract.
       const cb = typeof client === 'function' ? client : done
       if (cb !== undefined) process.nextTick(cb)
