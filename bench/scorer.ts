@@ -15,7 +15,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Tensor } from '@tensorflow/tfjs'
+import { Redis } from 'ioredis'
 import { KafkaTopics } from '../services/shared/src/topics.js'
+import { ANOMALOUS_KEY, SCORES_KEY, vehicleAnomaliesKey, vehicleStateKey } from '../services/shared/src/vehicle-state.js'
 import { createVehicle, type Vehicle } from '../services/shared/src/vehicle-model.js'
 import { rowScores, standardise } from '../services/scorer/src/autoencoder.js'
 import { createRuntime, parseRecords, scoreRows, type TelemetryRecord } from '../services/scorer/src/batch-scoring.js'
@@ -286,6 +288,7 @@ async function main () {
   const timer = setTimeout(() => scorer.kill('SIGKILL'), 15_000)
   await exited
   clearTimeout(timer)
+  await removeCarState(prefix, env('CARS', 10_000))
   mkdirSync(join(root, 'results'), { recursive: true })
   const outFile = process.env.OUT ?? join(root, 'results', 'bench-scorer.json')
   writeFileSync(outFile, JSON.stringify({
@@ -301,6 +304,27 @@ async function main () {
 }
 
 const pidOf = (file: string) => existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : NaN
+
+/**
+ * Removes what the scorer wrote to Redis for the bench's cars (their state hashes, anomaly lists,
+ * ranking and anomalous-set entries): each run's cars are new ones, and left behind they would
+ * swell the ranking and the keyspace that later runs and the api walk.
+ */
+async function removeCarState (prefix: string, cars: number): Promise<void> {
+  const redis = new Redis(process.env.FLEET_REDIS_URL ?? 'redis://127.0.0.1:16379', { maxRetriesPerRequest: 2 })
+  try {
+    for (let i = 0; i < cars; i += 1_000) {
+      const ids = Array.from({ length: Math.min(1_000, cars - i) }, (_, k) => `${prefix}-${i + k}`)
+      await redis.pipeline()
+        .del(...ids.map(vehicleStateKey), ...ids.map(vehicleAnomaliesKey))
+        .zrem(SCORES_KEY, ...ids)
+        .srem(ANOMALOUS_KEY, ...ids)
+        .exec()
+    }
+  } finally {
+    redis.disconnect()
+  }
+}
 
 /** CPU seconds of each process so far (NaN for one that is not there). */
 function cpuOf<K extends string> (pids: Record<K, number>): Record<K, number> {

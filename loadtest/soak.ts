@@ -89,6 +89,10 @@ procs.push({ role: 'load generator', name: 'soak (this process)', pid: () => pro
 const carId = (i: number) => `${prefix}-${String(i).padStart(5, '0')}`
 const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 })
 await redis.connect()
+// What earlier runs left in Redis is work for this one (the api's vehicle index walks the
+// ranking and the keyspace every 30 s): say so, and keep the figure with the results.
+const redisKeysAtStart = await redis.dbsize()
+if (redisKeysAtStart > 50_000) console.log(`soak: Redis already holds ${redisKeysAtStart.toLocaleString('en')} keys from earlier runs; for figures of this fleet alone start from an empty one (redis-cli -u $FLEET_REDIS_URL flushdb, or a fresh stack)`)
 
 /** publish→score: the car's clock (ts) to the scorer's write (scoredAt) of the latest message of random cars. */
 let scoreLatency: number[] = []
@@ -218,6 +222,7 @@ const summary = {
   soak: true,
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model },
+  redisKeysAtStart,
   params: { cars, intervalMs, holdS, brokers, simulatorProcesses: simProcs, simulatorClient: simClient, simulatorNice: simNice, rampPerS, commandEveryS, commandSample },
   rampSeconds: rampS,
   connectedCars: { end: connectedEnd, minDuringHold: Math.min(...connectedDuringHold, connectedEnd) },
