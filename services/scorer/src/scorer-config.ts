@@ -17,7 +17,7 @@ export const scorerSettings = {
   tfjsNodeDir: str('FLEET_SCORER_TFJS_NODE_DIR', '', 'where scripts/build-tfjs-node.sh put tfjs-node (default ~/.cache/fleet/tfjs-node-4.22.0)'),
   maxBatchRows: int('FLEET_SCORER_MAX_BATCH', 8_192, 'most rows in one inference call', 1, 1_000_000),
   lingerMs: int('FLEET_SCORER_LINGER_MS', 2, 'how long a micro-batch waits for other partitions\' records before scoring', 0, 1_000),
-  fetchMinBytes: int('FLEET_SCORER_FETCH_MIN_BYTES', 1_048_576, 'Kafka holds a fetch until this much telemetry is there (or FLEET_SCORER_FETCH_MAX_WAIT_MS passed): fewer, fuller fetches and batches', 1, 16_777_216),
+  fetchMinBytes: int('FLEET_SCORER_FETCH_MIN_BYTES', 524_288, 'Kafka holds a fetch until this much telemetry is there (or FLEET_SCORER_FETCH_MAX_WAIT_MS passed): fewer, fuller fetches and batches', 1, 16_777_216),
   fetchMaxWaitMs: int('FLEET_SCORER_FETCH_MAX_WAIT_MS', 250, 'longest a fetch waits for FLEET_SCORER_FETCH_MIN_BYTES (adds at most this to publish→score at low rates)', 0, 10_000),
   partitionsConcurrently: int('FLEET_SCORER_PARTITIONS_CONCURRENTLY', 12, 'partitions fetched into one micro-batch at a time', 1, 1_000),
   publishScores: bool('FLEET_SCORER_PUBLISH_SCORES', false, 'also produce every score to vehicle.scores (anomalies always go to vehicle.anomalies)'),
