@@ -8,7 +8,7 @@
 // command round trips (POST → acknowledged), the scorer's consumer lag, and CPU and RSS per
 // process; at the end it prints a summary, writes results/soak.json and a chart of the run over
 // time (docs/images/soak.svg). Bounded in time; stops everything it started.
-//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs] [SIM_NICE=0..19]
+//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs] [SIM_NICE=0..19] [SCORERS=1]
 //   [BROKER_CPU_PROF=dir] npm run soak
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -36,6 +36,7 @@ const simClient = process.env.SIM_CLIENT ?? 'lean'
 // SIM_NICE: the simulators' CPU priority. On a real deployment the cars are elsewhere; at 10 the
 // system under test gets the CPU first and a starved load generator shows as a lower offered rate.
 const simNice = env('SIM_NICE', 0)
+const scorerCount = env('SCORERS', 1)
 const sampleS = env('SAMPLE_S', 5)
 const commandEveryS = env('COMMAND_EVERY_S', 5)
 const commandSample = env('COMMAND_SAMPLE', 10)
@@ -67,8 +68,10 @@ pods.forEach((p, i) => procs.push({ role: 'brokers', name: `broker-${i}`, pid: (
 
 const scorerGroup = `${prefix}-scorer`
 await groupAtEnd(scorerGroup)
-const scorer = await startServiceProcess('scorer', { env: { ...quiet, FLEET_SCORER_GROUP_ID: scorerGroup, FLEET_SCORER_WATCH_MODEL: 'false' } })
-procs.push({ role: 'scorer', name: 'scorer', pid: () => scorer.child.pid })
+// SCORERS processes in one consumer group split vehicle.telemetry's partitions, as scorer pods do.
+const scorerProcs = await Promise.all(Array.from({ length: scorerCount }, (_, i) =>
+  startServiceProcess('scorer', { name: scorerCount === 1 ? 'scorer' : `scorer-${i}`, env: { ...quiet, FLEET_SCORER_GROUP_ID: scorerGroup, FLEET_SCORER_WATCH_MODEL: 'false' } })))
+for (const sc of scorerProcs) procs.push({ role: 'scorer', name: sc.name, pid: () => sc.child.pid })
 const commander = await startServiceProcess('commander', {
   env: { ...quiet, FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${pods[0]!.mqttPort}`, FLEET_COMMANDER_ID: `${prefix}-commander`, FLEET_COMMANDER_GROUP: `${prefix}-commander` }
 })
@@ -139,7 +142,11 @@ async function sendCommand () {
 }
 
 async function scorerLag (): Promise<number | null> {
-  try { return metricValue(await scorer.metrics(), 'fleet_scorer_consumer_lag') } catch { return null }
+  try {
+    let lag = 0
+    for (const sc of scorerProcs) lag += metricValue(await sc.metrics(), 'fleet_scorer_consumer_lag')
+    return lag
+  } catch { return null }
 }
 
 // ---- sampling --------------------------------------------------------------------------------
@@ -223,7 +230,7 @@ const summary = {
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model },
   redisKeysAtStart,
-  params: { cars, intervalMs, holdS, brokers, simulatorProcesses: simProcs, simulatorClient: simClient, simulatorNice: simNice, rampPerS, commandEveryS, commandSample },
+  params: { cars, intervalMs, holdS, brokers, scorers: scorerCount, simulatorProcesses: simProcs, simulatorClient: simClient, simulatorNice: simNice, rampPerS, commandEveryS, commandSample },
   rampSeconds: rampS,
   connectedCars: { end: connectedEnd, minDuringHold: Math.min(...connectedDuringHold, connectedEnd) },
   offeredPerSecond: Math.round(cars / (intervalMs / 1_000)),
@@ -242,7 +249,7 @@ const summary = {
 console.log(`soak: ${summary.connectedCars.end} cars connected (min ${summary.connectedCars.minDuringHold} during the hold), ${summary.ackedPerSecond} of ${summary.offeredPerSecond} msg/s acknowledged, PUBACK p50 ${summary.pubackMs.p50} / p99 ${summary.pubackMs.p99} ms, publish→score p50 ${summary.publishToScoreMs.p50} / p99 ${summary.publishToScoreMs.p99} ms, command round trip p50 ${summary.commandRoundTripMs.p50} / p99 ${summary.commandRoundTripMs.p99} ms (${commandStats.acknowledged}/${commandStats.sent} acknowledged, ${commandStats.failed} failed, ${commandStats.httpErrors} HTTP errors), scorer lag max ${summary.scorerLag.max}, errors ${summary.errors}; cores ${JSON.stringify(byRole)}; peak RSS MB ${JSON.stringify(peakRss)}`)
 
 await sims.stop()
-await Promise.all([scorer, commander, api].map(c => c.kill('SIGTERM')))
+await Promise.all([...scorerProcs, commander, api].map(c => c.kill('SIGTERM')))
 await Promise.all(pods.map(p => p.kill('SIGTERM')))
 redis.disconnect()
 
@@ -260,7 +267,7 @@ const coreSeries = samples.flatMap(s => Object.entries(s.cores).map(([role, valu
 const holdStart = samples.find(s => s.phase === 'hold')?.t ?? 0
 await writeChart(`${root}/${chartPath}`, {
   $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-  title: { text: `soak — ${cars.toLocaleString('en')} cars, QoS 1 every ${intervalMs / 1_000} s, ${brokers} brokers + scorer + commander + api on one ${cpus().length}-core machine`, subtitle: `${summary.when.slice(0, 10)}; ramp then hold from t=${holdStart} s; load generator on the same machine` },
+  title: { text: `soak — ${cars.toLocaleString('en')} cars, QoS 1 every ${intervalMs / 1_000} s, ${brokers} brokers + ${scorerCount === 1 ? 'scorer' : `${scorerCount} scorers`} + commander + api on one ${cpus().length}-core machine`, subtitle: `${summary.when.slice(0, 10)}; ramp then hold from t=${holdStart} s; load generator on the same machine` },
   vconcat: [
     {
       data: { values: series },
