@@ -172,11 +172,20 @@ test('a new model version is picked up mid-stream without losing a message; a br
   const metadataPath = join(dir, 'metadata.json')
   const metadata = JSON.parse(await readFile(metadataPath, 'utf8'))
   const next = `${before}-reloaded`
-  for (const [i, value] of payloads.entries()) {
-    await producer.send({ topic: KafkaTopics.telemetry, messages: [{ key: id, value }] })
-    if (i === 100) await writeFile(metadataPath, JSON.stringify({ ...metadata, modelVersion: next }))
-    if (i % 20 === 0) await new Promise(resolve => setTimeout(resolve, 20))
+  const send = (value: Buffer) => producer.send({ topic: KafkaTopics.telemetry, messages: [{ key: id, value }] })
+  // The first part is scored by the version in use; then the new version is written while the
+  // stream goes on (the scorer's fetches may wait 250 ms, so the swap is awaited, not assumed),
+  // and the rest comes after the swap.
+  let i = 0
+  for (; i < 100; i++) await send(payloads[i]!)
+  await scores.waitFor(() => scoredSeqs(id).size === 100)
+  await writeFile(metadataPath, JSON.stringify({ ...metadata, modelVersion: next }))
+  for (const deadline = Date.now() + 15_000; ts.scorer.modelVersion !== next;) {
+    assert.ok(Date.now() < deadline, 'the new version was not picked up within 15 s')
+    if (i < payloads.length - 50) await send(payloads[i++]!)
+    await new Promise(resolve => setTimeout(resolve, 20))
   }
+  for (; i < payloads.length; i++) await send(payloads[i]!)
   await scores.waitFor(() => scoredSeqs(id).size === payloads.length)
   assert.equal(ts.scorer.modelVersion, next)
   const versions = new Set(parsed<Score>(scores, id).map(s => s.modelVersion))
