@@ -144,7 +144,7 @@ async function produce (prefix: string) {
 // CPU_PROF=dir: the scorer and producer children write V8 CPU profiles to dir/scorer and dir/produce
 // (node --cpu-prof; one file per thread, the largest is the main thread).
 const profileDir = process.env.CPU_PROF
-// SCORER_NODE_ARGS: the scorer's node flags (default: those of the chart and the soak).
+// SCORER_NODE_ARGS: node flags for the scorer child (default none, as the chart and the soak run it).
 const scorerNodeArgs = (process.env.SCORER_NODE_ARGS ?? '').split(/\s+/).filter(a => a !== '')
 function child (part: string, extra: string[] = [], extraEnv: Record<string, string> = {}) {
   const prof = profileDir !== undefined && (part === 'scorer' || part === 'produce') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${part}`] : []
@@ -246,10 +246,11 @@ async function main () {
   }
   const scorerCores = cores.scorer
   const rowsEnd = (await scrape())('fleet_scorer_rows_scored_total')
+  const usPerRow = (party: keyof typeof parties) => Math.round((cpu1[party] - cpuWarm[party]) * 1e6 / (rowsEnd - rowsWarm) * 10) / 10
   const steadyCpuUsPerRow = {
-    scorer: Math.round((cpu1.scorer - cpuWarm.scorer) * 1e6 / (rowsEnd - rowsWarm) * 10) / 10,
-    kafka: Math.round((cpu1.kafka - cpuWarm.kafka) * 1e6 / (rowsEnd - rowsWarm) * 10) / 10,
-    redis: Math.round((cpu1.redis - cpuWarm.redis) * 1e6 / (rowsEnd - rowsWarm) * 10) / 10,
+    scorer: usPerRow('scorer'),
+    kafka: usPerRow('kafka'),
+    redis: usPerRow('redis'),
     rows: rowsEnd - rowsWarm,
     note: `CPU µs per row scored from WARMUP_S (${warmupS} s) to the end, when the cars are known to the scorer (Kafka's share includes the producer's and the bench consumer's work)`
   }
