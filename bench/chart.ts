@@ -1,5 +1,5 @@
 // Chart images of benchmark results: a Vega-Lite spec rendered to SVG in Node (no browser, no
-// canvas; text widths are estimated), written next to the JSON results and linked from README.
+// canvas; text widths are estimated), written next to the JSON results and linked from docs/benchmarks.md.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import * as vega from 'vega'

@@ -1,4 +1,4 @@
-// Rewrites README's fault-matrix table (between the faults markers) from the last runs in
+// Rewrites docs/faults.md's fault-matrix table (between the faults markers) from the last runs in
 // results/faults.json (npm run faults). `npm run docs:faults`.
 import { readFileSync, writeFileSync } from 'node:fs'
 
@@ -43,13 +43,13 @@ const any = Object.values(runs)[0] as Run | undefined
 const p = any?.params
 const conditions = p === undefined ? '' : `\n\n${p.cars.toLocaleString('en-US')} cars over ${p.simProcs} simulator processes, one QoS 1 message per car every ${p.intervalMs} ms, ${p.brokers} broker processes, ${p.commandsPerS} commands/s through the api to ${p.commandCars} cars; Kafka ${p.netns ? 'in a network namespace' : 'on loopback'}, its own Kafka and Redis; runs of ${[...new Set(Object.values(runs).map(r => (r.when as string).slice(0, 10)))].join(', ')} (\`results/faults.json\`).`
 const table = lines.join('\n') + conditions
-const path = `${root}README.md`
+const path = `${root}docs/faults.md`
 const readme = readFileSync(path, 'utf8')
 const re = /<!-- faults:start -->[\s\S]*?<!-- faults:end -->/
 if (!re.test(readme)) {
-  console.error('README has no <!-- faults:start --> … <!-- faults:end --> markers')
+  console.error('docs/faults.md has no <!-- faults:start --> … <!-- faults:end --> markers')
   process.exit(1)
 }
 const next = readme.replace(re, `<!-- faults:start -->\n${table}\n<!-- faults:end -->`)
 writeFileSync(path, next)
-console.log(next === readme ? 'README fault table unchanged' : 'README fault table updated')
+console.log(next === readme ? 'docs/faults.md table unchanged' : 'docs/faults.md table updated')

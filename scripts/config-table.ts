@@ -1,4 +1,4 @@
-// Rewrites README's configuration table (between the config markers) from the services' own
+// Rewrites docs/configuration.md's table (between the config markers) from the services' own
 // setting declarations, so the table cannot drift from the code. `npm run docs:config`.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { describeSpec } from '../services/shared/src/config.js'
@@ -16,8 +16,8 @@ const sections: Array<[string, Parameters<typeof describeSpec>[0]]> = [
   ['api', apiSettings]
 ]
 const table = sections.map(([name, spec]) => [`**${name}**`, '', '| variable | default | meaning |', '|---|---|---|', ...describeSpec(spec)].join('\n')).join('\n\n')
-const path = new URL('../README.md', import.meta.url)
+const path = new URL('../docs/configuration.md', import.meta.url)
 const readme = readFileSync(path, 'utf8')
 const next = readme.replace(/<!-- config:start -->[\s\S]*<!-- config:end -->/, `<!-- config:start -->\n${table}\n<!-- config:end -->`)
 writeFileSync(path, next)
-console.log(next === readme ? 'README configuration table unchanged' : 'README configuration table updated')
+console.log(next === readme ? 'docs/configuration.md table unchanged' : 'docs/configuration.md table updated')

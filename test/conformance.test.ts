@@ -1,13 +1,13 @@
 // MQTT 3.1.1 conformance of fleet's broker, side by side with Debian's Mosquitto in the same run.
 // Every scenario (test/conformance/scenarios.ts) runs against both, with mqtt.js, with Debian's
 // mosquitto_pub/mosquitto_sub and with hand-built packets, and must come out as it expects for
-// each target. Results go to results/conformance.json; `npm run docs:conformance` puts them in the
-// README table, and the last test checks that table against the scenario list.
+// each target. Results go to results/tmp/conformance.json; `npm run docs:conformance` puts them in the
+// table in docs/conformance.md, and the last test checks that table against the scenario list.
 import assert from 'node:assert/strict'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
 import scenarios, { expectedRows, type Outcome } from './conformance/scenarios.js'
-import { RESULTS_FILE, renderTable, tableInReadme, type ResultRow } from './conformance/table.js'
+import { DOC_FILE, RUN_FILE, renderTable, tableInReadme, type ResultRow } from './conformance/table.js'
 import { mosquittoVersion, startFleetTarget, startMosquittoTarget, type Started, type Target } from './conformance/targets.js'
 import { MOSQUITTO_PUB, MOSQUITTO_SUB, runCli } from './helpers/mosquitto-cli.js'
 
@@ -32,8 +32,8 @@ before(async () => {
 after(async () => {
   await Promise.allSettled([fleet?.stop(), mosquitto?.stop()])
   if (results.length === 0) return
-  mkdirSync(`${root}/results`, { recursive: true })
-  writeFileSync(`${root}/${RESULTS_FILE}`, JSON.stringify({
+  mkdirSync(`${root}/results/tmp`, { recursive: true })
+  writeFileSync(`${root}/${RUN_FILE}`, JSON.stringify({
     suite: 'test/conformance.test.ts',
     mosquitto: mosquittoVersion(),
     at: new Date().toISOString(),
@@ -72,9 +72,9 @@ for (const s of scenarios) {
   })
 }
 
-test('the README table lists every scenario as it is expected to come out (npm run docs:conformance)', () => {
-  const readme = readFileSync(`${root}/README.md`, 'utf8')
-  const table = tableInReadme(readme)
-  assert.ok(table !== null, 'README has the conformance markers')
+test('docs/conformance.md lists every scenario as it is expected to come out (npm run docs:conformance)', () => {
+  const doc = readFileSync(`${root}/${DOC_FILE}`, 'utf8')
+  const table = tableInReadme(doc)
+  assert.ok(table !== null, `${DOC_FILE} has the conformance markers`)
   assert.equal(table, renderTable(expectedRows(), mosquittoVersion()))
 })

@@ -3,7 +3,7 @@
 // hand-built packets over a raw socket. A scenario asserts what must hold on any target and
 // reports `pass` when the target does what the feature says, `differs` when it does something
 // else that the scenario also checked (fleet on purpose, or a peer's own choice); each scenario
-// states what it expects of each target and why, and the README table is made from that.
+// states what it expects of each target and why, and the docs/conformance.md table is made from that.
 import assert from 'node:assert/strict'
 import type { Packet } from 'mqtt-packet'
 import { connectArgs, MOSQUITTO_PUB, MOSQUITTO_SUB, runCli, startCli } from '../helpers/mosquitto-cli.js'
@@ -18,7 +18,7 @@ export interface Scenario {
   feature: string
   clients: ClientKind[]
   expected: Record<TargetName, Result>
-  /** For the README: why a target differs, or what is worth knowing. */
+  /** For the docs table: why a target differs, or what is worth knowing. */
   note: string
   run: (t: Target, client: ClientKind) => Promise<Outcome>
 }
@@ -708,7 +708,7 @@ const scenarios: Scenario[] = [
 
 export default scenarios
 
-/** The rows the README table shows: one per feature, as the scenarios expect them. */
+/** The rows the docs table shows: one per feature, as the scenarios expect them. */
 export function expectedRows (list: Scenario[] = scenarios) {
   return list.map(s => ({ feature: s.feature, clients: s.clients, fleet: s.expected.fleet, mosquitto: s.expected.mosquitto, note: s.note }))
 }

@@ -1,10 +1,14 @@
-// The README's conformance table: made from results/conformance.json by `npm run docs:conformance`,
+// docs/conformance.md's table: made from the last run (results/tmp/conformance.json, copied to
+// results/conformance.json) by `npm run docs:conformance`,
 // checked against the scenario list by test/conformance.test.ts.
 import type { Result } from './scenarios.js'
 
 export const START = '<!-- conformance:start -->'
 export const END = '<!-- conformance:end -->'
 export const RESULTS_FILE = 'results/conformance.json'
+/** Where a test run writes its results (git-ignored: running the tests changes no tracked file). */
+export const RUN_FILE = 'results/tmp/conformance.json'
+export const DOC_FILE = 'docs/conformance.md'
 
 export interface Row {
   feature: string
@@ -55,7 +59,7 @@ export function renderTable (rows: Row[], mosquittoVersion: string): string {
   ].join('\n')
 }
 
-/** README text between the markers, or null when they are missing. */
+/** The doc's text between the markers, or null when they are missing. */
 export function tableInReadme (readme: string): string | null {
   const a = readme.indexOf(START)
   const b = readme.indexOf(END)
@@ -66,6 +70,6 @@ export function tableInReadme (readme: string): string | null {
 export function replaceTable (readme: string, table: string): string {
   const a = readme.indexOf(START)
   const b = readme.indexOf(END)
-  if (a < 0 || b < a) throw new Error(`README has no ${START} … ${END} block`)
+  if (a < 0 || b < a) throw new Error(`${DOC_FILE} has no ${START} … ${END} block`)
   return `${readme.slice(0, a + START.length)}\n${table}\n${readme.slice(b)}`
 }

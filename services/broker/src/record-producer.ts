@@ -3,7 +3,7 @@
 // in flight, and put a car's records on the same partition (Kafka's Java-compatible murmur2 of the
 // vehicleId), so a fleet can switch clients pod by pod without reordering any car's telemetry.
 // The broker's CPU profile gave kafkajs' record encoding the largest share of the broker at
-// 40k msg/s; @platformatic/kafka takes about a third of its CPU per record (README, Kafka client;
+// 40k msg/s; @platformatic/kafka takes about a third of its CPU per record (docs/architecture.md, Kafka client;
 // `npm run bench:ingest` measures both).
 import { Producer as PlatformaticProducer, ProduceAcks, stringSerializer, type Serializers } from '@platformatic/kafka'
 import type { Kafka } from 'kafkajs'

@@ -102,7 +102,7 @@ export function oneOf<T extends string> (env: string, def: T, doc: string, value
   }
 }
 
-/** Markdown rows (variable, default, meaning) for README's configuration table. */
+/** Markdown rows (variable, default, meaning) for docs/configuration.md. */
 export function describeSpec (spec: Spec): string[] {
   return Object.values(spec).map(s => {
     const def = Array.isArray(s.default) ? s.default.join(',') : String(s.default)
