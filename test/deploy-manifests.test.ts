@@ -2,14 +2,15 @@
 // production values), every rendered object validated offline against Kubernetes 1.33's schemas
 // (and ServiceMonitors against their CRD), what the chart promises about the broker, hardening,
 // keys and gating, skaffold.yaml against skaffold's schema, and the Dockerfile's build replayed
-// as far as it goes without Docker. Tools come from `scripts/tools.sh deploy`; missing ones fail.
+// as far as it goes without Docker. Tools come from `scripts/tools.sh deploy` (npm test runs it);
+// where they could not be installed the tests are skipped with that reason, and fail in CI.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { test } from 'node:test'
+import { test as nodeTest, type TestFn, type TestOptions } from 'node:test'
 import { builtinModules } from 'node:module'
 import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
 import { topicPartitions } from '../services/shared/src/topics.js'
@@ -37,6 +38,20 @@ const toolPaths: Record<string, string> = Object.fromEntries(
     return [line.slice(0, i), line.slice(i + 1)]
   })
 )
+
+const requireOptional = process.env.FLEET_TEST_REQUIRE_OPTIONAL === '1'
+const DEPLOY_TOOLS = ['HELM', 'KUBERNETES_VALIDATE', 'PYTHON', 'SKAFFOLD_SCHEMA', 'SERVICEMONITOR_CRD'] as const
+const missingTool = DEPLOY_TOOLS.find(name => toolPaths[name] === undefined || !existsSync(toolPaths[name]))
+/** Why this file's tests cannot run here, or false. */
+const unavailable = missingTool !== undefined && !requireOptional
+  ? `deploy tools not installed (${missingTool}): scripts/tools.sh deploy failed or was not run (see results/tmp/tools-deploy.log)`
+  : false
+
+/** node:test's `test`, skipped with the reason when the deploy tools could not be had. */
+function test (name: string, a: TestOptions | TestFn, b?: TestFn): void {
+  const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b!]
+  void nodeTest(name, { ...options, skip: unavailable !== false ? unavailable : options.skip }, fn)
+}
 
 function tool (name: 'HELM' | 'KUBERNETES_VALIDATE' | 'PYTHON' | 'SKAFFOLD_SCHEMA' | 'SERVICEMONITOR_CRD'): string {
   const path = toolPaths[name]
@@ -153,7 +168,7 @@ function production () {
 // ---- helm and Kubernetes schemas -------------------------------------------------------------------
 
 test('the deploy tools are installed (scripts/tools.sh deploy)', () => {
-  for (const name of ['HELM', 'KUBERNETES_VALIDATE', 'PYTHON', 'SKAFFOLD_SCHEMA', 'SERVICEMONITOR_CRD'] as const) tool(name)
+  for (const name of DEPLOY_TOOLS) tool(name)
   assert.match(helm(['version', '--short']).stdout, /^v3\.22\.0/)
 })
 
@@ -462,7 +477,7 @@ test('skaffold.yaml matches skaffold v2.16.1\'s v4beta13 schema, with each profi
 const skaffold = toolPaths.SKAFFOLD
 test('skaffold diagnoses the config and renders the chart for each profile (optional skaffold binary)', {
   // CI builds it and sets FLEET_TEST_REQUIRE_OPTIONAL=1: there a missing binary fails the test instead of skipping it.
-  skip: (skaffold && existsSync(skaffold)) || process.env.FLEET_TEST_REQUIRE_OPTIONAL === '1' ? false : 'no skaffold binary: scripts/tools.sh skaffold builds it (~6 min)'
+  skip: (skaffold && existsSync(skaffold)) || requireOptional ? false : 'no skaffold binary: scripts/tools.sh skaffold builds it (~6 min; see results/tmp/tools-skaffold.log)'
 }, () => {
   const bin = mkdtempSync(join(tmpdir(), 'fleet-skaffold-'))
   try {

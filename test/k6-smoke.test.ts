@@ -35,15 +35,25 @@ test('the k6 cars\' telemetry satisfies the shared schema', () => {
   }
 })
 
-let k6 = ''
+/** k6 with the extension (npm test builds it; built here when run alone), or why it cannot be had. */
+function findK6 (): { bin: string } | { missing: string } {
+  if (process.env.FLEET_K6_BIN !== undefined) return { bin: process.env.FLEET_K6_BIN }
+  try {
+    return { bin: execFileSync(`${root}scripts/build-k6.sh`, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim() }
+  } catch (err) {
+    if (process.env.FLEET_TEST_REQUIRE_OPTIONAL === '1') throw err
+    return { missing: `k6 could not be built (scripts/build-k6.sh: ${(err as Error).message.split('\n')[0]})` }
+  }
+}
+const found = findK6()
+const k6 = 'bin' in found ? found.bin : ''
 let tb: TestBroker
 let telemetry: Collector
 let events: Collector
 let commander: MqttClient
 
 before(async () => {
-  // Cached after the first build; a cold build takes minutes.
-  k6 = process.env.FLEET_K6_BIN ?? execFileSync(`${root}scripts/build-k6.sh`, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
+  if (k6 === '') return
   tb = await startTestBroker()
   telemetry = await collect(KafkaTopics.telemetry, key => key.startsWith(prefix))
   events = await collect(KafkaTopics.commandEvents, key => key.startsWith(prefix))
@@ -80,8 +90,8 @@ function runSmoke (env: Record<string, string>): Promise<{ code: number | null, 
 
 type Summary = { metrics: Record<string, Record<string, number>> }
 
-test('k6 smoke: 500 cars publish at QoS 1 through the broker into Kafka and answer commands', { timeout: 300_000 }, async () => {
-  const summaryPath = `${root}results/k6-smoke.json`
+test('k6 smoke: 500 cars publish at QoS 1 through the broker into Kafka and answer commands', { timeout: 300_000, skip: 'missing' in found ? found.missing : false }, async () => {
+  const summaryPath = `${root}results/tmp/k6-smoke.json`
   const run = runSmoke({
     FLEET_K6_BIN: k6,
     FLEET_MQTT_HOST: '127.0.0.1',
