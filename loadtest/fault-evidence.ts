@@ -74,7 +74,7 @@ export async function readTopic (topic: string, from: Offsets, keep: (key: strin
       }
     })
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([done, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`reading ${topic}: ${open.size} partitions not read to their end in ${timeoutMs / 1_000} s`)), timeoutMs) })])
+    await Promise.race([done, new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`reading ${topic}: ${open.size} partitions not read to their end in ${timeoutMs / 1_000} s`)), timeoutMs) })])
     clearTimeout(timer)
   } finally {
     await consumer.disconnect()

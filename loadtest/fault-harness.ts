@@ -11,7 +11,7 @@ import { metricValue, startBrokerProcesses, type BrokerProcess } from '../test/h
 import { groupAtEnd } from '../test/helpers/scorer.js'
 import { startServiceProcess, type ServiceProcess } from '../test/helpers/service-process.js'
 import { createCommandSender, judgeCommands } from './fault-commands.js'
-import { endOffsets, judgeTelemetry, readSimRecords, readTopic, SeqCounts, sumOffsets, withAdmin, type Offsets } from './fault-evidence.js'
+import { endOffsets, judgeTelemetry, readSimRecords, readTopic, SeqCounts, sumOffsets, withAdmin } from './fault-evidence.js'
 import type { FaultStack } from './fault-stack.js'
 import { pct, startSimulators, type SimFleet } from './sim-procs.js'
 

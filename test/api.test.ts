@@ -61,7 +61,15 @@ before(async () => {
   const now = new Date().toISOString()
   const state = (score: number, anomalous: boolean) => vehicleStateFields({
     telemetry: JSON.stringify({ vehicleId: 'x', speedMps: 12.5, coolantTempC: anomalous ? 118 : 90 }),
-    seq: 41, ts: Date.now(), score, rowScore: score, threshold: 1, anomalous, failureMode: anomalous ? 'coolant_leak' : null, modelVersion: 'test', scoredAt: now
+    seq: 41,
+    ts: Date.now(),
+    score,
+    rowScore: score,
+    threshold: 1,
+    anomalous,
+    failureMode: anomalous ? 'coolant_leak' : null,
+    modelVersion: 'test',
+    scoredAt: now
   })
   await redis.multi()
     .hset(vehicleKey(cars.online), 'provisionedAt', now)

@@ -132,7 +132,13 @@ test('SIGTERM on a pod under load: it drains, cars move to the others, no acknow
     const others = i % 2 === 0 ? [B, C] : [C, B]
     const car = mqtt.connect({
       servers: [A, ...others].map(p => ({ host: '127.0.0.1', port: p.mqttPort })),
-      clientId: id, username: id, password: vehicleToken(DEV_SIGNING_KEY, id), clean: false, protocolVersion: 4, reconnectPeriod: 200, keepalive: 10
+      clientId: id,
+      username: id,
+      password: vehicleToken(DEV_SIGNING_KEY, id),
+      clean: false,
+      protocolVersion: 4,
+      reconnectPeriod: 200,
+      keepalive: 10
     })
     await new Promise(resolve => car.once('connect', resolve))
     return { id, car }

@@ -183,8 +183,18 @@ test('the anomaly rule (on here; off by default) sends request-diagnostics once 
   const id = `${p}-anomalous`
   const { got } = await car(id, { answer: 'ok' })
   const anomaly: Anomaly = {
-    vehicleId: id, seq: 7, ts: Date.now(), scoredAt: new Date().toISOString(), score: 4.2, rowScore: 5, threshold: 1, anomalous: true,
-    modelVersion: 'test', topFeatures: [{ feature: 'coolantTempC', share: 0.9 }], failureModeGuess: 'coolant_leak', source: { partition: 0, offset: '1' }
+    vehicleId: id,
+    seq: 7,
+    ts: Date.now(),
+    scoredAt: new Date().toISOString(),
+    score: 4.2,
+    rowScore: 5,
+    threshold: 1,
+    anomalous: true,
+    modelVersion: 'test',
+    topFeatures: [{ feature: 'coolantTempC', share: 0.9 }],
+    failureModeGuess: 'coolant_leak',
+    source: { partition: 0, offset: '1' }
   }
   await producer.send({ topic: KafkaTopics.anomalies, messages: [{ key: id, value: JSON.stringify(anomaly) }, { key: id, value: JSON.stringify({ ...anomaly, seq: 8 }) }] })
   await until('diagnostics requested', () => got.length >= 1)

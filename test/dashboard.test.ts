@@ -128,8 +128,18 @@ test('the dashboard: summary, cars with state and score, live anomalies, chart, 
 
   // an anomaly arrives live
   const anomaly: Anomaly = {
-    vehicleId: hot, seq: 99, ts: Date.now(), scoredAt: new Date().toISOString(), score: 912.5, rowScore: 950, threshold: 400, anomalous: true,
-    modelVersion: 'test', topFeatures: [{ feature: 'engineVibrationMv', share: 0.9 }], failureModeGuess: 'bearing_wear', source: { partition: 0, offset: '0' }
+    vehicleId: hot,
+    seq: 99,
+    ts: Date.now(),
+    scoredAt: new Date().toISOString(),
+    score: 912.5,
+    rowScore: 950,
+    threshold: 400,
+    anomalous: true,
+    modelVersion: 'test',
+    topFeatures: [{ feature: 'engineVibrationMv', share: 0.9 }],
+    failureModeGuess: 'bearing_wear',
+    source: { partition: 0, offset: '0' }
   }
   await producer.send({ topic: KafkaTopics.anomalies, messages: [{ key: hot, value: JSON.stringify(anomaly) }] })
   await page.getByTestId('anomalies').locator('li').first().filter({ hasText: hot }).waitFor({ timeout: 10_000 })

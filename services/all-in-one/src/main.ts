@@ -62,5 +62,5 @@ const shutdown = async (signal: string) => {
   for (const stop of stoppers) await stop().catch(err => log.error({ err }, 'stop failed'))
   process.exit(0)
 }
-process.on('SIGTERM', () => void shutdown('SIGTERM'))
-process.on('SIGINT', () => void shutdown('SIGINT'))
+process.on('SIGTERM', () => { void shutdown('SIGTERM') })
+process.on('SIGINT', () => { void shutdown('SIGINT') })

@@ -37,10 +37,12 @@ export function createAdmission (opts: AdmissionOptions): { admit: () => Admissi
 export function createAddressLimiter (perSecond: number, now: () => number = Date.now): { allow: (address: string | undefined) => boolean, stop: () => void, size: () => number } {
   const buckets = new Map<string, { tokens: number, last: number }>()
   const burst = Math.max(1, perSecond)
-  const sweep = perSecond > 0 ? setInterval(() => {
-    const cutoff = now() - 10_000
-    for (const [a, b] of buckets) if (b.last < cutoff) buckets.delete(a)
-  }, 10_000) : null
+  const sweep = perSecond > 0
+    ? setInterval(() => {
+      const cutoff = now() - 10_000
+      for (const [a, b] of buckets) if (b.last < cutoff) buckets.delete(a)
+    }, 10_000)
+    : null
   sweep?.unref()
   return {
     allow (address) {

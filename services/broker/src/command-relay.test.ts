@@ -11,9 +11,14 @@ import type { VehicleIdentity } from './vehicle-auth.js'
 const car = (id: string) => ({ id, clean: false, subscriptions: {} }) as unknown as Client
 const identity: VehicleIdentity = { get: c => c.id, principal: () => undefined }
 const command = (vehicleId: string, commandId: string, expiresAt = new Date(Date.now() + 60_000).toISOString()) => ({
-  cmd: 'publish', topic: `vehicles/${vehicleId}/commands`, qos: 1, dup: false, retain: false,
+  cmd: 'publish',
+  topic: `vehicles/${vehicleId}/commands`,
+  qos: 1,
+  dup: false,
+  retain: false,
   payload: Buffer.from(JSON.stringify({ commandId, vehicleId, type: 'lock', params: {}, expiresAt })),
-  brokerId: 'b0', brokerCounter: 1
+  brokerId: 'b0',
+  brokerCounter: 1
 }) as Packet
 type Packet = Parameters<AuthorizeForwardHandler>[1]
 

@@ -128,7 +128,7 @@ export class LeanClient extends EventEmitter {
         const pub = p as mqttPacket.IPublishPacket
         if (pub.qos === 1) this.send({ cmd: 'puback', messageId: pub.messageId })
         this.emit('message', pub.topic, pub.payload as Buffer, pub)
-        return
+        break
       }
       default:
         // suback, pingresp: nothing to do
