@@ -12,6 +12,7 @@ import { requireAuth } from './plugins/auth.js'
 import { opsRoutes } from './plugins/ops.js'
 import { commandRoutes } from './routes/commands.js'
 import { dashboardRoutes } from './routes/dashboard.js'
+import { rejectionRoutes } from './routes/rejections.js'
 import { streamRoutes } from './routes/stream.js'
 import { vehicleRoutes } from './routes/vehicles.js'
 
@@ -55,6 +56,7 @@ export async function fleetApi (app: FastifyInstance, opts: AppOptions): Promise
     await v1.register(vehicleRoutes, { ctx })
     await v1.register(commandRoutes, { ctx })
     await v1.register(streamRoutes, { ctx })
+    await v1.register(rejectionRoutes, { redis: ctx.redis })
   }, { prefix: '/v1' })
   await app.register(async ui => {
     requireAuth(ui, opts.authHook)

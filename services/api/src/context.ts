@@ -1,4 +1,5 @@
 // What the route plugins share: configuration and the services behind the routes.
+import type { Redis } from 'ioredis'
 import type { CommandIssuer } from '../../shared/src/command-issuer.js'
 import type { CommandStore } from '../../shared/src/command-store.js'
 import type { AnomalyFeed } from './anomaly-feed.js'
@@ -17,4 +18,6 @@ export interface ApiContext {
   sampler: FleetSampler
   updates: CommandUpdates
   streams: StreamLimiter
+  /** For routes that only read a key or two (rejections). */
+  redis: Redis
 }

@@ -82,7 +82,7 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
       else log.error({ commandId, err: detail }, 'slow command not queued: recorded as failed after the 202')
     }
   })
-  const ctx: ApiContext = { config, store, issuer, reader, feed, sampler, updates, streams: createStreamLimiter(config.maxStreams) }
+  const ctx: ApiContext = { config, store, issuer, reader, feed, sampler, updates, streams: createStreamLimiter(config.maxStreams), redis }
   let kafkaUp = false
 
   const app = Fastify({

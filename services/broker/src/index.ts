@@ -27,6 +27,7 @@ import { createLocalEmitter, createRoutingEmitter, isExactCommandsTopic } from '
 import { indexOwnSubscriptionsInRedis, type IndexedStore } from './session-index.js'
 import { applySessionRules, type SessionStore } from './session-store.js'
 import { createTelemetryIntake } from './telemetry-intake.js'
+import { createRejectionLog } from './rejection-log.js'
 import { readTlsFiles, watchTlsFiles } from './tls-files.js'
 import { watchRevocations } from './revocation-watch.js'
 import type { StreamInfo } from './listeners.js'
@@ -100,6 +101,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     brokerId: id,
     metrics,
     log,
+    rejections: createRejectionLog({ redis, source: `broker:${id}`, registry, log }),
     // aedes' own store of QoS 2 packets awaiting PUBREL (rejects when there is none)
     qos2Received: (client, packet) => (aedes as unknown as { persistence: IncomingStore }).persistence.incomingGetPacket(client, packet).then(() => true, () => false)
   })

@@ -201,3 +201,29 @@ test('a command that could not be routed gets no PUBACK: the commander is discon
   const failed = (await registry.getSingleMetric('fleet_broker_commands_total')!.get()).values.find(v => v.labels.event === 'route_failed')
   assert.equal(failed?.value, 1)
 })
+
+test('a refused message\'s reason goes to the car\'s rejection list too (both entries), never its payload', () => {
+  const { sink } = fakeSink()
+  const added: Array<{ car: string, r: object }> = []
+  const intake = createTelemetryIntake({
+    identity: { get: () => 'car-1', principal: () => ({ kind: 'vehicle', vehicleId: 'car-1' }) },
+    sink,
+    maxTelemetryBytes: 4_096,
+    maxInflight: 10,
+    brokerId: 'b1',
+    metrics: createBrokerMetrics(createRegistry('t', false)),
+    log: pino({ level: 'silent' }),
+    rejections: { add: (car, r) => { added.push({ car, r }) } }
+  })
+  const client = { id: 'car-1', clean: true, conn: new PassThrough() } as unknown as Client
+  const packet = { cmd: 'publish', topic: MqttTopics.telemetry('car-1'), payload: Buffer.from('{"secret"'), qos: 1, messageId: 1, retain: false, dup: false } as PublishPacket
+  intake.authorizePublish(client, packet, () => {})
+  intake.telemetry(client, 'car-1', 1, 2, Buffer.from(JSON.stringify({ ...validTelemetry('car-1', 1), rpm: -1 })), () => {})
+  intake.telemetry(client, 'car-1', 1, 3, Buffer.from(JSON.stringify(validTelemetry('car-1', 2))), () => {})
+  assert.deepEqual(added.map(a => [a.car, (a.r as { reason: string }).reason, (a.r as { topic: string }).topic]), [
+    ['car-1', 'not_json', MqttTopics.telemetry('car-1')],
+    ['car-1', 'schema', MqttTopics.telemetry('car-1')]
+  ], 'valid telemetry adds nothing')
+  assert.ok(!JSON.stringify(added).includes('secret'))
+  assert.match((added[1]!.r as { detail: string }).detail, /\/rpm/)
+})

@@ -16,6 +16,7 @@ import { publishTopicFor } from './acl.js'
 import { commandAckRecord } from './command-relay.js'
 import type { BrokerMetrics } from './broker-metrics.js'
 import type { IngestRecord, IngestSink } from './kafka-ingest.js'
+import type { RejectionLog } from './rejection-log.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 
 /** How much of a refused payload the DLQ record keeps. */
@@ -33,6 +34,8 @@ export interface IntakeOptions {
   /** Whether this client's QoS 2 PUBLISH with this packet id was received before and still
    *  awaits its PUBREL (aedes' incoming store); a resend of it must not reach Kafka again. */
   qos2Received?: (client: Client, packet: PublishPacket) => Promise<boolean>
+  /** The per-car list of recent refusals, so a car's owner can find why (GET /v1/vehicles/{id}/rejections). */
+  rejections?: Pick<RejectionLog, 'add'>
 }
 
 export interface Intake {
@@ -210,6 +213,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
   function dlqRecord (vehicleId: string, topic: string, payload: Buffer, refusal: { reason: string, detail: string }, receivedAt: number): IngestRecord {
     metrics.dlq.inc({ reason: refusal.reason })
     log.warn({ vehicleId, reason: refusal.reason, detail: refusal.detail }, 'invalid message sent to the DLQ')
+    opts.rejections?.add(vehicleId, { topic, reason: refusal.reason, detail: refusal.detail, receivedAt })
     const record = {
       vehicleId,
       topic,
