@@ -38,11 +38,18 @@ export function createRejectionLog (opts: RejectionLogOptions): RejectionLog {
   const dropped = counted.labels('dropped')
   const failed = counted.labels('failed')
   let pending = new Map<string, Rejection[]>()
+  // counted here and added to the metric once per flush: a prom-client inc per refusal would be
+  // most of a flood's cost
+  let droppedSince = 0
   let timer: NodeJS.Timeout | null = null
   let closed = false
 
   async function flush (): Promise<void> {
     timer = null
+    if (droppedSince > 0) {
+      dropped.inc(droppedSince)
+      droppedSince = 0
+    }
     if (pending.size === 0) return
     const due = pending
     pending = new Map()
@@ -69,15 +76,19 @@ export function createRejectionLog (opts: RejectionLogOptions): RejectionLog {
     add (vehicleId, r) {
       let items = pending.get(vehicleId)
       if (items === undefined) {
-        if (pending.size >= maxCars || closed) {
+        if (closed) {
           dropped.inc()
+          return
+        }
+        if (pending.size >= maxCars) {
+          droppedSince++ // a timer is set: the map is not empty
           return
         }
         pending.set(vehicleId, items = [])
       }
       if (items.length >= perCar) {
         items[items.length - 1]!.dropped++
-        dropped.inc()
+        droppedSince++
         return
       }
       items.push({ at: new Date(r.receivedAt).toISOString(), topic: r.topic, reason: r.reason, detail: r.detail.slice(0, REJECTION_DETAIL_CHARS), source, dropped: 0 })
