@@ -12,11 +12,12 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
 import { DEV_API_KEYS } from '../services/api/src/api-config.js'
+import { parseRejection, REJECTIONS_KEPT, rejectionsKey } from '../services/shared/src/rejections.js'
 import { parseTelemetry } from '../services/shared/src/telemetry-schema.js'
 import { REVOKED_VEHICLES_KEY, vehicleKey } from '../services/shared/src/vehicle-credentials.js'
 import { startTestApi, type TestApi } from './helpers/api.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
-import { uniqueFleetPrefix } from './helpers/cars.js'
+import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { connectArgs, MOSQUITTO_PUB, runCli } from './helpers/mosquitto-cli.js'
 import { startTestScorer, type TestScorer } from './helpers/scorer.js'
 
@@ -215,5 +216,58 @@ test('a refused CONNECT: mosquitto_pub prints what the doc says for a wrong toke
     const keys = await redis.keys(`fleet:*:${revoked}`)
     if (keys.length > 0) await redis.del(...keys)
     await redis.srem(REVOKED_VEHICLES_KEY, revoked)
+  }
+})
+
+test('a car flooding invalid messages: every one PUBACKed, its rejection list stays bounded and Redis gets a few writes per second', async () => {
+  const flooder = `${car}-flood`
+  const client = await connectCar(flooder, broker.mqttPort)
+  const before = { written: await broker.metric('fleet_broker_rejections_logged_total', { result: 'written' }), dropped: await broker.metric('fleet_broker_rejections_logged_total', { result: 'dropped' }) }
+  const n = 3_000
+  const started = Date.now()
+  try {
+    await Promise.all(Array.from({ length: n }, (_, i) => client.publishAsync(`vehicles/${flooder}/telemetry`, `{"seq":${i}`, { qos: 1 })))
+    const seconds = (Date.now() - started) / 1_000
+    const key = rejectionsKey(flooder)
+    // the last flush is at most a second away
+    const deadline = Date.now() + 5_000
+    let written = 0
+    let dropped = 0
+    while (Date.now() < deadline) {
+      written = await broker.metric('fleet_broker_rejections_logged_total', { result: 'written' }) - before.written
+      dropped = await broker.metric('fleet_broker_rejections_logged_total', { result: 'dropped' }) - before.dropped
+      if (written + dropped === n) break
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    assert.equal(written + dropped, n, 'each refusal is written or counted as dropped')
+    assert.ok(written <= 5 * (Math.ceil(seconds) + 2), `at most 5 entries per flush (1 s): ${written} written in ${seconds.toFixed(1)} s`)
+    const list = (await redis.lrange(key, 0, -1)).map(r => parseRejection(r)!)
+    assert.ok(list.length >= 1 && list.length <= REJECTIONS_KEPT, `${list.length} entries`)
+    assert.ok(list.every(r => r.reason === 'not_json'))
+    assert.ok(list.some(r => r.dropped > 0), 'the list says that more were refused than it shows')
+    assert.ok(await redis.ttl(key) > 0, 'the list expires')
+  } finally {
+    await client.endAsync()
+    await redis.del(rejectionsKey(flooder))
+  }
+})
+
+test('npm run tail ends on Ctrl-C (SIGINT to its process group, as a terminal sends it) within seconds', async () => {
+  const tail = spawn('npm', ['run', '-s', 'tail', '--', 'vehicle.telemetry', '--vehicle', car], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  let err = ''
+  tail.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  const exited = new Promise<string>(resolve => tail.once('close', (code, signal) => resolve(`${code ?? signal}`)))
+  try {
+    const deadline = Date.now() + 60_000
+    while (!err.includes('Ctrl-C to stop') && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+    assert.match(err, /tailing vehicle\.telemetry for .* from now on; Ctrl-C to stop/)
+    const t0 = Date.now()
+    process.kill(-tail.pid!, 'SIGINT')
+    const code = await Promise.race([exited, new Promise<'hung'>(resolve => setTimeout(() => resolve('hung'), 10_000))])
+    // npm and sh end by the signal, as commands a terminal interrupts do (the shell says 130)
+    assert.ok(['0', '130', 'SIGINT'].includes(code), `${code}: ${err}`)
+    assert.ok(Date.now() - t0 < 5_000, `${Date.now() - t0} ms`)
+  } finally {
+    try { process.kill(-tail.pid!, 'SIGKILL') } catch {}
   }
 })
