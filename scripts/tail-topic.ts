@@ -1,6 +1,6 @@
 // Prints the records of one fleet Kafka topic as they arrive, one JSON line each (pipe it to jq):
-//   npm run tail -- vehicle.telemetry --vehicle my-car
-//   npm run tail -- vehicle.telemetry.dlq --vehicle my-car --from-beginning --max 5
+//   npm run tail -- vehicle.telemetry --vehicle my-car-1
+//   npm run tail -- vehicle.telemetry.dlq --vehicle my-car-1 --from-beginning --max 5
 // A consumer group of its own that commits nothing, so it never moves the services' offsets.
 // Exits after --max records, on Ctrl-C, or when stdout closes (e.g. `| head`).
 import { randomUUID } from 'node:crypto'

@@ -1,9 +1,10 @@
 // docs/connect-a-car.md, run as a user would: every ```sh block of the doc, in order, in one bash
-// shell (so TOKEN carries over), against a real broker, api and scorer started here on free ports
-// with the stack's Kafka and Redis. The only changes to the commands are the ports, a car id of
-// this run's own (so reruns on the same stack never read an earlier run's records) and the
-// example files' folder (copies naming that car). Also: the example files are what the doc says
-// they are, the rejections endpoint starts closed, and a wrong token is refused as the doc says.
+// shell (so TOKEN carries over), against a real broker, api, scorer and commander started here on
+// free ports with the stack's Kafka and Redis. The only changes to the commands are the ports, a
+// car id of this run's own (so reruns on the same stack never read an earlier run's records) and
+// the example files' folder (copies naming that car). Also: the example files are what the doc
+// says they are, the rejections endpoint starts closed, refused CONNECTs print what the doc says,
+// a flooding car's rejection list stays bounded, and npm run tail ends on Ctrl-C.
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -15,7 +16,7 @@ import { DEV_API_KEYS } from '../services/api/src/api-config.js'
 import { parseRejection, REJECTIONS_KEPT, rejectionsKey } from '../services/shared/src/rejections.js'
 import { parseTelemetry } from '../services/shared/src/telemetry-schema.js'
 import { REVOKED_VEHICLES_KEY, vehicleKey } from '../services/shared/src/vehicle-credentials.js'
-import { startTestApi, type TestApi } from './helpers/api.js'
+import { startTestApi, startTestCommander, type TestApi, type TestCommander } from './helpers/api.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { connectArgs, MOSQUITTO_PUB, runCli } from './helpers/mosquitto-cli.js'
@@ -29,6 +30,7 @@ const car = uniqueFleetPrefix('doc')
 let broker: TestBroker
 let api: TestApi
 let scorer: TestScorer
+let commander: TestCommander
 let redis: Redis
 let examples: string
 let shell: Shell
@@ -66,7 +68,7 @@ function startShell (env: NodeJS.ProcessEnv): Shell {
 
 /** The block as this run types it: its ports, its car, its copies of the example files. */
 const localize = (block: string) => block
-  .replaceAll('my-car', car)
+  .replaceAll('my-car-1', car)
   .replaceAll('examples/', `${examples}/`)
   .replaceAll('-p 1883', `-p ${broker.mqttPort}`)
   .replaceAll('http://127.0.0.1:8080', api.url)
@@ -77,17 +79,18 @@ before(async () => {
   redis = new Redis(REDIS_URL)
   examples = await mkdtemp(join(tmpdir(), 'fleet-doc-'))
   for (const f of ['telemetry.json', 'telemetry-invalid.json']) {
-    await writeFile(join(examples, f), (await readFile(join(ROOT, 'examples', f), 'utf8')).replaceAll('"my-car"', JSON.stringify(car)))
+    await writeFile(join(examples, f), (await readFile(join(ROOT, 'examples', f), 'utf8')).replaceAll('"my-car-1"', JSON.stringify(car)))
   }
   broker = await startTestBroker()
   api = await startTestApi({ FLEET_API_KEYS: DEV_API_KEYS })
   scorer = await startTestScorer()
+  commander = await startTestCommander(broker.mqttPort)
   shell = startShell({ ...process.env, FLEET_LOG_LEVEL: 'warn' })
 })
 
 after(async () => {
   shell?.close()
-  await Promise.all([scorer?.stop(), api?.stop()].map(p => p?.catch(() => {})))
+  await Promise.all([scorer?.stop(), api?.stop(), commander?.stop()].map(p => p?.catch(() => {})))
   await broker?.stop().catch(() => {})
   const keys = await redis.keys(`fleet:*:${car}`)
   if (keys.length > 0) await redis.del(...keys)
@@ -95,18 +98,19 @@ after(async () => {
   await redis.srem('fleet:anomalous', car)
   redis.disconnect()
   await rm(examples, { recursive: true, force: true })
+  await rm(`/tmp/${car}-command.json`, { force: true })
 })
 
-test('the example files: telemetry.json is a valid message for my-car, telemetry-invalid.json is refused for its rpm', async () => {
-  const valid = parseTelemetry(await readFile(join(ROOT, 'examples/telemetry.json')), 'my-car', 16_384)
+test('the example files: telemetry.json is a valid message for my-car-1, telemetry-invalid.json is refused for its rpm', async () => {
+  const valid = parseTelemetry(await readFile(join(ROOT, 'examples/telemetry.json')), 'my-car-1', 16_384)
   assert.ok(valid.ok, valid.ok ? '' : valid.detail)
-  const invalid = parseTelemetry(await readFile(join(ROOT, 'examples/telemetry-invalid.json')), 'my-car', 16_384)
+  const invalid = parseTelemetry(await readFile(join(ROOT, 'examples/telemetry-invalid.json')), 'my-car-1', 16_384)
   assert.deepEqual(invalid, { ok: false, reason: 'schema', detail: '/rpm: Expected number' })
 })
 
 test('docs/connect-a-car.md, block by block: provision, publish, see it in Kafka and the API, find a refusal\'s reason', async () => {
   const doc = await readFile(DOC, 'utf8')
-  for (const s of ['my-car', 'examples/', '-p 1883', 'http://127.0.0.1:8080', 'fleet-dev-operator-key']) assert.ok(doc.includes(s), `the doc no longer says ${s}; this test's substitutions are stale`)
+  for (const s of ['my-car-1', 'examples/', '-p 1883', 'http://127.0.0.1:8080', 'fleet-dev-operator-key']) assert.ok(doc.includes(s), `the doc no longer says ${s}; this test's substitutions are stale`)
   const blocks = await docBlocks()
   const step = (pattern: RegExp) => {
     const found = blocks.filter(b => pattern.test(b))
@@ -116,18 +120,20 @@ test('docs/connect-a-car.md, block by block: provision, publish, see it in Kafka
   const provision = step(/npm run -s provision/)
   const publish = step(/-f examples\/telemetry\.json/)
   const tail = step(/npm run tail -- vehicle\.telemetry --/)
-  const state = step(/\/v1\/vehicles\/my-car$/)
+  const state = step(/\/v1\/vehicles\/my-car-1$/)
   const publishInvalid = step(/-f examples\/telemetry-invalid\.json/)
   const rejections = step(/\/rejections/)
   const tailDlq = step(/npm run tail -- vehicle\.telemetry\.dlq/)
-  assert.deepEqual(blocks, [provision, publish, tail, state, publishInvalid, rejections, tailDlq], 'the doc\'s blocks, in this order, are all tested')
+  const command = step(/-t vehicles\/my-car-1\/commands -C 1/)
+  const ack = step(/commands\/ack/)
+  assert.deepEqual(blocks, [provision, publish, tail, state, publishInvalid, rejections, tailDlq, command, ack], 'the doc\'s blocks, in this order, are all tested')
   const sample = JSON.parse((await readFile(join(examples, 'telemetry.json'), 'utf8'))) as Record<string, unknown>
 
   // 1. provision: the car is registered and TOKEN is set in the shell
   const p = await shell.run(localize(provision))
   assert.equal(p.code, 0, p.output)
   assert.ok(await redis.exists(vehicleKey(car)), 'the car is provisioned in Redis')
-  assert.ok(Number((await shell.run('echo "${#TOKEN}"')).output.trim()) > 20, 'TOKEN holds the password')
+  assert.ok(Number((await shell.run('printf %s "$TOKEN" | wc -c')).output.trim()) > 20, 'TOKEN holds the password')
 
   // 2. publish at QoS 1: exits 0, i.e. PUBACKed
   const pub = await shell.run(localize(publish))
@@ -181,6 +187,18 @@ test('docs/connect-a-car.md, block by block: provision, publish, see it in Kafka
   assert.equal(value.reason, 'schema')
   assert.equal(value.detail, '/rpm: Expected number')
   assert.equal(Buffer.from(value.payloadBase64 as string, 'base64').toString(), await readFile(join(examples, 'telemetry-invalid.json'), 'utf8'))
+
+  // 5. a command: the car (mosquitto_sub) gets it, acks it, and the record says acknowledged
+  const c = await shell.run(localize(command), 90_000)
+  assert.equal(c.code, 0, c.output)
+  const created = JSON.parse(c.output.split('\n').find(l => l.includes('"status"'))!) as { commandId: string, status: string }
+  assert.match(created.status, /^(pending|sent)$/, c.output)
+  const received = JSON.parse(c.output.split('\n').filter(l => l.startsWith('{')).at(-1)!) as { commandId: string, type: string, params: unknown }
+  assert.deepEqual([received.commandId, received.type, received.params], [created.commandId, 'flash-lights', { times: 2 }])
+  const a = await shell.run(localize(ack))
+  assert.equal(a.code, 0, a.output)
+  const record = JSON.parse(a.output) as { commandId: string, status: string }
+  assert.deepEqual([record.commandId, record.status], [created.commandId, 'acknowledged'])
 })
 
 test('the rejections endpoint starts closed: no key 401, the read-only key 200', async () => {
