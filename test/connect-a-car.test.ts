@@ -72,6 +72,7 @@ const localize = (block: string) => block
   .replaceAll('examples/', `${examples}/`)
   .replaceAll('-p 1883', `-p ${broker.mqttPort}`)
   .replaceAll('http://127.0.0.1:8080', api.url)
+  .replaceAll('certs/', `${examples}/certs/`)
 
 const jsonLines = (output: string) => output.split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)
 
@@ -85,7 +86,7 @@ before(async () => {
   api = await startTestApi({ FLEET_API_KEYS: DEV_API_KEYS })
   scorer = await startTestScorer()
   commander = await startTestCommander(broker.mqttPort)
-  shell = startShell({ ...process.env, FLEET_LOG_LEVEL: 'warn' })
+  shell = startShell({ ...process.env, FLEET_LOG_LEVEL: 'warn', FLEET_PKI_DIR: join(examples, 'certs') })
 })
 
 after(async () => {
@@ -108,9 +109,9 @@ test('the example files: telemetry.json is a valid message for my-car-1, telemet
   assert.deepEqual(invalid, { ok: false, reason: 'schema', detail: '/rpm: Expected number' })
 })
 
-test('docs/connect-a-car.md, block by block: provision, publish, see it in Kafka and the API, find a refusal\'s reason', async () => {
+test('docs/connect-a-car.md, block by block: provision, publish, see it in Kafka and the API, find a refusal\'s reason, command the car, connect with a certificate', async () => {
   const doc = await readFile(DOC, 'utf8')
-  for (const s of ['my-car-1', 'examples/', '-p 1883', 'http://127.0.0.1:8080', 'fleet-dev-operator-key']) assert.ok(doc.includes(s), `the doc no longer says ${s}; this test's substitutions are stale`)
+  for (const s of ['my-car-1', 'examples/', '-p 1883', 'http://127.0.0.1:8080', 'fleet-dev-operator-key', 'certs/']) assert.ok(doc.includes(s), `the doc no longer says ${s}; this test's substitutions are stale`)
   const blocks = await docBlocks()
   const step = (pattern: RegExp) => {
     const found = blocks.filter(b => pattern.test(b))
@@ -118,7 +119,7 @@ test('docs/connect-a-car.md, block by block: provision, publish, see it in Kafka
     return found[0]!
   }
   const provision = step(/npm run -s provision/)
-  const publish = step(/-f examples\/telemetry\.json/)
+  const publish = step(/-P "\$TOKEN" -t vehicles\/my-car-1\/telemetry -f examples\/telemetry\.json/)
   const tail = step(/npm run tail -- vehicle\.telemetry --/)
   const state = step(/\/v1\/vehicles\/my-car-1$/)
   const publishInvalid = step(/-f examples\/telemetry-invalid\.json/)
@@ -126,7 +127,9 @@ test('docs/connect-a-car.md, block by block: provision, publish, see it in Kafka
   const tailDlq = step(/npm run tail -- vehicle\.telemetry\.dlq/)
   const command = step(/-t vehicles\/my-car-1\/commands -C 1/)
   const ack = step(/commands\/ack/)
-  assert.deepEqual(blocks, [provision, publish, tail, state, publishInvalid, rejections, tailDlq, command, ack], 'the doc\'s blocks, in this order, are all tested')
+  const pki = step(/npm run pki -- init/)
+  const publishTls = step(/-p 8883/)
+  assert.deepEqual(blocks, [provision, publish, tail, state, publishInvalid, rejections, tailDlq, command, ack, pki, publishTls], 'the doc\'s blocks, in this order, are all tested')
   const sample = JSON.parse((await readFile(join(examples, 'telemetry.json'), 'utf8'))) as Record<string, unknown>
 
   // 1. provision: the car is registered and TOKEN is set in the shell
@@ -199,6 +202,24 @@ test('docs/connect-a-car.md, block by block: provision, publish, see it in Kafka
   assert.equal(a.code, 0, a.output)
   const record = JSON.parse(a.output) as { commandId: string, status: string }
   assert.deepEqual([record.commandId, record.status], [created.commandId, 'acknowledged'])
+
+  // 6. certificates: the pki commands (FLEET_PKI_DIR points them at this run's folder), a broker
+  // with the TLS settings of the doc's `npm start` line, the car connecting with its certificate
+  const k = await shell.run(localize(pki), 120_000)
+  assert.equal(k.code, 0, k.output)
+  const startLine = doc.match(/^(FLEET_TLS_\S+=\S+ )+npm start$/m)
+  assert.ok(startLine !== null, 'the doc says how to start with TLS')
+  const tlsEnv = Object.fromEntries(startLine[0].split(' ').slice(0, -2).map(kv => kv.split('=') as [string, string]).map(([key, v]) => [key, localize(v)]))
+  assert.deepEqual(Object.keys(tlsEnv), ['FLEET_TLS_CERT_FILE', 'FLEET_TLS_KEY_FILE', 'FLEET_TLS_CA_FILE'])
+  const tlsBroker = await startTestBroker({ ...tlsEnv, FLEET_MQTTS_PORT: '0', FLEET_MQTT_WSS_PORT: '-1' })
+  try {
+    const pt = await shell.run(localize(publishTls).replace('-p 8883', `-p ${tlsBroker.tlsPort}`))
+    assert.equal(pt.code, 0, pt.output)
+    assert.equal(await tlsBroker.metric('fleet_broker_connects_total', { result: 'accepted_certificate' }), 1)
+    assert.equal(await tlsBroker.metric('fleet_broker_messages_in_total', { class: 'telemetry' }), 1)
+  } finally {
+    await tlsBroker.stop()
+  }
 })
 
 test('the rejections endpoint starts closed: no key 401, the read-only key 200', async () => {
