@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { contributions, guessFailureMode, rowScores, smoothScore, standardise } from './autoencoder.js'
+import { contributions, createScoreCalibration, guessFailureMode, rowScores, smoothScore, standardise } from './autoencoder.js'
 
 test('standardise centres, scales and clips in place', () => {
   const rows = Float32Array.from([10, 0, 30, 1_000])
@@ -50,4 +50,18 @@ test('the failure mode guess follows the signals that carry the error', () => {
   assert.equal(guess([0, 4, 1, 0, 0]), 'bearing_wear')
   assert.equal(guess([0, 0, 0, 2, 2]), 'tyre_slow_puncture', 'pressures and accelerometers count together')
   assert.equal(guess([0.1, 0, 5, 0, 0]), null, 'driving signals are no failure')
+})
+
+test('score calibration: scores in units of the 1 s threshold, interpolated in log(interval), clamped outside', () => {
+  const none = createScoreCalibration({ threshold: 100 })
+  assert.equal(none.cap, Number.POSITIVE_INFINITY)
+  assert.equal(none.scale(10), 1, 'an older model: one threshold for every car')
+  const c = createScoreCalibration({ threshold: 100, scoreCap: 200, thresholdByIntervalS: [{ intervalS: 1, threshold: 100 }, { intervalS: 10, threshold: 150 }] })
+  assert.equal(c.cap, 200)
+  assert.equal(c.scale(1), 1)
+  assert.equal(c.scale(0.5), 1)
+  assert.ok(Math.abs(c.scale(10) - 100 / 150) < 1e-12)
+  assert.equal(c.scale(60), c.scale(10))
+  assert.ok(Math.abs(c.scale(Math.sqrt(10)) - (1 + 100 / 150) / 2) < 1e-12, 'half way in log(interval)')
+  assert.equal(c.scale(Number.NaN), c.scale(10), 'unknown interval: the strictest')
 })

@@ -20,8 +20,18 @@ export interface ModelMetadata {
   scoreSmoothingTauS: number
   /** Where a car's moving average starts: the median row score of held-out normal data. */
   scorePrior?: number
+  /** The threshold for a car reporting every second; the scorer reports scores in its units. */
   threshold: number
   thresholdRule: string
+  /**
+   * Thresholds calibrated on normal drives at each reporting interval, ascending: a sparse car's
+   * moving averages are noisier, so the same smoothed score means less at 10 s than at 1 s.
+   * Absent in older models (one threshold for every car).
+   */
+  thresholdByIntervalS?: Array<{ intervalS: number, threshold: number }>
+  /** Row scores are clipped to this before smoothing, so one odd message moves a sparse car's
+   * average (15 % per message at 10 s) no further than one message of a 1 s car does. */
+  scoreCap?: number
   /** sha256 of weights.bin: a half-written model directory is refused, not loaded. */
   weightsSha256: string
   architecture: { layers: number[], activation: string }
@@ -109,6 +119,40 @@ export function smoothScore (prev: number | undefined, score: number, dtS: numbe
   }
   if (dtS <= 0) return prev
   return prev + (1 - Math.exp(-dtS / tauS)) * (score - prev)
+}
+
+export interface ScoreCalibration {
+  /** Row scores above this are clipped before smoothing (Infinity when the model has none). */
+  cap: number
+  /**
+   * Factor that puts a car's smoothed score in units of the 1 s threshold, from the car's
+   * typical reporting interval (s; NaN when not known yet: the sparsest calibrated interval's,
+   * the strictest). Interpolated in log(interval) between calibrated intervals, clamped outside.
+   */
+  scale: (intervalS: number) => number
+}
+
+export function createScoreCalibration (m: Pick<ModelMetadata, 'threshold' | 'thresholdByIntervalS' | 'scoreCap'>): ScoreCalibration {
+  const cap = m.scoreCap !== undefined && m.scoreCap > 0 ? m.scoreCap : Number.POSITIVE_INFINITY
+  const table = m.thresholdByIntervalS ?? []
+  if (table.length === 0) return { cap, scale: () => 1 }
+  const logIv = Float64Array.from(table, p => Math.log(p.intervalS))
+  const factor = Float64Array.from(table, p => m.threshold / p.threshold)
+  const last = table.length - 1
+  const strictest = Math.min(...factor)
+  return {
+    cap,
+    scale (intervalS) {
+      if (!(intervalS > 0)) return strictest
+      const l = Math.log(intervalS)
+      if (l <= logIv[0]!) return factor[0]!
+      if (l >= logIv[last]!) return factor[last]!
+      let i = 1
+      while (logIv[i]! < l) i++
+      const w = (l - logIv[i - 1]!) / (logIv[i]! - logIv[i - 1]!)
+      return factor[i - 1]! + w * (factor[i]! - factor[i - 1]!)
+    }
+  }
 }
 
 /** The features that make up most of a row's score, largest first. */

@@ -8,7 +8,7 @@ import { dlqRecord, type DlqRecord } from '../../shared/src/dlq-record.js'
 import { parseTelemetry, type Telemetry } from '../../shared/src/telemetry-schema.js'
 import { isVehicleId, KafkaTopics } from '../../shared/src/topics.js'
 import type { FailureMode } from '../../shared/src/vehicle-model.js'
-import { contributions, guessFailureMode, rowScores, standardise, type ModelMetadata } from './autoencoder.js'
+import { contributions, createScoreCalibration, guessFailureMode, rowScores, standardise, type ModelMetadata, type ScoreCalibration } from './autoencoder.js'
 import { createFeatureExtractor, type FeatureExtractor } from './features.js'
 import type { Tf } from './tf-backend.js'
 
@@ -62,6 +62,7 @@ export interface ModelRuntime {
   extractor: FeatureExtractor
   names: string[]
   fields: string[]
+  calibration: ScoreCalibration
 }
 
 export function createRuntime (tf: Tf, model: LayersModel, metadata: ModelMetadata, previous?: ModelRuntime): ModelRuntime {
@@ -73,7 +74,8 @@ export function createRuntime (tf: Tf, model: LayersModel, metadata: ModelMetada
     metadata,
     extractor: same ? previous.extractor : createFeatureExtractor(metadata.featureSet),
     names: metadata.featureSet.features.map(f => f.name),
-    fields: metadata.featureSet.features.map(f => f.field)
+    fields: metadata.featureSet.features.map(f => f.field),
+    calibration: createScoreCalibration(metadata)
   }
 }
 
@@ -95,7 +97,7 @@ export interface ScoredBatch {
  * message order, so all rows of one car must come through here in order.
  */
 export function scoreRows (rt: ModelRuntime, rows: ValidRow[], maxRows: number, now = Date.now()): ScoredBatch {
-  const { tf, model, metadata, extractor } = rt
+  const { tf, model, metadata, extractor, calibration } = rt
   const width = extractor.width
   const scored: ScoredRow[] = []
   let inferenceMs = 0
@@ -116,7 +118,9 @@ export function scoreRows (rt: ModelRuntime, rows: ValidRow[], maxRows: number, 
       const row = chunk[i]!
       const t = row.telemetry
       const rowScore = rs[i]!
-      const smoothed = extractor.smooth(t.vehicleId, t.ts, rowScore, metadata.scoreSmoothingTauS, metadata.scorePrior)
+      // In units of the 1 s threshold whatever the car's reporting interval (ModelMetadata.thresholdByIntervalS).
+      const smoothed = extractor.smooth(t.vehicleId, t.ts, rowScore < calibration.cap ? rowScore : calibration.cap, metadata.scoreSmoothingTauS, metadata.scorePrior) *
+        calibration.scale(extractor.intervalS(t.vehicleId))
       const anomalous = smoothed > metadata.threshold
       const score: Score = {
         vehicleId: t.vehicleId,

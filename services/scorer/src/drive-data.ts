@@ -1,9 +1,10 @@
 // Simulated drives turned into feature rows, for training, evaluation and benchmarks: each drive
 // is one car from shared/vehicle-model.ts, run through the same feature extractor the scorer uses.
 import { createVehicle, type FailureSpec } from '../../shared/src/vehicle-model.js'
+import { seededRandom } from '../../shared/src/seeded-random.js'
 import type { Telemetry } from '../../shared/src/telemetry-schema.js'
-import { smoothScore } from './autoencoder.js'
-import { createFeatureExtractor, type FeatureSet } from './features.js'
+import { smoothScore, type ScoreCalibration } from './autoencoder.js'
+import { createFeatureExtractor, nextLogInterval, type FeatureSet } from './features.js'
 
 export interface DriveSpec {
   vehicleId: string
@@ -46,6 +47,15 @@ export function simulateDrive (spec: DriveSpec, set: FeatureSet, keepTelemetry =
   return { spec, rows, features, elapsedS, severity, ...(keepTelemetry ? { telemetry } : {}) }
 }
 
+/** `count` normal drives of 20–60 min, each reporting at one of `intervals` (s), reproducible from the seeds. */
+export function normalDrives (count: number, namespace: number, seedBase: number, intervals: number[]): DriveSpec[] {
+  const rnd = seededRandom(seedBase * 7_919 + namespace)
+  return Array.from({ length: count }, (_, i) => {
+    const intervalS = rnd.pick(intervals)
+    return { vehicleId: `train-${namespace}-${i}`, seed: (seedBase * 100_003 + namespace * 1_000_000 + i) % 2_000_000_000, durationS: Math.round(rnd.between(20, 60)) * 60, intervalS }
+  })
+}
+
 /** Stacks the rows of several drives into one matrix. */
 export function stack (drives: Drive[], width: number): Float32Array {
   const total = drives.reduce((n, d) => n + d.rows, 0)
@@ -63,13 +73,20 @@ export function quantile (values: ArrayLike<number>, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
 }
 
-/** Smoothed score per row of one drive (one car), the way the scorer computes it. */
-export function smoothedDriveScores (scores: Float64Array, drive: Drive, tauS: number, prior?: number): Float64Array {
+/**
+ * Smoothed score per row of one drive (one car), the way the scorer computes it: row scores
+ * clipped at the calibration's cap, smoothed, then scaled for the car's reporting interval.
+ */
+export function smoothedDriveScores (scores: Float64Array, drive: Drive, tauS: number, prior?: number, calibration?: ScoreCalibration): Float64Array {
   const out = new Float64Array(scores.length)
+  const cap = calibration?.cap ?? Number.POSITIVE_INFINITY
   let prev: number | undefined
+  let logInterval = Number.NaN
   for (let i = 0; i < scores.length; i++) {
-    prev = smoothScore(prev, scores[i]!, i === 0 ? 0 : drive.elapsedS[i]! - drive.elapsedS[i - 1]!, tauS, prior)
-    out[i] = prev
+    const dtS = i === 0 ? 0 : drive.elapsedS[i]! - drive.elapsedS[i - 1]!
+    if (dtS > 0) logInterval = nextLogInterval(logInterval, dtS)
+    prev = smoothScore(prev, Math.min(cap, scores[i]!), dtS, tauS, prior)
+    out[i] = calibration === undefined ? prev : prev * calibration.scale(Math.exp(logInterval))
   }
   return out
 }

@@ -1,17 +1,19 @@
 // `npm run evaluate`: scores held-out simulated drives (seeds never used in training), healthy and
 // with each failure mode, exactly as the scorer would (same features, standardisation, smoothing
 // and threshold), and reports per mode: ROC AUC, precision, recall, F1, false-positive rate and
-// detection delay from onset. Prints a table and writes results/evaluate.json.
-//   npm run evaluate -- [--model model] [--interval 1] [--drives 40] [--out results/evaluate.json]
+// detection delay from onset. Prints a table per reporting interval and writes
+// results/evaluate-<interval>s.json for each.
+//   npm run evaluate -- [--model model] [--intervals 1,5,10 | --interval 10] [--drives 40] [--out-dir results]
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { seededRandom } from '../../shared/src/seeded-random.js'
 import { DEFAULT_DEVELOP_S, FAILURE_MODES, type FailureMode } from '../../shared/src/vehicle-model.js'
-import { guessFailureMode, rowScores, standardise } from './autoencoder.js'
+import type { LayersModel } from '@tensorflow/tfjs'
+import { createScoreCalibration, guessFailureMode, rowScores, standardise, type ModelMetadata } from './autoencoder.js'
 import { simulateDrive, smoothedDriveScores, type Drive, type DriveSpec } from './drive-data.js'
 import { loadModel } from './model-files.js'
-import { loadTf, type BackendChoice } from './tf-backend.js'
+import { loadTf, type BackendChoice, type Tf } from './tf-backend.js'
 
 /** Rows of a failing drive count as positives from this severity on; rows in between are left out. */
 const DEVELOPED = 0.25
@@ -47,17 +49,33 @@ async function main (): Promise<void> {
   const { values: args } = parseArgs({
     options: {
       model: { type: 'string', default: 'model' },
-      interval: { type: 'string', default: '1' },
+      interval: { type: 'string' },
+      intervals: { type: 'string', default: '1,5,10' },
       drives: { type: 'string', default: '40' },
       seed: { type: 'string', default: '7' },
-      out: { type: 'string', default: 'results/evaluate.json' },
+      'out-dir': { type: 'string', default: 'results' },
       backend: { type: 'string', default: 'wasm' }
     }
   })
-  const intervalS = Number(args.interval)
-  const perMode = Number(args.drives)
+  const intervals = (args.interval ?? args.intervals!).split(',').map(Number)
+  if (intervals.some(s => !(s > 0))) throw new Error(`--interval(s): seconds between messages, > 0 (got ${args.interval ?? args.intervals})`)
   const { tf, backend } = await loadTf(args.backend as BackendChoice)
   const { model, metadata } = await loadModel(tf, args.model!)
+  const summary: string[] = ['| interval | ROC AUC | lowest mode AUC | normal drives with an alarm | message FP rate | delay median (s) per mode |', '|---|---|---|---|---|---|']
+  for (const intervalS of intervals) {
+    const out = `${args['out-dir']}/evaluate-${intervalS}s.json`
+    const r = await evaluateAt(tf, backend, model, metadata, intervalS, Number(args.drives), Number(args.seed), out)
+    const modes = Object.entries(r.perMode)
+    summary.push(`| ${intervalS} s | ${r.overall.rocAuc} | ${Math.min(...modes.map(([, m]) => m.rocAuc ?? 0))} | ${r.overall.normalDrivesWithAnyAlarm} | ${(100 * r.overall.falsePositiveRateNormalRows!).toFixed(3)} % | ${modes.map(([k, m]) => `${k} ${m.detectionDelayS.median}`).join(', ')} |`)
+  }
+  if (intervals.length > 1) console.log(['', ...summary].join('\n'))
+}
+
+interface ModeResult { rocAuc: number | null, detectionDelayS: { median: number | null, p90: number | null, max: number | null }, [k: string]: unknown }
+
+async function evaluateAt (tf: Tf, backend: string, model: LayersModel, metadata: ModelMetadata, intervalS: number, perMode: number, seed: number, outFile: string) {
+  const args = { seed: String(seed), out: outFile }
+  const calibration = createScoreCalibration(metadata)
   const set = metadata.featureSet
   const width = set.features.length
   const fields = set.features.map(f => f.field)
@@ -80,7 +98,7 @@ async function main (): Promise<void> {
     const recon = out.dataSync() as Float32Array
     input.dispose()
     out.dispose()
-    const smoothed = smoothedDriveScores(rowScores(x, recon, width, metadata.errorScale, metadata.scoreTopK ?? 0), drive, metadata.scoreSmoothingTauS, metadata.scorePrior)
+    const smoothed = smoothedDriveScores(rowScores(x, recon, width, metadata.errorScale, metadata.scoreTopK ?? 0), drive, metadata.scoreSmoothingTauS, metadata.scorePrior, calibration)
     const guesses = Array.from(smoothed, (s, i) => s > metadata.threshold ? guessFailureMode(x, recon, i, width, metadata.errorScale, fields) : null)
     return { drive, smoothed, guesses }
   }
@@ -94,7 +112,7 @@ async function main (): Promise<void> {
   const normalFalseRows = negatives.filter(v => v > thr).length
   const normalDrivesAlarmed = normalScored.filter(s => s.smoothed.some(v => v > thr)).length
 
-  const perModeResults: Record<string, unknown> = {}
+  const perModeResults: Record<string, ModeResult> = {}
   const allPos: number[] = []
   const allPosAfterOnset: number[] = []
   let tpAll = 0
@@ -169,6 +187,9 @@ async function main (): Promise<void> {
     backend,
     threshold: thr,
     intervalS,
+    /** The threshold on this interval's scale (scores are reported in units of the 1 s one). */
+    thresholdAtInterval: r3(thr / calibration.scale(intervalS)),
+    scoreCap: metadata.scoreCap ?? null,
     driveMinutes: DRIVE_S / 60,
     setup: `${normal.length} normal drives and ${perMode} per failure mode (onset 8–20 min, developing over ${Object.entries(DEFAULT_DEVELOP_S).map(([m, s]) => `${m} ${s} s`).join(', ')}), held-out seeds; positives = rows of failing drives with severity ≥ ${DEVELOPED}; negatives = every row of the normal drives; the score is the smoothed score the scorer compares with the threshold`,
     overall: {
@@ -177,7 +198,8 @@ async function main (): Promise<void> {
       precision: r3(overallPrecision),
       recall: r3(overallRecall),
       f1: r3(2 * overallPrecision * overallRecall / (overallPrecision + overallRecall)),
-      falsePositiveRateNormalRows: r3(normalFalseRows / negatives.length),
+      falsePositiveRateNormalRows: Math.round(normalFalseRows / negatives.length * 1e6) / 1e6,
+      normalRowsWithAlarm: `${normalFalseRows}/${negatives.length}`,
       normalDrivesWithAnyAlarm: `${normalDrivesAlarmed}/${normal.length}`
     },
     perMode: perModeResults,
@@ -196,6 +218,7 @@ async function main (): Promise<void> {
   const o = result.overall
   console.log(`| overall | ${o.rocAuc} | ${o.rocAucAllRowsAfterOnset} | ${o.precision} | ${o.recall} | ${o.f1} | | | |`)
   console.log(`→ ${args.out} (${result.seconds} s)`)
+  return result
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main()

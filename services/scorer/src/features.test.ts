@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { validTelemetry } from '../../shared/src/telemetry-samples.js'
 import { SENSOR_FIELDS, type Telemetry } from '../../shared/src/telemetry-schema.js'
-import { createFeatureExtractor, defaultFeatureSet, type FeatureSet } from './features.js'
+import { createFeatureExtractor, defaultFeatureSet, nextLogInterval, type FeatureSet } from './features.js'
 
 const T0 = 1_750_000_000_000
 const set: FeatureSet = {
@@ -105,4 +105,48 @@ test('every sensor field reaches its feature (the fast reader follows SENSOR_FIE
   const out = new Float32Array(SENSOR_FIELDS.length)
   createFeatureExtractor(fieldsSet).push(t, out, 0)
   assert.deepEqual(Array.from(out), SENSOR_FIELDS.map(f => Math.fround(t[f])))
+})
+
+test('the reporting interval is learnt per car: the same drive at 1 s and at 10 s reads 1 and 10, with comparable averages', () => {
+  const fine = createFeatureExtractor(set)
+  const coarse = createFeatureExtractor(set)
+  const outF = new Float32Array(4)
+  const outC = new Float32Array(4)
+  assert.ok(Number.isNaN(fine.intervalS('car')), 'unknown before it is seen')
+  // A slow sinusoidal speed profile over 10 min, sampled at both rates.
+  const speed = (s: number) => 15 + 10 * Math.sin(s / 60)
+  for (let s = 0; s <= 600; s++) {
+    fine.push(msg('car', T0 + s * 1_000, speed(s)), outF, 0)
+    if (s % 10 === 0) coarse.push(msg('car', T0 + s * 1_000, speed(s)), outC, 0)
+  }
+  assert.ok(Math.abs(fine.intervalS('car') - 1) < 1e-9)
+  assert.ok(Math.abs(coarse.intervalS('car') - 10) < 1e-9)
+  // Within 5 % of the 20 m/s swing: a 10 s average sampled every 10 s is coarse, not biased.
+  assert.ok(Math.abs(outF[1]! - outC[1]!) < 1, `speed~10s at 1 s ${outF[1]} vs at 10 s ${outC[1]}`)
+})
+
+test('one long gap moves the interval estimate a little, and it is back within a few messages', () => {
+  let l = Number.NaN
+  for (let i = 0; i < 20; i++) l = nextLogInterval(l, 1)
+  l = nextLogInterval(l, 300)
+  assert.ok(Math.exp(l) < 4, `after a 300 s gap: ${Math.exp(l)} s`)
+  for (let i = 0; i < 15; i++) l = nextLogInterval(l, 1)
+  assert.ok(Math.exp(l) < 1.1, `15 messages later: ${Math.exp(l)} s`)
+  assert.equal(nextLogInterval(Number.NaN, 1e-9), Math.log(0.1), 'clamped')
+})
+
+test('the interval estimate survives a rebalance (exported state), and state from before it is still read', () => {
+  const a = createFeatureExtractor(set)
+  const out = new Float32Array(4)
+  for (let s = 0; s < 5; s++) a.push(msg('car', T0 + s * 10_000, 10), out, 0)
+  const b = createFeatureExtractor(set)
+  assert.ok(b.importState('car', a.exportState('car')!))
+  assert.ok(Math.abs(b.intervalS('car') - 10) < 1e-9)
+  const old = JSON.parse(a.exportState('car')!) as Record<string, unknown>
+  delete old.iv
+  const c = createFeatureExtractor(set)
+  assert.ok(c.importState('car', JSON.stringify(old)))
+  assert.ok(Number.isNaN(c.intervalS('car')))
+  c.push(msg('car', T0 + 50_000, 10), out, 0)
+  assert.ok(Math.abs(c.intervalS('car') - 10) < 1e-9, 'relearnt from the next message')
 })

@@ -72,8 +72,25 @@ function readSensors (t: Telemetry, out: Float64Array): void {
   out[18] = t.controlUnitFirmware
 }
 
+/** Weight of one message in a car's reporting-interval estimate (a moving average of log dt). */
+const INTERVAL_WEIGHT = 0.2
+const MIN_LOG_INTERVAL = Math.log(0.1)
+const MAX_LOG_INTERVAL = Math.log(600)
+
+/**
+ * A car's typical reporting interval as a moving average of log(seconds between messages): the
+ * log keeps one long gap (a tunnel, a stop with the engine on) from swinging it far, and it is
+ * back within a few messages. NaN until the car has sent two messages.
+ */
+export function nextLogInterval (prev: number, dtS: number): number {
+  const l = Math.min(MAX_LOG_INTERVAL, Math.max(MIN_LOG_INTERVAL, Math.log(dtS)))
+  return Number.isNaN(prev) ? l : prev + INTERVAL_WEIGHT * (l - prev)
+}
+
 interface CarState {
   lastTs: number
+  /** nextLogInterval's estimate (NaN until known). */
+  logInterval: number
   startTs: number
   /** Wall-clock ms when last seen, for evicting cars that went quiet. */
   seenAt: number
@@ -96,6 +113,8 @@ export interface FeatureExtractor {
    * it; call in message order after `push`.
    */
   smooth: (vehicleId: string, ts: number, rowScore: number, tauS: number, prior?: number) => number
+  /** The car's typical seconds between messages (NaN when unknown). */
+  intervalS: (vehicleId: string) => number
   /** Cars with state in memory. */
   readonly cars: number
   has: (vehicleId: string) => boolean
@@ -129,25 +148,35 @@ export function createFeatureExtractor (set: FeatureSet): FeatureExtractor {
       const v = sensors[slots[i]!]!
       avg[i] = kinds[i] === 2 ? Math.abs(v) : v
     }
-    return { lastTs: t.ts, startTs: t.ts, seenAt: now, avg, score: Number.NaN, scoreTs: t.ts }
+    return { lastTs: t.ts, logInterval: Number.NaN, startTs: t.ts, seenAt: now, avg, score: Number.NaN, scoreTs: t.ts }
   }
 
   return {
     width,
     get cars () { return cars.size },
     has: id => cars.has(id),
+    intervalS (id) {
+      const s = cars.get(id)
+      return s === undefined ? Number.NaN : Math.exp(s.logInterval)
+    },
     push (t, out, offset, nowMs = Date.now()) {
       let s = cars.get(t.vehicleId)
       let dt = 0
       if (s === undefined || t.ts - s.lastTs > resetGapMs) {
+        // A car back after a long silence keeps its interval estimate: it is the same car.
+        const logInterval = s?.logInterval ?? Number.NaN
         s = fresh(t, nowMs)
+        s.logInterval = logInterval
         cars.set(t.vehicleId, s)
       } else {
         dt = t.ts - s.lastTs
         s.seenAt = nowMs
       }
       const advance = dt > 0
-      if (advance) s.lastTs = t.ts
+      if (advance) {
+        s.lastTs = t.ts
+        s.logInterval = nextLogInterval(s.logInterval, dt / 1_000)
+      }
       const avg = s.avg
       readSensors(t, sensors)
       if (advance) for (let k = 0; k < tauList.length; k++) alphas[k] = 1 - Math.exp(-dt / tauList[k]!)
@@ -188,17 +217,19 @@ export function createFeatureExtractor (set: FeatureSet): FeatureExtractor {
     },
     exportState (id) {
       const s = cars.get(id)
-      return s === undefined ? null : JSON.stringify({ v: set.version, w: width, ts: s.lastTs, start: s.startTs, avg: Array.from(s.avg), score: Number.isNaN(s.score) ? null : s.score, scoreTs: s.scoreTs })
+      return s === undefined ? null : JSON.stringify({ v: set.version, w: width, ts: s.lastTs, start: s.startTs, avg: Array.from(s.avg), score: Number.isNaN(s.score) ? null : s.score, scoreTs: s.scoreTs, iv: Number.isNaN(s.logInterval) ? null : s.logInterval })
     },
     importState (id, state) {
       try {
-        const parsed = JSON.parse(state) as { v?: unknown, w?: unknown, ts?: unknown, start?: unknown, avg?: unknown, score?: unknown, scoreTs?: unknown }
+        const parsed = JSON.parse(state) as { v?: unknown, w?: unknown, ts?: unknown, start?: unknown, avg?: unknown, score?: unknown, scoreTs?: unknown, iv?: unknown }
         if (parsed.v !== set.version || parsed.w !== width || typeof parsed.ts !== 'number' || !Array.isArray(parsed.avg) || parsed.avg.length !== width) return false
         if (!parsed.avg.every(x => typeof x === 'number' && Number.isFinite(x))) return false
         const score = typeof parsed.score === 'number' && Number.isFinite(parsed.score) ? parsed.score : Number.NaN
         const scoreTs = typeof parsed.scoreTs === 'number' ? parsed.scoreTs : parsed.ts
         const startTs = typeof parsed.start === 'number' ? parsed.start : parsed.ts
-        cars.set(id, { lastTs: parsed.ts, startTs, seenAt: Date.now(), avg: Float64Array.from(parsed.avg as number[]), score, scoreTs })
+        // State written before the interval estimate existed has none: it is relearnt in two messages.
+        const logInterval = typeof parsed.iv === 'number' && Number.isFinite(parsed.iv) ? parsed.iv : Number.NaN
+        cars.set(id, { lastTs: parsed.ts, logInterval, startTs, seenAt: Date.now(), avg: Float64Array.from(parsed.avg as number[]), score, scoreTs })
         return true
       } catch {
         return false

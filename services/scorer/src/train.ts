@@ -1,12 +1,13 @@
 // `npm run train`: simulates normal driving, fits the standardisation, trains the autoencoder,
-// measures each feature's reconstruction error and picks the anomaly threshold on held-out normal
-// drives, and writes model/ (model.json, weights.bin, metadata.json). Reproducible from its seed.
+// measures each feature's reconstruction error, picks the anomaly threshold per reporting interval
+// on held-out normal drives (calibrate.ts), and writes model/ (model.json, weights.bin, metadata.json). Reproducible from its seed.
 //   npm run train -- [--seed 42] [--epochs 8] [--out model] [--backend wasm|tensorflow|cpu]
 import { parseArgs } from 'node:util'
 import { createHash } from 'node:crypto'
 import { seededRandom } from '../../shared/src/seeded-random.js'
 import { buildAutoencoder, rowScores, standardise, type ModelMetadata } from './autoencoder.js'
-import { quantile, simulateDrive, smoothedDriveScores, stack, type Drive, type DriveSpec } from './drive-data.js'
+import { calibrate, calibratedVersion } from './calibrate.js'
+import { normalDrives, quantile, simulateDrive, stack, type Drive } from './drive-data.js'
 import { defaultFeatureSet, type FeatureSet } from './features.js'
 import { saveModel } from './model-files.js'
 import { loadTf, type BackendChoice } from './tf-backend.js'
@@ -14,23 +15,12 @@ import { loadTf, type BackendChoice } from './tf-backend.js'
 const BATCH = 256
 const SMOOTHING_TAU_S = 60
 const SCORE_TOP_K = 1
-/** Fraction of held-out normal rows above the threshold that the threshold is chosen for. */
-const THRESHOLD_QUANTILE = 0.9995
-const THRESHOLD_MARGIN = 1.1
 /**
- * Reporting intervals of the simulated cars (s). The model is for cars reporting every 1–2 s;
- * sparser cars (the reference demo's 10 s) make the moving averages too coarse for this
- * threshold: `npm run evaluate -- --interval 10` shows what that costs.
+ * Reporting intervals of the simulated training cars (s). Sparser cars (the reference demo's
+ * 10 s) are served by the per-interval thresholds of calibrate.ts: the features are time-aware,
+ * only their noise grows, and what a sparse car needs is a threshold that knows it.
  */
 const INTERVALS = [1, 1, 1, 2]
-
-export function normalDrives (count: number, namespace: number, seedBase: number, intervals = INTERVALS): DriveSpec[] {
-  const rnd = seededRandom(seedBase * 7_919 + namespace)
-  return Array.from({ length: count }, (_, i) => {
-    const intervalS = rnd.pick(intervals)
-    return { vehicleId: `train-${namespace}-${i}`, seed: (seedBase * 100_003 + namespace * 1_000_000 + i) % 2_000_000_000, durationS: Math.round(rnd.between(20, 60)) * 60 * (intervalS >= 5 ? 3 : 1), intervalS }
-  })
-}
 
 /**
  * Robust standardisation (median and interquartile range): most driving is a warm engine, so
@@ -88,9 +78,8 @@ async function main (): Promise<void> {
   const set: FeatureSet = defaultFeatureSet()
   const width = set.features.length
 
-  const trainDrives = normalDrives(120, 1, seed).map(d => simulateDrive(d, set))
-  const scaleDrives = normalDrives(30, 2, seed).map(d => simulateDrive(d, set))
-  const thresholdDrives = normalDrives(60, 3, seed).map(d => simulateDrive(d, set))
+  const trainDrives = normalDrives(120, 1, seed, INTERVALS).map(d => simulateDrive(d, set))
+  const scaleDrives = normalDrives(30, 2, seed, INTERVALS).map(d => simulateDrive(d, set))
   const xRaw = stack(trainDrives, width)
   const rows = xRaw.length / width
   const normalisation = fitNormalisation(xRaw, width)
@@ -133,30 +122,16 @@ async function main (): Promise<void> {
   const errorScale = Array.from(sq, s => Math.max(Math.sqrt(s / n), 1e-3))
   const prior = quantile(scaled.flatMap(r => Array.from(rowScores(r.x, r.recon, width, errorScale, SCORE_TOP_K))), 0.5)
 
-  const smoothed: number[] = []
-  const driveMax: number[] = []
-  for (const d of thresholdDrives) {
-    const { x: xd, recon } = reconstruct(d)
-    const s = smoothedDriveScores(rowScores(xd, recon, width, errorScale, SCORE_TOP_K), d, SMOOTHING_TAU_S, prior)
-    for (const v of s) smoothed.push(v)
-    driveMax.push(Math.max(...s))
-  }
-  const threshold = quantile(smoothed, THRESHOLD_QUANTILE) * THRESHOLD_MARGIN
   const weightsHash = createHash('sha256')
   for (const w of model.getWeights()) weightsHash.update(new Uint8Array((w.dataSync() as Float32Array).buffer))
-  const modelVersion = `ae-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-s${seed}-${weightsHash.digest('hex').slice(0, 8)}`
+  const scoring = { featureSet: set, normalisation, errorScale, scoreTopK: SCORE_TOP_K, scoreSmoothingTauS: SMOOTHING_TAU_S, scorePrior: prior, trainingSeed: seed }
+  const { heldOut: thresholdHeldOut, ...calibration } = calibrate(tf, model, scoring)
+  const baseVersion = `ae-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-s${seed}-${weightsHash.digest('hex').slice(0, 8)}`
   const metadata = await saveModel(tf, model, args.out!, {
-    modelVersion,
+    ...scoring,
+    ...calibration,
+    modelVersion: calibratedVersion(baseVersion, { ...calibration, heldOut: thresholdHeldOut }),
     createdAt: new Date().toISOString(),
-    trainingSeed: seed,
-    featureSet: set,
-    normalisation,
-    errorScale,
-    scoreTopK: SCORE_TOP_K,
-    scoreSmoothingTauS: SMOOTHING_TAU_S,
-    scorePrior: prior,
-    threshold,
-    thresholdRule: `${THRESHOLD_QUANTILE * 100}th percentile of the smoothed score (tau ${SMOOTHING_TAU_S} s) over ${smoothed.length} held-out normal rows, × ${THRESHOLD_MARGIN}`,
     architecture: { layers: [width, ...HIDDEN, ...HIDDEN.slice(0, -1).reverse(), width], activation: 'tanh (bottleneck and output linear)' },
     training: {
       backend,
@@ -169,16 +144,9 @@ async function main (): Promise<void> {
       loss: history.history.loss?.map(v => Number(Number(v).toFixed(5))),
       fitSeconds: Number(fitS.toFixed(1))
     },
-    heldOut: {
-      scaleDrives: scaleDrives.length,
-      thresholdDrives: thresholdDrives.length,
-      thresholdRows: smoothed.length,
-      normalDrivesAboveThreshold: driveMax.filter(m => m > threshold).length,
-      smoothedScoreP50: quantile(smoothed, 0.5),
-      smoothedScoreP99: quantile(smoothed, 0.99)
-    }
+    heldOut: { scaleDrives: scaleDrives.length, thresholdByInterval: thresholdHeldOut }
   })
-  console.log(`[train] ${metadata.modelVersion}: threshold ${threshold.toFixed(3)} (${metadata.thresholdRule}); fit ${fitS.toFixed(1)} s, total ${((performance.now() - t0) / 1000).toFixed(1)} s → ${args.out}/`)
+  console.log(`[train] ${metadata.modelVersion}: threshold ${metadata.threshold.toFixed(3)} (${metadata.thresholdRule}); fit ${fitS.toFixed(1)} s, total ${((performance.now() - t0) / 1000).toFixed(1)} s → ${args.out}/`)
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main()
