@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { connect as tlsConnect } from 'node:tls'
 import mqttPacket from 'mqtt-packet'
 import { MqttTopics } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
+import { provisionForLoad } from '../services/shared/src/load-credentials.js'
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const port = env('PORT', 1883)
@@ -21,6 +21,7 @@ const localAddress = process.env.LOCAL_ADDRESS
 const tlsCa = process.env.TLS_CA ? readFileSync(process.env.TLS_CA) : null
 
 let next = 0
+const passwords = await provisionForLoad(process.env.FLEET_REDIS_URL ?? 'redis://127.0.0.1:16379', Array.from({ length: cars }, (_, i) => `${prefix}-${i}`))
 let connected = 0
 let failed = 0
 const sockets: import('node:net').Socket[] = []
@@ -51,7 +52,7 @@ function open (i: number): Promise<void> {
     s.on('data', d => parser.parse(d))
     s.on('error', () => finish(false))
     s.on('close', () => finish(false))
-    s.on(tlsCa === null ? 'connect' : 'secureConnect', () => s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: id, keepalive, username: id, password: Buffer.from(vehicleToken(DEV_SIGNING_KEY, id)) } as never)))
+    s.on(tlsCa === null ? 'connect' : 'secureConnect', () => s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: id, keepalive, username: id, password: Buffer.from(passwords.get(id)!) } as never)))
     sockets.push(s)
   })
 }

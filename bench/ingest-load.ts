@@ -3,7 +3,7 @@
 import mqtt from 'mqtt'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { MqttTopics } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
+import { provisionForLoad } from '../services/shared/src/load-credentials.js'
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const port = env('PORT', 1883)
@@ -21,10 +21,11 @@ let errors = 0
 let measuring = false
 let running = true
 
+const passwords = await provisionForLoad(process.env.FLEET_REDIS_URL ?? 'redis://127.0.0.1:16379', Array.from({ length: cars }, (_, i) => `${prefix}-${i}`))
 const clients = await Promise.all(Array.from({ length: cars }, (_, i) => {
   const id = `${prefix}-${i}`
   const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-    clientId: id, username: id, password: vehicleToken(DEV_SIGNING_KEY, id), protocolVersion: 4, reconnectPeriod: 0, keepalive: 30
+    clientId: id, username: id, password: passwords.get(id)!, protocolVersion: 4, reconnectPeriod: 0, keepalive: 30
   })
   return new Promise<{ id: string, c: mqtt.MqttClient }>((resolve, reject) => {
     c.once('connect', () => resolve({ id, c }))

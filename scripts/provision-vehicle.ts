@@ -1,36 +1,71 @@
-// Provisions cars: registers each in Redis (fleet:vehicle:{id}), lifts a revocation, and prints
-// its MQTT credentials (username = vehicleId, password = token signed with FLEET_VEHICLE_TOKEN_KEY).
-//   npm run provision -- car-0001 car-0002        provision and print credentials
-//   npm run provision -- --revoke car-0001        drop it now and refuse it at connect from now on
+// Provisions cars and service accounts with their own credentials (services/shared/src/
+// credential-store.ts, the module the api's lifecycle routes use) and prints each new password
+// once; Redis keeps only its verifier.
+//   npm run provision -- car-0001 car-0002            a new credential per car (id<TAB>password)
+//   npm run provision -- --rotate 3600 car-0001       a new credential; the others end within 3600 s
+//   npm run provision -- --revoke car-0001            revoke the car: every credential and certificate so far
+//   npm run provision -- --revoke-credential car-0001 <credentialId>
+//   npm run provision -- --revoke-serial <hex serial> a car certificate, for good
+//   npm run provision -- --service commander          the commander's MQTT credential (FLEET_COMMANDER_MQTT_PASSWORD)
+//   npm run provision -- --bulk 1000 --prefix car     car-00000 … car-00999, pipelined
+// The api offers the same as operator routes (POST /v1/vehicles/provision etc.), recorded on Kafka;
+// this script is for bootstrap and bulk loads with direct Redis access.
 import { Redis } from 'ioredis'
-import { readConfig, str } from '../services/shared/src/config.js'
+import { readConfig } from '../services/shared/src/config.js'
 import { redisSettings } from '../services/shared/src/common-config.js'
+import { createCredentialStore, provisionBulk } from '../services/shared/src/credential-store.js'
 import { isVehicleId } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, REVOCATIONS_CHANNEL, REVOKED_VEHICLES_KEY, vehicleKey, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
 
-const config = readConfig({ ...redisSettings, vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', DEV_SIGNING_KEY, 'signing key') })
+const config = readConfig(redisSettings)
 const args = process.argv.slice(2)
-const revoke = args[0] === '--revoke'
-const ids = revoke ? args.slice(1) : args
-if (ids.length === 0) {
-  console.error('usage: npm run provision -- [--revoke] <vehicleId> [...]')
+const usage = () => {
+  console.error('usage: npm run provision -- [--rotate <overlapS> | --revoke | --revoke-credential <vehicleId> <credentialId> | --revoke-serial <serial> | --service <name> | --bulk <n> --prefix <p>] [<vehicleId> ...]')
   process.exit(2)
 }
-const bad = ids.filter(id => !isVehicleId(id))
-if (bad.length > 0) {
-  console.error(`not a valid vehicle id (letters, digits, . _ -; at most 64): ${bad.join(', ')}`)
-  process.exit(2)
-}
-if (config.vehicleTokenKey === DEV_SIGNING_KEY) console.error('warning: FLEET_VEHICLE_TOKEN_KEY is not set; using the development key')
 const redis = new Redis(config.redisUrl)
+const store = createCredentialStore(redis)
+const checkIds = (ids: string[]) => {
+  const bad = ids.filter(id => !isVehicleId(id))
+  if (ids.length === 0) usage()
+  if (bad.length > 0) {
+    console.error(`not a valid vehicle id (letters, digits, . _ -; at most 64): ${bad.join(', ')}`)
+    process.exit(2)
+  }
+  return ids
+}
 try {
-  for (const id of ids) {
-    if (revoke) {
-      await redis.multi().sadd(REVOKED_VEHICLES_KEY, id).hset(vehicleKey(id), 'revokedAt', new Date().toISOString()).publish(REVOCATIONS_CHANNEL, id).exec()
-      console.log(`${id}\trevoked`)
-    } else {
-      await redis.multi().srem(REVOKED_VEHICLES_KEY, id).hset(vehicleKey(id), 'provisionedAt', new Date().toISOString()).hdel(vehicleKey(id), 'revokedAt').exec()
-      console.log(`${id}\tusername=${id}\tpassword=${vehicleToken(config.vehicleTokenKey, id)}`)
+  const [flag, ...rest] = args
+  if (flag === '--revoke') {
+    for (const id of checkIds(rest)) { await store.revoke({ kind: 'vehicle', id }); console.log(`${id}\trevoked`) }
+  } else if (flag === '--revoke-credential') {
+    const [id, credentialId] = rest
+    if (id === undefined || credentialId === undefined) usage()
+    console.log(await store.revokeCredential({ kind: 'vehicle', id: id! }, credentialId!) ? `${id}\t${credentialId}\trevoked` : `${id}: no credential ${credentialId}`)
+  } else if (flag === '--revoke-serial') {
+    if (rest[0] === undefined) usage()
+    await store.revokeSerial(rest[0]!)
+    console.log(`${rest[0]}\trevoked`)
+  } else if (flag === '--service') {
+    if (rest[0] !== 'commander') usage()
+    const c = await store.provision({ kind: 'service', id: rest[0]! })
+    console.log(`service:${rest[0]}\tcredentialId=${c.credentialId}\tpassword=${c.password}`)
+  } else if (flag === '--rotate') {
+    const overlapS = Number(rest[0])
+    if (!Number.isInteger(overlapS) || overlapS < 0) usage()
+    for (const id of checkIds(rest.slice(1))) {
+      const c = await store.rotate({ kind: 'vehicle', id }, overlapS)
+      console.log(`${id}\t${c.password}\tcredentialId=${c.credentialId}`)
+    }
+  } else if (flag === '--bulk') {
+    const n = Number(rest[0])
+    const prefix = rest[1] === '--prefix' ? rest[2] ?? 'car' : 'car'
+    if (!Number.isInteger(n) || n < 1 || n > 1_000_000) usage()
+    const ids = checkIds(Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`))
+    for (const [id, password] of await provisionBulk(redis, ids)) console.log(`${id}\t${password}`)
+  } else {
+    for (const id of checkIds(args)) {
+      const c = await store.provision({ kind: 'vehicle', id })
+      console.log(`${id}\t${c.password}\tcredentialId=${c.credentialId}`)
     }
   }
 } finally {

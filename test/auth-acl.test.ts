@@ -5,10 +5,11 @@ import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
 import { MqttTopics } from '../services/shared/src/topics.js'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
-import { DEV_SIGNING_KEY, REVOKED_VEHICLES_KEY, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connackCode, connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { connectPacket, rawConnect } from './helpers/raw-mqtt.js'
+import { carPassword } from './helpers/credentials.js'
+import { REVOKED_VEHICLES_KEY } from '../services/shared/src/vehicle-credentials.js'
 
 const prefix = uniqueFleetPrefix('acl')
 let tb: TestBroker
@@ -32,7 +33,7 @@ test('a car with its own token connects', async () => {
 test('wrong password, another car\'s token or no password: CONNACK 4 bad user name or password', async () => {
   const id = `${prefix}-a`
   assert.equal(await connackCode(id, tb.mqttPort, { password: 'v1.wrong' }), 4)
-  assert.equal(await connackCode(id, tb.mqttPort, { password: vehicleToken(DEV_SIGNING_KEY, `${prefix}-b`) }), 4)
+  assert.equal(await connackCode(id, tb.mqttPort, { password: (await carPassword(`${prefix}-b`)) }), 4)
   assert.equal(await connackCode(id, tb.mqttPort, { password: undefined }), 4)
   assert.equal(await connackCode('not/a/vehicle', tb.mqttPort, { clientId: 'x' }), 4)
   assert.equal(await tb.metric('fleet_broker_connects_total', { result: 'bad_credentials' }), 4)
@@ -40,6 +41,7 @@ test('wrong password, another car\'s token or no password: CONNACK 4 bad user na
 
 test('a revoked car gets CONNACK 5 not authorised', async () => {
   const id = `${prefix}-revoked`
+  await carPassword(id) // provisioned first: provisioning lifts a revocation
   await redis.sadd(REVOKED_VEHICLES_KEY, id)
   assert.equal(await connackCode(id, tb.mqttPort), 5)
   await redis.srem(REVOKED_VEHICLES_KEY, id)
@@ -51,7 +53,7 @@ test('client id rules: another car\'s id or an empty id with a persistent sessio
   assert.equal(await connackCode(id, tb.mqttPort, { clientId: `${prefix}-victim` }), 2)
   // mqtt.js refuses to send this one itself: [MQTT-3.1.3-8]
   const raw = await rawConnect(tb.mqttPort)
-  raw.send(connectPacket('', id, vehicleToken(DEV_SIGNING_KEY, id), false))
+  raw.send(connectPacket('', id, (await carPassword(id)), false))
   assert.equal((await raw.next('connack') as { returnCode: number }).returnCode, 2)
   await raw.closed
   assert.equal(await connackCode(id, tb.mqttPort, { clientId: '', clean: true }), 0)

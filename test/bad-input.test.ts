@@ -6,11 +6,11 @@ import { after, before, test } from 'node:test'
 import mqttPacket from 'mqtt-packet'
 import { invalidTelemetrySamples, validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, type Collector } from './helpers/kafka.js'
 import { connectPacket, rawConnect } from './helpers/raw-mqtt.js'
+import { carPassword } from './helpers/credentials.js'
 
 const prefix = uniqueFleetPrefix('bad')
 const MAX_TELEMETRY = 4_096
@@ -80,7 +80,7 @@ test('garbage bytes instead of CONNECT close that socket only', async () => {
 test('a malformed packet after CONNECT closes that connection only', async () => {
   const id = `${prefix}-malformed`
   const raw = await rawConnect(tb.mqttPort)
-  raw.send(connectPacket(id, id, vehicleToken(DEV_SIGNING_KEY, id)))
+  raw.send(connectPacket(id, id, (await carPassword(id))))
   assert.equal((await raw.next('connack') as { returnCode: number }).returnCode, 0)
   // PUBLISH whose remaining length uses five bytes: forbidden by [MQTT-2.2.3]
   raw.send(Buffer.from([0x32, 0xff, 0xff, 0xff, 0xff, 0x7f]))
@@ -91,7 +91,7 @@ test('a malformed packet after CONNECT closes that connection only', async () =>
 test('a 10 MiB payload closes that connection before it is buffered, and nothing reaches Kafka', async () => {
   const id = `${prefix}-huge`
   const raw = await rawConnect(tb.mqttPort)
-  raw.send(connectPacket(id, id, vehicleToken(DEV_SIGNING_KEY, id)))
+  raw.send(connectPacket(id, id, (await carPassword(id))))
   await raw.next('connack')
   const payload = Buffer.alloc(10 * 1024 * 1024, 0x7b)
   const bytes = mqttPacket.generate({ cmd: 'publish', topic: MqttTopics.telemetry(id), payload, qos: 1, messageId: 1, retain: false, dup: false })

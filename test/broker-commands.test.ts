@@ -8,10 +8,10 @@ import type { MqttClient } from 'mqtt'
 import type { Command } from '../services/shared/src/command-schema.js'
 import { ONLINE_VEHICLES_KEY, presenceKey } from '../services/shared/src/presence.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, serviceToken, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connackCode, connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, type Collector } from './helpers/kafka.js'
+import { carPassword, servicePassword } from './helpers/credentials.js'
 
 const prefix = uniqueFleetPrefix('cmd')
 let tb: TestBroker
@@ -21,8 +21,8 @@ let commander: MqttClient
 let redis: Redis
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
-const connectCommander = (opts = {}) => connectCar('service:commander', 0, {
-  url: `mqtt://127.0.0.1:${tb.mqttPort}`, clientId: 'service:commander:test', password: serviceToken(DEV_SIGNING_KEY, 'commander'), ...opts
+const connectCommander = async (opts = {}) => connectCar('service:commander', 0, {
+  url: `mqtt://127.0.0.1:${tb.mqttPort}`, clientId: 'service:commander:test', password: await servicePassword(), ...opts
 })
 let n = 0
 const command = (vehicleId: string, ttlMs = 60_000): Command => ({
@@ -63,10 +63,10 @@ after(async () => {
 
 test('the commander\'s service account: right token only, client id must start with its user name', async () => {
   const url = `mqtt://127.0.0.1:${tb.mqttPort}`
-  assert.equal(await connackCode('service:commander', 0, { url, clientId: 'service:commander', password: serviceToken(DEV_SIGNING_KEY, 'commander') } as never), 0)
-  assert.equal(await connackCode('service:commander', 0, { url, clientId: 'service:commander', password: vehicleToken(DEV_SIGNING_KEY, 'commander') } as never), 4)
-  assert.equal(await connackCode('service:unknown', 0, { url, clientId: 'service:unknown', password: serviceToken(DEV_SIGNING_KEY, 'unknown') } as never), 4)
-  assert.equal(await connackCode('service:commander', 0, { url, clientId: 'someone-else', password: serviceToken(DEV_SIGNING_KEY, 'commander') } as never), 2)
+  assert.equal(await connackCode('service:commander', 0, { url, clientId: 'service:commander', password: (await servicePassword()) } as never), 0)
+  assert.equal(await connackCode('service:commander', 0, { url, clientId: 'service:commander', password: (await carPassword('commander')) } as never), 4)
+  assert.equal(await connackCode('service:unknown', 0, { url, clientId: 'service:unknown', password: 'fc1.AAAAAAAAAAAAAAAA.' + 'A'.repeat(43) } as never), 4)
+  assert.equal(await connackCode('service:commander', 0, { url, clientId: 'someone-else', password: (await servicePassword()) } as never), 2)
 })
 
 test('a command reaches an online car; its PUBACK and its ack become events on vehicle.command-events', async () => {

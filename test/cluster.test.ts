@@ -8,12 +8,12 @@ import mqtt, { type MqttClient } from 'mqtt'
 import type { Command } from '../services/shared/src/command-schema.js'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, serviceToken, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
 import { metricValue, startBrokerProcesses, type BrokerProcess } from './helpers/broker-process.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, endOffsets } from './helpers/kafka.js'
 import { sessionSubscriptionsKey } from '../services/broker/src/session-index.js'
 import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
+import { carPassword, servicePassword } from './helpers/credentials.js'
 
 const prefix = uniqueFleetPrefix('cluster')
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
@@ -31,7 +31,7 @@ after(async () => {
   redis.disconnect()
 })
 
-const commander = (pod: BrokerProcess) => connectCar('service:commander', pod.mqttPort, { clientId: `service:commander:${pod.id}`, password: serviceToken(DEV_SIGNING_KEY, 'commander') })
+const commander = async (pod: BrokerProcess) => connectCar('service:commander', pod.mqttPort, { clientId: `service:commander:${pod.id}`, password: await servicePassword() })
 let n = 0
 const command = (vehicleId: string): Command => ({ commandId: `${prefix}-c${++n}`, vehicleId, type: 'lock', params: {}, createdAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 60_000).toISOString() })
 const inbox = (car: MqttClient) => {
@@ -134,7 +134,7 @@ test('SIGTERM on a pod under load: it drains, cars move to the others, no acknow
       servers: [A, ...others].map(p => ({ host: '127.0.0.1', port: p.mqttPort })),
       clientId: id,
       username: id,
-      password: vehicleToken(DEV_SIGNING_KEY, id),
+      password: await carPassword(id),
       clean: false,
       protocolVersion: 4,
       reconnectPeriod: 200,

@@ -7,10 +7,10 @@ import mqttPacket, { type Packet } from 'mqtt-packet'
 import { seededRandom } from '../services/shared/src/seeded-random.js'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { MqttTopics } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, serviceToken, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connackCode, connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { connectPacket, rawConnect } from './helpers/raw-mqtt.js'
+import { carPassword, servicePassword } from './helpers/credentials.js'
 
 const prefix = uniqueFleetPrefix('hostile')
 let tb: TestBroker
@@ -43,10 +43,10 @@ test('a socket that never sends CONNECT is closed after the connect timeout', as
 test('half a CONNECT and a stall: closed after the connect timeout; half a PUBLISH after CONNECT: closed by keepalive', async () => {
   const raw = await rawConnect(tb.mqttPort)
   const id = `${prefix}-half`
-  raw.send(connectPacket(id, id, vehicleToken(DEV_SIGNING_KEY, id)).subarray(0, 10))
+  raw.send(connectPacket(id, id, (await carPassword(id))).subarray(0, 10))
   await raw.closed
   const raw2 = await rawConnect(tb.mqttPort)
-  raw2.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: id, keepalive: 1, username: id, password: Buffer.from(vehicleToken(DEV_SIGNING_KEY, id)) } as Packet))
+  raw2.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: id, keepalive: 1, username: id, password: Buffer.from((await carPassword(id))) } as Packet))
   await raw2.next('connack')
   const publish = mqttPacket.generate({ cmd: 'publish', topic: MqttTopics.telemetry(id), payload: Buffer.from(JSON.stringify(validTelemetry(id, 0))), qos: 1, messageId: 1, retain: false, dup: false } as Packet)
   raw2.send(publish.subarray(0, 20))
@@ -100,12 +100,12 @@ test('a QoS 0 flood from 50 clients, one trying a wildcard subscription, does no
 test('a subscriber that never reads is dropped; the publisher is not slowed', async () => {
   const id = `${prefix}-deaf`
   const raw = await rawConnect(tb.mqttPort)
-  raw.send(connectPacket(id, id, vehicleToken(DEV_SIGNING_KEY, id)))
+  raw.send(connectPacket(id, id, (await carPassword(id))))
   await raw.next('connack')
   raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: MqttTopics.commands(id), qos: 1 }] } as Packet)
   await raw.next('suback')
   raw.socket.pause() // stop reading: the broker's writes back up
-  const commander = await connectCar('service:commander', tb.mqttPort, { clientId: 'service:commander:hostile', password: serviceToken(DEV_SIGNING_KEY, 'commander') })
+  const commander = await connectCar('service:commander', tb.mqttPort, { clientId: 'service:commander:hostile', password: (await servicePassword()) })
   const params = { blob: 'x'.repeat(8_000) }
   const t0 = Date.now()
   for (let i = 0; i < 3_000; i++) {
@@ -132,19 +132,19 @@ test('topics with thousands of levels, a 64 KiB client id and 100k subscriptions
     { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: deep, qos: 0 }] }
   ]) {
     const raw = await rawConnect(tb.mqttPort)
-    raw.send(connectPacket(id, id, vehicleToken(DEV_SIGNING_KEY, id)))
+    raw.send(connectPacket(id, id, (await carPassword(id))))
     await raw.next('connack')
     raw.send(packet as Packet)
     await raw.closed
   }
   const huge = await rawConnect(tb.mqttPort)
   huge.send(connectPacket('x'.repeat(65_535), id, // the longest an MQTT string can be: 64 KiB - 1
-    vehicleToken(DEV_SIGNING_KEY, id)))
+    (await carPassword(id))))
   assert.equal((await huge.next('connack') as { returnCode: number }).returnCode, 2)
   await huge.closed
 
   const raw = await rawConnect(tb.mqttPort)
-  raw.send(connectPacket(id, id, vehicleToken(DEV_SIGNING_KEY, id)))
+  raw.send(connectPacket(id, id, (await carPassword(id))))
   await raw.next('connack')
   const denied0 = await tb.metric('fleet_broker_refused_total', { reason: 'subscribe_denied' })
   const heap0 = heapMB()
@@ -164,7 +164,7 @@ test('a seeded fuzzer: 3,000 random and mutated packets, the broker keeps servin
   const rnd = seededRandom(20261125)
   const id = `${prefix}-fuzz`
   const valid: Buffer[] = [
-    connectPacket(id, id, vehicleToken(DEV_SIGNING_KEY, id)),
+    connectPacket(id, id, (await carPassword(id))),
     mqttPacket.generate({ cmd: 'publish', topic: MqttTopics.telemetry(id), payload: Buffer.from(JSON.stringify(validTelemetry(id, 0))), qos: 1, messageId: 7, retain: false, dup: false } as Packet),
     mqttPacket.generate({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: MqttTopics.commands(id), qos: 1 }] } as Packet),
     mqttPacket.generate({ cmd: 'pingreq' } as Packet),

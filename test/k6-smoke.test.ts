@@ -12,10 +12,10 @@ import { createCar } from '../loadtest/k6/car-telemetry.js'
 import type { Command, CommandEvent } from '../services/shared/src/command-schema.js'
 import { parseTelemetry } from '../services/shared/src/telemetry-schema.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, serviceToken } from '../services/shared/src/vehicle-credentials.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, type Collector } from './helpers/kafka.js'
+import { servicePassword } from './helpers/credentials.js'
 
 const root = new URL('..', import.meta.url).pathname
 const CARS = Number(process.env.FLEET_K6_SMOKE_CARS ?? 500)
@@ -57,7 +57,7 @@ before(async () => {
   tb = await startTestBroker()
   telemetry = await collect(KafkaTopics.telemetry, key => key.startsWith(prefix))
   events = await collect(KafkaTopics.commandEvents, key => key.startsWith(prefix))
-  commander = await connectCar('service:commander', tb.mqttPort, { clientId: `service:commander:${prefix}`, password: serviceToken(DEV_SIGNING_KEY, 'commander') })
+  commander = await connectCar('service:commander', tb.mqttPort, { clientId: `service:commander:${prefix}`, password: (await servicePassword()) })
 }, { timeout: 900_000 })
 
 after(async () => {

@@ -14,9 +14,9 @@ import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { metricValue, startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { connectPacket, rawConnect, type RawConnection } from './helpers/raw-mqtt.js'
-import { DEV_SIGNING_KEY, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
 import { collect, endOffsets, type Collector } from './helpers/kafka.js'
 import { startServiceProcess, type ServiceProcess } from './helpers/service-process.js'
+import { carPassword } from './helpers/credentials.js'
 
 const run = promisify(execFile)
 const stack = (...args: string[]) => run('bash', ['scripts/stack.sh', ...args], { cwd: new URL('..', import.meta.url).pathname })
@@ -98,7 +98,7 @@ test('Redis stops and comes back: broker, commander and api stay up, telemetry s
   const held = `${prefix}-held`
   const raw = await rawConnect(broker.mqttPort)
   raws.push(raw)
-  raw.send(connectPacket(held, held, vehicleToken(DEV_SIGNING_KEY, held), false))
+  raw.send(connectPacket(held, held, (await carPassword(held)), false))
   assert.equal((await raw.next('connack') as { returnCode: number }).returnCode, 0)
   raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: MqttTopics.commands(held), qos: 1 }] } as never)
   await raw.next('suback')

@@ -10,11 +10,13 @@ import { join } from 'node:path'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { validTelemetry } from '../../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, serviceToken, vehicleToken } from '../../services/shared/src/vehicle-credentials.js'
 import { startTestBroker, type TestBroker } from '../helpers/broker.js'
 import { uniqueFleetPrefix } from '../helpers/cars.js'
 import { collect, type Collector } from '../helpers/kafka.js'
 import { MOSQUITTO_BIN, startMosquitto, type MosquittoProcess } from '../helpers/mosquitto.js'
+import { carPasswords, servicePassword } from '../helpers/credentials.js'
+
+const CAR_POOL = 300
 
 export type TargetName = 'fleet' | 'mosquitto'
 export interface Creds { clientId: string, username?: string, password?: string }
@@ -158,13 +160,21 @@ export async function startFleetTarget (): Promise<Started> {
     }, 10)
     return watchOf(received, `Kafka ${KafkaTopics.telemetry} key ${id}`, async () => { clearInterval(scan) })
   }
+  const carPool = Array.from({ length: CAR_POOL }, (_, i) => `${prefix}-car${i}`)
+  const pool = await carPasswords(carPool)
+  const commanderPassword = await servicePassword()
   const target: Target = {
     name: 'fleet',
     label: 'fleet',
     port: tb.mqttPort,
-    newCarId: tag => `${prefix}-${tag}-${next()}`,
-    car: id => ({ clientId: id, username: id, password: vehicleToken(DEV_SIGNING_KEY, id) }),
-    publisher: tag => ({ clientId: `service:commander:${prefix}-${tag}-${next()}`, username: 'service:commander', password: serviceToken(DEV_SIGNING_KEY, 'commander') }),
+    // cars are provisioned ahead (credentials live in Redis; these callbacks are synchronous)
+    newCarId: () => {
+      const id = carPool.shift()
+      if (id === undefined) throw new Error('conformance: car pool exhausted; raise CAR_POOL')
+      return id
+    },
+    car: id => ({ clientId: id, username: id, password: pool.get(id)! }),
+    publisher: tag => ({ clientId: `service:commander:${prefix}-${tag}-${next()}`, username: 'service:commander', password: commanderPassword }),
     commands: MqttTopics.commands,
     status: MqttTopics.status,
     telemetry: MqttTopics.telemetry,

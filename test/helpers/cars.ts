@@ -1,13 +1,15 @@
 // Simulated cars for system tests: mqtt.js clients with real per-car credentials.
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import { DEV_SIGNING_KEY, vehicleToken } from '../../services/shared/src/vehicle-credentials.js'
+import { carPassword } from './credentials.js'
 
-export function connectCar (vehicleId: string, port: number, opts: Partial<IClientOptions> & { url?: string } = {}): Promise<MqttClient> {
+/** Connects as the car with its provisioned password (provisioned on first use) unless opts say otherwise. */
+export async function connectCar (vehicleId: string, port: number, opts: Partial<IClientOptions> & { url?: string } = {}): Promise<MqttClient> {
   const { url, ...rest } = opts
+  const password = 'password' in rest ? rest.password : await carPassword(vehicleId)
   const client = mqtt.connect(url ?? `mqtt://127.0.0.1:${port}`, {
     clientId: vehicleId,
     username: vehicleId,
-    password: vehicleToken(DEV_SIGNING_KEY, vehicleId),
+    password,
     protocolVersion: 4,
     reconnectPeriod: 0,
     connectTimeout: 5_000,

@@ -1,13 +1,14 @@
 // The broker's settings: every one an environment variable with a default, validated at start.
 import { ConfigError, bool, int, oneOf, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
-import { hostSetting, kafkaSettings, logSettings, opsPortSetting, redisSettings } from '../../shared/src/common-config.js'
-import { DEV_SIGNING_KEY } from '../../shared/src/vehicle-credentials.js'
+import { devModeSetting, hostSetting, kafkaSettings, logSettings, opsPortSetting, redisSettings } from '../../shared/src/common-config.js'
+import { devSecretProblems } from '../../shared/src/dev-secrets.js'
 
 export const brokerSettings = {
   ...hostSetting,
   ...kafkaSettings,
   ...redisSettings,
   ...logSettings,
+  ...devModeSetting,
   ...opsPortSetting('FLEET_BROKER_OPS_PORT', 9101),
   brokerId: str('FLEET_BROKER_ID', '', 'broker instance id in logs and metrics (default: host name + pid)'),
   mqttPort: int('FLEET_MQTT_PORT', 1883, 'MQTT over TCP port (0 = any free port)', 0, 65535),
@@ -18,7 +19,9 @@ export const brokerSettings = {
   tlsKeyFile: str('FLEET_TLS_KEY_FILE', '', 'broker private key (PEM); reloaded when the file changes'),
   tlsCaFile: str('FLEET_TLS_CA_FILE', '', 'fleet CA (PEM) that car certificates must chain to'),
   tlsClientAuth: oneOf('FLEET_TLS_CLIENT_AUTH', 'either', 'TLS listeners: certificate (car certificate required), password (token only) or either', ['certificate', 'password', 'either'] as const),
-  vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', DEV_SIGNING_KEY, 'signing key of per-car MQTT passwords (set it in production)'),
+  tlsCrlFile: str('FLEET_TLS_CRL_FILE', '', 'certificate revocation list (PEM) of the fleet CA: car certificates it lists fail the TLS handshake; reloaded when the file changes'),
+  vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', '', 'migration only: signing key of the old HMAC car passwords, accepted until FLEET_LEGACY_TOKENS_UNTIL'),
+  legacyTokensUntil: str('FLEET_LEGACY_TOKENS_UNTIL', '', 'migration only: ISO time until which old HMAC car passwords (FLEET_VEHICLE_TOKEN_KEY) are accepted besides provisioned credentials; at most 90 days ahead; empty = off', /^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/),
   maxTelemetryBytes: int('FLEET_MAX_TELEMETRY_BYTES', 16_384, 'largest telemetry payload accepted; larger ones go to the DLQ', 256, 1_048_576),
   maxPacketBytes: int('FLEET_MAX_PACKET_BYTES', 262_144, 'largest MQTT packet read; a larger one closes the connection', 1_024, 268_435_455),
   kafkaClient: oneOf('FLEET_BROKER_KAFKA_CLIENT', 'platformatic', 'Kafka client of the ingest path: platformatic (@platformatic/kafka, a third of kafkajs\' CPU per record) or kafkajs; both partition cars alike', ['platformatic', 'kafkajs'] as const),
@@ -38,6 +41,13 @@ export const brokerSettings = {
   requireRegistered: bool('FLEET_REQUIRE_REGISTERED', false, 'refuse cars not provisioned in Redis (npm run provision)')
 }
 
+const LEGACY_MAX_MS = 90 * 24 * 3600 * 1000
+
+/** The migration window of old HMAC tokens, or null when off. */
+export function legacyTokens (config: BrokerConfig): { key: string, until: number } | null {
+  return config.legacyTokensUntil === '' ? null : { key: config.vehicleTokenKey, until: Date.parse(config.legacyTokensUntil) }
+}
+
 export type BrokerConfig = ConfigOf<typeof brokerSettings>
 
 export function loadBrokerConfig (env: NodeJS.ProcessEnv = process.env): BrokerConfig {
@@ -45,6 +55,14 @@ export function loadBrokerConfig (env: NodeJS.ProcessEnv = process.env): BrokerC
   const problems: string[] = []
   if ((config.tlsCertFile === '') !== (config.tlsKeyFile === '')) problems.push('FLEET_TLS_CERT_FILE and FLEET_TLS_KEY_FILE must be set together')
   if (config.tlsClientAuth !== 'password' && config.tlsCertFile !== '' && config.tlsCaFile === '') problems.push(`FLEET_TLS_CA_FILE is needed for FLEET_TLS_CLIENT_AUTH=${config.tlsClientAuth}`)
+  if (config.tlsCrlFile !== '' && config.tlsCertFile === '') problems.push('FLEET_TLS_CRL_FILE needs the TLS listener (FLEET_TLS_CERT_FILE)')
+  if (config.legacyTokensUntil !== '') {
+    const until = Date.parse(config.legacyTokensUntil)
+    if (Number.isNaN(until)) problems.push('FLEET_LEGACY_TOKENS_UNTIL: not a date')
+    else if (until > Date.now() + LEGACY_MAX_MS) problems.push('FLEET_LEGACY_TOKENS_UNTIL: at most 90 days ahead (a migration window, not a way of life)')
+    if (config.vehicleTokenKey === '') problems.push('FLEET_LEGACY_TOKENS_UNTIL needs FLEET_VEHICLE_TOKEN_KEY (the key of the old tokens)')
+  }
+  problems.push(...devSecretProblems(config.devMode, { FLEET_VEHICLE_TOKEN_KEY: config.vehicleTokenKey }))
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

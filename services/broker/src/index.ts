@@ -16,7 +16,8 @@ import { createRedisErrorWatch, type RedisEvents } from '../../shared/src/redis-
 import { commandsTopicOwner, createAuthorizeSubscribe, maySubscribe } from './acl.js'
 import { createAddressLimiter, createAdmission } from './admission.js'
 import { createCommandRelay } from './command-relay.js'
-import type { BrokerConfig } from './broker-config.js'
+import { legacyTokens, type BrokerConfig } from './broker-config.js'
+import { createCredentialCheck } from './credential-check.js'
 import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
 import { createKafkaIngest, type IngestSink } from './kafka-ingest.js'
 import { kafkajsRecordProducer, platformaticRecordProducer, type RecordProducer } from './record-producer.js'
@@ -43,12 +44,14 @@ export interface BrokerDeps {
 
 export interface BrokerAddresses { mqttPort: number, wsPort: number | null, tlsPort: number | null, wssPort: number | null, opsPort: number }
 
-/** The vehicleId named by a verified car certificate (subject CN), or null. */
-function certificateVehicleId (socket: TLSSocket): string | null {
+/** The vehicleId named by a verified car certificate (subject CN), its serial and notBefore, or null. */
+function certificateOf (socket: TLSSocket): { vehicleId: string, serial: string, notBefore: number } | null {
   if (!socket.authorized) return null
-  const cn = socket.getPeerCertificate()?.subject?.CN
+  const peer = socket.getPeerCertificate()
+  const cn = peer?.subject?.CN
   const id = Array.isArray(cn) ? cn[0] : cn
-  return typeof id === 'string' && isVehicleId(id) ? id : null
+  if (typeof id !== 'string' || !isVehicleId(id)) return null
+  return { vehicleId: id, serial: peer.serialNumber ?? '', notBefore: Date.parse(peer.valid_from ?? '') || 0 }
 }
 
 export interface FleetBroker {
@@ -86,13 +89,15 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   let connectedClients = () => 0
   const admission = createAdmission({ maxConnections: config.maxConnections, connectsPerSecond: config.connectRate, connected: () => connectedClients() })
   const streams = new WeakMap<object, StreamInfo>()
-  const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile }
+  const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile, crlFile: config.tlsCrlFile }
   const transport = (client: Client) => {
     const info = streams.get(client.conn)
     if (info === undefined || info.tls === null) return { mode: 'password' as const, certVehicleId: null }
-    return { mode: config.tlsClientAuth, certVehicleId: certificateVehicleId(info.tls) }
+    const cert = certificateOf(info.tls)
+    return { mode: config.tlsClientAuth, certVehicleId: cert?.vehicleId ?? null, ...(cert === null ? {} : { cert }) }
   }
-  const auth = createVehicleAuth({ admit: admission.admit, transport, signingKey: config.vehicleTokenKey, redis, requireRegistered: config.requireRegistered, metrics, log })
+  const check = createCredentialCheck({ redis, requireRegistered: config.requireRegistered, legacy: legacyTokens(config) })
+  const auth = createVehicleAuth({ admit: admission.admit, transport, check, metrics, log })
   const intake = createTelemetryIntake({
     identity: auth.identity,
     sink,

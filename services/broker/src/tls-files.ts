@@ -5,18 +5,20 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 import type { Logger } from '../../shared/src/logger.js'
 
-export interface TlsFiles { certFile: string, keyFile: string, caFile: string }
+export interface TlsFiles { certFile: string, keyFile: string, caFile: string, crlFile?: string }
 
 export function readTlsFiles (files: TlsFiles): SecureContextOptions {
   const context: SecureContextOptions = { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) }
   if (files.caFile !== '') context.ca = readFileSync(files.caFile)
+  // a car certificate listed in the CRL fails the handshake (OpenSSL checks it against the CA)
+  if (files.crlFile !== undefined && files.crlFile !== '') context.crl = readFileSync(files.crlFile)
   createSecureContext(context) // throws on a mismatched or unreadable pair
   return context
 }
 
 /** Calls `apply` with fresh material whenever one of the files changes; returns a stop function. */
 export function watchTlsFiles (files: TlsFiles, apply: (context: SecureContextOptions) => void, log: Logger, onResult: (ok: boolean) => void, intervalMs = 1_000): () => void {
-  const paths = [files.certFile, files.keyFile, files.caFile].filter(p => p !== '')
+  const paths = [files.certFile, files.keyFile, files.caFile, files.crlFile ?? ''].filter(p => p !== '')
   let timer: NodeJS.Timeout | null = null
   const reload = () => {
     // cert and key are often replaced one after the other: wait for the writes to settle

@@ -1,14 +1,15 @@
-// CONNECT policy: who may connect. A car: username = vehicleId, password = the car's signed token
-// (services/shared/src/vehicle-credentials.ts); revoked cars (a Redis set) are refused. The client
+// CONNECT policy: who may connect. A car: username = vehicleId, password = one of the car's
+// provisioned credentials, or a verified car certificate (credential-check.ts decides, in one Redis
+// round trip); revoked cars, credentials and certificates are refused. The client
 // id must be the vehicleId (or empty with a clean session), so no car can take over another car's
 // session by borrowing its client id. A fleet service (the commander): username `service:<name>`
-// with its own signed token, client id `service:<name>` or `service:<name>:<anything>`.
+// with its own provisioned credential, client id `service:<name>` or `service:<name>:<anything>`.
 import type { AuthenticateError, Client, PreConnectHandler, AuthenticateHandler } from 'aedes'
-import type { Redis } from 'ioredis'
 import type { Logger } from '../../shared/src/logger.js'
 import { isVehicleId, parseVehicleTopic } from '../../shared/src/topics.js'
-import { REVOKED_VEHICLES_KEY, SERVICE_USER_PREFIX, vehicleKey, verifyServiceToken, verifyVehicleToken } from '../../shared/src/vehicle-credentials.js'
+import { SERVICE_USER_PREFIX, type CheckResult } from '../../shared/src/vehicle-credentials.js'
 import type { BrokerMetrics } from './broker-metrics.js'
+import type { CredentialCheck, PeerCertificate } from './credential-check.js'
 
 /** CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3). */
 export const ConnackCode = {
@@ -37,15 +38,13 @@ export interface VehicleIdentity {
 
 /** What the connection's listener says about the client: how it may authenticate, and the
  *  vehicleId of a verified client certificate (CN), if any. */
-export interface TransportIdentity { mode: 'password' | 'certificate' | 'either', certVehicleId: string | null }
+export interface TransportIdentity { mode: 'password' | 'certificate' | 'either', certVehicleId: string | null, cert?: PeerCertificate }
 
 export interface VehicleAuthOptions {
   transport?: (client: Client) => TransportIdentity
   /** Per-pod limits, checked before credentials. */
   admit?: () => string | null
-  signingKey: string
-  redis: Pick<Redis, 'sismember' | 'exists'>
-  requireRegistered: boolean
+  check: CredentialCheck
   metrics: BrokerMetrics
   log: Logger
 }
@@ -67,7 +66,7 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
     done(refusal(code, message), null)
   }
 
-  function admitVehicle (client: Client, username: string, done: (err: AuthenticateError | null, ok: boolean | null) => void, accepted: string): void {
+  function admitVehicle (client: Client, username: string, done: (err: AuthenticateError | null, ok: boolean | null) => void, accepted: string, verify: () => Promise<CheckResult>): void {
     const generatedId = client.id.startsWith('aedes_') && client.clean
     if (client.id !== username && !generatedId) {
       return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'the client id must be the vehicle id')
@@ -79,11 +78,10 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
         return refuse(client, done, ConnackCode.notAuthorized, 'will_denied', 'a will may only be published to the car\'s own status topic')
       }
     }
-    const checks: Array<Promise<number>> = [opts.redis.sismember(REVOKED_VEHICLES_KEY, username)]
-    if (opts.requireRegistered) checks.push(opts.redis.exists(vehicleKey(username)))
-    Promise.all(checks).then(([revoked, registered]) => {
-      if (revoked === 1) return refuse(client, done, ConnackCode.notAuthorized, 'revoked', 'this vehicle is revoked')
-      if (opts.requireRegistered && registered !== 1) return refuse(client, done, ConnackCode.notAuthorized, 'not_registered', 'this vehicle is not provisioned')
+    verify().then(result => {
+      if (result === 'revoked') return refuse(client, done, ConnackCode.notAuthorized, 'revoked', 'this vehicle or credential is revoked')
+      if (result === 'not_registered') return refuse(client, done, ConnackCode.notAuthorized, 'not_registered', 'this vehicle is not provisioned')
+      if (result !== 'ok') return refuse(client, done, ConnackCode.badUsernameOrPassword, result === 'expired' ? 'expired_credential' : 'bad_credentials', 'bad user name or password')
       principals.set(client, { kind: 'vehicle', vehicleId: username })
       metrics.connects.inc({ result: accepted })
       done(null, true)
@@ -108,27 +106,39 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
       if (username !== undefined && username !== '' && username !== transport.certVehicleId) {
         return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'user name differs from the certificate')
       }
-      return admitVehicle(client, transport.certVehicleId, done, 'accepted_certificate')
+      const vehicleId = transport.certVehicleId
+      const cert = transport.cert ?? { serial: '', notBefore: 0 }
+      return admitVehicle(client, vehicleId, done, 'accepted_certificate', () => opts.check.certificate(vehicleId, cert))
     }
     if (transport.mode === 'certificate') {
       return refuse(client, done, ConnackCode.notAuthorized, 'certificate_required', 'this listener requires a car certificate')
     }
     if (username?.startsWith(SERVICE_USER_PREFIX) === true) {
       const name = username.slice(SERVICE_USER_PREFIX.length)
-      if (!KNOWN_SERVICES.has(name) || !verifyServiceToken(opts.signingKey, name, password)) {
+      if (!KNOWN_SERVICES.has(name)) {
         return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'bad user name or password')
       }
       if (client.id !== username && !client.id.startsWith(`${username}:`)) {
         return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'a service client id must start with its user name')
       }
-      principals.set(client, { kind: 'service', name })
-      metrics.connects.inc({ result: 'accepted_service' })
-      return done(null, true)
+      opts.check.password({ kind: 'service', id: name }, password).then(result => {
+        if (result !== 'ok') {
+          const code = result === 'revoked' ? ConnackCode.notAuthorized : ConnackCode.badUsernameOrPassword
+          return refuse(client, done, code, result === 'expired' ? 'expired_credential' : result === 'revoked' ? 'revoked' : 'bad_credentials', 'bad user name or password')
+        }
+        principals.set(client, { kind: 'service', name })
+        metrics.connects.inc({ result: 'accepted_service' })
+        done(null, true)
+      }, (err: Error) => {
+        log.error({ err: err.message }, 'credential store unavailable')
+        refuse(client, done, ConnackCode.serverUnavailable, 'server_unavailable', 'credential store unavailable')
+      })
+      return
     }
-    if (username === undefined || !isVehicleId(username) || !verifyVehicleToken(opts.signingKey, username, password)) {
+    if (username === undefined || !isVehicleId(username) || password === undefined) {
       return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'bad user name or password')
     }
-    admitVehicle(client, username, done, 'accepted')
+    admitVehicle(client, username, done, 'accepted', () => opts.check.password({ kind: 'vehicle', id: username }, password))
   }
 
   const identity: VehicleIdentity = {

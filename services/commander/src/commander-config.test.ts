@@ -5,11 +5,11 @@ import { loadCommanderConfig, parseAnomalyRules } from './commander-config.js'
 import { matchRule } from './anomaly-rule.js'
 
 test('defaults: rules off, the chart\'s settings are read', () => {
-  const c = loadCommanderConfig({})
+  const c = loadCommanderConfig({ FLEET_DEV_MODE: '1' })
   assert.equal(c.anomalyRules, '')
   assert.deepEqual(parseAnomalyRules(c.anomalyRules), [])
   assert.equal(c.opsPort, 9103)
-  const set = loadCommanderConfig({ FLEET_COMMANDER_MQTT_URL: 'mqtt://fleet-broker:1883', FLEET_COMMANDER_OPS_PORT: '9200' })
+  const set = loadCommanderConfig({ FLEET_COMMANDER_MQTT_URL: 'mqtt://fleet-broker:1883', FLEET_COMMANDER_OPS_PORT: '9200', FLEET_COMMANDER_MQTT_PASSWORD: 'fc1.AAAAAAAAAAAAAAAA.' + 'A'.repeat(43) })
   assert.equal(set.mqttUrl, 'mqtt://fleet-broker:1883')
   assert.equal(set.opsPort, 9200)
 })
@@ -24,4 +24,10 @@ test('anomaly rules: mode=command or *=command; only commands without required p
   for (const bad of ['bearing_wear', 'x=self-destruct', 'x=ota-update', 'a=b=c', 'bad mode=lock']) {
     assert.throws(() => loadCommanderConfig({ FLEET_COMMANDER_ANOMALY_RULES: bad }), ConfigError, bad)
   }
+})
+
+test('outside development the commander needs its own MQTT credential and refuses published secrets', () => {
+  assert.throws(() => loadCommanderConfig({}), /FLEET_COMMANDER_MQTT_PASSWORD: required outside development/)
+  assert.throws(() => loadCommanderConfig({ FLEET_COMMANDER_MQTT_PASSWORD: 'fleet-dev-signing-key-do-not-use-in-production' }), /published development secret/)
+  assert.equal(loadCommanderConfig({ FLEET_DEV_MODE: '1' }).mqttPassword, '')
 })

@@ -1,18 +1,19 @@
 // The commander's settings: every one an environment variable with a default, validated at start.
 import { ConfigError, int, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
-import { hostSetting, kafkaSettings, logSettings, opsPortSetting, redisSettings } from '../../shared/src/common-config.js'
+import { devModeSetting, hostSetting, kafkaSettings, logSettings, opsPortSetting, redisSettings } from '../../shared/src/common-config.js'
+import { devSecretProblems } from '../../shared/src/dev-secrets.js'
 import { COMMAND_TYPES, COMMAND_TTL_LIMITS_S, type CommandType } from '../../shared/src/command-schema.js'
-import { DEV_SIGNING_KEY } from '../../shared/src/vehicle-credentials.js'
 
 export const commanderSettings = {
   ...hostSetting,
   ...kafkaSettings,
   ...redisSettings,
   ...logSettings,
+  ...devModeSetting,
   ...opsPortSetting('FLEET_COMMANDER_OPS_PORT', 9103),
   commanderId: str('FLEET_COMMANDER_ID', '', 'instance id in logs, metrics and its MQTT client id (default: host name + pid)'),
   mqttUrl: str('FLEET_COMMANDER_MQTT_URL', 'mqtt://127.0.0.1:1883', 'broker the commander publishes commands through (mqtt://, mqtts://, ws://, wss://)', /^(mqtts?|wss?):\/\//),
-  vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', DEV_SIGNING_KEY, 'signing key of MQTT passwords; the commander logs in as service:commander with a token made from it'),
+  mqttPassword: str('FLEET_COMMANDER_MQTT_PASSWORD', '', 'the commander\'s own MQTT credential (user service:commander), made by `npm run provision -- --service commander` or the api; empty is allowed only with FLEET_DEV_MODE=1, where the commander provisions itself a 12-hour credential at start'),
   groupId: str('FLEET_COMMANDER_GROUP', 'fleet-commander', 'Kafka consumer group prefix (<prefix>.commands, <prefix>.events, <prefix>.anomalies)', /^[A-Za-z0-9._-]{1,200}$/),
   publishTimeoutMs: int('FLEET_COMMANDER_PUBLISH_TIMEOUT_MS', 10_000, 'longest wait for the broker\'s PUBACK of a batch of commands before the batch is retried', 500, 600_000),
   expiryGraceMs: int('FLEET_COMMANDER_EXPIRY_GRACE_MS', 3_000, 'a command is declared expired this long after its expiresAt (events still on their way land first)', 0, 600_000),
@@ -43,10 +44,14 @@ export function parseAnomalyRules (raw: string): AnomalyRule[] {
 
 export function loadCommanderConfig (env: NodeJS.ProcessEnv = process.env): CommanderConfig {
   const config = readConfig(commanderSettings, env)
+  const problems: string[] = []
   try {
     parseAnomalyRules(config.anomalyRules)
   } catch (err) {
-    throw new ConfigError([`FLEET_COMMANDER_ANOMALY_RULES: ${(err as Error).message}`])
+    problems.push(`FLEET_COMMANDER_ANOMALY_RULES: ${(err as Error).message}`)
   }
+  if (config.mqttPassword === '' && !config.devMode) problems.push('FLEET_COMMANDER_MQTT_PASSWORD: required outside development (npm run provision -- --service commander)')
+  problems.push(...devSecretProblems(config.devMode, { FLEET_COMMANDER_MQTT_PASSWORD: config.mqttPassword }))
+  if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

@@ -5,6 +5,7 @@
 // main.ts, the tests and the all-in-one launcher use.
 import { hostname } from 'node:os'
 import { Redis } from 'ioredis'
+import { commanderPassword } from './commander-credential.js'
 import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs'
 import type { Registry } from 'prom-client'
 import { createCommandIssuer } from '../../shared/src/command-issuer.js'
@@ -80,7 +81,7 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
     async start () {
       await Promise.all([redis.connect(), projectionRedis.connect()])
       await producer.connect()
-      link = connectCommandLink({ url: config.mqttUrl, signingKey: config.vehicleTokenKey, instanceId: id, log, onState: up => metrics.mqttConnected.set(up ? 1 : 0) })
+      link = connectCommandLink({ url: config.mqttUrl, password: await commanderPassword(config, redis, log), instanceId: id, log, onState: up => metrics.mqttConnected.set(up ? 1 : 0) })
       const byName = (name: string) => consumers.find(c => c.name === name)!.consumer
       for (const c of consumers) await c.consumer.connect()
       await runPublisher(byName('commands'), { link, status: redisStatusReader(redis), producer, metrics, log, publishTimeoutMs: config.publishTimeoutMs })

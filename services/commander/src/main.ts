@@ -1,14 +1,12 @@
 // Starts one commander process from environment variables; stops cleanly on SIGTERM/SIGINT.
 import { ConfigError } from '../../shared/src/config.js'
 import { createLogger } from '../../shared/src/logger.js'
-import { DEV_SIGNING_KEY } from '../../shared/src/vehicle-credentials.js'
 import { loadCommanderConfig } from './commander-config.js'
 import { createCommander } from './index.js'
 
 const log = createLogger('commander', process.env.FLEET_LOG_LEVEL ?? 'info')
 try {
   const config = loadCommanderConfig()
-  if (config.vehicleTokenKey === DEV_SIGNING_KEY) log.warn('FLEET_VEHICLE_TOKEN_KEY is not set: using the development key')
   const commander = createCommander(config, { log })
   await commander.start()
   let stopping = false

@@ -1,8 +1,9 @@
-// The commander's MQTT connection to the broker: the service account `service:commander`, clean
+// The commander's MQTT connection to the broker: the service account `service:commander` with its
+// own provisioned credential (separately revocable; commander-credential.js), clean
 // session, reconnecting by itself. The broker allows it to publish only on vehicles/{id}/commands.
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Logger } from '../../shared/src/logger.js'
-import { SERVICE_USER_PREFIX, serviceToken } from '../../shared/src/vehicle-credentials.js'
+import { SERVICE_USER_PREFIX } from '../../shared/src/vehicle-credentials.js'
 
 export interface CommandLink {
   /** Resolves when the broker PUBACKed the QoS 1 publish. */
@@ -13,11 +14,11 @@ export interface CommandLink {
   close: () => Promise<void>
 }
 
-export function connectCommandLink (opts: { url: string, signingKey: string, instanceId: string, log: Logger, onState?: (connected: boolean) => void }): CommandLink {
+export function connectCommandLink (opts: { url: string, password: string, instanceId: string, log: Logger, onState?: (connected: boolean) => void }): CommandLink {
   const username = `${SERVICE_USER_PREFIX}commander`
   const client: MqttClient = mqtt.connect(opts.url, {
     username,
-    password: serviceToken(opts.signingKey, 'commander'),
+    password: opts.password,
     // The broker requires a service's client id to start with its user name.
     clientId: `${username}:${opts.instanceId}`.slice(0, 128),
     protocolVersion: 4,

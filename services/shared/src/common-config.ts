@@ -1,5 +1,5 @@
 // Settings every fleet process shares: where Kafka and Redis are, logging, the ops HTTP port.
-import { int, list, oneOf, str } from './config.js'
+import { bool, int, list, oneOf, str } from './config.js'
 
 export const kafkaSettings = {
   kafkaBrokers: list('FLEET_KAFKA_BROKERS', ['127.0.0.1:19092'], 'Kafka bootstrap servers, comma-separated'),
@@ -20,4 +20,8 @@ export function opsPortSetting (env: string, def: number) {
 
 export const hostSetting = {
   host: str('FLEET_BIND_HOST', '127.0.0.1', 'address every listener binds to')
+}
+
+export const devModeSetting = {
+  devMode: bool('FLEET_DEV_MODE', false, 'development machine or test run: allows the secrets published in this repository (npm start and the tests set it; never in production)')
 }

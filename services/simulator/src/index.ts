@@ -12,7 +12,7 @@ import type { Logger } from '../../shared/src/logger.js'
 import { seededRandom } from '../../shared/src/seeded-random.js'
 import { createVehicle } from '../../shared/src/vehicle-model.js'
 import { MqttTopics } from '../../shared/src/topics.js'
-import { vehicleToken } from '../../shared/src/vehicle-credentials.js'
+import { provisionForLoad, readCredentialsFile } from '../../shared/src/load-credentials.js'
 import type { SimulatorConfig } from './simulator-config.js'
 
 export interface SimulatorStats {
@@ -101,8 +101,11 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     }
   }
 
+  const carId = (index: number) => `${config.idPrefix}-${String(index).padStart(5, '0')}`
+  let passwords = new Map<string, string>()
+
   function startCar (index: number): void {
-    const id = `${config.idPrefix}-${String(index).padStart(5, '0')}`
+    const id = carId(index)
     const rnd = seededRandom(config.seed * 1_000_003 + index)
     // The shared car model (drive cycles, correlated signals): what the scorer's model learned
     // normal driving to be, so a healthy simulated fleet does not look anomalous.
@@ -114,7 +117,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     const connectOpts = {
       clientId: id,
       username: id,
-      password: vehicleToken(config.vehicleTokenKey, id),
+      password: passwords.get(id) ?? '',
       clean: false,
       keepalive: 60,
       reconnectPeriod: 2_000 + Math.floor(rnd.next() * 1_000),
@@ -209,6 +212,8 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
       }
       const first = config.firstCar
       const last = first + config.cars
+      const ids = Array.from({ length: config.cars }, (_, k) => carId(first + k))
+      passwords = config.credentialsFile !== '' ? readCredentialsFile(config.credentialsFile) : await provisionForLoad(config.redisUrl, ids)
       const perTick = Math.max(1, Math.round(config.rampPerSecond / 10))
       for (let i = first; i < last && !stopped; i += perTick) {
         for (let j = i; j < Math.min(last, i + perTick); j++) startCar(j)

@@ -1,10 +1,12 @@
 // The car simulator's settings (local fleet for `npm start`, and `npm run loadtest:local`).
 import { bool, int, list, oneOf, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
-import { logSettings } from '../../shared/src/common-config.js'
-import { DEV_SIGNING_KEY } from '../../shared/src/vehicle-credentials.js'
+import { ConfigError } from '../../shared/src/config.js'
+import { devModeSetting, logSettings, redisSettings } from '../../shared/src/common-config.js'
 
 export const simulatorSettings = {
   ...logSettings,
+  ...redisSettings,
+  ...devModeSetting,
   mqttUrls: list('FLEET_SIM_MQTT_URL', ['mqtt://127.0.0.1:1883'], 'broker(s) the simulated cars connect to (comma-separated mqtt:// or ws:// URLs; car i uses URL i mod n, and moves to the next one when its broker is unreachable)'),
   cars: int('FLEET_SIM_CARS', 20, 'number of simulated cars', 0, 1_000_000),
   firstCar: int('FLEET_SIM_FIRST_CAR', 0, 'index of the first car (to split a fleet over processes)', 0, 10_000_000),
@@ -12,7 +14,7 @@ export const simulatorSettings = {
   intervalMs: int('FLEET_SIM_INTERVAL_MS', 1_000, 'telemetry interval per car', 10, 3_600_000),
   rampPerSecond: int('FLEET_SIM_RAMP_PER_S', 500, 'new connections per second while ramping up', 1, 100_000),
   seed: int('FLEET_SIM_SEED', 1, 'seed of the simulated signals'),
-  vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', DEV_SIGNING_KEY, 'signing key of per-car MQTT passwords'),
+  credentialsFile: str('FLEET_SIM_CREDENTIALS_FILE', '', 'file of `vehicleId<TAB>password` lines (cars provisioned through the api); empty = the simulator provisions its cars in Redis itself at start (development and load tests only: needs FLEET_DEV_MODE=1)'),
   reportEveryMs: int('FLEET_SIM_REPORT_MS', 10_000, 'how often the simulator logs its figures (0 = never)', 0, 3_600_000),
   reportSamples: bool('FLEET_SIM_REPORT_SAMPLES', false, 'add an even sample of up to 500 PUBACK latencies to each report line (load tests merge them across simulator processes)'),
   recordFile: str('FLEET_SIM_RECORD_FILE', '', 'at stop, write each car\'s acknowledged telemetry seqs and the commandIds it received (with counts) to this JSON file; {first} in the name becomes FLEET_SIM_FIRST_CAR (fault tests; empty = off)'),
@@ -21,4 +23,8 @@ export const simulatorSettings = {
 }
 
 export type SimulatorConfig = ConfigOf<typeof simulatorSettings>
-export const loadSimulatorConfig = (env: NodeJS.ProcessEnv = process.env) => readConfig(simulatorSettings, env)
+export function loadSimulatorConfig (env: NodeJS.ProcessEnv = process.env): SimulatorConfig {
+  const config = readConfig(simulatorSettings, env)
+  if (config.credentialsFile === '' && !config.devMode && config.cars > 0) throw new ConfigError(['FLEET_SIM_CREDENTIALS_FILE: required outside development (FLEET_DEV_MODE=1 lets the simulator provision its own cars)'])
+  return config
+}
