@@ -20,5 +20,7 @@ test('bad keys, roles and secrets stop the start with the variable named, never 
   ] as const) {
     assert.throws(() => loadApiConfig(env), (err: Error) => err instanceof ConfigError && re.test(err.message) && !err.message.includes('0123456789abcdef0'), JSON.stringify(env))
   }
-  assert.equal(loadApiConfig({ FLEET_API_PORT: '8080', FLEET_API_KEYS: 'fleet-dev-operator-key' }).port, 8080)
+  assert.equal(loadApiConfig({ FLEET_API_PORT: '8080', FLEET_API_KEYS: 'fleet-dev-operator-key', FLEET_DEV_MODE: '1' }).port, 8080)
+  assert.throws(() => loadApiConfig({ FLEET_API_KEYS: 'fleet-dev-operator-key' }), /FLEET_API_KEYS: holds a published development secret/)
+  assert.throws(() => loadApiConfig({}), /published development secret/, 'the default keys are the published ones')
 })

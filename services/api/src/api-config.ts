@@ -1,7 +1,8 @@
 // The api's settings: every one an environment variable with a default, validated at start.
 import { createHash } from 'node:crypto'
 import { ConfigError, bool, int, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
-import { hostSetting, kafkaSettings, logSettings, redisSettings } from '../../shared/src/common-config.js'
+import { devModeSetting, hostSetting, kafkaSettings, logSettings, redisSettings } from '../../shared/src/common-config.js'
+import { devSecretProblems } from '../../shared/src/dev-secrets.js'
 import { COMMAND_TTL_LIMITS_S } from '../../shared/src/command-schema.js'
 
 export const ROLES = ['read-only', 'operator'] as const
@@ -14,6 +15,7 @@ export const apiSettings = {
   ...kafkaSettings,
   ...redisSettings,
   ...logSettings,
+  ...devModeSetting,
   port: int('FLEET_API_PORT', 8080, 'HTTP port of the api, the dashboard, /docs, /metrics, /healthz and /readyz (0 = any free port)', 0, 65535),
   apiKeys: str('FLEET_API_KEYS', DEV_API_KEYS, 'operator API keys, comma-separated: `key` (an operator), `role:key` or `name:role:key`; role is operator or read-only; keys are 16+ characters of A-Z a-z 0-9 . _ ~ + / = -'),
   jwtSecret: str('FLEET_API_JWT_SECRET', '', 'HS256 secret (32+ characters) of operator JWTs (claims: sub, role = operator or read-only, exp); empty = JWTs off'),
@@ -66,6 +68,7 @@ export function loadApiConfig (env: NodeJS.ProcessEnv = process.env): ApiConfig 
     problems.push(`FLEET_API_KEYS: ${(err as Error).message}`)
   }
   if (config.jwtSecret !== '' && config.jwtSecret.length < 32) problems.push('FLEET_API_JWT_SECRET: must be at least 32 characters')
+  problems.push(...devSecretProblems(config.devMode, { FLEET_API_KEYS: config.apiKeys, FLEET_API_JWT_SECRET: config.jwtSecret }))
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

@@ -13,6 +13,7 @@ import { opsRoutes } from './plugins/ops.js'
 import { commandRoutes } from './routes/commands.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { rejectionRoutes } from './routes/rejections.js'
+import { lifecycleRoutes } from './routes/lifecycle.js'
 import { streamRoutes } from './routes/stream.js'
 import { vehicleRoutes } from './routes/vehicles.js'
 
@@ -57,6 +58,7 @@ export async function fleetApi (app: FastifyInstance, opts: AppOptions): Promise
     await v1.register(commandRoutes, { ctx })
     await v1.register(streamRoutes, { ctx })
     await v1.register(rejectionRoutes, { redis: ctx.redis })
+    await v1.register(lifecycleRoutes, { lifecycle: ctx.lifecycle })
   }, { prefix: '/v1' })
   await app.register(async ui => {
     requireAuth(ui, opts.authHook)

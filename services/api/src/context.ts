@@ -8,6 +8,7 @@ import type { CommandUpdates } from './command-updates.js'
 import type { FleetReader } from './fleet-reader.js'
 import type { FleetSampler } from './fleet-sampler.js'
 import type { StreamLimiter } from './sse.js'
+import type { VehicleLifecycle } from '../../shared/src/vehicle-lifecycle.js'
 
 export interface ApiContext {
   config: ApiConfig
@@ -20,4 +21,5 @@ export interface ApiContext {
   streams: StreamLimiter
   /** For routes that only read a key or two (rejections). */
   redis: Redis
+  lifecycle: VehicleLifecycle
 }

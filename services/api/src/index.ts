@@ -18,6 +18,7 @@ import { createKafka } from '../../shared/src/kafka.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
+import { createVehicleLifecycle } from '../../shared/src/vehicle-lifecycle.js'
 import { createAnomalyFeed } from './anomaly-feed.js'
 import { DEV_API_KEYS, parseApiKeys, type ApiConfig } from './api-config.js'
 import { fleetApi } from './app.js'
@@ -82,7 +83,8 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
       else log.error({ commandId, err: detail }, 'slow command not queued: recorded as failed after the 202')
     }
   })
-  const ctx: ApiContext = { config, store, issuer, reader, feed, sampler, updates, streams: createStreamLimiter(config.maxStreams), redis }
+  const lifecycle = createVehicleLifecycle(redis, producer)
+  const ctx: ApiContext = { config, store, issuer, reader, feed, sampler, updates, streams: createStreamLimiter(config.maxStreams), redis, lifecycle }
   let kafkaUp = false
 
   const app = Fastify({
@@ -136,7 +138,7 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
     app,
     registry,
     async start () {
-      if (config.apiKeys === DEV_API_KEYS) log.warn('FLEET_API_KEYS is not set: the development keys are in use')
+      if (config.apiKeys === DEV_API_KEYS) log.warn('FLEET_DEV_MODE: the published development API keys are in use')
       await Promise.all([redis.connect(), subscriber.connect()])
       await updates.start()
       await Promise.all([producer.connect(), admin.connect()])

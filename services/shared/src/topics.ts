@@ -6,7 +6,9 @@ export const KafkaTopics = {
   anomalies: 'vehicle.anomalies',
   scores: 'vehicle.scores',
   commands: 'vehicle.commands',
-  commandEvents: 'vehicle.command-events'
+  commandEvents: 'vehicle.command-events',
+  /** Who provisioned, rotated, revoked or decommissioned which car or service account (api). */
+  vehicleLifecycle: 'vehicle.lifecycle'
 } as const
 
 export type KafkaTopic = typeof KafkaTopics[keyof typeof KafkaTopics]
@@ -18,7 +20,8 @@ export const topicPartitions: Record<KafkaTopic, number> = {
   'vehicle.anomalies': 6,
   'vehicle.scores': 6,
   'vehicle.commands': 6,
-  'vehicle.command-events': 6
+  'vehicle.command-events': 6,
+  'vehicle.lifecycle': 3
 }
 
 /** A vehicle id: letters, digits, '-', '_' and '.', 1-64 chars; never MQTT wildcards or '/'. */
