@@ -219,7 +219,11 @@ test('the chart refuses values it cannot honour: no Kafka, Redis or keys Secret 
     // values.schema.json: misspelt or mistyped values fail instead of being ignored.
     [['--set', 'broker.autoscalling.enabled=false'], /additional properties 'autoscalling' not allowed/],
     [['--set', 'broker.drainMs=20s'], /drainMs.*want integer/s],
-    [['--set', 'scorer.env.MAX_BATCH=10'], /additional properties 'MAX_BATCH' not allowed/]
+    [['--set', 'scorer.env.MAX_BATCH=10'], /additional properties 'MAX_BATCH' not allowed/],
+    // production values with a published development secret (issue #21): refused at render
+    [['--set', 'devMode=false'], /secrets\.\w+ holds a published development secret/],
+    [[...PRODUCTION, '--set', 'secrets.create=true,secrets.existingSecret=,secrets.vehicleTokenKey=k,secrets.apiKeys=ops:operator:fleet-dev-operator-key'], /secrets\.apiKeys holds a published development secret/],
+    [[...PRODUCTION, '--set', 'api.env.FLEET_API_JWT_SECRET=fleet-dev-jwt-secret-do-not-use-in-production-0000'], /api\.env\.FLEET_API_JWT_SECRET holds a published development secret/]
   ]
   for (const [args, message] of cases) {
     const r = helm(['template', 'fleet', chart, ...args])
@@ -352,7 +356,7 @@ test('keys come from Secrets, settings from ConfigMaps, and a change to either r
   const expected: Record<Service, string[]> = {
     broker: ['FLEET_VEHICLE_TOKEN_KEY'],
     scorer: [],
-    commander: ['FLEET_VEHICLE_TOKEN_KEY'],
+    commander: ['FLEET_COMMANDER_MQTT_PASSWORD'],
     api: ['FLEET_API_KEYS']
   }
   for (const [label, objs, secretName] of [['default', defaults().objs, 'fleet-keys'], ['production', production().objs, 'fleet-keys']] as const) {
@@ -361,7 +365,8 @@ test('keys come from Secrets, settings from ConfigMaps, and a change to either r
       const c = podSpec(must(objs, 'Deployment', `fleet-${svc}`)).containers[0]
       assert.ok(c)
       const fromSecrets = (c.env ?? []).filter(e => e.valueFrom?.secretKeyRef).map(e => e.name).sort()
-      assert.deepEqual(fromSecrets, expected[svc], `${label} ${svc}: env from Secrets`)
+      // a dev install's commander provisions its own credential (FLEET_DEV_MODE=1)
+      assert.deepEqual(fromSecrets, label === 'default' && svc === 'commander' ? [] : expected[svc], `${label} ${svc}: env from Secrets`)
       for (const e of c.env ?? []) {
         const ref = e.valueFrom?.secretKeyRef
         assert.ok(ref, `${label} ${svc}: ${e.name} is set in plain text`)

@@ -118,6 +118,7 @@ log level, Kafka, Redis), then <service>.env, then fleet.settings.
 {{- $settings := include "fleet.settings" . | fromYaml | default dict -}}
 {{- $data := dict "FLEET_BIND_HOST" "0.0.0.0" "FLEET_LOG_LEVEL" $root.Values.logLevel "FLEET_KAFKA_BROKERS" (include "fleet.kafkaBrokers" $root) "FLEET_KAFKA_CLIENT_ID" $root.Values.kafka.clientId -}}
 {{- with include "fleet.redisUrl" $root }}{{ $_ := set $data "FLEET_REDIS_URL" . }}{{ end -}}
+{{- if $root.Values.devMode }}{{ $_ := set $data "FLEET_DEV_MODE" "1" }}{{ end -}}
 {{- range $k, $v := (index $root.Values .component).env -}}
 {{- if hasKey $settings $k -}}
 {{- fail (printf "%s.env.%s: set it through the chart's own value, not env" $.component $k) -}}
@@ -292,4 +293,27 @@ checksum/config: {{ include "fleet.config" . | sha256sum }}
 {{- if .root.Values.secrets.create }}
 checksum/keys: {{ printf "%s/%s" .root.Values.secrets.vehicleTokenKey .root.Values.secrets.apiKeys | sha256sum }}
 {{- end }}
+{{- end -}}
+
+{{/*
+fleet.refuseDevSecrets: without devMode, no value may hold a secret published in this repository
+(services/shared/src/dev-secrets.ts lists the same ones; the services refuse them too).
+*/}}
+{{- define "fleet.refuseDevSecrets" -}}
+{{- if not .Values.devMode -}}
+{{- $published := list "fleet-dev-signing-key-do-not-use-in-production" "fleet-dev-operator-key" "fleet-dev-read-only-key" "fleet-dev-jwt-secret-do-not-use-in-production-0000" -}}
+{{- $values := dict "secrets.vehicleTokenKey" .Values.secrets.vehicleTokenKey "secrets.apiKeys" .Values.secrets.apiKeys "secrets.commanderMqttPassword" (.Values.secrets.commanderMqttPassword | default "") -}}
+{{- range $component := list "broker" "scorer" "commander" "api" -}}
+{{- range $k, $v := (index $.Values $component).env -}}
+{{- $_ := set $values (printf "%s.env.%s" $component $k) (toString $v) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $value := $values -}}
+{{- range $secret := $published -}}
+{{- if and $value (contains $secret $value) -}}
+{{- fail (printf "%s holds a published development secret (%s); with devMode: false set your own" $name $secret) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
