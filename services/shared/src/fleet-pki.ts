@@ -95,3 +95,24 @@ export function issueServerCertificate (ca: Pem, names: string[], validity: Vali
 function pemBody (pem: string): Buffer {
   return Buffer.from(pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64')
 }
+
+/** A CRL of the fleet CA listing the given certificate serials (hex), for FLEET_TLS_CRL_FILE. */
+export async function createCrl (ca: Pem, serials: string[], nextUpdateDays = 7): Promise<string> {
+  const caCert = new x509.X509Certificate(ca.certPem)
+  const caKey = await webcrypto.subtle.importKey('pkcs8', pemBody(ca.keyPem), ALG, false, ['sign'])
+  const now = new Date()
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: caCert.subject,
+    thisUpdate: new Date(now.getTime() - 60_000),
+    nextUpdate: new Date(now.getTime() + nextUpdateDays * DAY),
+    signingAlgorithm: ALG,
+    signingKey: caKey as never,
+    entries: serials.map(serialNumber => ({ serialNumber, revocationDate: now })),
+    extensions: [await x509.AuthorityKeyIdentifierExtension.create(caCert)]
+  })
+  // OpenSSL (Node's TLS) reads only the "X509 CRL" PEM label
+  return crl.toString('pem').replace(/-----(BEGIN|END) CRL-----/g, '-----$1 X509 CRL-----')
+}
+
+/** The serial number of a certificate (hex), as CRLs and the revoked-serial set name it. */
+export const certificateSerial = (certPem: string) => new x509.X509Certificate(certPem).serialNumber
