@@ -7,7 +7,7 @@
 //   npm run provision -- --revoke-credential car-0001 <credentialId>
 //   npm run provision -- --revoke-serial <hex serial> a car certificate, for good
 //   npm run provision -- --service commander          the commander's MQTT credential (FLEET_COMMANDER_MQTT_PASSWORD)
-//   npm run provision -- --bulk 1000 --prefix car     car-00000 … car-00999, pipelined
+//   npm run provision -- --bulk 1000 --prefix car [--first 1]   car-00001 … car-01000, pipelined
 // The api offers the same as operator routes (POST /v1/vehicles/provision etc.), recorded on Kafka;
 // this script is for bootstrap and bulk loads with direct Redis access.
 import { Redis } from 'ioredis'
@@ -58,9 +58,11 @@ try {
     }
   } else if (flag === '--bulk') {
     const n = Number(rest[0])
-    const prefix = rest[1] === '--prefix' ? rest[2] ?? 'car' : 'car'
-    if (!Number.isInteger(n) || n < 1 || n > 1_000_000) usage()
-    const ids = checkIds(Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`))
+    const opt = (name: string) => { const i = rest.indexOf(name); return i < 0 ? undefined : rest[i + 1] }
+    const prefix = opt('--prefix') ?? 'car'
+    const first = Number(opt('--first') ?? 0)
+    if (!Number.isInteger(n) || n < 1 || n > 1_000_000 || !Number.isInteger(first) || first < 0) usage()
+    const ids = checkIds(Array.from({ length: n }, (_, i) => `${prefix}-${String(first + i).padStart(5, '0')}`))
     for (const [id, password] of await provisionBulk(redis, ids)) console.log(`${id}\t${password}`)
   } else {
     for (const id of checkIds(args)) {

@@ -4,7 +4,6 @@
 // 2,000 VUs, not 100k. Car k (global, 0-based) is `k6-car-{CAR_OFFSET + k + 1, 5 digits}` and
 // connects at k / CARS of the ramp, so instances running execution segments of the same test
 // (k6-operator, --execution-segment) together ramp exactly like one instance would.
-import crypto from 'k6/crypto'
 import exec from 'k6/execution'
 import { Counter, Rate } from 'k6/metrics'
 import { clearInterval, setInterval, setTimeout } from 'k6/timers'
@@ -29,7 +28,8 @@ const seconds = (name: string, fallback: string): number => {
 
 const HOST = str('FLEET_MQTT_HOST', '127.0.0.1')
 const PORT = num('FLEET_MQTT_PORT', 1883)
-const TOKEN_KEY = str('FLEET_VEHICLE_TOKEN_KEY', 'fleet-dev-signing-key-do-not-use-in-production')
+/** `vehicleId<TAB>password` lines, read once at init (npm run provision -- --bulk …; k6-smoke.sh makes it). */
+const CREDENTIALS_FILE = str('CREDENTIALS_FILE', '')
 const CARS = Math.max(1, Math.floor(num('CARS', 500)))
 const CARS_PER_VU = Math.max(1, Math.floor(num('CARS_PER_VU', 50)))
 const CAR_OFFSET = Math.floor(num('CAR_OFFSET', 0))
@@ -76,8 +76,14 @@ const commandsAnswered = new Counter('car_commands_answered')
 const carsReconnected = new Counter('cars_reconnected')
 
 const vehicleId = (index: number) => `${ID_PREFIX}-${String(CAR_OFFSET + index + 1).padStart(5, '0')}`
-/** services/shared/src/vehicle-credentials.ts vehicleToken(), with k6/crypto. */
-const vehicleToken = (id: string) => `v1.${crypto.hmac('sha256', TOKEN_KEY, `fleet/vehicle/v1/${id}`, 'base64rawurl')}`
+// Each car's own provisioned credential (none can be derived from a fleet-wide key).
+if (CREDENTIALS_FILE === '') throw new Error('CREDENTIALS_FILE is required: provisioned cars as vehicleId<TAB>password lines')
+const PASSWORDS = new Map(open(CREDENTIALS_FILE).split('\n').map(l => l.trim().split('\t')).filter(p => p.length >= 2).map(p => [p[0]!, p[1]!] as [string, string]))
+const passwordOf = (id: string): string => {
+  const p = PASSWORDS.get(id)
+  if (p === undefined) throw new Error(`no credential for ${id} in ${CREDENTIALS_FILE}`)
+  return p
+}
 const sleepUntil = (at: number) => new Promise<void>(resolve => setTimeout(resolve, Math.max(0, at - Date.now())))
 
 interface RunningCar {
@@ -103,7 +109,7 @@ export default async function (): Promise<void> {
       port: PORT,
       clientId: id,
       username: id,
-      password: vehicleToken(id),
+      password: passwordOf(id),
       cleanSession: CLEAN_SESSION,
       keepalive: 60,
       connectTimeout: 10_000,
