@@ -15,6 +15,9 @@ import { runFaultScenario, type RunOptions } from './fault-harness.js'
 import { scenarios } from './fault-scenarios.js'
 import { createFaultStack, netnsAvailable } from './fault-stack.js'
 
+// A load run on a development stack: its simulators and commanders provision their own credentials.
+process.env.FLEET_DEV_MODE ??= '1'
+
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const root = new URL('..', import.meta.url).pathname
 const all = [...scenarios.map(s => s.name), 'dlq-flood']

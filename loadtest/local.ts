@@ -20,6 +20,9 @@ import { metricValue, startBrokerProcess } from '../test/helpers/broker-process.
 import { startMosquitto } from '../test/helpers/mosquitto.js'
 import { pct, startSimulators } from './sim-procs.js'
 
+// A load run on a development stack: its simulators and commanders provision their own credentials.
+process.env.FLEET_DEV_MODE ??= '1'
+
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const cars = env('CARS', 10_000)
 const procs = env('SIM_PROCS', Math.max(1, Math.ceil(cars / 5_000)))

@@ -22,6 +22,9 @@ import { groupAtEnd } from '../test/helpers/scorer.js'
 import { startServiceProcess } from '../test/helpers/service-process.js'
 import { pct, startSimulators } from './sim-procs.js'
 
+// A load run on a development stack: its simulators and commanders provision their own credentials.
+process.env.FLEET_DEV_MODE ??= '1'
+
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const cars = env('CARS', 100_000)
 const intervalMs = env('INTERVAL_MS', 10_000)
