@@ -8,15 +8,20 @@
 //   npm run provision -- --revoke-serial <hex serial> a car certificate, for good
 //   npm run provision -- --service commander          the commander's MQTT credential (FLEET_COMMANDER_MQTT_PASSWORD)
 //   npm run provision -- --bulk 1000 --prefix car [--first 1]   car-00001 … car-01000, pipelined
-// The api offers the same as operator routes (POST /v1/vehicles/provision etc.), recorded on Kafka;
-// this script is for bootstrap and bulk loads with direct Redis access.
+// Each change except --bulk and --revoke-serial is recorded on vehicle.lifecycle (by = cli:<user>),
+// like the api's operator routes (POST /v1/vehicles/provision etc.); --bulk is for load tests.
+import { userInfo } from 'node:os'
 import { Redis } from 'ioredis'
+import { Partitioners } from 'kafkajs'
 import { readConfig } from '../services/shared/src/config.js'
-import { redisSettings } from '../services/shared/src/common-config.js'
+import { kafkaSettings, redisSettings } from '../services/shared/src/common-config.js'
 import { createCredentialStore, provisionBulk } from '../services/shared/src/credential-store.js'
+import { createKafka } from '../services/shared/src/kafka.js'
+import { createLogger } from '../services/shared/src/logger.js'
 import { isVehicleId } from '../services/shared/src/topics.js'
+import { createVehicleLifecycle } from '../services/shared/src/vehicle-lifecycle.js'
 
-const config = readConfig(redisSettings)
+const config = readConfig({ ...redisSettings, ...kafkaSettings })
 const args = process.argv.slice(2)
 const usage = () => {
   console.error('usage: npm run provision -- [--rotate <overlapS> | --revoke | --revoke-credential <vehicleId> <credentialId> | --revoke-serial <serial> | --service <name> | --bulk <n> --prefix <p>] [<vehicleId> ...]')
@@ -24,6 +29,12 @@ const usage = () => {
 }
 const redis = new Redis(config.redisUrl)
 const store = createCredentialStore(redis)
+const by = `cli:${userInfo().username}`
+const [flag0] = args
+const recorded = !['--bulk', '--revoke-serial'].includes(flag0 ?? '')
+const producer = recorded ? createKafka(config, createLogger('provision', 'error'), '-provision').producer({ createPartitioner: Partitioners.DefaultPartitioner }) : null
+await producer?.connect()
+const lifecycle = createVehicleLifecycle(redis, producer ?? { send: async () => undefined }, store)
 const checkIds = (ids: string[]) => {
   const bad = ids.filter(id => !isVehicleId(id))
   if (ids.length === 0) usage()
@@ -36,24 +47,24 @@ const checkIds = (ids: string[]) => {
 try {
   const [flag, ...rest] = args
   if (flag === '--revoke') {
-    for (const id of checkIds(rest)) { await store.revoke({ kind: 'vehicle', id }); console.log(`${id}\trevoked`) }
+    for (const id of checkIds(rest)) { await lifecycle.revoke({ kind: 'vehicle', id }, by); console.log(`${id}\trevoked`) }
   } else if (flag === '--revoke-credential') {
     const [id, credentialId] = rest
     if (id === undefined || credentialId === undefined) usage()
-    console.log(await store.revokeCredential({ kind: 'vehicle', id: id! }, credentialId!) ? `${id}\t${credentialId}\trevoked` : `${id}: no credential ${credentialId}`)
+    console.log(await lifecycle.revokeCredential({ kind: 'vehicle', id: id! }, credentialId!, by) ? `${id}\t${credentialId}\trevoked` : `${id}: no credential ${credentialId}`)
   } else if (flag === '--revoke-serial') {
     if (rest[0] === undefined) usage()
     await store.revokeSerial(rest[0]!)
     console.log(`${rest[0]}\trevoked`)
   } else if (flag === '--service') {
     if (rest[0] !== 'commander') usage()
-    const c = await store.provision({ kind: 'service', id: rest[0]! })
+    const c = await lifecycle.provisionService(rest[0]!, by)
     console.log(`service:${rest[0]}\tcredentialId=${c.credentialId}\tpassword=${c.password}`)
   } else if (flag === '--rotate') {
     const overlapS = Number(rest[0])
     if (!Number.isInteger(overlapS) || overlapS < 0) usage()
     for (const id of checkIds(rest.slice(1))) {
-      const c = await store.rotate({ kind: 'vehicle', id }, overlapS)
+      const c = await lifecycle.rotate(id, overlapS, by)
       console.log(`${id}\t${c.password}\tcredentialId=${c.credentialId}`)
     }
   } else if (flag === '--bulk') {
@@ -65,11 +76,9 @@ try {
     const ids = checkIds(Array.from({ length: n }, (_, i) => `${prefix}-${String(first + i).padStart(5, '0')}`))
     for (const [id, password] of await provisionBulk(redis, ids)) console.log(`${id}\t${password}`)
   } else {
-    for (const id of checkIds(args)) {
-      const c = await store.provision({ kind: 'vehicle', id })
-      console.log(`${id}\t${c.password}\tcredentialId=${c.credentialId}`)
-    }
+    for (const c of await lifecycle.provision(checkIds(args), by)) console.log(`${c.vehicleId}\t${c.password}\tcredentialId=${c.credentialId}`)
   }
 } finally {
+  await producer?.disconnect()
   redis.disconnect()
 }
