@@ -24,6 +24,9 @@ tool skaffold scripts/tools.sh skaffold || true     # the skaffold render test (
 tool tfjs-node scripts/build-tfjs-node.sh || true   # the native scorer backend test (~1 min cold)
 if tool k6 scripts/build-k6.sh; then export FLEET_K6_BIN=${FLEET_K6_BIN:-$(tail -n 1 results/tmp/tools-k6.log)}; fi
 
+# The tests use the published development keys (test cars get their own credentials).
+export FLEET_DEV_MODE=1
+
 # The suite's own Kafka and Redis.
 export FLEET_STACK_DIR=${FLEET_TEST_STACK_DIR:-$PWD/.stack-test}
 export FLEET_KAFKA_PORT=${FLEET_TEST_KAFKA_PORT:-29092} FLEET_KAFKA_CONTROLLER_PORT=${FLEET_TEST_KAFKA_CONTROLLER_PORT:-29093}

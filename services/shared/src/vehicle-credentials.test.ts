@@ -33,7 +33,7 @@ test('a credential with notAfter is refused from then on', () => {
 })
 
 test('credential ids and secrets are fresh each time', () => {
-  const a = makeCredential(car, 1), b = makeCredential(car, 1)
+  const a = makeCredential(car, 1); const b = makeCredential(car, 1)
   assert.notEqual(a.issued.credentialId, b.issued.credentialId)
   assert.notEqual(a.issued.password, b.issued.password)
 })
