@@ -1,9 +1,11 @@
 // CONNECT policy: who may connect. A car: username = vehicleId, password = one of the car's
 // provisioned credentials, or a verified car certificate (credential-check.ts decides, in one Redis
-// round trip); revoked cars, credentials and certificates are refused. The client
-// id must be the vehicleId (or empty with a clean session), so no car can take over another car's
-// session by borrowing its client id. A fleet service (the commander): username `service:<name>`
-// with its own provisioned credential, client id `service:<name>` or `service:<name>:<anything>`.
+// round trip); revoked cars, credentials and certificates are refused. The client id must be the
+// vehicleId, so no car can take over another car's session by borrowing its client id; an empty one
+// (clean session only) becomes the vehicleId. A car so holds one connection: a new one takes over
+// the old one on any pod [MQTT-3.1.4-2], and revocation finds it by its id. A fleet service (the
+// commander): username `service:<name>` with its own provisioned credential, client id
+// `service:<name>` or `service:<name>:<anything>`.
 import type { AuthenticateError, Client, PreConnectHandler, AuthenticateHandler } from 'aedes'
 import type { Logger } from '../../shared/src/logger.js'
 import { isVehicleId, parseVehicleTopic } from '../../shared/src/topics.js'
@@ -53,10 +55,12 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
   const { metrics, log } = opts
   const principals = new WeakMap<Client, Principal>()
   const emptyIdPersistent = new WeakSet<Client>()
+  const emptyId = new WeakSet<Client>()
 
   const preConnect: PreConnectHandler = (client, packet, callback) => {
     // [MQTT-3.1.3-8] a zero-length client id with CleanSession=0 gets CONNACK 0x02.
     if (packet.clientId === '' && packet.clean === false) emptyIdPersistent.add(client)
+    else if (packet.clientId === '') emptyId.add(client)
     callback(null, true)
   }
 
@@ -67,8 +71,10 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
   }
 
   function admitVehicle (client: Client, username: string, done: (err: AuthenticateError | null, ok: boolean | null) => void, accepted: string, verify: () => Promise<CheckResult>): void {
-    const generatedId = client.id.startsWith('aedes_') && client.clean
-    if (client.id !== username && !generatedId) {
+    // [MQTT-3.1.3-6] lets the server assign an empty id; it assigns the car's own (aedes would
+    // assign `aedes_<uuid>`, a second identity revocation and takeover never find).
+    if (emptyId.has(client)) client.id = username
+    if (client.id !== username) {
       return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'the client id must be the vehicle id')
     }
     const will = (client as Client & { _will?: { topic: string } })._will
