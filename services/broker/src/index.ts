@@ -246,6 +246,11 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
         mqttPort: config.mqttPort,
         wsPort: config.wsPort,
         tls,
+        maxFrameBytes: config.maxPacketBytes,
+        onFrameTooLarge: () => {
+          metrics.refused.inc({ reason: 'packet_too_large' })
+          log.warn('WebSocket message larger than FLEET_MAX_PACKET_BYTES: connection closed')
+        },
         onStream,
         onTlsError: err => {
           metrics.refused.inc({ reason: 'tls_handshake' })

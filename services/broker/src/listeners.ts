@@ -38,6 +38,10 @@ export interface ListenOptions {
   tls: TlsListenOptions | null
   onStream: (stream: Duplex, info: StreamInfo, req?: IncomingMessage) => void
   onTlsError?: (err: Error) => void
+  /** Largest WebSocket message read: the MQTT packet limit (FLEET_MAX_PACKET_BYTES). */
+  maxFrameBytes: number
+  /** A WebSocket message over maxFrameBytes closed its connection. */
+  onFrameTooLarge?: () => void
 }
 
 const listen = (server: NetServer | HttpServer, port: number, host: string) => new Promise<number>((resolve, reject) => {
@@ -52,9 +56,17 @@ const listen = (server: NetServer | HttpServer, port: number, host: string) => n
 // which is the broker's job (aedes.close), so it is not awaited.
 const stopAccepting = (server: NetServer | HttpServer) => { server.close() }
 
-function attachWebSocket (server: HttpServer, listener: ListenerKind, onStream: ListenOptions['onStream']): WebSocketServer {
-  const wss = new WebSocketServer({ server, handleProtocols: protocols => protocols.has('mqtt') ? 'mqtt' : false })
-  wss.on('connection', (ws, req) => onStream(createWebSocketStream(ws), { listener, tls: listener === 'wss' ? req.socket as TLSSocket : null, remoteAddress: req.socket.remoteAddress }, req))
+// ws buffers a whole message before handing it on, up to `maxPayload` (library default 100 MiB),
+// before any CONNECT: a larger one is refused at its header (close 1009), so a socket that never
+// authenticated holds at most one packet's worth, as on TCP (packet-guard.ts).
+function attachWebSocket (server: HttpServer, listener: ListenerKind, opts: ListenOptions): WebSocketServer {
+  const { onStream, onFrameTooLarge } = opts
+  const wss = new WebSocketServer({ server, maxPayload: opts.maxFrameBytes, handleProtocols: protocols => protocols.has('mqtt') ? 'mqtt' : false })
+  const tooLarge = (err: Error & { code?: string }) => { if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') onFrameTooLarge?.() }
+  wss.on('connection', (ws, req) => {
+    ws.on('error', tooLarge)
+    onStream(createWebSocketStream(ws), { listener, tls: listener === 'wss' ? req.socket as TLSSocket : null, remoteAddress: req.socket.remoteAddress }, req)
+  })
   return wss
 }
 
@@ -71,7 +83,7 @@ export async function startListeners (opts: ListenOptions): Promise<Listeners> {
   let wsPort: number | null = null
   if (opts.wsPort >= 0) {
     const http = createHttpServer(upgradeOnly)
-    sockets.push(attachWebSocket(http, 'ws', opts.onStream))
+    sockets.push(attachWebSocket(http, 'ws', opts))
     servers.push(http)
     wsPort = await listen(http, opts.wsPort, opts.host)
   }
@@ -91,7 +103,7 @@ export async function startListeners (opts: ListenOptions): Promise<Listeners> {
     if (t.wssPort >= 0) {
       const https = createHttpsServer(tlsOptions, upgradeOnly)
       https.on('tlsClientError', err => opts.onTlsError?.(err))
-      sockets.push(attachWebSocket(https, 'wss', opts.onStream))
+      sockets.push(attachWebSocket(https, 'wss', opts))
       servers.push(https)
       secure.push(https)
       wssPort = await listen(https, t.wssPort, opts.host)
