@@ -9,7 +9,8 @@ import { Redis } from 'ioredis'
 import type { MqttClient } from 'mqtt'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, REVOCATIONS_CHANNEL, REVOKED_VEHICLES_KEY, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
+import { REVOCATIONS_CHANNEL, REVOKED_VEHICLES_KEY } from '../services/shared/src/vehicle-credentials.js'
+import { carPassword } from './helpers/credentials.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect } from './helpers/kafka.js'
@@ -96,7 +97,7 @@ test('no car can kick another car or wipe its session, whatever the victim\'s id
   const kicked = new Promise<boolean>(resolve => { v.once('close', () => resolve(true)); setTimeout(() => resolve(false), 1_500) })
   // the attacker's own credentials, the victim's client id, a clean session: takeover and wipe
   const raw = await rawConnect(pods[1]!.mqttPort)
-  raw.send(connectPacket(victim, attacker, vehicleToken(DEV_SIGNING_KEY, attacker)))
+  raw.send(connectPacket(victim, attacker, await carPassword(attacker)))
   assert.equal((await raw.next('connack') as { returnCode: number }).returnCode, 2)
   assert.equal(await kicked, false, 'the victim stays connected')
   assert.equal(await redis.hexists(`client:${encodeURIComponent(victim)}`, MqttTopics.commands(victim)), 1, 'the victim\'s session keeps its subscription')

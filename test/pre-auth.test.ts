@@ -5,7 +5,8 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { connect as netConnect, type Socket } from 'node:net'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
-import { uniqueFleetPrefix } from './helpers/cars.js'
+import { connackCode, uniqueFleetPrefix } from './helpers/cars.js'
+import { connectPacket } from './helpers/raw-mqtt.js'
 
 const prefix = uniqueFleetPrefix('preauth')
 let tb: TestBroker
@@ -73,5 +74,42 @@ test('WebSocket: a socket that never sent CONNECT sends a 90 MiB frame; it is cl
     assert.ok(taken.every(n => n < 90 * 2 ** 20), `the broker read every byte of the frames (${taken.map(n => (n / 2 ** 20).toFixed(1)).join(', ')} MiB)`)
   } finally {
     clearInterval(sample)
+  }
+})
+
+/** One wrong-password CONNECT from `localAddress`; resolves with its CONNACK code (-1: closed without one). */
+function wrongPassword (port: number, localAddress: string, id: string): Promise<number> {
+  return new Promise(resolve => {
+    const socket = netConnect({ host: '127.0.0.1', port, localAddress })
+    socket.on('error', () => {})
+    let code = -1
+    socket.once('connect', () => socket.write(connectPacket(id, id, 'v1.wrong-password')))
+    socket.once('data', d => { if (d[0] === 0x20) code = d[3]!; socket.destroy() })
+    socket.once('close', () => resolve(code))
+  })
+}
+
+test('a wrong-password flood does not lock real cars out; the flooding address is limited, counted', async () => {
+  const pod = await startTestBroker({ FLEET_CONNECT_RATE_PER_S: '50', FLEET_CONNECT_RATE_PER_ADDRESS: '0' })
+  try {
+    let flooding = true
+    const codes: number[] = []
+    const stream = async (s: number) => {
+      for (let round = 0; flooding && round < 200; round++) {
+        codes.push(...await Promise.all(Array.from({ length: 25 }, (_, i) => wrongPassword(pod.mqttPort, '127.0.0.2', `${prefix}-x${s}-${round}-${i}`))))
+      }
+    }
+    const flood = Promise.all([0, 1, 2, 3].map(stream)).then(() => codes)
+    await sleep(300)
+    const real = await Promise.all(Array.from({ length: 20 }, (_, i) => connackCode(`${prefix}-real${i}`, pod.mqttPort)))
+    flooding = false
+    const floodCodes = await flood
+    assert.equal(real.filter(c => c === 0).length, 20, `real cars' CONNACKs during the flood: ${real.join(',')}`)
+    const limited = await pod.metric('fleet_broker_refused_total', { reason: 'auth_failure_rate' })
+    assert.ok(limited > 0 && floodCodes.filter(c => c === 3).length === limited, `flood: ${floodCodes.filter(c => c === 4).length} × CONNACK 4, ${limited} limited`)
+    assert.equal(await pod.metric('fleet_broker_auth_failure_addresses'), 1)
+    assert.ok(floodCodes.filter(c => c === 4).length <= 20 + floodCodes.length / 10, 'past its burst the address gets few credential checks')
+  } finally {
+    await pod.stop()
   }
 })

@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>
 
-export function createBrokerMetrics (registry: Registry) {
+export function createBrokerMetrics (registry: Registry, gauges: { authFailureAddresses?: () => number } = {}) {
   const registers = [registry]
   return {
     connections: new Gauge({ name: 'fleet_broker_connections', help: 'connected MQTT clients', registers }),
@@ -33,6 +33,7 @@ export function createBrokerMetrics (registry: Registry) {
     sessionErrors: new Counter({ name: 'fleet_broker_session_errors_total', help: 'session store (Redis) writes that failed without closing the connection, by operation', labelNames: ['op'], registers }),
     presenceErrors: new Counter({ name: 'fleet_broker_presence_errors_total', help: 'failed presence writes to Redis (connections are not refused for them)', registers }),
     tlsReloads: new Counter({ name: 'fleet_broker_tls_reloads_total', help: 'TLS certificate reloads from changed files, by result', labelNames: ['result'], registers }),
+    authFailureAddresses: new Gauge({ name: 'fleet_broker_auth_failure_addresses', help: 'remote addresses with failed credential checks on record (FLEET_AUTH_FAILURES_PER_MINUTE); refusals are fleet_broker_refused_total{reason="auth_failure_rate"}', registers, collect () { this.set(gauges.authFailureAddresses?.() ?? 0) } }),
     clientErrors: new Counter({ name: 'fleet_broker_client_errors_total', help: 'connections closed on a protocol or socket error', labelNames: ['stage'], registers })
   }
 }

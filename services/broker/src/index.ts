@@ -15,6 +15,7 @@ import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { createRedisErrorWatch, type RedisEvents } from '../../shared/src/redis-errors.js'
 import { commandsTopicOwner, createAuthorizeSubscribe, maySubscribe } from './acl.js'
 import { createAddressLimiter, createAdmission } from './admission.js'
+import { createAuthFailureLimiter } from './auth-failures.js'
 import { createCommandRelay } from './command-relay.js'
 import { legacyTokens, type BrokerConfig } from './broker-config.js'
 import { createCredentialCheck } from './credential-check.js'
@@ -32,6 +33,7 @@ import { createRejectionLog } from './rejection-log.js'
 import { readTlsFiles, watchTlsFiles } from './tls-files.js'
 import { watchRevocations } from './revocation-watch.js'
 import type { StreamInfo } from './listeners.js'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { createVehicleAuth } from './vehicle-auth.js'
 
@@ -73,12 +75,15 @@ type RedisEmitter = import('mqemitter').MQEmitter & { subConn: RedisEvents & { d
 const redisEmitter = (url: string) => new (MQEmitterRedis as unknown as new (o: object) => RedisEmitter)({ connectionString: url })
 const SOCKET_SLACK = 500
 const CLOSE_WAIT_MS = 5_000
+/** Most remote addresses the failed-auth limiter tracks (about 100 B each). */
+const AUTH_FAILURE_ADDRESSES = 100_000
 
 export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {}): Promise<FleetBroker> {
   const id = config.brokerId || `${hostname()}-${process.pid}`
   const log = (deps.log ?? createLogger('broker', config.logLevel)).child({ brokerId: id })
   const registry = deps.registry ?? createRegistry('broker')
-  const metrics = createBrokerMetrics(registry)
+  let gaugeFailures = () => 0
+  const metrics = createBrokerMetrics(registry, { authFailureAddresses: () => gaugeFailures() })
   const redisErrors = createRedisErrorWatch('broker', registry, log)
   const ownRedis = deps.redis === undefined
   const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
@@ -97,7 +102,11 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     return { mode: config.tlsClientAuth, certVehicleId: cert?.vehicleId ?? null, ...(cert === null ? {} : { cert }) }
   }
   const check = createCredentialCheck({ redis, requireRegistered: config.requireRegistered, legacy: legacyTokens(config) })
-  const auth = createVehicleAuth({ admit: admission.admit, transport, check, metrics, log })
+  const failures = createAuthFailureLimiter({ perMinute: config.authFailuresPerMinute, burst: config.authFailureBurst, maxAddresses: AUTH_FAILURE_ADDRESSES })
+  gaugeFailures = failures.size
+  // TCP and TLS sockets know their peer; a WebSocket stream does not, its listener told us.
+  const remoteAddress = (client: Client) => (client.conn as Partial<Socket>).remoteAddress ?? streams.get(client.conn)?.remoteAddress
+  const auth = createVehicleAuth({ admit: admission.admit, failures, remoteAddress, transport, check, metrics, log })
   const intake = createTelemetryIntake({
     identity: auth.identity,
     sink,
@@ -224,7 +233,8 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     }
     openStreams++
     stream.on('close', onStreamClose) // 'close' comes once; one shared listener costs no closure per car
-    if (info.tls !== null) streams.set(stream, info) // only TLS streams carry what transport() asks
+    // only TLS streams carry what transport() asks, and WebSocket streams their peer's address
+    if (info.tls !== null || info.listener === 'ws') streams.set(stream, info)
     guardPackets(aedes.handle(stream, req as never))
   }
 
@@ -313,6 +323,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       await producer.disconnect().catch(() => {})
       stopTlsWatch?.()
       addressLimiter.stop()
+      failures.stop()
       revocations.disconnect()
       // quit, not disconnect: the offline marks of the clients just closed are still in flight
       if (ownRedis) await redis.quit().catch(() => redis.disconnect())

@@ -44,8 +44,11 @@ export interface TransportIdentity { mode: 'password' | 'certificate' | 'either'
 
 export interface VehicleAuthOptions {
   transport?: (client: Client) => TransportIdentity
-  /** Per-pod limits, checked before credentials. */
+  /** Per-pod limits, charged once the credentials proved good (a wrong-password flood spends none). */
   admit?: () => string | null
+  /** Failed credential checks per remote address (auth-failures.ts), checked before credentials. */
+  failures?: { blocked: (address: string | undefined) => boolean, failed: (address: string | undefined) => void }
+  remoteAddress?: (client: Client) => string | undefined
   check: CredentialCheck
   metrics: BrokerMetrics
   log: Logger
@@ -66,6 +69,7 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
 
   const refuse = (client: Client, done: (err: AuthenticateError | null, ok: boolean | null) => void, code: Code, result: string, message: string) => {
     metrics.connects.inc({ result })
+    if (result === 'bad_credentials' || result === 'expired_credential') opts.failures?.failed(opts.remoteAddress?.(client))
     log.warn({ clientId: client.id.slice(0, 80), result }, 'connect refused')
     done(refusal(code, message), null)
   }
@@ -88,6 +92,7 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
       if (result === 'revoked') return refuse(client, done, ConnackCode.notAuthorized, 'revoked', 'this vehicle or credential is revoked')
       if (result === 'not_registered') return refuse(client, done, ConnackCode.notAuthorized, 'not_registered', 'this vehicle is not provisioned')
       if (result !== 'ok') return refuse(client, done, ConnackCode.badUsernameOrPassword, result === 'expired' ? 'expired_credential' : 'bad_credentials', 'bad user name or password')
+      if (!admitted(client, done)) return
       principals.set(client, { kind: 'vehicle', vehicleId: username })
       metrics.connects.inc({ result: accepted })
       done(null, true)
@@ -97,11 +102,19 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
     })
   }
 
-  const authenticate: AuthenticateHandler = (client, username, password, done) => {
+  /** Charges the per-pod budget; false (and CONNACK 3) when it is spent. */
+  const admitted = (client: Client, done: (err: AuthenticateError | null, ok: boolean | null) => void): boolean => {
     const limited = opts.admit?.() ?? null
-    if (limited !== null) {
-      metrics.refused.inc({ reason: limited })
-      return refuse(client, done, ConnackCode.serverUnavailable, limited, 'server busy: try again later')
+    if (limited === null) return true
+    metrics.refused.inc({ reason: limited })
+    refuse(client, done, ConnackCode.serverUnavailable, limited, 'server busy: try again later')
+    return false
+  }
+
+  const authenticate: AuthenticateHandler = (client, username, password, done) => {
+    if (opts.failures?.blocked(opts.remoteAddress?.(client)) === true) {
+      metrics.refused.inc({ reason: 'auth_failure_rate' })
+      return refuse(client, done, ConnackCode.serverUnavailable, 'auth_failure_rate', 'too many failed logins from this address: try again later')
     }
     if (emptyIdPersistent.has(client)) {
       return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'a zero-length client id needs a clean session')
@@ -132,6 +145,7 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
           const code = result === 'revoked' ? ConnackCode.notAuthorized : ConnackCode.badUsernameOrPassword
           return refuse(client, done, code, result === 'expired' ? 'expired_credential' : result === 'revoked' ? 'revoked' : 'bad_credentials', 'bad user name or password')
         }
+        if (!admitted(client, done)) return
         principals.set(client, { kind: 'service', name })
         metrics.connects.inc({ result: 'accepted_service' })
         done(null, true)
