@@ -40,6 +40,8 @@ export const brokerSettings = {
   emitter: oneOf('FLEET_BROKER_EMITTER', 'routed', 'routed: only commands and $SYS cross Redis, telemetry ends at Kafka; redis-all: every message through Redis like a stock aedes cluster (for comparison only)', ['routed', 'redis-all'] as const),
   fastPath: bool('FLEET_BROKER_FAST_PATH', true, 'read cars\' QoS 0/1 telemetry PUBLISHes straight from the socket instead of through mqtt-packet and aedes\' handlers (routed emitter only; same checks and PUBACKs)'),
   heartbeatMs: int('FLEET_BROKER_HEARTBEAT_MS', 15_000, 'broker-to-broker heartbeat; a pod silent for 3 of them is dead and its cars\' wills are published', 1_000, 600_000),
+  sessionExpiryS: int('FLEET_SESSION_EXPIRY_S', 604_800, 'a car\'s persistent session (subscriptions, queued commands, QoS 2 state) is dropped this long after its last connection ended', 1, 31_536_000),
+  maxQos2Pending: int('FLEET_MAX_QOS2_PENDING_PER_CAR', 16, 'QoS 2 PUBLISHes one car may have awaiting PUBREL (all its connections); one more closes the connection', 1, 65_535),
   requireRegistered: bool('FLEET_REQUIRE_REGISTERED', false, 'refuse cars not provisioned in Redis (npm run provision)')
 }
 

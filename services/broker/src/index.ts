@@ -27,6 +27,8 @@ import { createPacketGuard, type FastPublish } from './packet-guard.js'
 import { trackPresence } from './presence.js'
 import { createLocalEmitter, createRoutingEmitter, isExactCommandsTopic } from './routing-emitter.js'
 import { indexOwnSubscriptionsInRedis, type IndexedStore } from './session-index.js'
+import { boundQos2State, Qos2WindowFullError, type IncomingStore as Qos2Store } from './qos2-window.js'
+import { expireQueues } from './session-expiry.js'
 import { applySessionRules, type SessionStore } from './session-store.js'
 import { createTelemetryIntake } from './telemetry-intake.js'
 import { createRejectionLog } from './rejection-log.js'
@@ -141,7 +143,14 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     heartbeatInterval: config.heartbeatMs,
     ...(shared
       ? {
-          persistence: applySessionRules(indexOwnSubscriptionsInRedis(redisPersistence({ conn: persistenceRedis! }) as unknown as SessionStore & IndexedStore, {
+          persistence: applySessionRules(indexOwnSubscriptionsInRedis(expireQueues(boundQos2State(redisPersistence({ conn: persistenceRedis!, packetTTL: () => config.sessionExpiryS }) as unknown as SessionStore & IndexedStore & Qos2Store, {
+            redis: persistenceRedis!,
+            maxPending: config.maxQos2Pending,
+            ttlSeconds: config.sessionExpiryS,
+            onFull: client => {
+              log.warn({ clientId: client.id.slice(0, 80), limit: config.maxQos2Pending }, 'too many QoS 2 PUBLISHes awaiting PUBREL: connection closed')
+            }
+          }), { redis: persistenceRedis!, ttlSeconds: config.sessionExpiryS }), {
             redis: persistenceRedis!,
             ownerOf: commandsTopicOwner
           }), {
@@ -158,6 +167,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
         }
       : { mq: createLocalEmitter() }),
     connectTimeout: config.connectTimeoutMs,
+    maxInflightInbound: config.maxQos2Pending,
     drainTimeout: config.slowClientTimeoutMs,
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,
@@ -167,7 +177,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   })
   commands.attach(aedes)
   connectedClients = () => aedes.connectedClients
-  trackPresence(aedes, { redis, identity: auth.identity, brokerId: id, metrics, log })
+  trackPresence(aedes, { redis, identity: auth.identity, brokerId: id, sessionExpirySeconds: config.sessionExpiryS, metrics, log })
   // Telemetry's route is Kafka: it never enters the emitter, retained store or offline queues.
   // A QoS 1 command was routed by the intake as a copy before its PUBACK; the original goes nowhere.
   // (aedes calls publish(packet, client, done) internally; its types only know (packet, done).)
@@ -185,7 +195,14 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
 
   aedes.on('client', () => metrics.connections.set(aedes.connectedClients))
   aedes.on('clientDisconnect', () => metrics.connections.set(aedes.connectedClients))
-  aedes.on('clientError', (_client: Client, err: Error) => {
+  const overQos2Window = new WeakSet<Client>()
+  aedes.on('clientError', (client: Client, err: Error) => {
+    // past the QoS 2 window: aedes' own per-connection check or the per-car one (qos2-window.ts);
+    // every packet of the read fails alike, the connection is counted once
+    if ((err instanceof Qos2WindowFullError || err.message.startsWith('maxInflightInbound')) && !overQos2Window.has(client)) {
+      overQos2Window.add(client)
+      metrics.refused.inc({ reason: 'qos2_window' })
+    }
     metrics.clientErrors.inc({ stage: 'connected' })
     log.debug({ err: err.message }, 'client error')
   })

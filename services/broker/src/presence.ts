@@ -1,15 +1,17 @@
 // Keeps the fleet's presence in Redis (layout in services/shared/src/presence.ts): a car is
-// marked online when its CONNACK went out and offline when its connection ends. Failures are
-// counted and logged but never refuse or drop a car.
+// marked online when its CONNACK went out and offline when its connection ends; the same writes
+// remove and set the expiry of its session (session-expiry.ts). Failures are counted and logged
+// but never refuse or drop a car.
 import { randomUUID } from 'node:crypto'
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../../shared/src/logger.js'
-import { MARK_OFFLINE_LUA, ONLINE_VEHICLES_KEY, presenceKey } from '../../shared/src/presence.js'
+import { ONLINE_VEHICLES_KEY, presenceKey } from '../../shared/src/presence.js'
 import type { BrokerMetrics } from './broker-metrics.js'
+import { MARK_OFFLINE_AND_EXPIRE_LUA, liveSessionKeys, sessionKeys } from './session-expiry.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 
-export function trackPresence (aedes: Aedes, opts: { redis: Redis, identity: VehicleIdentity, brokerId: string, metrics: BrokerMetrics, log: Logger }): void {
+export function trackPresence (aedes: Aedes, opts: { redis: Redis, identity: VehicleIdentity, brokerId: string, sessionExpirySeconds: number, metrics: BrokerMetrics, log: Logger }): void {
   const { redis, identity, metrics, log } = opts
   const conns = new WeakMap<Client, string>()
   const failed = (err: Error) => {
@@ -21,16 +23,17 @@ export function trackPresence (aedes: Aedes, opts: { redis: Redis, identity: Veh
     if (vehicleId === undefined) return
     const conn = randomUUID()
     conns.set(client, conn)
-    redis.multi()
+    const write = redis.multi()
       .hset(presenceKey(vehicleId), 'online', '1', 'brokerId', opts.brokerId, 'conn', conn, 'since', new Date().toISOString())
       .sadd(ONLINE_VEHICLES_KEY, vehicleId)
-      .exec()
-      .catch(failed)
+    if (!client.clean) for (const key of liveSessionKeys(client.id)) write.persist(key)
+    write.exec().catch(failed)
   })
   aedes.on('clientDisconnect', (client: Client) => {
     const vehicleId = identity.get(client)
     const conn = conns.get(client)
     if (vehicleId === undefined || conn === undefined) return
-    redis.eval(MARK_OFFLINE_LUA, 2, presenceKey(vehicleId), ONLINE_VEHICLES_KEY, conn, vehicleId, new Date().toISOString()).catch(failed)
+    const session = sessionKeys(client.id)
+    redis.eval(MARK_OFFLINE_AND_EXPIRE_LUA, 2 + session.length, presenceKey(vehicleId), ONLINE_VEHICLES_KEY, ...session, conn, vehicleId, new Date().toISOString(), opts.sessionExpirySeconds).catch(failed)
   })
 }

@@ -246,6 +246,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       callback(new PublishDeniedError())
       return
     }
+    packet.retain = false // no car topic keeps a retained message: nobody may subscribe to one (acl.ts)
     const receivedAt = Date.now()
     const payload = packet.payload as Buffer
     let record: IngestRecord
