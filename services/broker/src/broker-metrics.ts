@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>
 
-export function createBrokerMetrics (registry: Registry, gauges: { authFailureAddresses?: () => number } = {}) {
+export function createBrokerMetrics (registry: Registry, gauges: { authFailureAddresses?: () => number, heldBytes?: () => number } = {}) {
   const registers = [registry]
   return {
     connections: new Gauge({ name: 'fleet_broker_connections', help: 'connected MQTT clients', registers }),
@@ -34,6 +34,10 @@ export function createBrokerMetrics (registry: Registry, gauges: { authFailureAd
     presenceErrors: new Counter({ name: 'fleet_broker_presence_errors_total', help: 'failed presence writes to Redis (connections are not refused for them)', registers }),
     tlsReloads: new Counter({ name: 'fleet_broker_tls_reloads_total', help: 'TLS certificate reloads from changed files, by result', labelNames: ['result'], registers }),
     authFailureAddresses: new Gauge({ name: 'fleet_broker_auth_failure_addresses', help: 'remote addresses with failed credential checks on record (FLEET_AUTH_FAILURES_PER_MINUTE); refusals are fleet_broker_refused_total{reason="auth_failure_rate"}', registers, collect () { this.set(gauges.authFailureAddresses?.() ?? 0) } }),
+    rateLimited: new Counter({ name: 'fleet_broker_rate_limited_total', help: 'times a car went over its publish rate (FLEET_CAR_PUBLISH_RATE_PER_S) and its socket was not read until back under it', registers }),
+    heldBytes: new Gauge({ name: 'fleet_broker_held_bytes', help: 'bytes of car messages held on this pod awaiting Kafka (payload + per-message overhead); reading pauses at FLEET_HELD_BYTES_PER_POD', registers, collect () { this.set(gauges.heldBytes?.() ?? 0) } }),
+    readPaused: new Gauge({ name: 'fleet_broker_read_paused', help: '1 while held messages are over FLEET_HELD_BYTES_PER_POD and no car is read, else 0', registers }),
+    readPauses: new Counter({ name: 'fleet_broker_read_pauses_total', help: 'times held messages reached FLEET_HELD_BYTES_PER_POD and reading paused for every car', registers }),
     clientErrors: new Counter({ name: 'fleet_broker_client_errors_total', help: 'connections closed on a protocol or socket error', labelNames: ['stage'], registers })
   }
 }

@@ -85,7 +85,8 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const log = (deps.log ?? createLogger('broker', config.logLevel)).child({ brokerId: id })
   const registry = deps.registry ?? createRegistry('broker')
   let gaugeFailures = () => 0
-  const metrics = createBrokerMetrics(registry, { authFailureAddresses: () => gaugeFailures() })
+  let gaugeHeld = () => 0
+  const metrics = createBrokerMetrics(registry, { authFailureAddresses: () => gaugeFailures(), heldBytes: () => gaugeHeld() })
   const redisErrors = createRedisErrorWatch('broker', registry, log)
   const ownRedis = deps.redis === undefined
   const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
@@ -114,6 +115,9 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     sink,
     maxTelemetryBytes: config.maxTelemetryBytes,
     maxInflight: config.maxInflight,
+    ratePerSecond: config.carPublishRate,
+    burst: config.carPublishBurst,
+    podHeldBytes: config.heldBytesPerPod,
     brokerId: id,
     metrics,
     log,
@@ -122,6 +126,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     qos2Received: (client, packet) => (aedes as unknown as { persistence: IncomingStore }).persistence.incomingGetPacket(client, packet).then(() => true, () => false)
   })
 
+  gaugeHeld = intake.heldBytes
   const commands = createCommandRelay({ sink, identity: auth.identity, brokerId: id, metrics, log })
   const shared = config.persistence === 'redis'
   // aedes-persistence-redis' own destroy() needs the (then closed) emitter; its connection is ours to close.
@@ -233,7 +238,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const guardPackets = createPacketGuard(config.maxPacketBytes, client => {
     metrics.refused.inc({ reason: 'packet_too_large' })
     log.warn({ clientId: client.id?.slice(0, 80) }, 'packet too large: connection closed')
-  }, fastPublish)
+  }, fastPublish, intake.isHeld)
   const onStreamClose = () => { openStreams-- }
   const onStream = (stream: import('node:stream').Duplex, info: StreamInfo, req?: import('node:http').IncomingMessage) => {
     // Sockets that never complete CONNECT count too: past the limit plus some slack, refuse

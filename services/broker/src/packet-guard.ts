@@ -12,6 +12,10 @@
 // With a FastPublish, the same parse function first takes a connected car's telemetry PUBLISHes
 // straight from the bytes (fast-publish.ts) and gives mqtt-packet only the rest. A frame split
 // across reads waits in a per-connection stash (bounded by the limit) until it is complete.
+// A car that is held (car-flow.ts: its window, its rate, the pod's budget) is not read: aedes
+// counts a held packet in `_parsingBatch`, but its 'readable' listener also counts down on every
+// arrival of data, so a car that kept sending while held was read again at its next packet; the
+// listener is replaced by one that does nothing while the car is held (its release reads on).
 import type { Client } from 'aedes'
 import BufferListModule from 'bl/BufferList.js'
 import { scanFrame, type FrameInfo } from './fast-publish.js'
@@ -61,7 +65,16 @@ export interface FastPublish {
 /** Sets up one connection's parser; call it on aedes' new Client before aedes reads the stream. */
 export type PacketGuard = (client: Client) => void
 
-export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Client) => void, fast?: FastPublish): PacketGuard {
+const CLIENT = Symbol('fleet.client')
+type Conn = import('node:stream').Duplex & { [CLIENT]?: Client }
+
+export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Client) => void, fast?: FastPublish, isHeld?: (client: Client) => boolean): PacketGuard {
+  /** aedes' 'readable' listener, unless the car is held (one function for every connection). */
+  function onReadable (this: Conn) {
+    const client = this[CLIENT]!
+    if (isHeld!(client)) return
+    ;(client as unknown as ClientInternals)._nextBatch()
+  }
   let parse: ((this: ParserInternals, buf: Buffer) => number) | null = null
   /** The start of a frame the fast path waits to complete, per connection (rarely any). */
   const stashes = new WeakMap<Client, Buffer>()
@@ -127,5 +140,11 @@ export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Cl
     parse ??= Object.getPrototypeOf(parser).parse as (this: ParserInternals, buf: Buffer) => number
     if (parser._list.length === 0) parser._list = new BufferList()
     parser.parse = guardedParse
+    if (isHeld !== undefined) {
+      const conn = client.conn as Conn
+      conn[CLIENT] = client
+      conn.removeListener('readable', (client as unknown as ClientInternals)._nextBatch)
+      conn.on('readable', onReadable)
+    }
   }
 }

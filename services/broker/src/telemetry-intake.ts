@@ -18,6 +18,7 @@ import type { BrokerMetrics } from './broker-metrics.js'
 import type { IngestRecord, IngestSink } from './kafka-ingest.js'
 import type { RejectionLog } from './rejection-log.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
+import { createCarFlow } from './car-flow.js'
 
 /** How much of a refused payload the DLQ record keeps. */
 const DLQ_PAYLOAD_BYTES = 4_096
@@ -28,6 +29,10 @@ export interface IntakeOptions {
   maxTelemetryBytes: number
   /** Unacknowledged messages per car before its socket stops being read. */
   maxInflight: number
+  /** Per-car publish rate and burst (0 = no limit), and the pod's held-bytes budget (0 = none): car-flow.ts. */
+  ratePerSecond?: number
+  burst?: number
+  podHeldBytes?: number
   brokerId: string
   metrics: BrokerMetrics
   log: Logger
@@ -52,6 +57,10 @@ export interface Intake {
   isRerouted: (packet: PublishPacket) => boolean
   /** Clients whose socket is not read until Kafka catches up; they are alive all the same. */
   heldClients: () => Iterable<Client>
+  /** Bytes of messages held on this pod (car-flow.ts). */
+  heldBytes: () => number
+  /** Whether the car's socket is not to be read now. */
+  isHeld: (client: Client) => boolean
 }
 
 export class PublishDeniedError extends Error {
@@ -59,18 +68,9 @@ export class PublishDeniedError extends Error {
   constructor () { super('not authorized to publish to this topic') }
 }
 
-interface CarFlow {
-  /** Messages written to the sink and not yet acknowledged by Kafka. */
-  pending: number
-  /** Callbacks of packets held because the car reached its window (one read can hold many). */
-  held: Array<() => void>
-}
-
 export function createTelemetryIntake (opts: IntakeOptions): Intake {
   const { identity, sink, metrics, log, maxInflight } = opts
   const ingested = new WeakSet<PublishPacket>()
-  const flows = new WeakMap<Client, CarFlow>()
-  const held = new Set<Client>()
   const counters = new Map<string, { inc: () => void }>()
   const countIn = (cls: string, qos: number) => {
     const k = cls + qos
@@ -104,6 +104,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     if (ids === undefined) acks.set(client, [messageId])
     else ids.push(messageId)
   }
+  const flow = createCarFlow({ sink, maxInflight, ratePerSecond: opts.ratePerSecond ?? 0, burst: opts.burst ?? 1, podBytes: opts.podHeldBytes ?? 0, ack: queueAck, metrics })
 
   /**
    * QoS 1 commands are routed before their PUBACK. aedes writes a QoS 1 PUBACK first and routes
@@ -155,51 +156,26 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       callback(null)
       return
     }
+    const done = (err: Error | null) => flow.pace(client, Date.now(), () => callback(err))
     w.add(id)
     qos2Received(client, packet).then(seen => {
       if (seen) {
         w.delete(id)
         metrics.qos2Resends.inc()
-        callback(null)
+        done(null)
         return
       }
       sink.write(record, err => {
         w.delete(id)
-        callback(err ?? null)
+        done(err ?? null)
       })
     }, () => {
       // the store could not say: at least once, never lost
       sink.write(record, err => {
         w.delete(id)
-        callback(err ?? null)
+        done(err ?? null)
       })
     })
-  }
-
-  /**
-   * Writes a QoS 0/1 record; a QoS 1 PUBACK (messageId) follows Kafka's ack. True if the car is now
-   * at its window: `resume` runs once it is below it again (it is not called otherwise).
-   */
-  function ingest (client: Client, messageId: number | undefined, record: IngestRecord, resume: () => void): boolean {
-    let flow = flows.get(client)
-    if (flow === undefined) flows.set(client, flow = { pending: 0, held: [] })
-    const f = flow
-    f.pending++
-    sink.write(record, err => {
-      f.pending--
-      // On error (shutdown) no PUBACK: the car still holds the message and resends it.
-      if (err === undefined && messageId !== undefined) queueAck(client, messageId)
-      if (f.held.length > 0 && f.pending < maxInflight) {
-        const waiting = f.held
-        f.held = []
-        held.delete(client)
-        for (const r of waiting) r()
-      }
-    })
-    if (f.pending < maxInflight) return false
-    f.held.push(resume)
-    held.add(client)
-    return true
   }
 
   /** The Kafka record of a car's telemetry: itself if valid, else its DLQ record (logged, counted). */
@@ -253,7 +229,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     switch (topic.kind) {
       case 'status':
         countIn('status', packet.qos)
-        callback(null)
+        flow.pace(client, receivedAt, () => callback(null))
         return
       case 'commands':
         // From the commander; routed to the car (and queued for it while offline). Never retained.
@@ -282,17 +258,20 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     const messageId = packet.qos === 1 ? packet.messageId : undefined
     packet.qos = 0 // aedes must not PUBACK before Kafka has the record; ingest does
     const resume = () => callback(null)
-    if (!ingest(client, messageId, record, resume)) resume()
+    if (!flow.ingest(client, messageId, record, resume, receivedAt)) resume()
   }
 
   return {
     authorizePublish,
     telemetry (client, vehicleId, qos, messageId, payload, resume) {
       countIn('telemetry', qos)
-      return ingest(client, qos === 1 ? messageId : undefined, telemetryRecord(vehicleId, payload, Date.now()), resume)
+      const now = Date.now()
+      return flow.ingest(client, qos === 1 ? messageId : undefined, telemetryRecord(vehicleId, payload, now), resume, now)
     },
     isIngested: packet => ingested.has(packet),
     isRerouted: packet => rerouted.has(packet),
-    heldClients: () => held
+    heldClients: flow.heldClients,
+    heldBytes: flow.heldBytes,
+    isHeld: flow.isHeld
   }
 }
