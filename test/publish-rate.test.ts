@@ -4,7 +4,6 @@
 // started by the stack script for the outage.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { connect as netConnect } from 'node:net'
 import { after, test } from 'node:test'
 import { promisify } from 'node:util'
 import mqttPacket, { type Packet } from 'mqtt-packet'
@@ -62,25 +61,25 @@ test('Kafka down: the pod stops reading every car once its held bytes reach FLEE
     return { id, raw }
   }))
   try {
-  await stack('down', 'kafka')
-  // as cars send: one message at a time each (a read each), the window's worth without PUBACKs
-  for (let seq = 0; seq < WINDOW; seq++) {
-    for (const c of cars) c.raw.send(telemetry(c.id, seq, 1))
-    await sleep(20)
-  }
-  await sleep(2_000)
-  const read = await tb.metric('fleet_broker_messages_in_total')
-  const held = await tb.metric('fleet_broker_held_bytes')
-  assert.ok(read < CARS * WINDOW, `every message was read (${read}) though the pod budget is ${budget} bytes`)
-  assert.ok(held >= budget && held < budget + CARS * 70 * 1_400, `held ${held} bytes`)
-  assert.equal(await tb.metric('fleet_broker_read_paused'), 1)
-  assert.equal(await tb.metric('fleet_broker_read_pauses_total'), 1)
-  await stack('up', 'kafka')
-  const deadline = Date.now() + 90_000
-  const acks = () => cars.reduce((n, c) => n + c.raw.packets.filter(p => p.cmd === 'puback').length, 0)
-  while (acks() < CARS * WINDOW && Date.now() < deadline) await sleep(250)
-  assert.equal(acks(), CARS * WINDOW, 'every message was read and acknowledged once Kafka was back')
-  assert.equal(await tb.metric('fleet_broker_read_paused'), 0)
+    await stack('down', 'kafka')
+    // as cars send: one message at a time each (a read each), the window's worth without PUBACKs
+    for (let seq = 0; seq < WINDOW; seq++) {
+      for (const c of cars) c.raw.send(telemetry(c.id, seq, 1))
+      await sleep(20)
+    }
+    await sleep(2_000)
+    const read = await tb.metric('fleet_broker_messages_in_total')
+    const held = await tb.metric('fleet_broker_held_bytes')
+    assert.ok(read < CARS * WINDOW, `every message was read (${read}) though the pod budget is ${budget} bytes`)
+    assert.ok(held >= budget && held < budget + CARS * 70 * 1_400, `held ${held} bytes`)
+    assert.equal(await tb.metric('fleet_broker_read_paused'), 1)
+    assert.equal(await tb.metric('fleet_broker_read_pauses_total'), 1)
+    await stack('up', 'kafka')
+    const deadline = Date.now() + 90_000
+    const acks = () => cars.reduce((n, c) => n + c.raw.packets.filter(p => p.cmd === 'puback').length, 0)
+    while (acks() < CARS * WINDOW && Date.now() < deadline) await sleep(250)
+    assert.equal(acks(), CARS * WINDOW, 'every message was read and acknowledged once Kafka was back')
+    assert.equal(await tb.metric('fleet_broker_read_paused'), 0)
   } finally {
     for (const c of cars) c.raw.socket.destroy()
   }
