@@ -6,12 +6,14 @@
 // it read and the bytes it held, for FLEET_HELD_BYTES_PER_POD as set (default 256 MiB; 0 = off).
 //   CARS=4000 WINDOW=64 HELD_BYTES=268435456 npm run bench:held-memory   (needs the stack up)
 import { execFileSync } from 'node:child_process'
+import { Redis } from 'ioredis'
 import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { MqttTopics } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
+import { provisionBulk } from '../services/shared/src/credential-store.js'
+import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
 import { metricValue, startBrokerProcess } from '../test/helpers/broker-process.js'
 import { connectPacket } from '../test/helpers/raw-mqtt.js'
 
@@ -25,6 +27,9 @@ const kafkaPid = Number(/kafka: running \(pid (\d+)\)/.exec(execFileSync('bash',
 
 const broker = await startBrokerProcess(`held-${process.pid}`, { FLEET_HELD_BYTES_PER_POD: HELD, FLEET_MAX_INFLIGHT_PER_CAR: String(WINDOW), FLEET_CONNECT_RATE_PER_S: '100000', FLEET_MAX_CONNECTIONS: String(CARS + 100), FLEET_LOG_LEVEL: 'error' })
 const pid = broker.child.pid!
+const redis = new Redis(loadBrokerConfig().redisUrl)
+const passwords = await provisionBulk(redis, Array.from({ length: CARS }, (_, i) => `held-${process.pid}-${i}`))
+redis.disconnect()
 const sockets = []
 try {
   for (let i = 0; i < CARS; i += 200) {
@@ -33,7 +38,7 @@ try {
       const s = connect({ host: '127.0.0.1', port: broker.mqttPort })
       s.on('error', () => {})
       await new Promise<void>(resolve => s.once('connect', () => resolve()))
-      s.write(connectPacket(id, id, vehicleToken(DEV_SIGNING_KEY, id)))
+      s.write(connectPacket(id, id, passwords.get(id)!))
       await new Promise<void>(resolve => s.once('data', () => resolve()))
       s.on('data', () => {})
       return { id, s }

@@ -9,7 +9,7 @@ import { promisify } from 'node:util'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { MqttTopics } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
+import { carPassword } from './helpers/credentials.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { uniqueFleetPrefix } from './helpers/cars.js'
 import { connectPacket, rawConnect } from './helpers/raw-mqtt.js'
@@ -31,7 +31,7 @@ test('a car flooding QoS 0 telemetry is held to its publish rate (its socket not
   brokers.push(tb)
   const id = `${prefix}-flood`
   const raw = await rawConnect(tb.mqttPort)
-  raw.send(connectPacket(id, id, vehicleToken(DEV_SIGNING_KEY, id)))
+  raw.send(connectPacket(id, id, await carPassword(id)))
   await raw.next('connack', 30_000)
   const chunk = Buffer.concat(Array.from({ length: 200 }, (_, i) => telemetry(id, i, 0)))
   const before = await tb.metric('fleet_broker_messages_in_total')
@@ -56,7 +56,7 @@ test('Kafka down: the pod stops reading every car once its held bytes reach FLEE
   const cars = await Promise.all(Array.from({ length: CARS }, async (_, i) => {
     const id = `${prefix}-held-${i}`
     const raw = await rawConnect(tb.mqttPort)
-    raw.send(connectPacket(id, id, vehicleToken(DEV_SIGNING_KEY, id)))
+    raw.send(connectPacket(id, id, await carPassword(id)))
     await raw.next('connack', 30_000)
     return { id, raw }
   }))

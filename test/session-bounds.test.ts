@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import { MqttTopics } from '../services/shared/src/topics.js'
-import { DEV_SIGNING_KEY, serviceToken, vehicleToken } from '../services/shared/src/vehicle-credentials.js'
+import { carPassword, servicePassword } from './helpers/credentials.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { connectPacket, rawConnect } from './helpers/raw-mqtt.js'
@@ -39,7 +39,7 @@ test('QoS 2 PUBLISHes without PUBREL: the car is stopped at a small per-car numb
   let sent = 0
   for (let conn = 0; conn < 2; conn++) {
     const raw = await rawConnect(tb.mqttPort)
-    raw.send(connectPacket(id, id, vehicleToken(DEV_SIGNING_KEY, id), false))
+    raw.send(connectPacket(id, id, await carPassword(id), false))
     await raw.next('connack')
     for (let m = 1; m <= 300 && !raw.isClosed(); m++) {
       raw.send(mqttPacket.generate({ cmd: 'publish', topic: MqttTopics.telemetry(id), payload, qos: 2, messageId: conn * 300 + m, retain: false, dup: false } as Packet))
@@ -71,7 +71,7 @@ test('a session the car never comes back to expires after FLEET_SESSION_EXPIRY_S
   const car = await connectCar(id, tb.mqttPort, { clean: false })
   await car.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
   await car.endAsync()
-  const commander = await connectCar('service:commander', tb.mqttPort, { clientId: `service:commander:${prefix}`, password: serviceToken(DEV_SIGNING_KEY, 'commander') })
+  const commander = await connectCar('service:commander', tb.mqttPort, { clientId: `service:commander:${prefix}`, password: await servicePassword() })
   for (let i = 0; i < 3; i++) await commander.publishAsync(MqttTopics.commands(id), JSON.stringify({ commandId: `c${i}`, type: 'honk' }), { qos: 1 })
   await commander.endAsync()
   await sleep(300)
