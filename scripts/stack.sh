@@ -11,6 +11,11 @@ KAFKA_VERSION=${FLEET_KAFKA_VERSION:-3.9.2}
 KAFKA_PORT=${FLEET_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${FLEET_KAFKA_CONTROLLER_PORT:-19093}
 REDIS_PORT=${FLEET_REDIS_PORT:-16379}
+# A second Kafka listener with TLS + SASL/SCRAM-SHA-512 (on by default; FLEET_KAFKA_SASL=0 turns it
+# off): its CA, the user and the password are written under $STATE/kafka/sasl/ for clients and tests.
+KAFKA_SASL=${FLEET_KAFKA_SASL:-1}
+KAFKA_SASL_PORT=${FLEET_KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}
+KAFKA_SASL_USER=${FLEET_KAFKA_SASL_USER:-fleet}
 # Fault tests run a stack of their own: Kafka may live on another address inside a network
 # namespace (so its traffic can be throttled with tc), Redis may keep an append-only file (so a
 # stop and start is a restart, not a wipe).
@@ -68,21 +73,54 @@ POM
   rm -rf "$KAFKA_LIBS" && mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS" && rm -rf "$work"
 }
 
+# A CA and a server certificate for $KAFKA_HOST (PEM keystore: unencrypted PKCS#8 key + certificate
+# in one file), and a random password for the SCRAM user; made once per state directory.
+kafka_sasl_files() {
+  local d=$1
+  [ -f "$d/server.keystore.pem" ] && [ -f "$d/password" ] && return 0
+  command -v openssl >/dev/null || die "openssl not found (needed for FLEET_KAFKA_SASL=1)"
+  mkdir -p "$d" && chmod 700 "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=fleet stack Kafka CA" \
+    -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$KAFKA_HOST" -keyout "$d/server.key.tmp" -out "$d/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:%s,DNS:localhost\n' "$KAFKA_HOST" >"$d/san.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$d/san.ext" -out "$d/server.pem" 2>/dev/null
+  openssl pkcs8 -topk8 -nocrypt -in "$d/server.key.tmp" -out "$d/server.key"
+  cat "$d/server.key" "$d/server.pem" >"$d/server.keystore.pem"
+  rm -f "$d/server.key.tmp" "$d/server.csr" "$d/san.ext"
+  openssl rand -hex 24 >"$d/password"
+  printf '%s\n' "$KAFKA_SASL_USER" >"$d/user"
+  chmod 600 "$d"/*
+}
+
 kafka_up() {
-  local dir=$STATE/kafka
+  local dir=$STATE/kafka sasl=$STATE/kafka/sasl
   mkdir -p "$dir"
   if pid_alive "$dir/pid"; then log "kafka already running (pid $(cat "$dir/pid"))"; return 0; fi
   port_open "$KAFKA_PORT" "$KAFKA_HOST" && die "port $KAFKA_PORT is taken by a process this script did not start"
   fetch_kafka
+  local listeners="PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT" protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" extra=""
+  if [ "$KAFKA_SASL" = 1 ]; then
+    port_open "$KAFKA_SASL_PORT" "$KAFKA_HOST" && die "port $KAFKA_SASL_PORT (SASL_SSL) is taken by a process this script did not start"
+    kafka_sasl_files "$sasl"
+    listeners="$listeners,SASL_SSL://$KAFKA_HOST:$KAFKA_SASL_PORT"
+    protocols="$protocols,SASL_SSL:SASL_SSL"
+    extra="sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$sasl/server.keystore.pem"
+  fi
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
+listeners=$listeners,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=$listeners
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
+$extra
 log.dirs=$dir/data
 num.partitions=6
 offsets.topic.replication.factor=1
@@ -102,8 +140,13 @@ log4j.logger.kafka.server.BrokerServer=INFO
 L4J
   if [ ! -f "$dir/data/meta.properties" ]; then
     local cid; cid=$(java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+    # In KRaft the SCRAM user is created with the storage, before the broker first starts.
+    local scram=()
+    [ "$KAFKA_SASL" = 1 ] && scram=(--add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$(cat "$sasl/password")]")
     java -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool \
-      format -t "$cid" -c "$dir/server.properties" >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "kafka storage format failed"; }
+      format -t "$cid" -c "$dir/server.properties" "${scram[@]}" \
+      >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "kafka storage format failed"; }
+    if [ "$KAFKA_SASL" = 1 ]; then touch "$sasl/user-created"; fi
   fi
   # shellcheck disable=SC2086
   ${KAFKA_NETNS:+ip netns exec "$KAFKA_NETNS"} nohup java $KAFKA_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
@@ -113,6 +156,19 @@ L4J
   if ! wait_until 60 "kafka port" port_open "$KAFKA_PORT" "$KAFKA_HOST"; then
     tail -n 30 "$dir/server.log" "$dir/stdout.log" >&2 || true
     die "kafka did not open port $KAFKA_PORT within 60 s"
+  fi
+  if [ "$KAFKA_SASL" = 1 ]; then
+    wait_until 30 "kafka SASL_SSL port" port_open "$KAFKA_SASL_PORT" "$KAFKA_HOST" || die "kafka did not open SASL_SSL port $KAFKA_SASL_PORT"
+    # Storage formatted before the SASL listener existed: add the user through the admin API.
+    if [ ! -f "$sasl/user-created" ]; then
+      java -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_LIBS/*" kafka.admin.ConfigCommand \
+        --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" --alter --entity-type users --entity-name "$KAFKA_SASL_USER" \
+        --add-config "SCRAM-SHA-512=[password=$(cat "$sasl/password")]" >"$dir/scram.log" 2>&1 \
+        || { cat "$dir/scram.log" >&2; die "could not create the SCRAM user"; }
+      touch "$sasl/user-created"
+    fi
+    printf '%s:%s\n' "$KAFKA_HOST" "$KAFKA_SASL_PORT" >"$sasl/brokers"
+    log "kafka SASL_SSL (SCRAM-SHA-512, user $KAFKA_SASL_USER) on $KAFKA_HOST:$KAFKA_SASL_PORT; CA and password in $sasl"
   fi
   log "kafka $KAFKA_VERSION up on $KAFKA_HOST:$KAFKA_PORT${KAFKA_NETNS:+ in network namespace $KAFKA_NETNS} (pid $(cat "$dir/pid"))"
 }

@@ -7,7 +7,7 @@ import type { Kafka } from 'kafkajs'
 import redisPersistence from 'aedes-persistence-redis'
 import MQEmitterRedis from 'mqemitter-redis'
 import type { Registry } from 'prom-client'
-import { createKafka } from '../../shared/src/kafka.js'
+import { createKafka, kafkaSecurity, platformaticSecurity } from '../../shared/src/kafka.js'
 import { KafkaTopics, MqttTopics, isVehicleId } from '../../shared/src/topics.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
@@ -92,7 +92,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
   const producer: RecordProducer = deps.kafka !== undefined || config.kafkaClient === 'kafkajs'
     ? kafkajsRecordProducer(deps.kafka ?? createKafka(config, log, `-broker-${id}`))
-    : platformaticRecordProducer({ clientId: `${config.kafkaClientId}-broker-${id}`, brokers: config.kafkaBrokers, topics: [KafkaTopics.telemetry, KafkaTopics.telemetryDlq, KafkaTopics.commandEvents] })
+    : platformaticRecordProducer({ clientId: `${config.kafkaClientId}-broker-${id}`, brokers: config.kafkaBrokers, topics: [KafkaTopics.telemetry, KafkaTopics.telemetryDlq, KafkaTopics.commandEvents], security: platformaticSecurity(kafkaSecurity(config)) })
   const sink = createKafkaIngest({ producer, lingerMs: config.lingerMs, maxBatch: config.maxBatch, log, metrics })
   let connectedClients = () => 0
   const admission = createAdmission({ maxConnections: config.maxConnections, connectsPerSecond: config.connectRate, connected: () => connectedClients() })

@@ -8,6 +8,7 @@
 import { Producer as PlatformaticProducer, ProduceAcks, stringSerializer, type Serializers } from '@platformatic/kafka'
 import type { Kafka } from 'kafkajs'
 import { cachedKeyPartitioner, keyHashCache } from '../../shared/src/kafka-partitioner.js'
+import type { platformaticSecurity } from '../../shared/src/kafka.js'
 import type { IngestRecord } from './kafka-ingest.js'
 
 export interface RecordProducer {
@@ -45,6 +46,8 @@ export interface PlatformaticProducerOptions {
   brokers: string[]
   /** Topics looked up at connect, so that a broker without Kafka fails to start. */
   topics: string[]
+  /** TLS and SASL/SCRAM (services/shared/src/kafka.ts platformaticSecurity). */
+  security?: ReturnType<typeof platformaticSecurity>
 }
 
 const serializers: Serializers<string, Buffer, string, string> = {
@@ -68,6 +71,7 @@ export function platformaticRecordProducer (opts: PlatformaticProducerOptions): 
   const producer = new PlatformaticProducer<string, Buffer, string, string>({
     clientId: opts.clientId,
     bootstrapBrokers: opts.brokers,
+    ...opts.security,
     serializers,
     idempotent: true,
     acks: ProduceAcks.ALL,

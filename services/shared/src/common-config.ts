@@ -1,9 +1,16 @@
 // Settings every fleet process shares: where Kafka and Redis are, logging, the ops HTTP port.
 import { bool, int, list, oneOf, str } from './config.js'
 
+export const KAFKA_SASL_MECHANISMS = ['none', 'scram-sha-256', 'scram-sha-512'] as const
+
 export const kafkaSettings = {
   kafkaBrokers: list('FLEET_KAFKA_BROKERS', ['127.0.0.1:19092'], 'Kafka bootstrap servers, comma-separated'),
-  kafkaClientId: str('FLEET_KAFKA_CLIENT_ID', 'fleet', 'Kafka client id prefix')
+  kafkaClientId: str('FLEET_KAFKA_CLIENT_ID', 'fleet', 'Kafka client id prefix'),
+  kafkaTls: bool('FLEET_KAFKA_TLS', false, 'connect to Kafka over TLS (the server certificate is verified against FLEET_KAFKA_CA_FILE or the system CAs)'),
+  kafkaCaFile: str('FLEET_KAFKA_CA_FILE', '', 'PEM file of the CA(s) that sign the Kafka brokers\' certificates (empty = the system CAs); needs FLEET_KAFKA_TLS'),
+  kafkaSaslMechanism: oneOf('FLEET_KAFKA_SASL_MECHANISM', 'none', 'SASL mechanism to Kafka: none, scram-sha-256 or scram-sha-512 (needs FLEET_KAFKA_TLS, user and password)', KAFKA_SASL_MECHANISMS),
+  kafkaSaslUsername: str('FLEET_KAFKA_SASL_USERNAME', '', 'SCRAM user name of this service at Kafka'),
+  kafkaSaslPassword: str('FLEET_KAFKA_SASL_PASSWORD', '', 'SCRAM password of this service at Kafka (from a Secret)')
 }
 
 export const redisSettings = {
