@@ -208,6 +208,31 @@ test('the anomaly rule (on here; off by default) sends request-diagnostics once 
   assert.equal(got.length, 1, 'the second anomaly fell in the cooldown')
 })
 
+test('a forged vehicle.commands record reusing a live command id sends nothing: the commander publishes its own record', async () => {
+  const a = `${p}-forge-a`
+  const b = `${p}-forge-b`
+  const carA = await car(a)
+  const carB = await car(b)
+  const created = await send(a, { type: 'lock' })
+  assert.equal(created.status, 201)
+  await until('car A got its lock', () => carA.got.length === 1)
+  const skipped = async () => (await tc.commander.metrics.skipped.get()).values.find(v => v.labels.reason === 'mismatch')?.value ?? 0
+  const before = await skipped()
+  // Someone who can write to vehicle.commands reuses the (still delivered, not final) id.
+  const { commandId, createdAt, expiresAt } = created.body
+  const forged: Command[] = [
+    { commandId, vehicleId: b, type: 'unlock', params: {}, createdAt, expiresAt },
+    { commandId, vehicleId: a, type: 'unlock', params: {}, createdAt, expiresAt },
+    { commandId, vehicleId: a, type: 'ota-update', params: { version: '9.9.9', url: 'http://evil.example/fw.bin' }, createdAt, expiresAt }
+  ]
+  await producer.send({ topic: KafkaTopics.commands, acks: -1, messages: forged.map(c => ({ key: c.vehicleId, value: JSON.stringify(c) })) })
+  await until('the forged records refused (or delivered)', async () => (await skipped()) - before >= forged.length || carB.got.length > 0 || carA.got.length > 1)
+  await sleep(500)
+  assert.deepEqual(carB.got, [], 'car B got nothing')
+  assert.deepEqual(carA.got.map(c => c.type), ['lock'], 'car A got only its own command')
+  assert.equal((await skipped()) - before, forged.length)
+})
+
 test('while the broker is down commands wait; after it is back the car gets each exactly once (runs last: restarts the broker)', async () => {
   const id = `${p}-restart`
   const first = await car(id, { clean: false })

@@ -5,35 +5,43 @@
 // of a batch are published in order without waiting for each PUBACK (MQTT keeps one client's
 // QoS 1 messages in order), then the batch's PUBACKs are awaited together; offsets are committed
 // only after that, so a crash re-publishes (cars must ignore a commandId they have seen).
+// Kafka is not trusted with the content: what goes to the car is the stored record (written by
+// the api or a rule), and a Kafka record that names another car, type or params is refused.
+import { isDeepStrictEqual } from 'node:util'
 import type { Consumer, EachBatchPayload, Producer } from 'kafkajs'
-import { checkCommand, FINAL_STATUSES, type Command, type CommandEvent, type CommandStatus } from '../../shared/src/command-schema.js'
-import { commandKey } from '../../shared/src/command-store.js'
+import { checkCommand, FINAL_STATUSES, type Command, type CommandEvent, type CommandRecord } from '../../shared/src/command-schema.js'
+import { commandKey, commandOf, hashToRecord } from '../../shared/src/command-store.js'
 import type { Logger } from '../../shared/src/logger.js'
 import { isVehicleId, KafkaTopics, MqttTopics } from '../../shared/src/topics.js'
 import type { CommanderMetrics } from './commander-metrics.js'
 import type { CommandLink } from './mqtt-link.js'
 
-export interface StatusReader {
-  /** Status of each command's record (null when there is none). */
-  statuses: (commandIds: string[]) => Promise<Array<CommandStatus | null>>
+export interface RecordReader {
+  /** Each command's stored record (null when there is none). */
+  records: (commandIds: string[]) => Promise<Array<CommandRecord | null>>
 }
 
-export const redisStatusReader = (redis: import('ioredis').Redis): StatusReader => ({
-  async statuses (ids) {
+export const redisRecordReader = (redis: import('ioredis').Redis): RecordReader => ({
+  async records (ids) {
     if (ids.length === 0) return []
     const pipe = redis.pipeline()
-    for (const id of ids) pipe.hget(commandKey(id), 'status')
+    for (const id of ids) pipe.hgetall(commandKey(id))
     const rows = (await pipe.exec()) ?? []
-    return rows.map(([err, v]) => {
+    return rows.map(([err, h]) => {
       if (err) throw err
-      return (v as CommandStatus | null) ?? null
+      return hashToRecord((h ?? {}) as Record<string, string>)
     })
   }
 })
 
+/** The Kafka record says exactly what the stored record says. */
+const sameCommand = (c: Command, stored: Command) =>
+  c.vehicleId === stored.vehicleId && c.type === stored.type && c.createdAt === stored.createdAt &&
+  c.expiresAt === stored.expiresAt && isDeepStrictEqual(c.params, stored.params)
+
 export interface PublisherDeps {
   link: CommandLink
-  status: StatusReader
+  records: RecordReader
   producer: Producer
   metrics: CommanderMetrics
   log: Logger
@@ -98,15 +106,20 @@ export async function publishCommands (values: Array<Buffer | null>, deps: Publi
     }
     commands.push(parsed)
   }
-  const statuses = await deps.status.statuses(commands.map(c => c.commandId))
+  const records = await deps.records.records(commands.map(c => c.commandId))
   const due: Command[] = []
   commands.forEach((c, i) => {
-    const status = statuses[i] ?? null
-    if (status === null) return skip('no_record')
-    if (FINAL_STATUSES.has(status)) return skip('final')
+    const record = records[i] ?? null
+    if (record === null) return skip('no_record')
+    const stored = commandOf(record)
+    if (!sameCommand(c, stored)) {
+      deps.log.warn({ commandId: c.commandId, storedVehicleId: stored.vehicleId, kafkaVehicleId: c.vehicleId }, 'vehicle.commands record differs from the stored command: not published')
+      return skip('mismatch')
+    }
+    if (FINAL_STATUSES.has(record.status)) return skip('final')
     // The sweeper declares it expired; the broker would not deliver it anyway.
-    if (Date.parse(c.expiresAt) <= now()) return skip('expired')
-    due.push(c)
+    if (Date.parse(stored.expiresAt) <= now()) return skip('expired')
+    due.push(stored)
   })
   if (due.length === 0) return { published: 0, skipped }
   await untilConnected(deps)

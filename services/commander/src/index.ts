@@ -17,7 +17,7 @@ import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { runAnomalyRules } from './anomaly-rule.js'
 import { runProjection } from './command-projection.js'
-import { redisStatusReader, runPublisher } from './command-publisher.js'
+import { redisRecordReader, runPublisher } from './command-publisher.js'
 import { parseAnomalyRules, type CommanderConfig } from './commander-config.js'
 import { createCommanderMetrics, type CommanderMetrics } from './commander-metrics.js'
 import { startSweeper } from './expiry-sweeper.js'
@@ -84,7 +84,7 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
       link = connectCommandLink({ url: config.mqttUrl, password: await commanderPassword(config, redis, log), instanceId: id, log, onState: up => metrics.mqttConnected.set(up ? 1 : 0) })
       const byName = (name: string) => consumers.find(c => c.name === name)!.consumer
       for (const c of consumers) await c.consumer.connect()
-      await runPublisher(byName('commands'), { link, status: redisStatusReader(redis), producer, metrics, log, publishTimeoutMs: config.publishTimeoutMs })
+      await runPublisher(byName('commands'), { link, records: redisRecordReader(redis), producer, metrics, log, publishTimeoutMs: config.publishTimeoutMs })
       await runProjection(byName('events'), { redis: projectionRedis, metrics, log })
       if (rules.length > 0) {
         const issuer = createCommandIssuer({ store, producer })
