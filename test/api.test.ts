@@ -19,6 +19,7 @@ import { collect, testKafka, type Collector } from './helpers/kafka.js'
 const p = uniqueFleetPrefix('api')
 const cars = { online: `${p}-a`, anomalous: `${p}-b`, revoked: `${p}-c` }
 const COMMAND_LIMIT = 40
+const SHA = 'a'.repeat(64)
 let t: TestApi
 let redis: Redis
 let commands: Collector
@@ -158,8 +159,12 @@ test('bad input is a 4xx problem+json that says what is wrong, never a 500', asy
     ['param out of range', { payload: { type: 'flash-lights', params: { times: 99 } } }, 400, /params\/times must be <= 20/],
     ['param of the wrong type', { payload: { type: 'flash-lights', params: { times: '3' } } }, 400, /params\/times must be integer/],
     ['missing required params', { payload: { type: 'set-telemetry-interval' } }, 400, /params/],
-    ['bad OTA version', { payload: { type: 'ota-update', params: { version: 'latest' } } }, 400, /params\/version must match pattern/],
-    ['OTA url not http(s)', { payload: { type: 'ota-update', params: { version: '1.2.3', url: 'javascript:alert(1)' } } }, 400, /params\/url/],
+    ['bad OTA version', { payload: { type: 'ota-update', params: { version: 'latest', url: 'https://updates.example/fw.bin', sha256: SHA } } }, 400, /params\/version must match pattern/],
+    ['OTA url not http(s)', { payload: { type: 'ota-update', params: { version: '1.2.3', url: 'javascript:alert(1)', sha256: SHA } } }, 400, /params\/url/],
+    ['OTA url over http', { payload: { type: 'ota-update', params: { version: '1.2.3', url: 'http://updates.example/fw.bin', sha256: SHA } } }, 400, /params\/url must match pattern/],
+    ['OTA without url', { payload: { type: 'ota-update', params: { version: '1.2.3', sha256: SHA } } }, 400, /params must have required property 'url'/],
+    ['OTA without digest', { payload: { type: 'ota-update', params: { version: '1.2.3', url: 'https://updates.example/fw.bin' } } }, 400, /params must have required property 'sha256'/],
+    ['OTA digest not SHA-256', { payload: { type: 'ota-update', params: { version: '1.2.3', url: 'https://updates.example/fw.bin', sha256: SHA.slice(0, 40) } } }, 400, /params\/sha256 must match pattern/],
     ['params on lock', { payload: { type: 'lock', params: { force: true } } }, 400, /additional properties/],
     ['unknown field', { payload: { type: 'lock', priority: 'high' } }, 400, /additional properties/],
     ['ttl too long', { payload: { type: 'lock', ttlSeconds: 10_000_000 } }, 400, /ttlSeconds/],
@@ -207,6 +212,8 @@ test('a command is stored pending and queued on vehicle.commands; GET and the li
   assert.equal(waited.json().status, 'pending')
   // another car's path does not reveal it
   assertProblem(await inject('GET', `/v1/vehicles/${cars.anomalous}/commands/${rec.commandId}`), 404, 'not_found')
+  const ota = await inject('POST', `/v1/vehicles/${cars.online}/commands`, { payload: { type: 'ota-update', params: { version: '1.2.3', url: 'https://updates.example/fw/1.2.3.bin', sha256: SHA } } })
+  assert.equal(ota.statusCode, 201, 'an https OTA with its SHA-256 is accepted')
   const second = (await inject('POST', `/v1/vehicles/${cars.online}/commands`, { payload: { type: 'unlock' } })).json()
   const list = await inject('GET', `/v1/vehicles/${cars.online}/commands?limit=1`, { headers: ro })
   assert.deepEqual(list.json().items.map((c: { commandId: string }) => c.commandId), [second.commandId])

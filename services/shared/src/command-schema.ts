@@ -27,9 +27,12 @@ export const COMMAND_VARIANTS = [
   }, { additionalProperties: false, title: 'set-telemetry-interval' }),
   Type.Object({
     type: Type.Literal('ota-update'),
+    // The car downloads the image over https and installs it only if its SHA-256 matches: a
+    // record read from Kafka or a proxy on the way cannot swap the image.
     params: params({
       version: Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+([-+][0-9A-Za-z.-]+)?$', maxLength: 64 }),
-      url: Type.Optional(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2_048 }))
+      url: Type.String({ format: 'uri', pattern: '^https://[^/?#\\s]+/', maxLength: 2_048, description: 'https URL of the image' }),
+      sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the image, 64 lowercase hex digits' })
     })
   }, { additionalProperties: false, title: 'ota-update' })
 ] as const

@@ -55,6 +55,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       <label class="param" data-for="set-telemetry-interval">interval ms <input name="intervalMs" type="number" min="1000" max="3600000" value="5000"></label>
       <label class="param" data-for="ota-update">version <input name="version" placeholder="1.2.3"></label>
       <label class="param" data-for="ota-update">url <input name="url" type="url" placeholder="https://…"></label>
+      <label class="param" data-for="ota-update">sha256 <input name="sha256" placeholder="64 hex digits"></label>
       <label>TTL s <input name="ttlSeconds" type="number" min="5" max="604800" value="300"></label>
       <button type="submit" id="c-send">Send</button>
     </form>
@@ -277,7 +278,7 @@ export const DASHBOARD_JS = String.raw`'use strict'
     if (type === 'flash-lights') params.times = Number(form.times.value)
     if (type === 'request-diagnostics' && form.reason.value) params.reason = form.reason.value
     if (type === 'set-telemetry-interval') params.intervalMs = Number(form.intervalMs.value)
-    if (type === 'ota-update') { params.version = form.version.value; if (form.url.value) params.url = form.url.value }
+    if (type === 'ota-update') { params.version = form.version.value; params.url = form.url.value; params.sha256 = form.sha256.value.trim().toLowerCase() }
     var b = { type: type, ttlSeconds: Number(form.ttlSeconds.value) }
     if (Object.keys(params).length) b.params = params
     return b
