@@ -105,8 +105,9 @@ after(async () => {
   await t?.stop()
 })
 
-test('only /healthz, /readyz and /metrics are open; everything else answers 401 problem+json with a Basic challenge', async () => {
-  for (const url of ['/healthz', '/readyz', '/metrics']) assert.equal((await inject('GET', url, { headers: {} })).statusCode, 200, url)
+test('only /healthz and /readyz are open; everything else answers 401 problem+json with a Basic challenge', async () => {
+  for (const url of ['/healthz', '/readyz']) assert.equal((await inject('GET', url, { headers: {} })).statusCode, 200, url)
+  assert.equal((await inject('GET', '/metrics', { headers: {} })).statusCode, 404, '/metrics is on the ops port only')
   for (const url of ['/v1/vehicles', `/v1/vehicles/${cars.online}`, '/v1/anomalies', '/v1/fleet/summary', '/v1/stream', '/dashboard', '/dashboard/app.js', '/docs', '/docs/json', '/']) {
     const res = await inject('GET', url, { headers: {} })
     assertProblem(res, 401, 'unauthorized')

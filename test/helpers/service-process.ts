@@ -18,7 +18,7 @@ export interface ServiceProcess {
   metrics: () => Promise<string>
 }
 
-/** The env variable of each service's HTTP port (ops for scorer/commander, the api's own). */
+/** The env variable of each service's HTTP port (ops for scorer/commander, the api's own; the api's /metrics is on its ops port). */
 const portEnv: Record<ServiceName, string> = {
   scorer: 'FLEET_SCORER_OPS_PORT',
   commander: 'FLEET_COMMANDER_OPS_PORT',
@@ -28,7 +28,8 @@ const portEnv: Record<ServiceName, string> = {
 export async function startServiceProcess (service: ServiceName, opts: { name?: string, env?: Record<string, string>, logFile?: string, readyTimeoutMs?: number } = {}): Promise<ServiceProcess> {
   const name = opts.name ?? service
   const port = await freePort()
-  const started = spawnService(`services/${service}/src/main.ts`, { ...process.env, FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...opts.env, [portEnv[service]]: String(port) })
+  const opsPort = service === 'api' ? await freePort() : port
+  const started = spawnService(`services/${service}/src/main.ts`, { ...process.env, FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...opts.env, [portEnv[service]]: String(port), ...(service === 'api' ? { FLEET_API_OPS_PORT: String(opsPort) } : {}) })
   const { child } = started
   if (opts.logFile !== undefined) {
     const log = createWriteStream(opts.logFile, { flags: 'a' })
@@ -39,5 +40,5 @@ export async function startServiceProcess (service: ServiceName, opts: { name?: 
     child.stderr!.on('data', d => process.stderr.write(d))
   }
   if (await waitReady(child, name, `http://127.0.0.1:${port}/readyz`, opts.readyTimeoutMs ?? 60_000, 200) === 'exited') throw new Error(`${name} exited with ${child.exitCode}`)
-  return { name, port, child, ...controls(started, port) }
+  return { name, port, child, ...controls(started, opsPort) }
 }

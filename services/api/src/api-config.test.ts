@@ -16,7 +16,11 @@ test('bad keys, roles and secrets stop the start with the variable named, never 
     [{ FLEET_API_KEYS: 'admin:0123456789abcdef0' }, /role "admin"/],
     [{ FLEET_API_KEYS: 'a:b:c:0123456789abcdef0' }, /not \[name:\]\[role:\]key/],
     [{ FLEET_API_KEYS: 'operator:0123456789abcdef0,read-only:0123456789abcdef0' }, /twice/],
-    [{ FLEET_API_JWT_SECRET: 'too-short' }, /32/]
+    [{ FLEET_API_JWT_SECRET: 'too-short' }, /32/],
+    [{ FLEET_API_JWT_SECRET: 'a-jwt-secret-of-enough-characters-0123' }, /FLEET_API_JWT_ISSUER and FLEET_API_JWT_AUDIENCE: both required/],
+    [{ FLEET_API_JWT_SECRET: 'a-jwt-secret-of-enough-characters-0123', FLEET_API_JWT_ISSUER: 'https://login' }, /both required/],
+    [{ FLEET_API_TRUST_PROXY: 'true' }, /FLEET_API_TRUST_PROXY is gone: set FLEET_API_TRUST_PROXY_HOPS/],
+    [{ FLEET_API_TRUST_PROXY_HOPS: '-1' }, /FLEET_API_TRUST_PROXY_HOPS/]
   ] as const) {
     assert.throws(() => loadApiConfig(env), (err: Error) => err instanceof ConfigError && re.test(err.message) && !err.message.includes('0123456789abcdef0'), JSON.stringify(env))
   }

@@ -1,7 +1,7 @@
 // The api's settings: every one an environment variable with a default, validated at start.
 import { createHash } from 'node:crypto'
-import { ConfigError, bool, int, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
-import { devModeSetting, hostSetting, kafkaSettings, logSettings, redisSettings } from '../../shared/src/common-config.js'
+import { ConfigError, int, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
+import { devModeSetting, hostSetting, kafkaSettings, logSettings, opsPortSetting, redisSettings } from '../../shared/src/common-config.js'
 import { devSecretProblems } from '../../shared/src/dev-secrets.js'
 import { COMMAND_TTL_LIMITS_S } from '../../shared/src/command-schema.js'
 
@@ -16,11 +16,14 @@ export const apiSettings = {
   ...redisSettings,
   ...logSettings,
   ...devModeSetting,
-  port: int('FLEET_API_PORT', 8080, 'HTTP port of the api, the dashboard, /docs, /metrics, /healthz and /readyz (0 = any free port)', 0, 65535),
+  port: int('FLEET_API_PORT', 8080, 'HTTP port of the api, the dashboard, /docs, /healthz and /readyz (0 = any free port); /metrics is on the ops port only', 0, 65535),
+  ...opsPortSetting('FLEET_API_OPS_PORT', 9104),
   apiKeys: str('FLEET_API_KEYS', DEV_API_KEYS, 'operator API keys, comma-separated: `key` (an operator), `role:key` or `name:role:key`; role is operator or read-only; keys are 16+ characters of A-Z a-z 0-9 . _ ~ + / = -'),
-  jwtSecret: str('FLEET_API_JWT_SECRET', '', 'HS256 secret (32+ characters) of operator JWTs (claims: sub, role = operator or read-only, exp); empty = JWTs off'),
-  jwtIssuer: str('FLEET_API_JWT_ISSUER', '', 'required `iss` of JWTs (empty = any)'),
-  jwtAudience: str('FLEET_API_JWT_AUDIENCE', '', 'required `aud` of JWTs (empty = any)'),
+  jwtSecret: str('FLEET_API_JWT_SECRET', '', 'HS256 secret (32+ characters) of operator JWTs (claims: sub, role = operator or read-only, iss, aud, iat, exp); empty = JWTs off'),
+  jwtIssuer: str('FLEET_API_JWT_ISSUER', '', 'the `iss` every JWT must carry (required when JWTs are on)'),
+  jwtAudience: str('FLEET_API_JWT_AUDIENCE', '', 'the `aud` every JWT must carry (required when JWTs are on)'),
+  jwtMaxAgeS: int('FLEET_API_JWT_MAX_AGE_S', 3_600, 'oldest accepted JWT (now - iat) and longest lifetime (exp - iat), seconds', 60, 7 * 24 * 3600),
+  authFailuresPerMin: int('FLEET_API_AUTH_FAILURES_PER_MIN', 20, 'failed logins one address may make per minute; past it every request from it gets 429 with Retry-After until the minute is over', 1, 100_000),
   rateLimitPerMin: int('FLEET_API_RATE_LIMIT_PER_MIN', 1_200, 'requests per minute from one address (health and metrics excepted)', 1, 10_000_000),
   commandRateLimitPerMin: int('FLEET_API_COMMAND_RATE_LIMIT_PER_MIN', 120, 'commands per minute one address may send', 1, 10_000_000),
   bodyLimit: int('FLEET_API_BODY_LIMIT_BYTES', 16_384, 'largest request body; larger ones get 413', 256, 10_485_760),
@@ -32,7 +35,8 @@ export const apiSettings = {
   vehicleIndexRefreshMs: int('FLEET_API_VEHICLE_INDEX_REFRESH_MS', 30_000, 'how often the sorted list of known vehicles (for paging by id) is rebuilt from Redis; a SCAN, ~0.3 s per 40k cars', 200, 3_600_000),
   anomalyBuffer: int('FLEET_API_ANOMALY_BUFFER', 500, 'recent fleet-wide anomalies kept in memory for the feed (read from vehicle.anomalies)', 10, 100_000),
   maxStreams: int('FLEET_API_MAX_STREAMS', 200, 'open event streams (SSE) per api process; more get 503', 1, 100_000),
-  trustProxy: bool('FLEET_API_TRUST_PROXY', false, 'take the client address from X-Forwarded-For (behind a load balancer)')
+  streamBufferBytes: int('FLEET_API_STREAM_BUFFER_BYTES', 1_048_576, 'bytes an event stream may hold for a reader that does not read; past it the stream is closed', 16_384, 64 * 1_048_576),
+  trustProxyHops: int('FLEET_API_TRUST_PROXY_HOPS', 0, 'proxies in front of the api whose X-Forwarded-For entries are trusted (0 = none: the client address is the TCP peer); the client address is the entry that many hops from the right', 0, 10)
 }
 
 export type ApiConfig = ConfigOf<typeof apiSettings>
@@ -69,6 +73,9 @@ export function loadApiConfig (env: NodeJS.ProcessEnv = process.env): ApiConfig 
   }
   if (config.jwtSecret !== '' && config.jwtSecret.length < 32) problems.push('FLEET_API_JWT_SECRET: must be at least 32 characters')
   problems.push(...devSecretProblems(config.devMode, { FLEET_API_KEYS: config.apiKeys, FLEET_API_JWT_SECRET: config.jwtSecret }))
+  if (config.jwtSecret !== '' && (config.jwtIssuer === '' || config.jwtAudience === '')) problems.push('FLEET_API_JWT_ISSUER and FLEET_API_JWT_AUDIENCE: both required when FLEET_API_JWT_SECRET is set (a token for another service must not open this one)')
+  // The old boolean trusted every X-Forwarded-For hop, so a client could name any address.
+  if ((env.FLEET_API_TRUST_PROXY ?? '') !== '') problems.push('FLEET_API_TRUST_PROXY is gone: set FLEET_API_TRUST_PROXY_HOPS to the number of proxies in front of the api')
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

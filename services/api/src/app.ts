@@ -1,11 +1,10 @@
-// The api as one fastify plugin: rate limits, OpenAPI (/docs), the open ops endpoints, and the
+// The api as one fastify plugin: rate limits, OpenAPI (/docs), the open health endpoints, and the
 // authenticated routes: /v1 (JSON API and its event stream) and /dashboard. Every route under /v1,
 // /dashboard and /docs goes through the auth hook; nothing else is served.
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, onRequestHookHandler } from 'fastify'
-import type { Registry } from 'prom-client'
 import type { ReadinessCheck } from '../../shared/src/ops-server.js'
 import type { ApiContext } from './context.js'
 import { requireAuth } from './plugins/auth.js'
@@ -19,12 +18,11 @@ import { vehicleRoutes } from './routes/vehicles.js'
 
 export interface AppOptions {
   ctx: ApiContext
-  registry: Registry
   checks: ReadinessCheck[]
   authHook: onRequestHookHandler
 }
 
-const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics'])
+const OPEN_PATHS = new Set(['/healthz', '/readyz'])
 
 export async function fleetApi (app: FastifyInstance, opts: AppOptions): Promise<void> {
   const { ctx } = opts
@@ -51,7 +49,7 @@ export async function fleetApi (app: FastifyInstance, opts: AppOptions): Promise
     }
   })
   await app.register(swaggerUi, { routePrefix: '/docs', uiHooks: { onRequest: opts.authHook }, staticCSP: true })
-  await app.register(opsRoutes, { registry: opts.registry, checks: opts.checks })
+  await app.register(opsRoutes, { checks: opts.checks })
   await app.register(async v1 => {
     requireAuth(v1, opts.authHook)
     await v1.register(vehicleRoutes, { ctx })

@@ -1,4 +1,5 @@
-// The fleet operations api: fastify with the fleet plugin (app.ts) on one port, plus what feeds
+// The fleet operations api: fastify with the fleet plugin (app.ts) on one port, /metrics with
+// /healthz and /readyz on the ops port (kept off the public port), plus what feeds
 // it (Redis reads, the anomaly feed from Kafka, command updates, the fleet sampler) and the
 // command issuer. `createApi(config, deps)` is what main.ts, the tests and the all-in-one launcher
 // use; `app` is there for app.inject().
@@ -17,6 +18,7 @@ import { createCommandStore, EXPIRING_COMMANDS_KEY } from '../../shared/src/comm
 import { createKafka } from '../../shared/src/kafka.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
+import { createOpsServer, type OpsServer, type ReadinessCheck } from '../../shared/src/ops-server.js'
 import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
 import { createVehicleLifecycle } from '../../shared/src/vehicle-lifecycle.js'
 import { createAnomalyFeed } from './anomaly-feed.js'
@@ -27,6 +29,7 @@ import type { ApiContext } from './context.js'
 import { createFleetReader } from './fleet-reader.js'
 import { createFleetSampler } from './fleet-sampler.js'
 import { createAuthenticator } from './plugins/auth.js'
+import { createAuthLimiter } from './plugins/auth-limiter.js'
 import { installProblems } from './plugins/problems.js'
 import { createStreamLimiter } from './sse.js'
 
@@ -37,7 +40,7 @@ export interface ApiDeps {
 }
 
 export interface FleetApi {
-  start: () => Promise<{ port: number }>
+  start: () => Promise<{ port: number, opsPort: number }>
   stop: () => Promise<void>
   readonly app: FastifyInstance
   readonly registry: Registry
@@ -84,7 +87,10 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
     }
   })
   const lifecycle = createVehicleLifecycle(redis, producer)
-  const ctx: ApiContext = { config, store, issuer, reader, feed, sampler, updates, streams: createStreamLimiter(config.maxStreams), redis, lifecycle }
+  const authFailures = new Counter({ name: 'fleet_api_auth_failures_total', help: 'refused logins by reason (missing, invalid_key, invalid_jwt) and requests refused 429 after too many (limited)', labelNames: ['reason'], registers: [registry] })
+  const streamsDropped = new Counter({ name: 'fleet_api_streams_dropped_total', help: 'event streams closed because their reader did not read (FLEET_API_STREAM_BUFFER_BYTES waiting)', registers: [registry] })
+  const streams = createStreamLimiter(config.maxStreams, { maxBufferBytes: config.streamBufferBytes, onDropped: () => streamsDropped.inc() })
+  const ctx: ApiContext = { config, store, issuer, reader, feed, sampler, updates, streams, redis, lifecycle }
   let kafkaUp = false
 
   const app = Fastify({
@@ -94,7 +100,9 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     bodyLimit: config.bodyLimit,
-    trustProxy: config.trustProxy,
+    // Only the nearest `trustProxyHops` proxies are believed: X-Forwarded-For is read from the
+    // right, and the first address no trusted proxy vouches for is the client.
+    trustProxy: config.trustProxyHops === 0 ? false : (_address: string, hop: number) => hop < config.trustProxyHops,
     connectionTimeout: 60_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 10_000,
@@ -115,23 +123,33 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
   if (config.jwtSecret !== '') {
     void app.register(fastifyJwt, {
       secret: config.jwtSecret,
-      verify: { algorithms: ['HS256'], ...(config.jwtIssuer === '' ? {} : { allowedIss: config.jwtIssuer }), ...(config.jwtAudience === '' ? {} : { allowedAud: config.jwtAudience }), requiredClaims: ['exp', 'sub'] }
+      verify: { algorithms: ['HS256'], allowedIss: config.jwtIssuer, allowedAud: config.jwtAudience, requiredClaims: ['exp', 'iat', 'sub', 'iss', 'aud'], maxAge: config.jwtMaxAgeS * 1000 }
     })
+  }
+  const verifyJwt = (token: string) => {
+    const claims = app.jwt.verify<{ iat: number, exp: number, sub?: unknown, role?: unknown }>(token)
+    // maxAge bounds now - iat; a token must also not be made to live longer than that.
+    if (claims.exp - claims.iat > config.jwtMaxAgeS) throw new Error('token lifetime longer than FLEET_API_JWT_MAX_AGE_S')
+    if (claims.iat > Date.now() / 1000 + 60) throw new Error('token issued in the future')
+    return claims
   }
   const auth = createAuthenticator({
     keys: parseApiKeys(config.apiKeys),
-    ...(config.jwtSecret === '' ? {} : { verifyJwt: (token: string) => app.jwt.verify(token) })
+    limiter: createAuthLimiter({ maxFailures: config.authFailuresPerMin }),
+    onFailure: reason => authFailures.inc({ reason }),
+    ...(config.jwtSecret === '' ? {} : { verifyJwt })
   })
+  const checks: ReadinessCheck[] = [
+    { name: 'redis', check: () => redis.status === 'ready' },
+    { name: 'kafka', check: () => kafkaUp },
+    { name: 'anomalyFeed', check: () => feed.ready() },
+    { name: 'commandUpdates', check: () => updates.ready() }
+  ]
+  let ops: OpsServer | null = null
   void app.register(fleetApi, {
     ctx,
-    registry,
     authHook: auth.hook,
-    checks: [
-      { name: 'redis', check: () => redis.status === 'ready' },
-      { name: 'kafka', check: () => kafkaUp },
-      { name: 'anomalyFeed', check: () => feed.ready() },
-      { name: 'commandUpdates', check: () => updates.ready() }
-    ]
+    checks
   })
 
   return {
@@ -145,15 +163,18 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
       kafkaUp = true
       await feed.start()
       await sampler.start()
+      ops = createOpsServer({ host: config.host, port: config.opsPort, registry, checks, log })
+      const opsPort = await ops.start()
       await app.listen({ host: config.host, port: config.port })
       const addr = app.server.address()
       const port = typeof addr === 'object' && addr !== null ? addr.port : config.port
-      log.info({ port }, 'api listening')
-      return { port }
+      log.info({ port, opsPort }, 'api listening')
+      return { port, opsPort }
     },
     async stop () {
       sampler.stop()
       await app.close()
+      await ops?.stop()
       await feed.stop()
       await Promise.all([producer.disconnect().catch(() => {}), admin.disconnect().catch(() => {})])
       kafkaUp = false

@@ -1,5 +1,7 @@
 // Server-sent events over a hijacked reply: headers (with the request id), `event:`/`data:` frames,
-// a comment every 15 s so proxies keep the stream open, and a per-process cap on open streams.
+// a comment every 15 s so proxies keep the stream open, a per-process cap on open streams, and a
+// bound on what one stream may hold: a reader that does not read is dropped once `maxBufferBytes`
+// wait in the socket's buffer (the kernel's buffers are full by then), not held forever.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ApiProblem } from './problem.js'
 
@@ -10,7 +12,7 @@ export interface EventStream {
   closed: Promise<void>
 }
 
-export function createStreamLimiter (max: number) {
+export function createStreamLimiter (max: number, opts: { maxBufferBytes: number, onDropped?: () => void }) {
   let open = 0
   return {
     open: () => open,
@@ -30,7 +32,18 @@ export function createStreamLimiter (max: number) {
       let done = false
       let resolveClosed!: () => void
       const closed = new Promise<void>(resolve => { resolveClosed = resolve })
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000)
+      const write = (chunk: string) => {
+        if (done) return
+        if (res.writableLength > opts.maxBufferBytes) {
+          opts.onDropped?.()
+          request.log.warn({ buffered: res.writableLength }, 'event stream reader does not read: stream closed')
+          res.destroy()
+          finish()
+          return
+        }
+        res.write(chunk)
+      }
+      const heartbeat = setInterval(() => write(': keep-alive\n\n'), 15_000)
       const finish = () => {
         if (done) return
         done = true
@@ -42,7 +55,7 @@ export function createStreamLimiter (max: number) {
       res.once('close', finish)
       return {
         send (event, data) {
-          if (!done) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+          write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
         },
         close () {
           if (!done) res.end()

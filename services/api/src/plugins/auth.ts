@@ -3,12 +3,14 @@
 // `X-API-Key: <API key>`, or `Authorization: Basic` with the API key as password (what a browser
 // sends for the dashboard and /docs after its login prompt). Roles: read-only may read
 // everything; operator may also send commands (routes say `config: { role: 'operator' }`).
-// Unsafe methods from another origin are refused, so a browser's cached Basic credentials
-// cannot be used by another site.
+// Unsafe methods from another origin (or from an opaque one, `Origin: null`) are refused, so a
+// browser's cached Basic credentials cannot be used by another site. Failed logins are limited
+// per client address (auth-limiter.ts): past the budget, 429 with Retry-After.
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { keyDigest, ROLES, type ApiKey, type Role } from '../api-config.js'
 import { ApiProblem } from '../problem.js'
+import type { AuthLimiter } from './auth-limiter.js'
 
 export interface Principal { name: string, role: Role, via: 'api-key' | 'jwt' }
 
@@ -24,8 +26,11 @@ interface JwtClaims { sub?: unknown, role?: unknown }
 
 export interface AuthOptions {
   keys: ApiKey[]
-  /** Verifies a JWT (signature, exp, iss, aud) and returns its claims; absent when JWTs are off. */
+  /** Verifies a JWT (signature, exp, iss, aud, age) and returns its claims; absent when JWTs are off. */
   verifyJwt?: (token: string) => JwtClaims
+  limiter: AuthLimiter
+  /** Called for every refused login (401), with the reason, and when an address is blocked. */
+  onFailure?: (reason: 'missing' | 'invalid_key' | 'invalid_jwt' | 'limited') => void
 }
 
 function presented (request: FastifyRequest): { kind: 'bearer' | 'key', value: string } | null {
@@ -62,6 +67,7 @@ export function createAuthenticator (opts: AuthOptions) {
       try {
         claims = opts.verifyJwt(cred.value)
       } catch {
+        opts.onFailure?.('invalid_jwt')
         throw new ApiProblem(401, 'invalid_credentials', 'the token is not valid (signature, expiry, issuer or audience)')
       }
       if (typeof claims.sub !== 'string' || claims.sub === '' || !(ROLES as readonly unknown[]).includes(claims.role)) {
@@ -70,15 +76,35 @@ export function createAuthenticator (opts: AuthOptions) {
       return { name: `jwt:${claims.sub.slice(0, 64)}`, role: claims.role as Role, via: 'jwt' }
     }
     const p = cred.value === '' ? null : byKey(cred.value)
-    if (p === null) throw new ApiProblem(401, 'invalid_credentials', 'the API key is not valid')
+    if (p === null) {
+      opts.onFailure?.('invalid_key')
+      throw new ApiProblem(401, 'invalid_credentials', 'the API key is not valid')
+    }
     return p
   }
 
-  const hook: onRequestHookHandler = async (request) => {
-    const principal = identify(request)
+  const hook: onRequestHookHandler = async (request, reply) => {
+    const blocked = opts.limiter.blockedFor(request.ip)
+    if (blocked > 0) {
+      opts.onFailure?.('limited')
+      reply.header('retry-after', String(blocked))
+      throw new ApiProblem(429, 'rate_limited', `too many failed logins from this address; retry in ${blocked} s`)
+    }
+    let principal: Principal
+    try {
+      principal = identify(request)
+    } catch (err) {
+      if (err instanceof ApiProblem && err.statusCode === 401) {
+        if (err.code === 'unauthorized') opts.onFailure?.('missing')
+        // No credentials at all is a browser before its login prompt, not a guess: not counted.
+        else opts.limiter.failed(request.ip)
+      }
+      throw err
+    }
     request.principal = principal
     const origin = request.headers.origin
-    if (!['GET', 'HEAD', 'OPTIONS'].includes(request.method) && typeof origin === 'string' && origin !== 'null') {
+    if (!['GET', 'HEAD', 'OPTIONS'].includes(request.method) && typeof origin === 'string') {
+      // `Origin: null` (sandboxed frames, file: pages, some redirects) parses to no host: refused.
       let host = ''
       try { host = new URL(origin).host } catch {}
       if (host !== request.headers.host) throw new ApiProblem(403, 'cross_origin', 'requests that change things must come from the api\'s own origin')

@@ -1,10 +1,10 @@
 // The open endpoints of the api's port: /healthz (alive), /readyz (Redis, Kafka, the anomaly feed
-// and the command updates all working), /metrics (Prometheus).
+// and the command updates all working). /metrics is on the ops port only (index.ts): what it
+// tells (keys' names, routes, load) is not for the internet.
 import type { FastifyInstance } from 'fastify'
-import type { Registry } from 'prom-client'
 import type { ReadinessCheck } from '../../../shared/src/ops-server.js'
 
-export async function opsRoutes (app: FastifyInstance, opts: { registry: Registry, checks: ReadinessCheck[] }): Promise<void> {
+export async function opsRoutes (app: FastifyInstance, opts: { checks: ReadinessCheck[] }): Promise<void> {
   const open = { config: { rateLimit: false as const }, schema: { hide: true } }
   app.get('/healthz', open, async () => ({ status: 'ok' }))
   app.get('/readyz', open, async (_request, reply) => {
@@ -18,9 +18,5 @@ export async function opsRoutes (app: FastifyInstance, opts: { registry: Registr
     }
     const ready = Object.values(checks).every(Boolean)
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks })
-  })
-  app.get('/metrics', open, async (_request, reply) => {
-    reply.header('content-type', opts.registry.contentType)
-    return opts.registry.metrics()
   })
 }
