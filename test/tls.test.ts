@@ -14,6 +14,7 @@ import { createFleetCa, issueCarCertificate, issueServerCertificate, type Pem } 
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { REVOCATIONS_CHANNEL, REVOKED_VEHICLES_KEY } from '../services/shared/src/vehicle-credentials.js'
+import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connackCode, connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, type Collector } from './helpers/kafka.js'
@@ -125,6 +126,18 @@ test('password auth works on the TLS listener too (client auth "either"), and ov
   const cert = await issueCarCertificate(ca, certCar)
   const c2 = await connectCar(certCar, 0, { url: `wss://127.0.0.1:${tb.wssPort}/mqtt`, username: undefined, password: undefined, wsOptions: { ca: ca.certPem, servername: 'localhost', cert: cert.certPem, key: cert.keyPem } } as never)
   await c2.endAsync()
+})
+
+test('TLS only: FLEET_MQTT_PORT=-1 and FLEET_MQTT_WS_PORT=-1 open no plaintext listener; cars connect over TLS', async () => {
+  const only = await startTestBroker({ FLEET_MQTT_PORT: '-1', FLEET_MQTT_WS_PORT: '-1', FLEET_TLS_CERT_FILE: files.cert, FLEET_TLS_KEY_FILE: files.key, FLEET_TLS_CA_FILE: files.ca, FLEET_MQTTS_PORT: '0', FLEET_MQTT_WSS_PORT: '-1', FLEET_TLS_CLIENT_AUTH: 'either' })
+  try {
+    assert.equal(only.mqttPort, -1)
+    assert.equal(only.wsPort, null)
+    assert.equal(await connackCode(`${prefix}-tlsonly`, 0, { url: `mqtts://127.0.0.1:${only.tlsPort}`, ca: ca.certPem, servername: 'localhost' } as never), 0)
+  } finally {
+    await only.stop()
+  }
+  assert.throws(() => loadBrokerConfig({ FLEET_MQTT_PORT: '-1', FLEET_MQTT_WS_PORT: '-1' }), /no MQTT listener/)
 })
 
 test('a new certificate in the files is served to new connections; connected cars stay', async () => {

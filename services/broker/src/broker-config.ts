@@ -11,8 +11,8 @@ export const brokerSettings = {
   ...devModeSetting,
   ...opsPortSetting('FLEET_BROKER_OPS_PORT', 9101),
   brokerId: str('FLEET_BROKER_ID', '', 'broker instance id in logs and metrics (default: host name + pid)'),
-  mqttPort: int('FLEET_MQTT_PORT', 1883, 'MQTT over TCP port (0 = any free port)', 0, 65535),
-  wsPort: int('FLEET_MQTT_WS_PORT', 8083, 'MQTT over WebSocket port (0 = any free port, -1 = off)', -1, 65535),
+  mqttPort: int('FLEET_MQTT_PORT', 1883, 'MQTT over TCP (plaintext) port (0 = any free port, -1 = off: TLS only)', -1, 65535),
+  wsPort: int('FLEET_MQTT_WS_PORT', 8083, 'MQTT over WebSocket (plaintext) port (0 = any free port, -1 = off)', -1, 65535),
   tlsPort: int('FLEET_MQTTS_PORT', 8883, 'MQTT over TLS port (on when FLEET_TLS_CERT_FILE is set; 0 = any free port, -1 = off)', -1, 65535),
   wssPort: int('FLEET_MQTT_WSS_PORT', 8084, 'MQTT over secure WebSocket port (on when FLEET_TLS_CERT_FILE is set; -1 = off)', -1, 65535),
   tlsCertFile: str('FLEET_TLS_CERT_FILE', '', 'broker certificate (PEM); reloaded when the file changes'),
@@ -70,6 +70,8 @@ export function loadBrokerConfig (env: NodeJS.ProcessEnv = process.env): BrokerC
     if (config.vehicleTokenKey === '') problems.push('FLEET_LEGACY_TOKENS_UNTIL needs FLEET_VEHICLE_TOKEN_KEY (the key of the old tokens)')
   }
   problems.push(...devSecretProblems(config.devMode, { FLEET_VEHICLE_TOKEN_KEY: config.vehicleTokenKey }))
+  const tlsOn = config.tlsCertFile !== '' && (config.tlsPort >= 0 || config.wssPort >= 0)
+  if (config.mqttPort < 0 && config.wsPort < 0 && !tlsOn) problems.push('no MQTT listener: FLEET_MQTT_PORT and FLEET_MQTT_WS_PORT are -1 and TLS is off (FLEET_TLS_CERT_FILE)')
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

@@ -46,6 +46,7 @@ export interface BrokerDeps {
   redis?: Redis
 }
 
+/** Ports listened on; mqttPort is -1 when the plaintext TCP listener is off (FLEET_MQTT_PORT=-1). */
 export interface BrokerAddresses { mqttPort: number, wsPort: number | null, tlsPort: number | null, wssPort: number | null, opsPort: number }
 
 /** The vehicleId named by a verified car certificate (subject CN), its serial and notBefore, or null. */
@@ -311,7 +312,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
         ]
       })
       const opsPort = await ops.start()
-      const addresses = { mqttPort: listeners.mqttPort, wsPort: listeners.wsPort, tlsPort: listeners.tlsPort, wssPort: listeners.wssPort, opsPort }
+      const addresses = { mqttPort: listeners.mqttPort ?? -1, wsPort: listeners.wsPort, tlsPort: listeners.tlsPort, wssPort: listeners.wssPort, opsPort }
       log.info(addresses, 'broker listening')
       return addresses
     },

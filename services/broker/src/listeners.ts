@@ -21,7 +21,7 @@ export interface TlsListenOptions {
 }
 
 export interface Listeners {
-  mqttPort: number
+  mqttPort: number | null
   wsPort: number | null
   tlsPort: number | null
   wssPort: number | null
@@ -77,9 +77,13 @@ const upgradeOnly = (_req: IncomingMessage, res: import('node:http').ServerRespo
 export async function startListeners (opts: ListenOptions): Promise<Listeners> {
   const servers: Array<NetServer | HttpServer> = []
   const sockets: WebSocketServer[] = []
-  const tcp = createNetServer({ noDelay: true }, socket => opts.onStream(socket, { listener: 'tcp', tls: null, remoteAddress: socket.remoteAddress }))
-  servers.push(tcp)
-  const mqttPort = await listen(tcp, opts.mqttPort, opts.host)
+  let mqttPort: number | null = null
+  // -1 = off, like the WebSocket port: a TLS-only broker has no plaintext listener at all.
+  if (opts.mqttPort >= 0) {
+    const tcp = createNetServer({ noDelay: true }, socket => opts.onStream(socket, { listener: 'tcp', tls: null, remoteAddress: socket.remoteAddress }))
+    servers.push(tcp)
+    mqttPort = await listen(tcp, opts.mqttPort, opts.host)
+  }
   let wsPort: number | null = null
   if (opts.wsPort >= 0) {
     const http = createHttpServer(upgradeOnly)
