@@ -291,7 +291,11 @@ test('the broker: MQTT and WebSocket Service, PDB and HPA on its pods, a grace p
     const service = must(objs, 'Service', 'fleet-broker')
     assert.ok(selects(selectorOf(service), podLabels))
     const ports = new Map(container.ports?.map(p => [p.name, p.containerPort]))
-    for (const [name, env, port] of [['mqtt', 'FLEET_MQTT_PORT', 1883], ['mqtt-ws', 'FLEET_MQTT_WS_PORT', 8083]] as const) {
+    // Production is TLS only (the plaintext listeners are checked in their own test below).
+    const listeners = label === 'production'
+      ? [['mqtts', 'FLEET_MQTTS_PORT', 8883], ['mqtt-wss', 'FLEET_MQTT_WSS_PORT', 8084]] as const
+      : [['mqtt', 'FLEET_MQTT_PORT', 1883], ['mqtt-ws', 'FLEET_MQTT_WS_PORT', 8083]] as const
+    for (const [name, env, port] of listeners) {
       const sp = service.spec?.ports?.find(p => p.name === name)
       assert.ok(sp, `${label}: broker Service has no ${name} port`)
       assert.equal(sp.port, port)
@@ -314,6 +318,27 @@ test('the broker: MQTT and WebSocket Service, PDB and HPA on its pods, a grace p
       `${label}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} must exceed the ${drainMs} ms drain with room to close`)
   }
   assert.equal(must(production().objs, 'HorizontalPodAutoscaler', 'fleet-broker').spec?.minReplicas, 3)
+})
+
+test('production values are TLS only: no plaintext MQTT port is rendered, listened on or connected to', () => {
+  const objs = production().objs
+  const deployment = must(objs, 'Deployment', 'fleet-broker')
+  const container = podSpec(deployment).containers[0]!
+  const config = configOf(objs, container)
+  assert.equal(config.FLEET_MQTT_PORT, '-1')
+  assert.equal(config.FLEET_MQTT_WS_PORT, '-1')
+  assert.ok(config.FLEET_TLS_CERT_FILE, 'TLS on')
+  const loaded = loadBrokerConfig({ ...config, FLEET_VEHICLE_TOKEN_KEY: 'from-the-secret' })
+  assert.deepEqual([loaded.mqttPort, loaded.wsPort], [-1, -1], 'the broker opens no plaintext listener')
+  const plaintext = (ports: Array<{ name?: string, port?: number, containerPort?: number }> | undefined) =>
+    (ports ?? []).filter(p => ['mqtt', 'mqtt-ws'].includes(p.name ?? '') || [1883, 8083].includes(Number(p.port ?? p.containerPort)))
+  assert.deepEqual(plaintext(container.ports), [], 'no plaintext container port')
+  for (const service of objs.filter(o => o.kind === 'Service')) assert.deepEqual(plaintext(service.spec?.ports), [], `Service ${service.metadata.name}`)
+  const commander = configOf(objs, podSpec(must(objs, 'Deployment', 'fleet-commander')).containers[0]!)
+  assert.match(commander.FLEET_COMMANDER_MQTT_URL ?? '', /^mqtts:\/\/fleet-broker:8883$/)
+  // The api's /metrics is on its ops Service, not the public one.
+  assert.ok(!must(objs, 'Service', 'fleet-api').spec?.ports?.some(p => p.name === 'ops'))
+  assert.ok(must(objs, 'Service', 'fleet-api-ops').spec?.ports?.some(p => p.name === 'ops'))
 })
 
 test('every pod is non-root with a read-only root filesystem, no capabilities, probes and resources', () => {

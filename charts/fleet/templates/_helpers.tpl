@@ -103,9 +103,16 @@ FLEET_MQTT_WSS_PORT: {{ $v.tls.wssPort | quote }}
 FLEET_SCORER_OPS_PORT: {{ $v.opsPort | quote }}
 {{- else if eq .component "commander" }}
 FLEET_COMMANDER_OPS_PORT: {{ $v.opsPort | quote }}
-FLEET_COMMANDER_MQTT_URL: {{ $v.mqttUrl | default (printf "mqtt://%s:%v" (include "fleet.component" (dict "root" $root "component" "broker")) $root.Values.broker.mqttPort) | quote }}
+{{- $brokerHost := include "fleet.component" (dict "root" $root "component" "broker") }}
+{{- /* Without the plaintext listener the commander uses MQTTS (and trusts the broker's CA, commander.yaml). */}}
+{{- $brokerUrl := ge (int $root.Values.broker.mqttPort) 0 | ternary (printf "mqtt://%s:%v" $brokerHost $root.Values.broker.mqttPort) (printf "mqtts://%s:%v" $brokerHost $root.Values.broker.tls.mqttsPort) }}
+FLEET_COMMANDER_MQTT_URL: {{ $v.mqttUrl | default $brokerUrl | quote }}
+{{- if $root.Values.broker.tls.secretName }}
+FLEET_COMMANDER_MQTT_CA_FILE: /etc/fleet/broker-ca/ca.crt
+{{- end }}
 {{- else if eq .component "api" }}
 FLEET_API_PORT: {{ $v.port | quote }}
+FLEET_API_OPS_PORT: {{ $v.opsPort | quote }}
 {{- end }}
 {{- end -}}
 

@@ -14,6 +14,7 @@ export const commanderSettings = {
   commanderId: str('FLEET_COMMANDER_ID', '', 'instance id in logs, metrics and its MQTT client id (default: host name + pid)'),
   mqttUrl: str('FLEET_COMMANDER_MQTT_URL', 'mqtt://127.0.0.1:1883', 'broker the commander publishes commands through (mqtt://, mqtts://, ws://, wss://)', /^(mqtts?|wss?):\/\//),
   mqttPassword: str('FLEET_COMMANDER_MQTT_PASSWORD', '', 'the commander\'s own MQTT credential (user service:commander), made by `npm run provision -- --service commander` or the api; empty is allowed only with FLEET_DEV_MODE=1, where the commander provisions itself a 12-hour credential at start'),
+  mqttCaFile: str('FLEET_COMMANDER_MQTT_CA_FILE', '', 'PEM file of the CA that signs the broker\'s certificate, for an mqtts:// URL (empty = the system CAs)'),
   groupId: str('FLEET_COMMANDER_GROUP', 'fleet-commander', 'Kafka consumer group prefix (<prefix>.commands, <prefix>.events, <prefix>.anomalies)', /^[A-Za-z0-9._-]{1,200}$/),
   publishTimeoutMs: int('FLEET_COMMANDER_PUBLISH_TIMEOUT_MS', 10_000, 'longest wait for the broker\'s PUBACK of a batch of commands before the batch is retried', 500, 600_000),
   expiryGraceMs: int('FLEET_COMMANDER_EXPIRY_GRACE_MS', 3_000, 'a command is declared expired this long after its expiresAt (events still on their way land first)', 0, 600_000),

@@ -3,6 +3,7 @@
 // (command-projection + command-lifecycle), declares commands expired (expiry-sweeper) and, when
 // configured, turns anomalies into commands (anomaly-rule). `createCommander(config, deps)` is what
 // main.ts, the tests and the all-in-one launcher use.
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { Redis } from 'ioredis'
 import { commanderPassword } from './commander-credential.js'
@@ -81,7 +82,7 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
     async start () {
       await Promise.all([redis.connect(), projectionRedis.connect()])
       await producer.connect()
-      link = connectCommandLink({ url: config.mqttUrl, password: await commanderPassword(config, redis, log), instanceId: id, log, onState: up => metrics.mqttConnected.set(up ? 1 : 0) })
+      link = connectCommandLink({ url: config.mqttUrl, password: await commanderPassword(config, redis, log), instanceId: id, log, onState: up => metrics.mqttConnected.set(up ? 1 : 0), ...(config.mqttCaFile === '' ? {} : { ca: readFileSync(config.mqttCaFile, 'utf8') }) })
       const byName = (name: string) => consumers.find(c => c.name === name)!.consumer
       for (const c of consumers) await c.consumer.connect()
       await runPublisher(byName('commands'), { link, records: redisRecordReader(redis), producer, metrics, log, publishTimeoutMs: config.publishTimeoutMs })

@@ -14,7 +14,7 @@ export interface CommandLink {
   close: () => Promise<void>
 }
 
-export function connectCommandLink (opts: { url: string, password: string, instanceId: string, log: Logger, onState?: (connected: boolean) => void }): CommandLink {
+export function connectCommandLink (opts: { url: string, password: string, instanceId: string, log: Logger, onState?: (connected: boolean) => void, ca?: string }): CommandLink {
   const username = `${SERVICE_USER_PREFIX}commander`
   const client: MqttClient = mqtt.connect(opts.url, {
     username,
@@ -25,7 +25,9 @@ export function connectCommandLink (opts: { url: string, password: string, insta
     clean: true,
     reconnectPeriod: 1_000,
     connectTimeout: 5_000,
-    keepalive: 30
+    keepalive: 30,
+    // mqtts://: the broker's certificate is verified against this CA (TLS-only brokers).
+    ...(opts.ca === undefined ? {} : { ca: opts.ca })
   })
   let first: { resolve: () => void, reject: (err: Error) => void } | null = null
   const ready = new Promise<void>((resolve, reject) => { first = { resolve, reject } })
