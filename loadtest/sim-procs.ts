@@ -45,6 +45,8 @@ export function startSimulators (o: SimFleetOptions) {
         FLEET_SIM_RAMP_PER_S: String(Math.max(1, Math.ceil(o.rampPerS / o.procs))),
         FLEET_SIM_REPORT_MS: String(o.reportMs),
         FLEET_SIM_REPORT_SAMPLES: 'true',
+        // Load figures are of a healthy fleet unless asked otherwise (npm start's fleet has failing cars).
+        FLEET_SIM_FAILING_PCT: process.env.FLEET_SIM_FAILING_PCT ?? '0',
         FLEET_LOG_LEVEL: 'info',
         ...o.env
       },

@@ -13,6 +13,7 @@ import { seededRandom } from '../../shared/src/seeded-random.js'
 import { createVehicle } from '../../shared/src/vehicle-model.js'
 import { MqttTopics } from '../../shared/src/topics.js'
 import { provisionForLoad, readCredentialsFile } from '../../shared/src/load-credentials.js'
+import { failureOf } from './failures.js'
 import type { SimulatorConfig } from './simulator-config.js'
 
 export interface SimulatorStats {
@@ -73,6 +74,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     const ws = config.mqttUrls.find(u => !u.startsWith('mqtt://'))
     if (ws !== undefined) throw new ConfigError([`FLEET_SIM_MQTT_URL: ${ws}: FLEET_SIM_CLIENT=lean speaks MQTT over TCP only (mqtt:// URLs)`])
   }
+  const plan = { seed: config.seed, failingPct: config.failingPct, modes: config.failureModes, onsetMaxS: config.failureOnsetMaxS, developS: config.failureDevelopS }
   const cars: Array<{ client: MqttClient, timer: NodeJS.Timeout | null }> = []
   let latencies: number[] = []
   const online = new Set<string>()
@@ -109,7 +111,9 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     const rnd = seededRandom(config.seed * 1_000_003 + index)
     // The shared car model (drive cycles, correlated signals): what the scorer's model learned
     // normal driving to be, so a healthy simulated fleet does not look anomalous.
-    const vehicle = createVehicle({ vehicleId: id, seed: config.seed * 1_000_003 + index })
+    // Some of them develop a failure (FLEET_SIM_FAILING_PCT), for the scorer to find.
+    const failure = failureOf(index, plan)
+    const vehicle = createVehicle({ vehicleId: id, seed: config.seed * 1_000_003 + index, failure })
     // Several URLs stand for several broker pods behind one Service: the car starts on its own
     // and, like a car behind a load balancer, lands on another one when it has to reconnect.
     const urls = config.mqttUrls.map(u => new URL(u))
@@ -219,7 +223,8 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
         for (let j = i; j < Math.min(last, i + perTick); j++) startCar(j)
         await new Promise(resolve => setTimeout(resolve, 100))
       }
-      log.info({ cars: config.cars, urls: config.mqttUrls }, 'simulated fleet started')
+      const failing = Array.from({ length: config.cars }, (_, k) => failureOf(config.firstCar + k, plan)).filter(f => f !== null).length
+      log.info({ cars: config.cars, failing, urls: config.mqttUrls }, 'simulated fleet started')
     },
     async stop () {
       stopped = true

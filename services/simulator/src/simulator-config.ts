@@ -1,7 +1,14 @@
 // The car simulator's settings (local fleet for `npm start`, and `npm run loadtest:local`).
-import { bool, int, list, oneOf, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
+import { bool, int, list, oneOf, readConfig, str, type ConfigOf, type Setting } from '../../shared/src/config.js'
 import { ConfigError } from '../../shared/src/config.js'
+import type { FailureMode } from '../../shared/src/vehicle-model.js'
 import { devModeSetting, logSettings, redisSettings } from '../../shared/src/common-config.js'
+import { DEFAULT_FAILURE_MODES, parseFailureModes } from './failures.js'
+
+function failureModesSetting (env: string, doc: string): Setting<FailureMode[]> {
+  const plain = list(env, [], doc)
+  return { env, default: [...DEFAULT_FAILURE_MODES], doc, parse: raw => parseFailureModes(plain.parse(raw)) }
+}
 
 export const simulatorSettings = {
   ...logSettings,
@@ -19,7 +26,11 @@ export const simulatorSettings = {
   reportSamples: bool('FLEET_SIM_REPORT_SAMPLES', false, 'add an even sample of up to 500 PUBACK latencies to each report line (load tests merge them across simulator processes)'),
   recordFile: str('FLEET_SIM_RECORD_FILE', '', 'at stop, write each car\'s acknowledged telemetry seqs and the commandIds it received (with counts) to this JSON file; {first} in the name becomes FLEET_SIM_FIRST_CAR (fault tests; empty = off)'),
   client: oneOf('FLEET_SIM_CLIENT', 'mqttjs', 'MQTT client of each car: mqttjs (mqtt.js, TCP or WebSocket) or lean (fleet\'s own minimal TCP client: more cars per core, for load tests)', ['mqttjs', 'lean'] as const),
-  invalidPct: int('FLEET_SIM_INVALID_PCT', 0, 'share (%) of all messages sent as schema-invalid telemetry on top of the valid ones (DLQ load tests; 0 = off)', 0, 90)
+  invalidPct: int('FLEET_SIM_INVALID_PCT', 0, 'share (%) of all messages sent as schema-invalid telemetry on top of the valid ones (DLQ load tests; 0 = off)', 0, 90),
+  failingPct: int('FLEET_SIM_FAILING_PCT', 20, 'share (%) of the simulated cars that develop a failure (spread evenly over the car indexes; the load tools set 0)', 0, 100),
+  failureModes: failureModesSetting('FLEET_SIM_FAILURE_MODES', 'failure modes the failing cars take in turn (comma-separated)'),
+  failureOnsetMaxS: int('FLEET_SIM_FAILURE_ONSET_MAX_S', 120, 'a failing car\'s failure starts at a seeded time between 0 and this many seconds of driving', 0, 86_400),
+  failureDevelopS: int('FLEET_SIM_FAILURE_DEVELOP_S', 180, 'seconds from a failure\'s onset to its full severity (the car model\'s own defaults are 600-900 s; shorter shows anomalies sooner)', 1, 86_400)
 }
 
 export type SimulatorConfig = ConfigOf<typeof simulatorSettings>
