@@ -14,6 +14,7 @@ import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { KafkaTopics } from '../../shared/src/topics.js'
 import { ANOMALOUS_KEY, ANOMALY_HISTORY, SCORES_KEY, vehicleAnomaliesKey, vehicleStateFields, vehicleStateKey } from '../../shared/src/vehicle-state.js'
+import { createHistoryWriter } from './car-history.js'
 import { createRuntime, parseRecords, scoreRows, type ModelRuntime, type ScoredRow, type TelemetryRecord } from './batch-scoring.js'
 import { loadModel } from './model-files.js'
 import type { ScorerConfig } from './scorer-config.js'
@@ -57,6 +58,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
   const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
   if (ownRedis) createRedisErrorWatch('scorer', registry, log).watch('state', redis)
   const source = `scorer:${config.groupId}`
+  const history = createHistoryWriter({ length: config.historyLength, everyMs: config.historyEveryMs, ttlS: config.historyTtlS })
   let tfl: LoadedTf | null = null
   let runtime: ModelRuntime | null = null
   let consumer: Consumer | null = null
@@ -203,6 +205,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
       ranking.push(s.score.score, id)
     }
     if (ranking.length > 0) pipe.zadd(SCORES_KEY, ...ranking)
+    history.append(pipe, scored, now)
     for (const s of scored) {
       if (s.anomaly === null) continue
       const key = vehicleAnomaliesKey(s.score.vehicleId)
