@@ -36,6 +36,7 @@ export const apiSettings = {
   anomalyBuffer: int('FLEET_API_ANOMALY_BUFFER', 500, 'recent fleet-wide anomalies kept in memory for the feed (read from vehicle.anomalies)', 10, 100_000),
   maxStreams: int('FLEET_API_MAX_STREAMS', 200, 'open event streams (SSE) per api process; more get 503', 1, 100_000),
   streamBufferBytes: int('FLEET_API_STREAM_BUFFER_BYTES', 1_048_576, 'bytes an event stream may hold for a reader that does not read; past it the stream is closed', 16_384, 64 * 1_048_576),
+  mapTilesUrl: str('FLEET_API_MAP_TILES_URL', '', 'map tiles under the dashboard\'s fleet map, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (the tile origin is added to the page\'s CSP img-src); empty = a plain projection of the fleet\'s positions that needs no network', /^$|^https?:\/\/[^\s"'<>]+\{z\}[^\s"'<>]*$/),
   trustProxyHops: int('FLEET_API_TRUST_PROXY_HOPS', 0, 'proxies in front of the api whose X-Forwarded-For entries are trusted (0 = none: the client address is the TCP peer); the client address is the entry that many hops from the right', 0, 10)
 }
 

@@ -11,6 +11,7 @@ import { requireAuth } from './plugins/auth.js'
 import { opsRoutes } from './plugins/ops.js'
 import { commandRoutes } from './routes/commands.js'
 import { dashboardRoutes } from './routes/dashboard.js'
+import { dashboardViewRoutes } from './routes/dashboard-views.js'
 import { rejectionRoutes } from './routes/rejections.js'
 import { lifecycleRoutes } from './routes/lifecycle.js'
 import { streamRoutes } from './routes/stream.js'
@@ -57,9 +58,10 @@ export async function fleetApi (app: FastifyInstance, opts: AppOptions): Promise
     await v1.register(streamRoutes, { ctx })
     await v1.register(rejectionRoutes, { redis: ctx.redis })
     await v1.register(lifecycleRoutes, { lifecycle: ctx.lifecycle })
+    await v1.register(dashboardViewRoutes, { ctx })
   }, { prefix: '/v1' })
   await app.register(async ui => {
     requireAuth(ui, opts.authHook)
-    await ui.register(dashboardRoutes)
+    await ui.register(dashboardRoutes, { mapTilesUrl: ctx.config.mapTilesUrl })
   })
 }

@@ -4,7 +4,9 @@ import type { CommandIssuer } from '../../shared/src/command-issuer.js'
 import type { CommandStore } from '../../shared/src/command-store.js'
 import type { AnomalyFeed } from './anomaly-feed.js'
 import type { ApiConfig } from './api-config.js'
+import type { CarHistoryReader } from './car-history-reader.js'
 import type { CommandUpdates } from './command-updates.js'
+import type { FleetPositions } from './fleet-positions.js'
 import type { FleetReader } from './fleet-reader.js'
 import type { FleetSampler } from './fleet-sampler.js'
 import type { StreamLimiter } from './sse.js'
@@ -22,4 +24,6 @@ export interface ApiContext {
   /** For routes that only read a key or two (rejections). */
   redis: Redis
   lifecycle: VehicleLifecycle
+  positions: FleetPositions
+  history: CarHistoryReader
 }

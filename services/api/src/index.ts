@@ -24,8 +24,10 @@ import { createVehicleLifecycle } from '../../shared/src/vehicle-lifecycle.js'
 import { createAnomalyFeed } from './anomaly-feed.js'
 import { DEV_API_KEYS, parseApiKeys, type ApiConfig } from './api-config.js'
 import { fleetApi } from './app.js'
+import { createCarHistoryReader } from './car-history-reader.js'
 import { createCommandUpdates } from './command-updates.js'
 import type { ApiContext } from './context.js'
+import { createFleetPositions } from './fleet-positions.js'
 import { createFleetReader } from './fleet-reader.js'
 import { createFleetSampler } from './fleet-sampler.js'
 import { createAuthenticator } from './plugins/auth.js'
@@ -90,7 +92,7 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
   const authFailures = new Counter({ name: 'fleet_api_auth_failures_total', help: 'refused logins by reason (missing, invalid_key, invalid_jwt) and requests refused 429 after too many (limited)', labelNames: ['reason'], registers: [registry] })
   const streamsDropped = new Counter({ name: 'fleet_api_streams_dropped_total', help: 'event streams closed because their reader did not read (FLEET_API_STREAM_BUFFER_BYTES waiting)', registers: [registry] })
   const streams = createStreamLimiter(config.maxStreams, { maxBufferBytes: config.streamBufferBytes, onDropped: () => streamsDropped.inc() })
-  const ctx: ApiContext = { config, store, issuer, reader, feed, sampler, updates, streams, redis, lifecycle }
+  const ctx: ApiContext = { config, store, issuer, reader, feed, sampler, updates, streams, positions: createFleetPositions(redis), history: createCarHistoryReader(redis), redis, lifecycle }
   let kafkaUp = false
 
   const app = Fastify({

@@ -1,14 +1,20 @@
 // The live dashboard's page, script and styles, kept as strings so the compiled api (dist/) serves
 // them without copying files. The script builds every element with textContent (car answers are
-// free text), talks only to the api's own /v1 routes, and needs no library: the chart is a canvas.
+// free text), talks only to the api's own /v1 routes, and needs no library: the chart is a canvas,
+// the map an SVG (map-script.ts), the helpers in common-script.ts.
 
-export const DASHBOARD_HTML = `<!doctype html>
+/** `tiles`: FLEET_API_MAP_TILES_URL (checked by its setting: no quotes or angle brackets). */
+export const dashboardHtml = (tiles: string) => `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>fleet · live</title>
+<meta name="fleet-map-tiles" content="${tiles.replaceAll('&', '&amp;')}">
+<link rel="icon" href="/dashboard/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/dashboard/app.css">
+<script src="/dashboard/common.js" defer></script>
+<script src="/dashboard/map.js" defer></script>
 <script src="/dashboard/app.js" defer></script>
 </head>
 <body>
@@ -29,6 +35,11 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Messages/s and anomaly scores</h2>
     <canvas id="chart" width="1100" height="220" data-testid="chart"></canvas>
     <div class="legend"><span class="k rate"></span>messages/s <span class="k p95"></span>score p95 <span class="k max"></span>score max</div>
+  </section>
+  <section class="panel">
+    <h2>Where the cars are <span class="sub">latest positions · click a car for its page</span></h2>
+    <div id="map" class="map" data-testid="map"></div>
+    <div class="legend"><span class="dot anomalous"></span>anomalous <span id="m-anomalous"></span> <span class="dot online"></span>online <span id="m-online"></span> <span class="dot offline"></span>offline <span id="m-offline"></span></div>
   </section>
   <section class="panel">
     <h2>Cars <span class="sub">riskiest first</span> <label class="inline"><input type="checkbox" id="only-online"> online only</label></h2>
@@ -95,6 +106,15 @@ tbody tr { cursor: pointer; } tbody tr:hover { background: #1f2a35; }
 .bar { display: inline-block; height: 8px; background: var(--accent); border-radius: 4px; vertical-align: middle; margin-right: 6px; }
 .bar.hot { background: var(--bad); }
 ol, ul { margin: 0; padding-left: 18px; max-height: 320px; overflow: auto; }
+ol { list-style: none; padding-left: 0; }
+li .n { display: inline-block; min-width: 2.6em; padding-right: 6px; text-align: right; color: var(--muted); font-variant-numeric: tabular-nums; }
+a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: underline; }
+.map svg { display: block; width: 100%; border-radius: 6px; }
+.map circle.car { stroke: #0d1117; stroke-width: 1.5; cursor: pointer; }
+.map circle.online, .dot.online { fill: var(--ok); background: var(--ok); }
+.map circle.offline, .dot.offline { fill: #6e7681; background: #6e7681; }
+.map circle.anomalous, .dot.anomalous { fill: var(--bad); background: var(--bad); }
+.dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin: 0 4px 0 10px; }
 li { padding: 3px 0; border-bottom: 1px solid var(--line); }
 li .when { color: var(--muted); font-size: 12px; margin-right: 6px; }
 form { display: flex; flex-wrap: wrap; gap: 8px; align-items: end; }
@@ -112,20 +132,8 @@ button { background: #238636; border-color: #2ea043; cursor: pointer; } button:d
 export const DASHBOARD_JS = String.raw`'use strict'
 // fleet dashboard: summary, chart, cars, anomalies and commands from the api's /v1 routes.
 ;(function () {
-  var $ = function (id) { return document.getElementById(id) }
-  function el (tag, cls, text) {
-    var e = document.createElement(tag)
-    if (cls) e.className = cls
-    if (text !== undefined && text !== null) e.textContent = String(text)
-    return e
-  }
-  function fmt (n, digits) { return n === null || n === undefined ? '–' : Number(n).toLocaleString('en', { maximumFractionDigits: digits === undefined ? 1 : digits }) }
-  function time (iso) { return iso ? new Date(iso).toLocaleTimeString('en-GB') : '–' }
-  function getJson (url) {
-    return fetch(url, { headers: { accept: 'application/json' } }).then(function (r) {
-      return r.json().then(function (body) { if (!r.ok) throw new Error(body.detail || r.statusText); return body })
-    })
-  }
+  var F = window.fleet
+  var $ = F.$, el = F.el, fmt = F.fmt, time = F.time, getJson = F.getJson
 
   // ---- summary and chart ----
   var history = []
@@ -201,7 +209,12 @@ export const DASHBOARD_JS = String.raw`'use strict'
       page.items.forEach(function (v) {
         var tr = el('tr')
         tr.dataset.vehicle = v.vehicleId
-        tr.appendChild(el('td', 'id', v.vehicleId))
+        var idCell = el('td', 'id')
+        var link = el('a', null, v.vehicleId)
+        link.href = F.carUrl(v.vehicleId)
+        link.addEventListener('click', function (ev) { ev.stopPropagation() })
+        idCell.appendChild(link)
+        tr.appendChild(idCell)
         var st = el('td')
         st.appendChild(el('span', 'pill ' + (v.online ? 'on' : 'off'), v.online ? 'online' : 'offline'))
         if (v.anomalous) { st.appendChild(document.createTextNode(' ')); st.appendChild(el('span', 'pill anomalous', 'anomalous')) }
@@ -227,11 +240,28 @@ export const DASHBOARD_JS = String.raw`'use strict'
   function showAnomaly (a, atTop) {
     var li = el('li')
     li.appendChild(el('span', 'when', time(a.scoredAt)))
-    li.appendChild(el('strong', null, a.vehicleId))
+    var who = el('a', null, a.vehicleId)
+    who.href = F.carUrl(a.vehicleId)
+    li.appendChild(who)
     li.appendChild(document.createTextNode(' score ' + fmt(a.score, 3) + ' > ' + fmt(a.threshold, 3) + (a.failureModeGuess ? ' · likely ' + a.failureModeGuess : '')))
     var list = $('anomalies')
     if (atTop) list.insertBefore(li, list.firstChild); else list.appendChild(li)
     while (list.children.length > 100) list.removeChild(list.lastChild)
+    F.renumber(list)
+  }
+
+  // ---- map ----
+  var tiles = (document.querySelector('meta[name=fleet-map-tiles]') || {}).content || ''
+  var positions = []
+  function drawMap () { window.fleetMap.draw($('map'), positions, { tiles: tiles }) }
+  function loadMap () {
+    return getJson('/v1/fleet/positions?limit=2000').then(function (r) {
+      positions = r.items
+      var n = { anomalous: 0, online: 0, offline: 0 }
+      positions.forEach(function (c) { n[c.anomalous ? 'anomalous' : c.online ? 'online' : 'offline']++ })
+      $('m-anomalous').textContent = n.anomalous; $('m-online').textContent = n.online; $('m-offline').textContent = n.offline
+      drawMap()
+    }).catch(function (e) { console.warn('map', e) })
   }
 
   // ---- commands ----
@@ -319,8 +349,10 @@ export const DASHBOARD_JS = String.raw`'use strict'
     getJson('/v1/fleet/summary').then(function (s) { s.history.forEach(addSample); showSummary(s.latest) }).catch(function (e) { console.warn(e) })
     getJson('/v1/anomalies?limit=30').then(function (l) { l.items.forEach(function (a) { showAnomaly(a, false) }) }).catch(function (e) { console.warn(e) })
     loadCars()
+    loadMap()
     setInterval(loadCars, 5000)
-    window.addEventListener('resize', drawChart)
+    setInterval(loadMap, 5000)
+    window.addEventListener('resize', function () { drawChart(); drawMap() })
     connect()
   })
 })()
