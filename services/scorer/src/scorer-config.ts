@@ -23,8 +23,8 @@ export const scorerSettings = {
   publishScores: bool('FLEET_SCORER_PUBLISH_SCORES', false, 'also produce every score to vehicle.scores (anomalies always go to vehicle.anomalies)'),
   maxRecordBytes: int('FLEET_SCORER_MAX_RECORD_BYTES', 65_536, 'largest telemetry record scored; larger ones go to the DLQ', 256, 16_777_216),
   stateTtlS: int('FLEET_SCORER_STATE_TTL_S', 604_800, 'a car\'s latest state in Redis expires after this long without telemetry', 60, 31_536_000),
-  historyLength: int('FLEET_SCORER_HISTORY_LENGTH', 180, 'points of each car\'s recent history kept in Redis for the dashboard\'s car page (ts, score, 8 signals; ~80 bytes each); 0 = none', 0, 10_000),
-  historyEveryMs: int('FLEET_SCORER_HISTORY_EVERY_MS', 2_000, 'at most one history point per car per this much car time (180 points × 2 s = the last 6 minutes)', 0, 3_600_000),
+  historyLength: int('FLEET_SCORER_HISTORY_LENGTH', 120, 'points of each car\'s recent history kept in Redis for the dashboard\'s car page (ts, score, 8 signals; ~80 bytes each); 0 = none', 0, 10_000),
+  historyEveryMs: int('FLEET_SCORER_HISTORY_EVERY_MS', 5_000, 'at most one history point per car per this much car time (120 points × 5 s = the last 10 minutes); a point costs the scorer ~10-20 µs of CPU, so this bounds the cost per row', 0, 3_600_000),
   historyTtlS: int('FLEET_SCORER_HISTORY_TTL_S', 900, 'a car\'s history expires after this long without a new point', 60, 31_536_000),
   evictAfterS: int('FLEET_SCORER_EVICT_AFTER_S', 900, 'per-car moving averages leave memory after this long without telemetry (Redis keeps them)', 10, 86_400)
 }
