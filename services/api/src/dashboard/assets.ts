@@ -55,7 +55,7 @@ export const dashboardHtml = (tiles: string) => `<!doctype html>
   <section class="panel">
     <h2>Send a command</h2>
     <form id="command-form" data-testid="command-form">
-      <label>vehicle <input name="vehicleId" id="c-vehicle" required pattern="[A-Za-z0-9][A-Za-z0-9._-]{0,63}" placeholder="click a car" autocomplete="off"></label>
+      <label>vehicle <input name="vehicleId" id="c-vehicle" required pattern="[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}" placeholder="click a car" autocomplete="off"></label>
       <label>command
         <select name="type" id="c-type">
           <option>flash-lights</option><option>lock</option><option>unlock</option><option>request-diagnostics</option><option>set-telemetry-interval</option><option>ota-update</option>

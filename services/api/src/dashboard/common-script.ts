@@ -44,7 +44,8 @@ export const COMMON_JS = String.raw`'use strict'
     var y0 = opts.yMin !== undefined ? opts.yMin : Math.min.apply(null, ys), y1 = Math.max.apply(null, ys)
     if (x1 === x0) x1 = x0 + 1
     var span = y1 - y0 || Math.abs(y1) || 1
-    y0 -= span * 0.08; y1 += span * 0.08
+    if (opts.yMin === undefined) y0 -= span * 0.08
+    y1 += span * 0.08
     var X = function (x) { return pad.l + (w - pad.l - pad.r) * (x - x0) / (x1 - x0) }
     var Y = function (y) { return pad.t + (h - pad.t - pad.b) * (1 - (y - y0) / (y1 - y0)) }
     g.strokeStyle = '#2a3440'; g.fillStyle = '#8b98a5'; g.font = '11px system-ui'; g.lineWidth = 1
