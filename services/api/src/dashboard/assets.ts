@@ -108,7 +108,7 @@ tbody tr { cursor: pointer; } tbody tr:hover { background: #1f2a35; }
 ol, ul { margin: 0; padding-left: 18px; max-height: 320px; overflow: auto; }
 ol { list-style: none; padding-left: 0; }
 li .n { display: inline-block; min-width: 2.6em; padding-right: 6px; text-align: right; color: var(--muted); font-variant-numeric: tabular-nums; }
-a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: underline; }
+a { color: var(--accent); text-decoration: none; } td.id a { white-space: nowrap; } a:hover { text-decoration: underline; }
 .map svg { display: block; width: 100%; border-radius: 6px; }
 .map circle.car { stroke: #0d1117; stroke-width: 1.5; cursor: pointer; }
 .map circle.online, .dot.online { fill: var(--ok); background: var(--ok); }

@@ -102,7 +102,8 @@ export const CAR_JS = String.raw`'use strict'
 
   function marked () {
     var m = {}
-    if (history) history.features.forEach(function (f) { m[signalOf(f.feature)] = true })
+    // a feature with a tenth of the score or more marks its signal
+    if (history) history.features.forEach(function (f) { if (f.share >= 0.1) m[signalOf(f.feature)] = true })
     var mode = detail && detail.failureMode
     if (mode && MODE_SIGNALS[mode]) MODE_SIGNALS[mode].forEach(function (s) { m[s] = true })
     return m
@@ -131,7 +132,7 @@ export const CAR_JS = String.raw`'use strict'
     })
     var fl = $('features')
     fl.textContent = ''
-    var feats = h.features.length ? h.features : (detail && detail.recentAnomalies[0] ? detail.recentAnomalies[0].topFeatures : [])
+    var feats = (h.features.length ? h.features : (detail && detail.recentAnomalies[0] ? detail.recentAnomalies[0].topFeatures : [])).filter(function (f) { return f.share >= 0.01 })
     feats.forEach(function (f) {
       var li = el('li')
       var bar = el('span', 'bar hot')
