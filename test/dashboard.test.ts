@@ -97,7 +97,8 @@ before(async () => {
   const m = redis.multi()
   ids.forEach((id, i) => {
     const anomalous = id === hot
-    const score = anomalous ? 900 : 100 + i * 10
+    // (a real failing car scores in the thousands: npm start's may share this Redis)
+    const score = anomalous ? 900_000 : 100 + i * 10
     // each car somewhere else (validTelemetry's position depends on seq only)
     m.hset(vehicleStateKey(id), vehicleStateFields({ telemetry: JSON.stringify(placed(id, i)), seq: 1, ts: Date.now(), score, rowScore: score, threshold: 400, anomalous, failureMode: anomalous ? 'bearing_wear' : null, modelVersion: 'test', scoredAt: now }))
     m.zadd(SCORES_KEY, score, id)
@@ -161,7 +162,7 @@ test('the dashboard: summary, cars with state and score, live anomalies, chart, 
   await firstRow.filter({ hasText: hot }).waitFor({ timeout: 10_000 })
   assert.match(await firstRow.innerText(), /online/)
   assert.match(await firstRow.innerText(), /anomalous/)
-  assert.match(await firstRow.innerText(), /900/)
+  assert.match(await firstRow.innerText(), /900,000/)
   assert.match(await firstRow.innerText(), /bearing_wear/)
   assert.ok(await page.locator('#cars tbody tr').count() >= 5)
 
@@ -245,8 +246,8 @@ test('the car page: state, score against the threshold, signals with the ones be
   assert.equal(res?.status(), 200)
   await page.getByTestId('car-id').filter({ hasText: hot }).waitFor({ timeout: 30_000 })
   assert.match(await page.getByTestId('car-state').innerText(), /online.*anomalous/s)
-  await page.locator('#c-score').filter({ hasText: '900' }).waitFor({ timeout: 30_000 })
-  assert.match(await page.locator('#c-score').innerText(), /900 \/ 400/)
+  await page.locator('#c-score').filter({ hasText: '900,000' }).waitFor({ timeout: 30_000 })
+  assert.match(await page.locator('#c-score').innerText(), /900,000 \/ 400/)
   assert.equal(await page.locator('#c-failure').innerText(), 'bearing_wear')
   await page.locator('#signals .signal').nth(7).waitFor({ timeout: 30_000 })
   assert.equal(await page.locator('#signals .signal').count(), 8)
