@@ -5,7 +5,7 @@
 // message twice but never skips one. `createScorer(config, deps)` is what main.ts and tests use.
 import { watch, type FSWatcher } from 'node:fs'
 import { Redis } from 'ioredis'
-import { Partitioners, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs'
+import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs'
 import type { Registry } from 'prom-client'
 import { createKafka } from '../../shared/src/kafka.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
@@ -16,10 +16,15 @@ import { KafkaTopics } from '../../shared/src/topics.js'
 import { ANOMALOUS_KEY, ANOMALY_HISTORY, SCORES_KEY, vehicleAnomaliesKey, vehicleStateFields, vehicleStateKey } from '../../shared/src/vehicle-state.js'
 import { createHistoryWriter } from './car-history.js'
 import { createRuntime, parseRecords, scoreRows, type ModelRuntime, type ScoredRow, type TelemetryRecord } from './batch-scoring.js'
+import { createConsumerProgress } from './consumer-progress.js'
+import { createConsumerSupervisor, type ConsumerSupervisor } from './consumer-supervisor.js'
 import { loadModel } from './model-files.js'
+import { chunkTopicMessages, REQUEST_OVERHEAD, type ChunkLimits } from './produce-chunks.js'
 import type { ScorerConfig } from './scorer-config.js'
 import { createScorerMetrics, type ScorerMetrics } from './scorer-metrics.js'
+import { launchTelemetryConsumer } from './telemetry-consumer.js'
 import { defaultTfjsNodeDir, loadTf, type LoadedTf } from './tf-backend.js'
+import { readMaxMessageBytes } from './topic-limits.js'
 
 export interface ScorerDeps {
   log?: Logger
@@ -38,6 +43,10 @@ export interface Scorer {
   reloadModel: () => Promise<boolean>
   readonly modelVersion: string | null
   readonly backend: string | null
+  /** The /readyz checks: model loaded, consumer running in the group, making progress, Redis. */
+  readiness: () => Record<string, boolean>
+  /** Settles with the cause when the scorer gave up (its consumer kept crashing): the process should exit non-zero. */
+  readonly failure: Promise<Error>
   readonly registry: Registry
   readonly metrics: ScorerMetrics
 }
@@ -61,7 +70,6 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
   const history = createHistoryWriter({ length: config.historyLength, everyMs: config.historyEveryMs, ttlS: config.historyTtlS })
   let tfl: LoadedTf | null = null
   let runtime: ModelRuntime | null = null
-  let consumer: Consumer | null = null
   let producer: Producer | null = null
   let ops: OpsServer | null = null
   let watcher: FSWatcher | null = null
@@ -69,6 +77,24 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
   let reloadTimer: NodeJS.Timeout | null = null
   let joined = false
   let stopping = false
+  let launches = 0
+  let produceLimits: ChunkLimits = { maxBytes: config.produceMaxBytes, maxRecords: config.produceMaxRecords }
+  const progress = createConsumerProgress(config.stallS * 1_000, clock)
+  let giveUp!: (err: Error) => void
+  const failure = new Promise<Error>(resolve => { giveUp = resolve })
+  const supervisor: ConsumerSupervisor = createConsumerSupervisor({
+    log,
+    initialBackoffMs: config.restartBackoffMs,
+    maxBackoffMs: config.restartBackoffMaxMs,
+    maxRestarts: config.maxRestarts,
+    onRestart: err => metrics.consumerRestarts.inc({ error: err.name }),
+    onGiveUp: giveUp,
+    launch: async crashed => {
+      await refreshProduceLimits()
+      if (launches++ > 0) await renewProducer()
+      return launchTelemetryConsumer({ kafka, config, log, metrics, progress, submit, membership: m => { joined = m } }, crashed)
+    }
+  })
 
   // Micro-batching across partitions: kafkajs hands each partition's batch to eachBatch
   // concurrently; the batches that arrive together are scored as one tensor.
@@ -109,7 +135,10 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
     queue = []
     queuedRows = 0
     flushing = processBatch(items.flatMap(i => i.records))
-      .then(() => { for (const i of items) i.resolve() }, (err: Error) => {
+      .then(() => {
+        supervisor.progress()
+        for (const i of items) i.resolve()
+      }, (err: Error) => {
         metrics.batchFailures.inc()
         log.error({ err: err.message, records: items.reduce((n, i) => n + i.records.length, 0) }, 'batch not written; it will be retried')
         for (const i of items) i.reject(err)
@@ -218,7 +247,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
     const tw = performance.now()
     const [redisResults] = await Promise.all([
       (latest.size > 0 || anomalies.length > 0 ? pipe.exec() : Promise.resolve([])).finally(() => { redisMs = performance.now() - tw }),
-      (topicMessages.length > 0 ? producer!.sendBatch({ topicMessages, acks: -1 }) : Promise.resolve()).finally(() => { kafkaMs = performance.now() - tw })
+      produce(topicMessages).finally(() => { kafkaMs = performance.now() - tw })
     ])
     const failed = redisResults?.find(([err]) => err !== null)
     if (failed !== undefined) throw new Error(`redis: ${failed[0]!.message}`)
@@ -243,6 +272,50 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
     metrics.batchSeconds.observe((t3 - t0) / 1_000)
     metrics.cars.set(rt.extractor.cars)
     log.debug({ records: records.length, cars: latest.size, prepareMs: Math.round(t1 - t0), scoreMs: Math.round(t2 - t1), inferenceMs: Math.round(inferenceMs), writeMs: Math.round(t3 - t2), redisMs: Math.round(redisMs), kafkaMs: Math.round(kafkaMs) }, 'batch scored')
+  }
+
+  /** Sends a batch's records in requests the broker accepts (produce-chunks.ts), one after another. */
+  async function produce (topicMessages: Array<{ topic: string, messages: Message[] }>): Promise<void> {
+    for (const chunk of chunkTopicMessages(topicMessages, produceLimits)) await producer!.sendBatch({ topicMessages: chunk, acks: -1 })
+  }
+
+  function openProducer (): Promise<Producer> {
+    const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
+    return p.connect().then(() => p)
+  }
+
+  /**
+   * A consumer restart gets a new producer too: after a refused request (MESSAGE_TOO_LARGE) the
+   * idempotent producer's sequence numbers are ahead of the broker's, and every later request is
+   * refused as out of order.
+   */
+  async function renewProducer (): Promise<void> {
+    await flushing
+    const old = producer
+    producer = await openProducer()
+    await old?.disconnect().catch(() => {})
+  }
+
+  /** The output topics' max.message.bytes bounds each request; without it (no DescribeConfigs right), the setting does. */
+  async function refreshProduceLimits (): Promise<void> {
+    let maxBytes = config.produceMaxBytes
+    try {
+      const topicMax = await readMaxMessageBytes(kafka, [KafkaTopics.anomalies, KafkaTopics.scores, KafkaTopics.telemetryDlq])
+      maxBytes = Math.min(maxBytes, topicMax - REQUEST_OVERHEAD)
+    } catch (err) {
+      log.warn({ err: (err as Error).message, maxBytes }, 'could not read the output topics\' max.message.bytes; FLEET_SCORER_PRODUCE_MAX_BYTES bounds produce requests')
+    }
+    produceLimits = { maxBytes, maxRecords: config.produceMaxRecords }
+    metrics.produceMaxBytes.set(maxBytes)
+  }
+
+  function readiness (): Record<string, boolean> {
+    return {
+      model: runtime !== null,
+      kafka: joined && !stopping && supervisor.state === 'running',
+      consuming: progress.stalled() === null,
+      redis: redis.status === 'ready'
+    }
   }
 
   function setModelInfo () {
@@ -280,6 +353,8 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
     get modelVersion () { return runtime?.metadata.modelVersion ?? null },
     get backend () { return tfl?.backend ?? null },
     reloadModel,
+    readiness,
+    failure,
     async start () {
       tfl = await loadTf(config.backend, config.tfjsNodeDir || defaultTfjsNodeDir())
       log.info({ backend: tfl.backend, reason: tfl.reason }, 'tensorflow.js backend chosen')
@@ -289,34 +364,8 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
       log.info({ modelVersion: loaded.metadata.modelVersion, threshold: loaded.metadata.threshold, features: runtime.extractor.width }, 'model loaded')
 
       if (ownRedis) await redis.connect()
-      producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
-      await producer.connect()
-      consumer = kafka.consumer({ groupId: config.groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, minBytes: config.fetchMinBytes, maxWaitTimeInMs: config.fetchMaxWaitMs, allowAutoTopicCreation: false })
-      consumer.on(consumer.events.GROUP_JOIN, e => {
-        joined = true
-        log.info({ partitions: e.payload.memberAssignment[KafkaTopics.telemetry]?.length ?? 0 }, 'joined the consumer group')
-      })
-      consumer.on(consumer.events.CRASH, e => {
-        joined = false
-        log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed')
-      })
-      await consumer.connect()
-      await consumer.subscribe({ topic: KafkaTopics.telemetry, fromBeginning: config.fromBeginning })
-      await consumer.run({
-        partitionsConsumedConcurrently: config.partitionsConcurrently,
-        eachBatchAutoResolve: false,
-        autoCommitInterval: 1_000,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-          if (batch.messages.length === 0 || !isRunning() || isStale()) return
-          await submit(batch.messages.map(m => ({ partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp })))
-          // Only now, with the results in Redis and Kafka, may the offsets move.
-          const last = batch.lastOffset()
-          resolveOffset(last)
-          metrics.consumerLag.set({ partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1))
-          await commitOffsetsIfNecessary()
-          await heartbeat()
-        }
-      })
+      producer = await openProducer()
+      await supervisor.start()
 
       if (config.watchModel) {
         watcher = watch(config.modelDir, (_event, file) => {
@@ -338,11 +387,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
         port: config.opsPort,
         registry,
         log,
-        checks: [
-          { name: 'model', check: () => runtime !== null },
-          { name: 'kafka', check: () => joined && !stopping },
-          { name: 'redis', check: () => redis.status === 'ready' }
-        ]
+        checks: ['model', 'kafka', 'consuming', 'redis'].map(name => ({ name, check: () => readiness()[name] === true }))
       })
       const opsPort = await ops.start()
       return { opsPort }
@@ -353,7 +398,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
       if (reloadTimer !== null) clearTimeout(reloadTimer)
       if (evictTimer !== null) clearInterval(evictTimer)
       // kafkajs waits for the eachBatch in hand, which waits for its flush.
-      await consumer?.disconnect().catch(err => log.warn({ err: (err as Error).message }, 'consumer disconnect failed'))
+      await supervisor.stop().catch(err => log.warn({ err: (err as Error).message }, 'consumer disconnect failed'))
       await flushing
       await producer?.disconnect().catch(() => {})
       if (ownRedis) await redis.quit().catch(() => {})

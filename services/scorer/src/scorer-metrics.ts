@@ -15,6 +15,8 @@ export function createScorerMetrics (registry: Registry) {
     modelInfo: new Gauge({ name: 'fleet_scorer_model_info', help: 'the model in use (value 1) with its version and backend', labelNames: ['version', 'backend'], registers }),
     modelReloads: new Counter({ name: 'fleet_scorer_model_reloads_total', help: 'model reload attempts by result', labelNames: ['result'], registers }),
     cars: new Gauge({ name: 'fleet_scorer_cars', help: 'cars with moving averages in memory', registers }),
+    consumerRestarts: new Counter({ name: 'fleet_scorer_consumer_restarts_total', help: 'crashed consumers replaced by a new one, by the error that stopped them', labelNames: ['error'], registers }),
+    produceMaxBytes: new Gauge({ name: 'fleet_scorer_produce_max_bytes', help: 'record bytes per produce request in use (FLEET_SCORER_PRODUCE_MAX_BYTES or the output topics\' max.message.bytes, the smaller)', registers }),
     batchFailures: new Counter({ name: 'fleet_scorer_batch_failures_total', help: 'micro-batches whose results could not be written (retried, offsets not committed)', registers })
   }
 }
