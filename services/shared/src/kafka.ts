@@ -64,6 +64,8 @@ const levelName: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug'
 }
 
+const TRANSIENT_ANSWER = /coordinator is loading|coordinator is not available|not the correct coordinator|no leader for this topic-partition/i
+
 export function createKafka (settings: KafkaSettings, log: Logger, clientIdSuffix = ''): Kafka {
   const kafkaLog = log.child({ component: 'kafkajs' })
   const sec = kafkaSecurity(settings)
@@ -77,11 +79,14 @@ export function createKafka (settings: KafkaSettings, log: Logger, clientIdSuffi
     // kafkajs' own retries are short; callers that must not lose data retry on top of them.
     retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
     logLevel: logLevel.WARN,
-    logCreator: () => ({ level, log: entry }) => {
+    logCreator: () => ({ level: given, log: entry }) => {
       const { message, ...rest } = entry
       // Our producers bound kafkajs' retries on purpose and retry whole batches themselves (see
       // services/broker/src/kafka-ingest.ts), so this warning says nothing new.
       if (message.startsWith('Limiting retries for the idempotent producer')) return
+      // A new cluster answers "coordinator is loading" / "not available" until __consumer_offsets
+      // is ready; kafkajs retries these by itself, so they are not errors.
+      const level = given === logLevel.ERROR && TRANSIENT_ANSWER.test(String(rest.error ?? '')) ? logLevel.DEBUG : given
       // kafkajs logs the whole config and stack; keep the line small.
       kafkaLog[levelName[level] ?? 'info']({ ns: entry.namespace, broker: rest.broker, error: rest.error }, message)
     }
