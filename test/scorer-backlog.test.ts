@@ -15,14 +15,15 @@ import { uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, testKafka } from './helpers/kafka.js'
 import { groupAtEnd, startTestScorer, type TestScorer } from './helpers/scorer.js'
 
-const RECORDS = 500_000
+/** Issue #20's figure; FLEET_TEST_BACKLOG_RECORDS makes it smaller on a machine too busy for it. */
+const RECORDS = Number(process.env.FLEET_TEST_BACKLOG_RECORDS ?? 500_000)
 const CARS = 2_000
 const STALL_S = 5
 /**
  * The catch-up must end within this bound and never go `STUCK_S` without the lag falling (the old
  * scorer failed that within a minute). A busy shared machine may need more: FLEET_TEST_CATCH_UP_S.
  */
-const CATCH_UP_S = Number(process.env.FLEET_TEST_CATCH_UP_S ?? 240)
+const CATCH_UP_S = Number(process.env.FLEET_TEST_CATCH_UP_S ?? 200)
 const STUCK_S = 30
 const { ConfigResourceTypes } = kafkajs
 const prefix = uniqueFleetPrefix('backlog')
@@ -109,7 +110,7 @@ async function readyStatus (ts: TestScorer): Promise<number> {
 
 interface Sample { t: number, ready: number, rows: number, lag: number }
 
-test('500,000 records already in the topic: the scorer catches up with no crash, /readyz tells the truth throughout', { timeout: (CATCH_UP_S + 180) * 1_000 }, async () => {
+test(`${RECORDS.toLocaleString('en')} records already in the topic: the scorer catches up with no crash, /readyz tells the truth throughout`, async () => {
   const groupId = `fleet-test-backlog-${randomUUID().slice(0, 8)}`
   await groupAtEnd(groupId)
   const t0 = Date.now()
@@ -134,10 +135,12 @@ test('500,000 records already in the topic: the scorer catches up with no crash,
   let lowest = Number.POSITIVE_INFINITY
   let fellAt = Date.now()
   for (;;) {
+    // /readyz and the scorer's own counter at one moment; the group's lag (slower to ask) after.
     const ready = await readyStatus(ts)
+    const t = Date.now()
     const rows = await ts.metric('fleet_scorer_rows_scored_total')
     const lag = await groupLag(admin, groupId)
-    samples.push({ t: Date.now(), ready, rows, lag })
+    samples.push({ t, ready, rows, lag })
     if (lag === 0) break
     if (lag < lowest) {
       lowest = lag
@@ -151,13 +154,13 @@ test('500,000 records already in the topic: the scorer catches up with no crash,
 
   assert.equal(await ts.metric('fleet_scorer_consumer_restarts_total'), 0, 'no consumer crash')
   assert.ok(await ts.metric('fleet_scorer_rows_scored_total') >= RECORDS, 'every record scored')
-  // The truth of /readyz: 200 only when rows were scored within the stall window (or nothing was
-  // left to score); and once it has been consuming, a sample with no progress for longer than the
-  // window while behind must be 503.
+  // The truth of /readyz: 200 only when rows were scored since the last sample taken at least the
+  // stall window (+1 s) before, or nothing was left to score, or the scorer had only just started.
+  const windowMs = (STALL_S + 1) * 1_000
   for (const s of samples) {
-    const earlier = samples.filter(p => p.t >= s.t - (STALL_S + 1) * 1_000 && p.t <= s.t)
-    const progressed = earlier.some(p => p.rows < s.rows) || s.lag === 0
-    if (s.ready === 200) assert.ok(progressed || s.t - t1 < (STALL_S + 1) * 1_000, `ready while not consuming at +${s.t - t1} ms`)
+    if (s.ready !== 200 || s.lag === 0 || s.t - t1 < windowMs) continue
+    const before = samples.findLast(p => p.t <= s.t - windowMs)
+    assert.ok(before === undefined || before.rows < s.rows, `ready while not consuming at +${s.t - t1} ms (${s.rows} rows scored, as at +${(before?.t ?? t1) - t1} ms)`)
   }
   assert.ok(samples.some(s => s.ready === 200 && s.lag > 0), 'ready while catching up (it is consuming)')
   console.log(`# backlog: produced ${RECORDS} records in ${produceS.toFixed(1)} s; caught up in ${catchUpS.toFixed(1)} s (${Math.round(RECORDS / catchUpS)} rows/s), ${samples.filter(s => s.ready !== 200).length}/${samples.length} samples not ready`)
