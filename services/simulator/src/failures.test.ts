@@ -28,13 +28,13 @@ test('failing cars are spread evenly and take the modes in turn', () => {
 })
 
 test('FLEET_SIM_FAILURE_MODES takes known modes only', () => {
-  assert.deepEqual(loadSimulatorConfig({ FLEET_SIM_FAILURE_MODES: 'coolant_leak, bearing_wear' }).failureModes, ['coolant_leak', 'bearing_wear'])
-  assert.throws(() => loadSimulatorConfig({ FLEET_SIM_FAILURE_MODES: 'coolant_leak,flat_battery' }), /FLEET_SIM_FAILURE_MODES.*flat_battery/s)
+  assert.deepEqual(loadSimulatorConfig({ FLEET_DEV_MODE: '1', FLEET_SIM_FAILURE_MODES: 'coolant_leak, bearing_wear' }).failureModes, ['coolant_leak', 'bearing_wear'])
+  assert.throws(() => loadSimulatorConfig({ FLEET_DEV_MODE: '1', FLEET_SIM_FAILURE_MODES: 'coolant_leak,flat_battery' }), /FLEET_SIM_FAILURE_MODES.*flat_battery/s)
   assert.throws(() => parseFailureModes(['nope']), /not a failure mode/)
 })
 
 test('npm start\'s fleet: the real model flags every failing car within minutes, with its cause, and no healthy one', async () => {
-  const config = loadSimulatorConfig({})
+  const config = loadSimulatorConfig({ FLEET_DEV_MODE: '1' })
   const plan = { seed: config.seed, failingPct: config.failingPct, modes: config.failureModes, onsetMaxS: config.failureOnsetMaxS, developS: config.failureDevelopS }
   const { tf } = await loadTf('wasm')
   const { model, metadata } = await loadModel(tf, MODEL_DIR)

@@ -32,6 +32,9 @@ for (const client of ['lean', 'mqttjs'] as const) {
     brokers.push(aedes)
     const port = (server.address() as { port: number }).port
     const sim = createSimulator(loadSimulatorConfig({
+      // the simulator provisions its car in the suite's Redis (this aedes takes any password)
+      FLEET_DEV_MODE: '1',
+      ...(process.env.FLEET_REDIS_URL === undefined ? {} : { FLEET_REDIS_URL: process.env.FLEET_REDIS_URL }),
       FLEET_SIM_MQTT_URL: `mqtt://127.0.0.1:${port}`,
       FLEET_SIM_CARS: '1',
       FLEET_SIM_CLIENT: client,
