@@ -1,13 +1,13 @@
 // Provisions cars and service accounts with their own credentials (services/shared/src/
 // credential-store.ts, the module the api's lifecycle routes use) and prints each new password
 // once; Redis keeps only its verifier.
-//   npm run provision -- car-0001 car-0002            a new credential per car (id<TAB>password)
+//   npm run provision -- car-0001 car-0002            a new credential per car (…<TAB>password=…, last on the line)
 //   npm run provision -- --rotate 3600 car-0001       a new credential; the others end within 3600 s
 //   npm run provision -- --revoke car-0001            revoke the car: every credential and certificate so far
 //   npm run provision -- --revoke-credential car-0001 <credentialId>
 //   npm run provision -- --revoke-serial <hex serial> a car certificate, for good
 //   npm run provision -- --service commander          the commander's MQTT credential (FLEET_COMMANDER_MQTT_PASSWORD)
-//   npm run provision -- --bulk 1000 --prefix car [--first 1]   car-00001 … car-01000, pipelined
+//   npm run provision -- --bulk 1000 --prefix car [--first 1]   car-00001 … car-01000, pipelined (id<TAB>password)
 // Each change except --bulk and --revoke-serial is recorded on vehicle.lifecycle (by = cli:<user>),
 // like the api's operator routes (POST /v1/vehicles/provision etc.); --bulk is for load tests.
 import { userInfo } from 'node:os'
@@ -65,7 +65,7 @@ try {
     if (!Number.isInteger(overlapS) || overlapS < 0) usage()
     for (const id of checkIds(rest.slice(1))) {
       const c = await lifecycle.rotate(id, overlapS, by)
-      console.log(`${id}\t${c.password}\tcredentialId=${c.credentialId}`)
+      console.log(`${id}\tusername=${id}\tcredentialId=${c.credentialId}\tpassword=${c.password}`)
     }
   } else if (flag === '--bulk') {
     const n = Number(rest[0])
@@ -76,7 +76,7 @@ try {
     const ids = checkIds(Array.from({ length: n }, (_, i) => `${prefix}-${String(first + i).padStart(5, '0')}`))
     for (const [id, password] of await provisionBulk(redis, ids)) console.log(`${id}\t${password}`)
   } else {
-    for (const c of await lifecycle.provision(checkIds(args), by)) console.log(`${c.vehicleId}\t${c.password}\tcredentialId=${c.credentialId}`)
+    for (const c of await lifecycle.provision(checkIds(args), by)) console.log(`${c.vehicleId}\tusername=${c.vehicleId}\tcredentialId=${c.credentialId}\tpassword=${c.password}`)
   }
 } finally {
   await producer?.disconnect()
