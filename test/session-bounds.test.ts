@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import { MqttTopics } from '../services/shared/src/topics.js'
+import { vehicleKey } from '../services/shared/src/vehicle-credentials.js'
 import { carPassword, servicePassword } from './helpers/credentials.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
@@ -26,9 +27,10 @@ after(async () => {
 })
 
 const usedMB = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]) / 2 ** 20
-/** Every key naming this car's client id, with its TTL (-1: none). */
+/** Every key of this car's session state (what a car can make Redis hold), with its TTL (-1: none);
+ *  not its presence, nor its provisioning record (credentials), which outlives any session. */
 async function keysOf (id: string): Promise<Array<{ key: string, ttl: number }>> {
-  const keys = await redis.keys(`*${encodeURIComponent(id)}*`)
+  const keys = (await redis.keys(`*${encodeURIComponent(id)}*`)).filter(k => !k.startsWith('fleet:presence:') && k !== vehicleKey(id))
   return Promise.all(keys.map(async key => ({ key, ttl: await redis.ttl(key) })))
 }
 
@@ -53,7 +55,7 @@ test('QoS 2 PUBLISHes without PUBREL: the car is stopped at a small per-car numb
   const grown = await usedMB() - mb0
   assert.ok(grown < 5, `Redis grew by ${grown.toFixed(1)} MB for ${sent} QoS 2 PUBLISHes of 200 KiB from one car`)
   assert.equal(await tb.metric('fleet_broker_refused_total', { reason: 'qos2_window' }), 2, 'each connection was closed at the cap')
-  const kept = (await keysOf(id)).filter(k => !k.key.startsWith('fleet:presence:'))
+  const kept = await keysOf(id)
   assert.ok(kept.every(k => k.ttl !== -1), `keys without expiry: ${kept.filter(k => k.ttl === -1).map(k => k.key).slice(0, 3).join(', ')}`)
 })
 
@@ -78,7 +80,7 @@ test('a session the car never comes back to expires after FLEET_SESSION_EXPIRY_S
   const queued = await redis.lrange(`outgoing:${encodeURIComponent(id)}`, 0, -1)
   assert.equal(queued.length, 3, 'the commands were queued for the offline session')
   await sleep(3_000)
-  const left = (await keysOf(id)).filter(k => !k.key.startsWith('fleet:presence:'))
+  const left = await keysOf(id)
   assert.deepEqual(left.map(k => k.key), [], 'the session is gone')
   for (const key of queued) assert.equal(await redis.exists(key), 0, `queued packet ${key} is gone`)
 })
