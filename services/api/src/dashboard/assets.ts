@@ -153,14 +153,8 @@ export const DASHBOARD_JS = String.raw`'use strict'
     drawChart()
   }
   function drawChart () {
-    var c = $('chart')
-    var dpr = window.devicePixelRatio || 1
-    var w = c.clientWidth || 1100
-    var h = c.clientHeight || 220
-    c.width = w * dpr; c.height = h * dpr
-    var g = c.getContext('2d')
-    g.setTransform(dpr, 0, 0, dpr, 0, 0)
-    g.clearRect(0, 0, w, h)
+    var cv = F.canvas2d($('chart'), 1100, 220)
+    var g = cv.g, w = cv.w, h = cv.h
     var pad = { l: 48, r: 48, t: 10, b: 22 }
     var pts = history
     var maxRate = 1, maxScore = 1

@@ -26,15 +26,21 @@ export const COMMON_JS = String.raw`'use strict'
     })
   }
   // series: [{ points: [[x, y]...], color, width }]; opts: { hline, hlineColor, yMin, digits, xLabels }
-  function lineChart (c, series, opts) {
-    opts = opts || {}
+  // A cleared 2-D context at the canvas' CSS size, sharp on high-density screens.
+  function canvas2d (c, defaultW, defaultH) {
     var dpr = window.devicePixelRatio || 1
-    var w = c.clientWidth || 300
-    var h = c.clientHeight || 120
+    var w = c.clientWidth || defaultW
+    var h = c.clientHeight || defaultH
     c.width = w * dpr; c.height = h * dpr
     var g = c.getContext('2d')
     g.setTransform(dpr, 0, 0, dpr, 0, 0)
     g.clearRect(0, 0, w, h)
+    return { g: g, w: w, h: h }
+  }
+  function lineChart (c, series, opts) {
+    opts = opts || {}
+    var cv = canvas2d(c, 300, 120)
+    var g = cv.g, w = cv.w, h = cv.h
     var pad = { l: 46, r: 8, t: 8, b: 18 }
     var xs = [], ys = []
     series.forEach(function (s) { s.points.forEach(function (p) { xs.push(p[0]); ys.push(p[1]) }) })
@@ -65,6 +71,6 @@ export const COMMON_JS = String.raw`'use strict'
       g.stroke()
     })
   }
-  window.fleet = { $: $, el: el, fmt: fmt, time: time, getJson: getJson, carUrl: carUrl, renumber: renumber, lineChart: lineChart }
+  window.fleet = { $: $, el: el, fmt: fmt, time: time, getJson: getJson, carUrl: carUrl, renumber: renumber, canvas2d: canvas2d, lineChart: lineChart }
 })()
 `
