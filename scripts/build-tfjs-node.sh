@@ -49,6 +49,10 @@ cp -r "$tmp"/tensorflow/include/tensorflow "$tmp"/tensorflow/include/tsl "$inc"/
   && ln -sf libtensorflow_framework.so.2 libtensorflow_framework.so)
 
 echo "[tfjs-node] compiling the addon"
+# node-gyp downloads the running Node's headers unless told where they are: nothing but the package
+# registries is reachable here, so point it at the headers installed beside node (Debian: /usr).
+node_prefix=$(dirname "$(dirname "$(command -v node)")")
+if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/node_api.h" ]; then export npm_config_nodedir=$node_prefix; fi
 npm rebuild @tensorflow/tfjs-node --foreground-scripts --loglevel=error >"$DEST/build.log" 2>&1 || {
   tail -30 "$DEST/build.log"
   exit 1
