@@ -7,13 +7,15 @@ import { simulatorSettings } from '../services/simulator/src/simulator-config.js
 import { scorerSettings } from '../services/scorer/src/scorer-config.js'
 import { commanderSettings } from '../services/commander/src/commander-config.js'
 import { apiSettings } from '../services/api/src/api-config.js'
+import { topicSettings } from '../services/shared/src/common-config.js'
 
 const sections: Array<[string, Parameters<typeof describeSpec>[0]]> = [
   ['broker', brokerSettings],
   ['simulator', simulatorSettings],
   ['scorer', scorerSettings],
   ['commander', commanderSettings],
-  ['api', apiSettings]
+  ['api', apiSettings],
+  ['kafka-topics (scripts/kafka-topics.ts, the chart\'s topics Job)', topicSettings]
 ]
 const table = sections.map(([name, spec]) => [`**${name}**`, '', '| variable | default | meaning |', '|---|---|---|', ...describeSpec(spec)].join('\n')).join('\n\n')
 const path = new URL('../docs/configuration.md', import.meta.url)

@@ -19,7 +19,7 @@ SKAFFOLD_SCHEMA=v4beta13
 KUBERNETES_VALIDATE_VERSION=1.37.0
 JSONSCHEMA_VERSION=4.26.0
 PYYAML_VERSION=6.0.3
-# The ServiceMonitor CRD (monitoring.coreos.com/v1) ships in this module's example/ folder.
+# The ServiceMonitor and PrometheusRule CRDs (monitoring.coreos.com/v1) ship in this module's example/ folder.
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
 
 cache=${FLEET_CACHE_DIR:-$HOME/.cache/fleet}
@@ -31,6 +31,7 @@ schema_dir=$cache/skaffold-schema-$SKAFFOLD_VERSION
 schema=$schema_dir/$SKAFFOLD_SCHEMA.json
 crd_dir=$cache/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION
 servicemonitor_crd=$crd_dir/monitoring.coreos.com_servicemonitors.yaml
+prometheusrule_crd=$crd_dir/monitoring.coreos.com_prometheusrules.yaml
 
 log() { echo "[tools] $*" >&2; }
 need_go() { command -v go >/dev/null || { log "go is not installed"; exit 1; }; }
@@ -117,14 +118,16 @@ fetch_skaffold_schema() {
 }
 
 fetch_servicemonitor_crd() {
-  [ -s "$servicemonitor_crd" ] && return
+  [ -s "$servicemonitor_crd" ] && [ -s "$prometheusrule_crd" ] && return
   need_go
-  log "downloading prometheus-operator $PROMETHEUS_OPERATOR_VERSION module for the ServiceMonitor CRD"
-  local moddir
+  log "downloading prometheus-operator $PROMETHEUS_OPERATOR_VERSION module for the ServiceMonitor and PrometheusRule CRDs"
+  local moddir f
   moddir=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
   mkdir -p "$crd_dir"
-  cp "$moddir/example/prometheus-operator-crd/$(basename "$servicemonitor_crd")" "$servicemonitor_crd.tmp.$$"
-  mv "$servicemonitor_crd.tmp.$$" "$servicemonitor_crd"
+  for f in "$servicemonitor_crd" "$prometheusrule_crd"; do
+    cp "$moddir/example/prometheus-operator-crd/$(basename "$f")" "$f.tmp.$$"
+    mv "$f.tmp.$$" "$f"
+  done
 }
 
 build_skaffold() {
@@ -276,6 +279,7 @@ paths() {
   echo "PYTHON=$venv/bin/python"
   echo "SKAFFOLD_SCHEMA=$schema"
   echo "SERVICEMONITOR_CRD=$servicemonitor_crd"
+  echo "PROMETHEUSRULE_CRD=$prometheusrule_crd"
   echo "SKAFFOLD=$skaffold_bin"
 }
 

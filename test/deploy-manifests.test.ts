@@ -6,7 +6,7 @@
 // where they could not be installed the tests are skipped with that reason, and fail in CI.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -40,7 +40,7 @@ const toolPaths: Record<string, string> = Object.fromEntries(
 )
 
 const requireOptional = process.env.FLEET_TEST_REQUIRE_OPTIONAL === '1'
-const DEPLOY_TOOLS = ['HELM', 'KUBERNETES_VALIDATE', 'PYTHON', 'SKAFFOLD_SCHEMA', 'SERVICEMONITOR_CRD'] as const
+const DEPLOY_TOOLS = ['HELM', 'KUBERNETES_VALIDATE', 'PYTHON', 'SKAFFOLD_SCHEMA', 'SERVICEMONITOR_CRD', 'PROMETHEUSRULE_CRD'] as const
 const missingTool = DEPLOY_TOOLS.find(name => toolPaths[name] === undefined || !existsSync(toolPaths[name]))
 /** Why this file's tests cannot run here, or false. */
 const unavailable = missingTool !== undefined && !requireOptional
@@ -53,7 +53,7 @@ function test (name: string, a: TestOptions | TestFn, b?: TestFn): void {
   void nodeTest(name, { ...options, skip: unavailable !== false ? unavailable : options.skip }, fn)
 }
 
-function tool (name: 'HELM' | 'KUBERNETES_VALIDATE' | 'PYTHON' | 'SKAFFOLD_SCHEMA' | 'SERVICEMONITOR_CRD'): string {
+function tool (name: typeof DEPLOY_TOOLS[number]): string {
   const path = toolPaths[name]
   assert.ok(path !== undefined && existsSync(path), `${name} is missing (${path ?? 'no path'}): run scripts/tools.sh deploy first`)
   return path
@@ -120,8 +120,28 @@ function parse (yamlText: string): K8sObject[] {
   return JSON.parse(r.stdout) as K8sObject[]
 }
 
+// Every Kubernetes version the chart supports (Chart.yaml: kubeVersion >=1.27) up to KUBE_VERSION.
+const KUBE_VERSIONS = ['1.27.0', '1.28.0', '1.29.0', '1.30.0', '1.31.0', '1.32.0', KUBE_VERSION]
+const VALIDATE_PY = `
+import sys, yaml, kubernetes_validate
+from kubernetes_validate.utils import SchemaNotFoundError, InvalidSchemaError, ValidationError
+failures = 0
+docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+for version in sys.argv[1:]:
+    for d in docs:
+        try:
+            kubernetes_validate.validate(d, version, strict=True)
+        except SchemaNotFoundError:
+            pass  # custom kinds (ServiceMonitor, Certificate, ...): their CRDs check them
+        except (ValidationError, InvalidSchemaError) as e:
+            failures += 1
+            print(f"{version} {d.get('kind')} {d.get('metadata', {}).get('name')}: {str(e)[:400]}", file=sys.stderr)
+sys.exit(1 if failures else 0)
+`
+
+/** kubernetes-validate --strict (unknown fields refused) against each of KUBE_VERSIONS, in one process. */
 function validate (yamlText: string, what: string) {
-  const r = run(tool('KUBERNETES_VALIDATE'), ['--quiet', '-k', KUBE_VERSION, '--strict', '-'], { input: yamlText })
+  const r = run(tool('PYTHON'), ['-c', VALIDATE_PY, ...KUBE_VERSIONS], { input: yamlText })
   assert.equal(r.status, 0, `${what}: kubernetes-validate refused it:\n${r.stdout}${r.stderr}`)
 }
 
@@ -179,18 +199,21 @@ test('helm lint --strict passes for the default and the production values', () =
   }
 })
 
-test('the default values render a dev install that validates against Kubernetes 1.33', () => {
+test('the default values render a dev install that validates against Kubernetes 1.27–1.33', () => {
   const { text, objs } = defaults()
   validate(text, 'default values')
   const count = (kind: string) => objs.filter(o => o.kind === kind).length
   assert.equal(count('Deployment'), 4)
   assert.equal(count('HorizontalPodAutoscaler'), 4)
-  assert.equal(count('PodDisruptionBudget'), 1)
+  assert.equal(count('PodDisruptionBudget'), 4, 'a PDB for every service')
   assert.deepEqual(objs.filter(o => o.kind === 'StatefulSet').map(componentOf).sort(), ['kafka', 'redis'])
   assert.equal(count('Secret'), 1)
   assert.equal(count('ServiceMonitor'), 0, 'ServiceMonitor is off by default (needs the Prometheus Operator CRD)')
-  const job = must(objs, 'Job', 'fleet-kafka-topics')
-  assert.match(job.metadata.annotations?.['helm.sh/hook'] ?? '', /post-install/)
+  // Beside the dev Kafka (not there before the release) the topics Job is an object of the
+  // release, not a hook; named after the revision, since a Job's pod template cannot change.
+  const job = must(objs, 'Job', 'fleet-kafka-topics-1')
+  assert.equal(job.metadata.annotations?.['helm.sh/hook'], undefined)
+  assert.equal(configOf(objs, podSpec(must(objs, 'Deployment', 'fleet-broker')).containers[0]!).FLEET_DEV_MODE, '1')
 })
 
 test('the production values render valid objects: external Kafka and Redis, keys from an existing Secret, ServiceMonitors', () => {
@@ -198,7 +221,14 @@ test('the production values render valid objects: external Kafka and Redis, keys
   validate(text, 'production values')
   assert.equal(objs.filter(o => o.kind === 'StatefulSet').length, 0, 'no dev Kafka or Redis in production')
   assert.equal(objs.filter(o => o.kind === 'Secret').length, 0, 'production keys are never in values')
-  assert.equal(find(objs, 'Job', 'fleet-kafka-topics'), undefined)
+  // Topics before any pod: a pre-install/pre-upgrade hook, three replicas, two in sync for a write.
+  const job = must(objs, 'Job', 'fleet-kafka-topics')
+  assert.equal(job.metadata.annotations?.['helm.sh/hook'], 'pre-install,pre-upgrade')
+  const jobEnv = Object.fromEntries((podSpec(job).containers[0]?.env ?? []).map(e => [e.name, e.value ?? e.valueFrom?.secretKeyRef?.name]))
+  assert.equal(jobEnv.FLEET_KAFKA_TOPIC_REPLICATION, '3')
+  assert.equal(jobEnv.FLEET_KAFKA_TOPIC_MIN_ISR, '2')
+  assert.equal(jobEnv.FLEET_KAFKA_SASL_PASSWORD, 'fleet-kafka', 'the Job reaches Kafka like the services: TLS + SCRAM')
+  assert.equal(jobEnv.FLEET_KAFKA_SASL_MECHANISM, 'scram-sha-512')
   const monitors = objs.filter(o => o.kind === 'ServiceMonitor')
   assert.deepEqual(monitors.map(componentOf).sort(), [...SERVICES].sort())
   const r = run('bash', ['scripts/tools.sh', 'validate-crd', tool('SERVICEMONITOR_CRD'), '-'], { input: text })
@@ -207,21 +237,30 @@ test('the production values render valid objects: external Kafka and Redis, keys
   const config = must(objs, 'ConfigMap', 'fleet-broker').data ?? {}
   assert.equal(config.FLEET_KAFKA_BROKERS, 'kafka-0.kafka:9092,kafka-1.kafka:9092')
   assert.equal(config.FLEET_REDIS_URL, 'redis://redis.data:6379')
+  assert.equal(config.FLEET_DEV_MODE, undefined)
+  assert.deepEqual([config.FLEET_KAFKA_TLS, config.FLEET_KAFKA_CA_FILE, config.FLEET_KAFKA_SASL_MECHANISM, config.FLEET_KAFKA_SASL_USERNAME], ['true', '/etc/fleet/kafka-ca/ca.crt', 'scram-sha-512', 'fleet'])
   assert.equal(must(objs, 'Service', 'fleet-broker').spec?.type, 'LoadBalancer')
 })
 
 test('the chart refuses values it cannot honour: no Kafka, Redis or keys Secret in production, unknown or mistyped values', () => {
   const cases: Array<[string[], RegExp]> = [
-    [['-f', join(chart, 'values-production.yaml'), '--set', 'redis.url=redis://r:6379'], /kafka\.brokers is required/],
-    [['-f', join(chart, 'values-production.yaml'), '--set', 'kafka.brokers=k:9092'], /redis\.url or redis\.urlSecret is required/],
-    [[...PRODUCTION, '--set', 'secrets.existingSecret='], /secrets\.existingSecret is required/],
+    // values.schema.json: helm lint and template refuse these before any template runs
+    [['-f', join(chart, 'values-production.yaml'), '--set', 'redis.url=redis://r:6379'], /kafka\/brokers': minLength/],
+    [['-f', join(chart, 'values-production.yaml'), '--set', 'kafka.brokers=k:9092'], /at '\/redis'.*(anyOf|url)/s],
+    [[...PRODUCTION, '--set', 'secrets.existingSecret='], /secrets\/existingSecret': minLength/],
+    [[...PRODUCTION, '--set', 'kafka.tls.enabled=false'], /kafka\/tls\/enabled': value must be true/],
+    [[...PRODUCTION, '--set', 'kafkaTopics.minInsyncReplicas=0'], /minInsyncReplicas.*minimum/s],
+    // the templates: what the schema cannot say
+    [['--set', 'kafka.brokers=k:9092,redis.url=redis://r:6379'], /secrets\.vehicleTokenKey is required with secrets\.create outside development mode/],
+    [[...PRODUCTION, '--set', 'kafka.sasl.passwordSecret.name='], /kafka\.sasl\.passwordSecret\.name is required/],
+    [['--set', 'broker.tls.certManager.enabled=true'], /broker\.tls\.certManager\.issuerRef\.name is required/],
     [['--set', 'broker.env.FLEET_BROKER_DRAIN_MS=99999'], /set it through the chart's own value/],
     // values.schema.json: misspelt or mistyped values fail instead of being ignored.
     [['--set', 'broker.autoscalling.enabled=false'], /additional properties 'autoscalling' not allowed/],
     [['--set', 'broker.drainMs=20s'], /drainMs.*want integer/s],
     [['--set', 'scorer.env.MAX_BATCH=10'], /additional properties 'MAX_BATCH' not allowed/],
     // production values with a published development secret (issue #21): refused at render
-    [['--set', 'devMode=false'], /secrets\.\w+ holds a published development secret/],
+    [['--set', 'devMode=false,secrets.apiKeys=fleet-dev-operator-key,secrets.vehicleTokenKey=k'], /secrets\.apiKeys holds a published development secret/],
     [[...PRODUCTION, '--set', 'secrets.create=true,secrets.existingSecret=,secrets.vehicleTokenKey=k,secrets.apiKeys=ops:operator:fleet-dev-operator-key'], /secrets\.apiKeys holds a published development secret/],
     [[...PRODUCTION, '--set', 'api.env.FLEET_API_JWT_SECRET=fleet-dev-jwt-secret-do-not-use-in-production-0000'], /api\.env\.FLEET_API_JWT_SECRET holds a published development secret/]
   ]
@@ -391,11 +430,14 @@ test('keys come from Secrets, settings from ConfigMaps, and a change to either r
       assert.ok(c)
       const fromSecrets = (c.env ?? []).filter(e => e.valueFrom?.secretKeyRef).map(e => e.name).sort()
       // a dev install's commander provisions its own credential (FLEET_DEV_MODE=1)
-      assert.deepEqual(fromSecrets, label === 'default' && svc === 'commander' ? [] : expected[svc], `${label} ${svc}: env from Secrets`)
+      // production reaches Kafka with SCRAM: its password from the Secret kafka.sasl.passwordSecret names
+      const want = [...label === 'default' && svc === 'commander' ? [] : expected[svc], ...label === 'production' ? ['FLEET_KAFKA_SASL_PASSWORD'] : []].sort()
+      assert.deepEqual(fromSecrets, want, `${label} ${svc}: env from Secrets`)
       for (const e of c.env ?? []) {
         const ref = e.valueFrom?.secretKeyRef
         assert.ok(ref, `${label} ${svc}: ${e.name} is set in plain text`)
-        assert.equal(ref.name, secretName)
+        assert.equal(ref.name, e.name === 'FLEET_KAFKA_SASL_PASSWORD' ? 'fleet-kafka' : secretName)
+        if (e.name === 'FLEET_KAFKA_SASL_PASSWORD') continue
         if (label === 'default') assert.ok(secret?.stringData?.[ref.key], `${label} ${svc}: Secret ${secretName} has no key ${ref.key}`)
       }
       const config = configOf(objs, c)
@@ -491,6 +533,252 @@ for (const svc of SERVICES) {
     }
   })
 }
+
+// ---- extension points, Kafka and Redis options, monitoring, helm test ---------------------------
+
+interface AnyObject { kind: string, metadata: Meta, spec?: Record<string, unknown>, data?: Record<string, string> }
+const anyOf = (objs: K8sObject[]) => objs as unknown as AnyObject[]
+const envOf = (c: Container) => Object.fromEntries((c.env ?? []).map(e => [e.name, e.value ?? `secret:${e.valueFrom?.secretKeyRef?.name ?? ''}/${e.valueFrom?.secretKeyRef?.key ?? ''}`]))
+
+// One values file with every extension point set, for every service (JSON is YAML).
+const perService = (svc: Service) => ({
+  priorityClassName: 'fleet-critical',
+  podAnnotations: { 'example.com/team': 'cars' },
+  podLabels: { 'example.com/tier': svc },
+  initContainers: [{ name: 'sysctl', image: 'busybox:1.36', command: ['sh', '-c', 'true'] }],
+  extraVolumes: [{ name: 'extra', configMap: { name: 'extra' } }],
+  extraVolumeMounts: [{ name: 'extra', mountPath: '/etc/extra', readOnly: true }],
+  spreadAcrossNodes: true,
+  spreadWhenUnsatisfiable: 'DoNotSchedule',
+  pdb: { enabled: true, minAvailable: 1, maxUnavailable: null }
+})
+const EXTENDED = JSON.stringify({
+  ...Object.fromEntries(SERVICES.map(svc => [svc, perService(svc)])),
+  broker: {
+    ...perService('broker'),
+    service: {
+      type: 'LoadBalancer',
+      loadBalancerClass: 'service.k8s.aws/nlb',
+      loadBalancerSourceRanges: ['10.0.0.0/8', '192.168.0.0/16'],
+      sessionAffinity: 'ClientIP',
+      sessionAffinityTimeoutSeconds: 600,
+      listeners: { mqtt: { nodePort: 31883 }, ws: { expose: false }, mqtts: { nodePort: 30883 }, wss: { separateService: true, type: 'ClusterIP', sessionAffinity: 'None' } }
+    },
+    tls: { secretName: 'fleet-broker-tls' }
+  },
+  api: { ...perService('api'), service: { type: 'LoadBalancer', loadBalancerClass: 'example.com/lb', loadBalancerSourceRanges: ['203.0.113.0/24'], nodePort: 30080 } }
+})
+function renderWith (valuesYaml: string, args: string[] = []) {
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-values-'))
+  try {
+    const file = join(dir, 'values.yaml')
+    writeFileSync(file, valuesYaml)
+    return render(['-f', file, ...args])
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+test('extension points: priority class, pod labels and annotations, init containers, extra volumes, hard spreading and a PDB for every service', () => {
+  const text = renderWith(EXTENDED)
+  validate(text, 'extension points')
+  const lint = helm(['lint', '--strict', '--kube-version', KUBE_VERSION, chart, '--set', 'broker.priorityClassName=x,scorer.spreadWhenUnsatisfiable=DoNotSchedule'])
+  assert.equal(lint.status, 0, lint.stdout + lint.stderr)
+  const objs = parse(text)
+  for (const svc of SERVICES) {
+    const d = must(objs, 'Deployment', `fleet-${svc}`)
+    const pod = podSpec(d) as PodSpec & Record<string, unknown>
+    const meta = d.spec?.template?.metadata
+    assert.equal(pod.priorityClassName, 'fleet-critical', svc)
+    assert.equal(meta?.annotations?.['example.com/team'], 'cars')
+    assert.ok(meta?.annotations?.['checksum/config'], `${svc}: the chart's own annotations stay`)
+    assert.equal(meta?.labels?.['example.com/tier'], svc)
+    assert.deepEqual((pod.initContainers as Container[]).map(c => c.name), ['sysctl'])
+    assert.ok((pod.volumes as Array<{ name: string }>).some(v => v.name === 'extra'))
+    assert.ok((pod.containers[0] as Container & { volumeMounts: Array<{ name: string, mountPath: string }> }).volumeMounts.some(m => m.name === 'extra' && m.mountPath === '/etc/extra'))
+    const spread = pod.topologySpreadConstraints as Array<{ whenUnsatisfiable: string, topologyKey: string }>
+    assert.deepEqual(spread.map(t => [t.topologyKey, t.whenUnsatisfiable]), [['kubernetes.io/hostname', 'DoNotSchedule'], ['topology.kubernetes.io/zone', 'DoNotSchedule']])
+    const pdb = must(objs, 'PodDisruptionBudget', `fleet-${svc}`)
+    assert.ok(selects(selectorOf(pdb), meta?.labels), `${svc}: the PDB selects its pods`)
+    assert.equal((pdb.spec as { minAvailable?: number }).minAvailable, 1)
+  }
+})
+
+test('the broker Service per listener: node ports, a hidden port, a listener on its own Service, load balancer class, source ranges and session affinity', () => {
+  const objs = parse(renderWith(EXTENDED))
+  const shared = anyOf(objs).find(o => o.kind === 'Service' && o.metadata.name === 'fleet-broker')?.spec as Record<string, unknown> & { ports: Array<{ name: string, port: number, nodePort?: number }> }
+  assert.ok(shared)
+  assert.deepEqual(shared.ports.map(p => [p.name, p.port, p.nodePort]), [['mqtt', 1883, 31883], ['mqtts', 8883, 30883]], 'ws hidden, wss on its own Service')
+  assert.equal(shared.type, 'LoadBalancer')
+  assert.equal(shared.loadBalancerClass, 'service.k8s.aws/nlb')
+  assert.deepEqual(shared.loadBalancerSourceRanges, ['10.0.0.0/8', '192.168.0.0/16'])
+  assert.equal(shared.sessionAffinity, 'ClientIP')
+  assert.deepEqual(shared.sessionAffinityConfig, { clientIP: { timeoutSeconds: 600 } })
+  const wss = anyOf(objs).find(o => o.kind === 'Service' && o.metadata.name === 'fleet-broker-wss')?.spec as Record<string, unknown> & { ports: Array<{ name: string }> }
+  assert.ok(wss, 'wss has a Service of its own')
+  assert.equal(wss.type, 'ClusterIP')
+  assert.equal(wss.sessionAffinity, undefined, 'the listener\'s own sessionAffinity wins')
+  assert.equal(wss.loadBalancerClass, undefined, 'no load balancer fields on a ClusterIP Service')
+  assert.deepEqual(wss.ports.map(p => p.name), ['mqtt-wss'])
+  const container = podSpec(must(objs, 'Deployment', 'fleet-broker')).containers[0]!
+  assert.ok(container.ports?.some(p => p.name === 'mqtt-ws'), 'a hidden listener still listens in the pod')
+  const api = anyOf(objs).find(o => o.kind === 'Service' && o.metadata.name === 'fleet-api')?.spec as Record<string, unknown> & { ports: Array<{ nodePort?: number }> }
+  assert.deepEqual([api.loadBalancerClass, api.loadBalancerSourceRanges, api.ports[0]?.nodePort], ['example.com/lb', ['203.0.113.0/24'], 30080])
+})
+
+test('with kafka.brokers and redis.url set, the chart deploys no dev Kafka, dev Redis, dev keys or development mode', () => {
+  const external = ['--set', 'kafka.brokers=k0:9092\\,k1:9092,redis.url=redis://r:6379']
+  // the default values otherwise: the keys must now be given (or come from a Secret)
+  const r = helm(['template', 'fleet', chart, ...external])
+  assert.notEqual(r.status, 0)
+  assert.match(r.stderr, /secrets\.vehicleTokenKey is required with secrets\.create outside development mode/)
+  const objs = parse(render([...external, '--set', 'secrets.vehicleTokenKey=a-key,secrets.apiKeys=ops:operator:a-real-key']))
+  assert.deepEqual(objs.filter(o => o.kind === 'StatefulSet').map(o => o.metadata.name), [], 'no dev Kafka or Redis')
+  assert.equal(must(objs, 'Secret', 'fleet-keys').stringData?.['api-keys'], 'ops:operator:a-real-key')
+  for (const svc of SERVICES) {
+    const config = configOf(objs, podSpec(must(objs, 'Deployment', `fleet-${svc}`)).containers[0]!)
+    assert.equal(config.FLEET_DEV_MODE, undefined, `${svc}: no development mode`)
+    assert.equal(config.FLEET_KAFKA_BROKERS, 'k0:9092,k1:9092')
+  }
+  // devMode: auto stays on while the release runs one of its own dev stores
+  const half = parse(render(['--set', 'kafka.brokers=k0:9092']))
+  assert.deepEqual(half.filter(o => o.kind === 'StatefulSet').map(componentOf), ['redis'])
+  assert.equal(configOf(half, podSpec(must(half, 'Deployment', 'fleet-api')).containers[0]!).FLEET_DEV_MODE, '1')
+  // and published development keys are refused once it is off
+  const refused = helm(['template', 'fleet', chart, ...external, '--set', 'secrets.vehicleTokenKey=k,secrets.apiKeys=fleet-dev-operator-key'])
+  assert.match(refused.stderr, /secrets\.apiKeys holds a published development secret/)
+})
+
+test('helm lint fails on production values without Kafka or Redis (values.schema.json)', () => {
+  const prod = ['-f', join(chart, 'values-production.yaml')]
+  for (const [args, message] of [
+    [[...prod, '--set', 'redis.url=redis://r:6379'], /kafka\/brokers': minLength/],
+    [[...prod, '--set', 'kafka.brokers=k:9092'], /at '\/redis'/],
+    [['--set', 'devKafka.enabled=false'], /kafka\/brokers': minLength/]
+  ] as const) {
+    const r = helm(['lint', '--strict', chart, ...args])
+    assert.notEqual(r.status, 0, `helm lint ${args.join(' ')} passed`)
+    assert.match(r.stdout + r.stderr, message)
+  }
+})
+
+test('Kafka over TLS and SCRAM from values; Strimzi KafkaTopics (replicas, min ISR, kept on delete) and a KafkaUser instead of the Job', () => {
+  const strimzi = [...PRODUCTION, '--set', 'kafka.strimzi.cluster=events,kafka.strimzi.user=true,kafka.sasl.passwordSecret.name=,kafka.sasl.username=']
+  const text = render(strimzi)
+  validate(text, 'strimzi')
+  const objs = anyOf(parse(text))
+  assert.equal(objs.find(o => o.kind === 'Job'), undefined, 'the Topic Operator makes the topics')
+  const topics = objs.filter(o => o.kind === 'KafkaTopic')
+  assert.deepEqual(Object.fromEntries(topics.map(t => [t.spec?.topicName, t.spec?.partitions])), topicPartitions, 'the partitions of services/shared/src/topics.ts')
+  for (const t of topics) {
+    assert.equal(t.metadata.labels?.['strimzi.io/cluster'], 'events')
+    assert.equal(t.metadata.annotations?.['helm.sh/resource-policy'], 'keep', 'deleting the release must not delete the data')
+    assert.equal(t.spec?.replicas, 3)
+    assert.deepEqual(t.spec?.config, { 'min.insync.replicas': 2 })
+  }
+  const user = objs.find(o => o.kind === 'KafkaUser')
+  assert.ok(user)
+  assert.equal(user.metadata.name, 'fleet')
+  assert.deepEqual(user.spec?.authentication, { type: 'scram-sha-512' })
+  const broker = podSpec(must(parse(text), 'Deployment', 'fleet-broker')).containers[0]!
+  assert.equal(envOf(broker).FLEET_KAFKA_SASL_PASSWORD, 'secret:fleet/password', 'the password Strimzi\'s User Operator writes')
+  const config = configOf(parse(text), broker)
+  assert.deepEqual([config.FLEET_KAFKA_SASL_MECHANISM, config.FLEET_KAFKA_SASL_USERNAME, config.FLEET_KAFKA_TLS], ['scram-sha-512', 'fleet', 'true'])
+  // the CA Secret is mounted where FLEET_KAFKA_CA_FILE points, in every fleet pod
+  for (const d of [...parse(render(PRODUCTION)).filter(o => ['Deployment', 'Job'].includes(o.kind))]) {
+    const pod = podSpec(d) as PodSpec & { volumes?: Array<{ name: string, secret?: { secretName: string } }> }
+    assert.equal(pod.volumes?.find(v => v.name === 'kafka-ca')?.secret?.secretName, 'fleet-kafka-ca', `${d.metadata.name}: the Kafka CA`)
+  }
+})
+
+test('cert-manager: a Certificate whose Secret the broker mounts, with the in-cluster names', () => {
+  const text = render([...PRODUCTION, '--set', 'broker.tls.secretName=,broker.tls.certManager.enabled=true,broker.tls.certManager.issuerRef.name=fleet-ca,broker.tls.certManager.dnsNames[0]=mqtt.example.com'])
+  validate(text, 'cert-manager')
+  const objs = parse(text)
+  const cert = anyOf(objs).find(o => o.kind === 'Certificate')
+  assert.ok(cert)
+  assert.equal(cert.spec?.secretName, 'fleet-broker-tls')
+  assert.deepEqual(cert.spec?.dnsNames, ['mqtt.example.com', 'fleet-broker', 'fleet-broker.fleet.svc'])
+  const pod = podSpec(must(objs, 'Deployment', 'fleet-broker')) as PodSpec & { volumes?: Array<{ name: string, secret?: { secretName: string } }> }
+  assert.equal(pod.volumes?.find(v => v.name === 'tls')?.secret?.secretName, 'fleet-broker-tls')
+  assert.equal(configOf(objs, pod.containers[0]!).FLEET_TLS_CERT_FILE, '/etc/fleet/tls/tls.crt')
+})
+
+test('alerts (PrometheusRule) and the Grafana dashboard use only metrics the services register', () => {
+  const text = render([...PRODUCTION])
+  const r = run('bash', ['scripts/tools.sh', 'validate-crd', tool('PROMETHEUSRULE_CRD'), '-'], { input: text })
+  assert.equal(r.status, 0, `PrometheusRule against its CRD:\n${r.stderr}`)
+  assert.match(r.stdout, /1 PrometheusRule checked/)
+  const names = run(process.execPath, ['--import', 'tsx', 'test/helpers/metric-names.ts'])
+  assert.equal(names.status, 0, names.stderr)
+  const registered = JSON.parse(names.stdout) as Record<Service, string[]>
+  const known = new Set(Object.values(registered).flat())
+  const used = (expr: string) => [...expr.matchAll(/\b(fleet_[a-z0-9_]+)/g)].map(m => m[1] as string)
+  const objs = anyOf(parse(text))
+
+  const rule = objs.find(o => o.kind === 'PrometheusRule')
+  assert.ok(rule)
+  const rules = (rule.spec?.groups as Array<{ rules: Array<{ alert: string, expr: string }> }>).flatMap(g => g.rules)
+  const byAlert = Object.fromEntries(rules.map(x => [x.alert, x.expr]))
+  for (const { alert, expr } of rules) {
+    assert.ok(used(expr).length > 0, `${alert}: no fleet metric`)
+    for (const m of used(expr)) assert.ok(known.has(m), `${alert}: ${m} is registered by no service`)
+  }
+  // what the issue asks to be alerted on, each by the metric that shows it
+  for (const [what, metric] of [['consumer lag', 'fleet_scorer_consumer_lag'], ['PUBACK latency', 'fleet_broker_kafka_produce_seconds_bucket'], ['backpressure', 'fleet_broker_backpressure'],
+    ['DLQ rate', 'fleet_broker_dlq_total'], ['refused connects', 'fleet_broker_connects_total'], ['pod restarts', 'fleet_process_start_time_seconds']] as const) {
+    assert.ok(Object.values(byAlert).some(e => used(e).includes(metric)), `no alert on ${what} (${metric})`)
+  }
+  // the series exist where the alert looks for them: the ops Service's job, in the release namespace
+  assert.match(byAlert.FleetScorerLag ?? '', /job="fleet-scorer-ops"/)
+  assert.match(byAlert.FleetScorerLag ?? '', /namespace="fleet"/)
+
+  const board = objs.find(o => o.kind === 'ConfigMap' && o.metadata.name === 'fleet-grafana-dashboard')
+  assert.ok(board)
+  assert.equal(board.metadata.labels?.grafana_dashboard, '1', 'the label Grafana\'s sidecar looks for')
+  const dashboard = JSON.parse(board.data?.['fleet.json'] ?? '') as { uid: string, panels: Array<{ title: string, targets?: Array<{ expr: string }> }> }
+  assert.match(dashboard.uid, /^fleet-[0-9a-f]{12}$/)
+  const targets = dashboard.panels.flatMap(p => (p.targets ?? []).map(t => [p.title, t.expr] as const))
+  assert.ok(targets.length >= 15)
+  for (const [title, expr] of targets) {
+    assert.ok(used(expr).length > 0, `panel ${title}: no fleet metric`)
+    for (const m of used(expr)) assert.ok(known.has(m), `panel ${title}: ${m} is registered by no service`)
+  }
+  for (const svc of SERVICES) assert.ok(targets.some(([, e]) => e.includes(`$release-${svc}-ops`)), `no panel on ${svc}`)
+})
+
+test('helm test: a pod that checks each listener the broker Service offers, with the settings scripts/chart-test.ts reads', () => {
+  const script = readFileSync(join(root, 'scripts/chart-test.ts'), 'utf8')
+  const reads = new Set([...script.matchAll(/['"](FLEET_[A-Z0-9_]+)['"]/g)].map(m => m[1]))
+  for (const [label, args, urls] of [
+    ['default', [], ['mqtt://fleet-broker:1883', 'ws://fleet-broker:8083']],
+    ['production', PRODUCTION, ['mqtts://fleet-broker:8883', 'wss://fleet-broker:8084']],
+    ['a hidden and a separate listener', ['--set', 'broker.tls.secretName=t,broker.service.listeners.ws.expose=false,broker.service.listeners.wss.separateService=true'], ['mqtt://fleet-broker:1883', 'mqtts://fleet-broker:8883', 'wss://fleet-broker-wss:8084']]
+  ] as const) {
+    const text = render([...args])
+    validate(text, `helm test ${label}`)
+    const objs = parse(text)
+    const pod = must(objs, 'Pod', 'fleet-helm-test')
+    assert.equal(pod.metadata.annotations?.['helm.sh/hook'], 'test')
+    const spec = pod.spec as unknown as PodSpec
+    const c = spec.containers[0]!
+    assert.deepEqual(c.command, ['node', 'dist/scripts/chart-test.js'])
+    assert.ok(existsSync(join(root, 'scripts/chart-test.ts')))
+    const env = envOf(c)
+    assert.deepEqual(env.FLEET_CHART_TEST_URLS?.split(','), urls, label)
+    for (const name of Object.keys(env)) {
+      assert.ok(reads.has(name) || ['FLEET_KAFKA_BROKERS', 'FLEET_KAFKA_CLIENT_ID', 'FLEET_KAFKA_TLS', 'FLEET_KAFKA_CA_FILE', 'FLEET_KAFKA_SASL_MECHANISM', 'FLEET_KAFKA_SASL_USERNAME', 'FLEET_KAFKA_SASL_PASSWORD', 'FLEET_REDIS_URL'].includes(name), `${label}: the test pod sets ${name}, which nothing reads`)
+    }
+    if (label !== 'default') assert.equal(env.FLEET_CHART_TEST_CA_FILE, '/etc/fleet/broker-ca/ca.crt')
+    if (label === 'production') assert.equal(env.FLEET_KAFKA_SASL_PASSWORD, 'secret:fleet-kafka/password')
+    const services = new Set(objs.filter(o => o.kind === 'Service').map(o => `${o.metadata.name}:${o.spec?.ports?.map(p => p.port).join(':')}`))
+    for (const url of urls) {
+      const { hostname, port } = new URL(url)
+      assert.ok([...services].some(s => s.startsWith(`${hostname}:`) && s.split(':').includes(port)), `${label}: ${url} is no Service port`)
+    }
+  }
+  assert.equal(find(parse(render(['--set', 'tests.enabled=false'])), 'Pod', 'fleet-helm-test'), undefined)
+})
 
 // ---- skaffold ----------------------------------------------------------------------------------
 

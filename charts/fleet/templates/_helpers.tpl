@@ -39,10 +39,26 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- end -}}
 {{- end -}}
 
+{{/* "true" when the release runs its own dev Kafka: devKafka.enabled and no kafka.brokers. */}}
+{{- define "fleet.devKafka" -}}
+{{- if and .Values.devKafka.enabled (not .Values.kafka.brokers) }}true{{ end -}}
+{{- end -}}
+
+{{/* "true" when the release runs its own dev Redis: devRedis.enabled and no redis.url or urlSecret. */}}
+{{- define "fleet.devRedis" -}}
+{{- if and .Values.devRedis.enabled (not .Values.redis.url) (not .Values.redis.urlSecret.name) }}true{{ end -}}
+{{- end -}}
+
+{{/* "true" in development mode: devMode true, or auto while the release runs a dev Kafka or Redis. */}}
+{{- define "fleet.devMode" -}}
+{{- $mode := toString .Values.devMode -}}
+{{- if or (eq $mode "true") (and (eq $mode "auto") (or (include "fleet.devKafka" .) (include "fleet.devRedis" .))) }}true{{ end -}}
+{{- end -}}
+
 {{- define "fleet.kafkaBrokers" -}}
 {{- if .Values.kafka.brokers -}}
 {{- .Values.kafka.brokers -}}
-{{- else if .Values.devKafka.enabled -}}
+{{- else if include "fleet.devKafka" . -}}
 {{- printf "%s-kafka:9092" (include "fleet.fullname" .) -}}
 {{- else -}}
 {{- fail "kafka.brokers is required (or devKafka.enabled=true for a development Kafka)" -}}
@@ -54,11 +70,57 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- if .Values.redis.urlSecret.name -}}
 {{- else if .Values.redis.url -}}
 {{- .Values.redis.url -}}
-{{- else if .Values.devRedis.enabled -}}
+{{- else if include "fleet.devRedis" . -}}
 {{- printf "redis://%s-redis:6379" (include "fleet.fullname" .) -}}
 {{- else -}}
 {{- fail "redis.url or redis.urlSecret is required (or devRedis.enabled=true for a development Redis)" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Kafka's SASL password Secret: kafka.sasl.passwordSecret, else the Strimzi KafkaUser's. */}}
+{{- define "fleet.kafkaPasswordSecret" -}}
+{{- $k := .Values.kafka -}}
+{{- if $k.sasl.passwordSecret.name -}}
+{{- toJson (dict "name" $k.sasl.passwordSecret.name "key" ($k.sasl.passwordSecret.key | default "password")) -}}
+{{- else if and $k.strimzi.cluster $k.strimzi.user -}}
+{{- toJson (dict "name" (include "fleet.kafkaUser" .) "key" "password") -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "fleet.kafkaUser" -}}
+{{- .Values.kafka.sasl.username | default (include "fleet.fullname" .) -}}
+{{- end -}}
+
+{{/* Kafka connection settings every fleet process takes (ConfigMap data or env values). */}}
+{{- define "fleet.kafkaSettings" -}}
+{{- $k := .Values.kafka -}}
+{{- $mechanism := $k.sasl.mechanism -}}
+{{- if and $k.strimzi.cluster $k.strimzi.user (eq $mechanism "none") }}{{ $mechanism = "scram-sha-512" }}{{ end -}}
+{{- $s := dict "FLEET_KAFKA_BROKERS" (include "fleet.kafkaBrokers" .) "FLEET_KAFKA_CLIENT_ID" $k.clientId -}}
+{{- if or $k.tls.enabled (ne $mechanism "none") }}{{ $_ := set $s "FLEET_KAFKA_TLS" "true" }}{{ end -}}
+{{- if $k.tls.caSecret.name }}{{ $_ := set $s "FLEET_KAFKA_CA_FILE" "/etc/fleet/kafka-ca/ca.crt" }}{{ end -}}
+{{- if ne $mechanism "none" -}}
+{{- $_ := set $s "FLEET_KAFKA_SASL_MECHANISM" $mechanism -}}
+{{- $_ := set $s "FLEET_KAFKA_SASL_USERNAME" (include "fleet.kafkaUser" .) -}}
+{{- if not (include "fleet.kafkaPasswordSecret" .) }}{{ fail "kafka.sasl.passwordSecret.name is required with a SASL mechanism (or kafka.strimzi.user)" }}{{ end -}}
+{{- end -}}
+{{- toJson $s -}}
+{{- end -}}
+
+{{/* Env entries for pods that do not read a service ConfigMap (topics Job, helm test). */}}
+{{- define "fleet.kafkaEnv" -}}
+{{- range $k, $v := include "fleet.kafkaSettings" . | fromJson }}
+- name: {{ $k }}
+  value: {{ $v | toString | quote }}
+{{- end }}
+{{- with include "fleet.kafkaPasswordSecret" . }}
+{{- $ref := fromJson . }}
+- name: FLEET_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.name }}
+      key: {{ $ref.key }}
+{{- end }}
 {{- end -}}
 
 {{- define "fleet.secretName" -}}
@@ -91,7 +153,7 @@ FLEET_MQTT_PORT: {{ $v.mqttPort | quote }}
 FLEET_MQTT_WS_PORT: {{ $v.wsPort | quote }}
 FLEET_BROKER_OPS_PORT: {{ $v.opsPort | quote }}
 FLEET_BROKER_DRAIN_MS: {{ $v.drainMs | quote }}
-{{- if $v.tls.secretName }}
+{{- if include "fleet.brokerTlsSecret" $root }}
 FLEET_TLS_CERT_FILE: /etc/fleet/tls/tls.crt
 FLEET_TLS_KEY_FILE: /etc/fleet/tls/tls.key
 FLEET_TLS_CA_FILE: /etc/fleet/tls/ca.crt
@@ -107,7 +169,7 @@ FLEET_COMMANDER_OPS_PORT: {{ $v.opsPort | quote }}
 {{- /* Without the plaintext listener the commander uses MQTTS (and trusts the broker's CA, commander.yaml). */}}
 {{- $brokerUrl := ge (int $root.Values.broker.mqttPort) 0 | ternary (printf "mqtt://%s:%v" $brokerHost $root.Values.broker.mqttPort) (printf "mqtts://%s:%v" $brokerHost $root.Values.broker.tls.mqttsPort) }}
 FLEET_COMMANDER_MQTT_URL: {{ $v.mqttUrl | default $brokerUrl | quote }}
-{{- if $root.Values.broker.tls.secretName }}
+{{- if include "fleet.brokerTlsSecret" $root }}
 FLEET_COMMANDER_MQTT_CA_FILE: /etc/fleet/broker-ca/ca.crt
 {{- end }}
 {{- else if eq .component "api" }}
@@ -123,9 +185,9 @@ log level, Kafka, Redis), then <service>.env, then fleet.settings.
 {{- define "fleet.config" -}}
 {{- $root := .root -}}
 {{- $settings := include "fleet.settings" . | fromYaml | default dict -}}
-{{- $data := dict "FLEET_BIND_HOST" "0.0.0.0" "FLEET_LOG_LEVEL" $root.Values.logLevel "FLEET_KAFKA_BROKERS" (include "fleet.kafkaBrokers" $root) "FLEET_KAFKA_CLIENT_ID" $root.Values.kafka.clientId -}}
+{{- $data := merge (dict "FLEET_BIND_HOST" "0.0.0.0" "FLEET_LOG_LEVEL" $root.Values.logLevel) (include "fleet.kafkaSettings" $root | fromJson) -}}
 {{- with include "fleet.redisUrl" $root }}{{ $_ := set $data "FLEET_REDIS_URL" . }}{{ end -}}
-{{- if $root.Values.devMode }}{{ $_ := set $data "FLEET_DEV_MODE" "1" }}{{ end -}}
+{{- if include "fleet.devMode" $root }}{{ $_ := set $data "FLEET_DEV_MODE" "1" }}{{ end -}}
 {{- range $k, $v := (index $root.Values .component).env -}}
 {{- if hasKey $settings $k -}}
 {{- fail (printf "%s.env.%s: set it through the chart's own value, not env" $.component $k) -}}
@@ -147,6 +209,14 @@ log level, Kafka, Redis), then <service>.env, then fleet.settings.
     secretKeyRef:
       name: {{ include "fleet.secretName" $root }}
       key: {{ $key }}
+{{- end }}
+{{- with include "fleet.kafkaPasswordSecret" $root }}
+{{- $ref := fromJson . }}
+- name: FLEET_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.name }}
+      key: {{ $ref.key }}
 {{- end }}
 {{- if $root.Values.redis.urlSecret.name }}
 - name: FLEET_REDIS_URL
@@ -183,20 +253,28 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- with $values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
 {{- if $values.spreadAcrossNodes }}
+{{- /* ScheduleAnyway prefers other nodes and zones; DoNotSchedule leaves a pod Pending rather than share. */}}
 topologySpreadConstraints:
   - maxSkew: 1
     topologyKey: kubernetes.io/hostname
-    whenUnsatisfiable: ScheduleAnyway
+    whenUnsatisfiable: {{ $values.spreadWhenUnsatisfiable | default "ScheduleAnyway" }}
     labelSelector:
       matchLabels:
         {{- include "fleet.selectorLabels" . | nindent 8 }}
   - maxSkew: 1
     topologyKey: topology.kubernetes.io/zone
-    whenUnsatisfiable: ScheduleAnyway
+    whenUnsatisfiable: {{ $values.spreadWhenUnsatisfiable | default "ScheduleAnyway" }}
     labelSelector:
       matchLabels:
         {{- include "fleet.selectorLabels" . | nindent 8 }}
+{{- end }}
+{{- with $values.initContainers }}
+initContainers:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
 
@@ -297,8 +375,8 @@ spec:
 {{/* Annotations that roll the pods when their settings or keys change. */}}
 {{- define "fleet.checksums" -}}
 checksum/config: {{ include "fleet.config" . | sha256sum }}
-{{- if .root.Values.secrets.create }}
-checksum/keys: {{ printf "%s/%s" .root.Values.secrets.vehicleTokenKey .root.Values.secrets.apiKeys | sha256sum }}
+{{- if and .root.Values.secrets.create (not .root.Values.secrets.existingSecret) }}
+checksum/keys: {{ include "fleet.keys" .root | sha256sum }}
 {{- end }}
 {{- end -}}
 
@@ -307,7 +385,7 @@ fleet.refuseDevSecrets: without devMode, no value may hold a secret published in
 (services/shared/src/dev-secrets.ts lists the same ones; the services refuse them too).
 */}}
 {{- define "fleet.refuseDevSecrets" -}}
-{{- if not .Values.devMode -}}
+{{- if not (include "fleet.devMode" .) -}}
 {{- $published := list "fleet-dev-signing-key-do-not-use-in-production" "fleet-dev-operator-key" "fleet-dev-read-only-key" "fleet-dev-jwt-secret-do-not-use-in-production-0000" -}}
 {{- $values := dict "secrets.vehicleTokenKey" .Values.secrets.vehicleTokenKey "secrets.apiKeys" .Values.secrets.apiKeys "secrets.commanderMqttPassword" (.Values.secrets.commanderMqttPassword | default "") -}}
 {{- range $component := list "broker" "scorer" "commander" "api" -}}
@@ -323,4 +401,164 @@ fleet.refuseDevSecrets: without devMode, no value may hold a secret published in
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+
+{{/* The pod template's metadata: chart labels and checksums, then <service>.podLabels/podAnnotations. */}}
+{{- define "fleet.podMetadata" -}}
+{{- $values := index .root.Values .component -}}
+labels:
+  {{- include "fleet.labels" . | nindent 2 }}
+  {{- with $values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+annotations:
+  {{- include "fleet.checksums" . | nindent 2 }}
+  {{- with $values.podAnnotations }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{/* The container's volume mounts: /tmp, then what the caller adds (.mounts), then <service>.extraVolumeMounts. */}}
+{{- define "fleet.volumeMounts" -}}
+{{- $values := index .root.Values .component | default dict -}}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+  {{- if .root.Values.kafka.tls.caSecret.name }}
+  - name: kafka-ca
+    mountPath: /etc/fleet/kafka-ca
+    readOnly: true
+  {{- end }}
+  {{- with .mounts }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- with $values.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{/* The pod's volumes: /tmp's emptyDir, then what the caller adds (.volumes), then <service>.extraVolumes. */}}
+{{- define "fleet.volumes" -}}
+{{- $values := index .root.Values .component | default dict -}}
+volumes:
+  - name: tmp
+    emptyDir: {}
+  {{- with .root.Values.kafka.tls.caSecret }}
+  {{- if .name }}
+  - name: kafka-ca
+    secret:
+      secretName: {{ .name }}
+      items:
+        - key: {{ .key | default "ca.crt" }}
+          path: ca.crt
+  {{- end }}
+  {{- end }}
+  {{- with .volumes }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- with $values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{/* A PodDisruptionBudget for one service when <service>.pdb.enabled: (dict "root" $ "component" "scorer"). */}}
+{{- define "fleet.pdb" -}}
+{{- $pdb := (index .root.Values .component).pdb -}}
+{{- if $pdb.enabled }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "fleet.component" . }}
+  labels:
+    {{- include "fleet.labels" . | nindent 4 }}
+spec:
+  {{- if hasKey $pdb "minAvailable" }}
+  minAvailable: {{ $pdb.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ $pdb.maxUnavailable }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "fleet.selectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+fleet.serviceSpec: the type-dependent fields of a public Service from an options dict (type,
+externalTrafficPolicy, loadBalancerClass, loadBalancerSourceRanges, sessionAffinity,
+sessionAffinityTimeoutSeconds). Fields a type does not allow are left out.
+*/}}
+{{- define "fleet.serviceSpec" -}}
+{{- $external := has .type (list "LoadBalancer" "NodePort") -}}
+type: {{ .type }}
+{{- if and .externalTrafficPolicy $external }}
+externalTrafficPolicy: {{ .externalTrafficPolicy }}
+{{- end }}
+{{- if eq .type "LoadBalancer" }}
+{{- with .loadBalancerClass }}
+loadBalancerClass: {{ . }}
+{{- end }}
+{{- with .loadBalancerSourceRanges }}
+loadBalancerSourceRanges:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- if eq (.sessionAffinity | default "None") "ClientIP" }}
+sessionAffinity: ClientIP
+sessionAffinityConfig:
+  clientIP:
+    timeoutSeconds: {{ .sessionAffinityTimeoutSeconds | default 10800 }}
+{{- end }}
+{{- end -}}
+
+
+{{/* The broker's kubernetes.io/tls Secret: broker.tls.secretName, else cert-manager's (broker.tls.certManager). Empty = no TLS. */}}
+{{- define "fleet.brokerTlsSecret" -}}
+{{- $tls := .Values.broker.tls -}}
+{{- if $tls.secretName -}}
+{{- $tls.secretName -}}
+{{- else if $tls.certManager.enabled -}}
+{{- printf "%s-broker-tls" (include "fleet.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+
+{{/* The keys of the chart-made Secret (secrets.create): values, else in development mode the published ones. */}}
+{{- define "fleet.keys" -}}
+{{- $dev := include "fleet.devMode" . | eq "true" -}}
+{{- $s := .Values.secrets -}}
+vehicle-token-key: {{ $s.vehicleTokenKey | default ($dev | ternary "fleet-dev-signing-key-do-not-use-in-production" "") | required "secrets.vehicleTokenKey is required with secrets.create outside development mode (or secrets.existingSecret)" | quote }}
+api-keys: {{ $s.apiKeys | default ($dev | ternary "fleet-dev-operator-key" "") | required "secrets.apiKeys is required with secrets.create outside development mode (or secrets.existingSecret)" | quote }}
+{{- with $s.commanderMqttPassword }}
+commander-mqtt-password: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Partitions per topic: services/shared/src/topics.ts's topicPartitions (test/deploy-manifests.test.ts keeps them equal). */}}
+{{- define "fleet.topicPartitions" -}}
+{{- toJson (dict "vehicle.telemetry" 12 "vehicle.telemetry.dlq" 3 "vehicle.anomalies" 6 "vehicle.scores" 6 "vehicle.commands" 6 "vehicle.command-events" 6 "vehicle.lifecycle" 3) -}}
+{{- end -}}
+
+{{/* The cars' endpoints the broker Service(s) offer, as a JSON list of URLs (mqtt://host:port ...). */}}
+{{- define "fleet.brokerUrls" -}}
+{{- $b := .Values.broker -}}
+{{- $broker := include "fleet.component" (dict "root" $ "component" "broker") -}}
+{{- $on := list -}}
+{{- if ge (int $b.mqttPort) 0 }}{{ $on = append $on (list "mqtt" "mqtt" $b.mqttPort) }}{{ end -}}
+{{- if ge (int $b.wsPort) 0 }}{{ $on = append $on (list "ws" "ws" $b.wsPort) }}{{ end -}}
+{{- if include "fleet.brokerTlsSecret" . -}}
+{{- $on = append $on (list "mqtts" "mqtts" $b.tls.mqttsPort) -}}
+{{- $on = append $on (list "wss" "wss" $b.tls.wssPort) -}}
+{{- end -}}
+{{- $urls := list -}}
+{{- range $l := $on -}}
+{{- $o := index $b.service.listeners (index $l 0) | default dict -}}
+{{- if ne (toString (dig "expose" true $o)) "false" -}}
+{{- $host := (dig "separateService" false $o | toString | eq "true") | ternary (printf "%s-%s" $broker (index $l 0)) $broker -}}
+{{- $urls = append $urls (printf "%s://%s:%v" (index $l 1) $host (index $l 2)) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $urls -}}
 {{- end -}}

@@ -13,6 +13,12 @@ export const kafkaSettings = {
   kafkaSaslPassword: str('FLEET_KAFKA_SASL_PASSWORD', '', 'SCRAM password of this service at Kafka (from a Secret)')
 }
 
+/** scripts/kafka-topics.ts (the chart's topics Job): how the topics it creates are replicated. */
+export const topicSettings = {
+  topicReplication: int('FLEET_KAFKA_TOPIC_REPLICATION', 1, 'replicas of each topic scripts/kafka-topics.ts creates (production: 3)', 1, 32),
+  topicMinIsr: int('FLEET_KAFKA_TOPIC_MIN_ISR', 1, 'min.insync.replicas of each topic it creates: in-sync replicas an acks=all write needs (production: 2, below the replicas)', 1, 32)
+}
+
 export const redisSettings = {
   redisUrl: str('FLEET_REDIS_URL', 'redis://127.0.0.1:16379', 'Redis URL (sessions, credentials deny list, latest state)', /^rediss?:\/\//)
 }

@@ -93,14 +93,22 @@ export function createKafka (settings: KafkaSettings, log: Logger, clientIdSuffi
   })
 }
 
-/** Creates fleet's topics that are missing (single-node replication); safe to run at every start. */
-export async function ensureTopics (admin: Admin, topics: KafkaTopic[] = Object.keys(topicPartitions) as KafkaTopic[], replicationFactor = 1): Promise<string[]> {
+/**
+ * Creates fleet's topics that are missing (single-node replication unless told); safe to run at
+ * every start. Existing topics are left as they are (their replicas and settings are Kafka's business).
+ */
+export async function ensureTopics (admin: Admin, topics: KafkaTopic[] = Object.keys(topicPartitions) as KafkaTopic[], replicationFactor = 1, minInsyncReplicas?: number): Promise<string[]> {
   const existing = new Set(await admin.listTopics())
   const missing = topics.filter(t => !existing.has(t))
   if (missing.length > 0) {
     await admin.createTopics({
       waitForLeaders: true,
-      topics: missing.map(topic => ({ topic, numPartitions: topicPartitions[topic], replicationFactor }))
+      topics: missing.map(topic => ({
+        topic,
+        numPartitions: topicPartitions[topic],
+        replicationFactor,
+        ...(minInsyncReplicas === undefined ? {} : { configEntries: [{ name: 'min.insync.replicas', value: String(minInsyncReplicas) }] })
+      }))
     })
   }
   return missing
