@@ -663,7 +663,7 @@ test('helm lint fails on production values without Kafka or Redis (values.schema
 })
 
 test('Kafka over TLS and SCRAM from values; Strimzi KafkaTopics (replicas, min ISR, kept on delete) and a KafkaUser instead of the Job', () => {
-  const strimzi = [...PRODUCTION, '--set', 'kafka.strimzi.cluster=events,kafka.strimzi.user=true,kafka.sasl.passwordSecret.name=,kafka.sasl.username=']
+  const strimzi = [...PRODUCTION, '--set', 'kafka.strimzi.cluster=events,kafka.strimzi.user=true,kafka.sasl.passwordSecret.name=,kafka.sasl.username=', '--set', 'kafkaTopics.replicationFactor=3,kafkaTopics.minInsyncReplicas=2']
   const text = render(strimzi)
   validate(text, 'strimzi')
   const objs = anyOf(parse(text))
@@ -705,7 +705,7 @@ test('cert-manager: a Certificate whose Secret the broker mounts, with the in-cl
 })
 
 test('alerts (PrometheusRule) and the Grafana dashboard use only metrics the services register', () => {
-  const text = render([...PRODUCTION])
+  const text = render([...PRODUCTION, '--set', 'monitoring.prometheusRule.enabled=true,monitoring.grafanaDashboard.enabled=true'])
   const r = run('bash', ['scripts/tools.sh', 'validate-crd', tool('PROMETHEUSRULE_CRD'), '-'], { input: text })
   assert.equal(r.status, 0, `PrometheusRule against its CRD:\n${r.stderr}`)
   assert.match(r.stdout, /1 PrometheusRule checked/)
@@ -780,7 +780,52 @@ test('helm test: a pod that checks each listener the broker Service offers, with
   assert.equal(find(parse(render(['--set', 'tests.enabled=false'])), 'Pod', 'fleet-helm-test'), undefined)
 })
 
+test('docs/deploy.md\'s table against the EMQX and HiveMQ charts: every fleet "yes" names values keys that exist and that this file renders', () => {
+  const doc = readFileSync(join(root, 'docs/deploy.md'), 'utf8')
+  const table = /<!-- chart-table:start -->([\s\S]*?)<!-- chart-table:end -->/.exec(doc)?.[1] ?? ''
+  const rows = table.split('\n').filter(l => l.startsWith('| ') && !l.startsWith('| feature') && !l.startsWith('|---'))
+  assert.ok(rows.length >= 15, 'the table is there')
+  const valuesJson = run(tool('PYTHON'), ['-c', 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'], { input: readFileSync(join(chart, 'values.yaml'), 'utf8') })
+  const values = JSON.parse(valuesJson.stdout) as Record<string, unknown>
+  const self = readFileSync(fileURLToPath(import.meta.url), 'utf8')
+  for (const row of rows) {
+    const [feature = '', fleet = ''] = row.split('|').slice(1).map(c => c.trim())
+    assert.match(fleet, /^yes\b/, `${feature}: fleet's column says ${fleet}`)
+    const named = [...fleet.matchAll(/`([A-Za-z][\w.]*)`/g)].map(m => m[1] as string)
+    // a chart file (values.schema.json) instead of a key: it must exist
+    for (const file of named.filter(k => k.endsWith('.json'))) assert.ok(existsSync(join(chart, file)), `${feature}: no ${file}`)
+    const keys = named.filter(k => !k.endsWith('.json'))
+    assert.ok(named.length > 0, `${feature}: no values key named`)
+    for (const key of keys) {
+      const value = key.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], values)
+      assert.notEqual(value, undefined, `${feature}: ${key} is not in values.yaml`)
+      const last = key.split('.').at(-1) as string
+      assert.ok(self.includes(key) || self.includes(last), `${feature}: ${key} is rendered by no test here`)
+    }
+  }
+})
+
 // ---- skaffold ----------------------------------------------------------------------------------
+
+/** FLEET_KAFKA_BROKERS and FLEET_REDIS_URL of docs/deploy.md's `skaffold run -p production` command, shell quotes removed. */
+function docsSkaffoldCommand (): { brokers: string, redisUrl: string } {
+  const doc = readFileSync(join(root, 'docs/deploy.md'), 'utf8')
+  const m = /FLEET_KAFKA_BROKERS=('[^']*'|\S+) FLEET_REDIS_URL=(\S+) \\\n\s*skaffold run -p production/.exec(doc)
+  assert.ok(m, 'docs/deploy.md has the production skaffold command')
+  return { brokers: (m[1] as string).replace(/^'|'$/g, ''), redisUrl: m[2] as string }
+}
+
+test('docs/deploy.md\'s multi-broker skaffold command keeps every broker (what skaffold hands helm --set)', () => {
+  const { brokers, redisUrl } = docsSkaffoldCommand()
+  // skaffold passes setValueTemplates as `--set key=value`, one argument, no shell
+  const text = render(['-f', join(chart, 'values-production.yaml'), '--set', `kafka.brokers=${brokers}`, '--set', `redis.url=${redisUrl}`])
+  const config = must(parse(text), 'ConfigMap', 'fleet-broker').data ?? {}
+  assert.equal(config.FLEET_KAFKA_BROKERS, 'kafka-0.kafka:9092,kafka-1.kafka:9092')
+  // unescaped, helm splits the value: the failure the issue reported
+  const r = helm(['template', 'fleet', chart, '-f', join(chart, 'values-production.yaml'), '--set', `kafka.brokers=${brokers.replace(/\\,/g, ',')}`, '--set', `redis.url=${redisUrl}`])
+  assert.notEqual(r.status, 0)
+  assert.match(r.stderr, /key "kafka:9092" has no value|has no value/)
+})
 
 test('skaffold.yaml matches skaffold v2.16.1\'s v4beta13 schema, with each profile applied', () => {
   tool('SKAFFOLD_SCHEMA')
@@ -800,7 +845,9 @@ test('skaffold diagnoses the config and renders the chart for each profile (opti
   const bin = mkdtempSync(join(tmpdir(), 'fleet-skaffold-'))
   try {
     symlinkSync(tool('HELM'), join(bin, 'helm'))
-    const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, FLEET_KAFKA_BROKERS: 'kafka:9092', FLEET_REDIS_URL: 'redis://redis:6379' }
+    // the multi-broker command docs/deploy.md gives (helm --set splits at unescaped commas)
+    const { brokers, redisUrl } = docsSkaffoldCommand()
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, FLEET_KAFKA_BROKERS: brokers, FLEET_REDIS_URL: redisUrl }
     const sk = (args: string[]) => run(skaffold as string, [...args, '--interactive=false', '--update-check=false'], { env })
     const diagnose = sk(['diagnose', '--yaml-only'])
     assert.equal(diagnose.status, 0, diagnose.stderr)
@@ -812,7 +859,7 @@ test('skaffold diagnoses the config and renders the chart for each profile (opti
       for (const d of objs.filter(o => o.kind === 'Deployment')) assert.equal(podSpec(d).containers[0]?.image, 'fleet:dev')
       const hpas = objs.filter(o => o.kind === 'HorizontalPodAutoscaler').length
       assert.equal(hpas, profile === 'local' ? 0 : 4, `${profile}: autoscalers`)
-      if (profile === 'production') assert.equal(must(objs, 'ConfigMap', 'fleet-broker').data?.FLEET_KAFKA_BROKERS, 'kafka:9092')
+      if (profile === 'production') assert.equal(must(objs, 'ConfigMap', 'fleet-broker').data?.FLEET_KAFKA_BROKERS, 'kafka-0.kafka:9092,kafka-1.kafka:9092')
     }
   } finally {
     rmSync(bin, { recursive: true, force: true })
@@ -918,7 +965,8 @@ test('the image build replayed: tsc compiles the build context alone, and the ru
     const entries = [
       ...SERVICES.filter(landed).map(s => `dist/services/${s}/src/main.js`),
       'dist/scripts/kafka-topics.js', // the chart's topics Job
-      'dist/scripts/provision-vehicle.js' // docs/deploy.md provisions cars with it
+      'dist/scripts/provision-vehicle.js', // docs/deploy.md provisions cars with it
+      'dist/scripts/chart-test.js' // the chart's helm test pod
     ]
     const seen = new Set<string>()
     const missing: string[] = []
