@@ -12,7 +12,9 @@ DEST=$CACHE/tfjs-node-$TFJS_VERSION
 WHEELS=$CACHE/wheels
 MODULE=$DEST/node_modules/@tensorflow/tfjs-node
 
-if [ -f "$DEST/.built" ] && (cd "$DEST" && node -e "require('@tensorflow/tfjs-node')" >/dev/null 2>&1); then
+# The addon is compiled against the running Node's headers: a build for another major is redone.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ -f "$DEST/.built" ] && [ "$(cat "$DEST/.built")" = "node $node_major" ] && (cd "$DEST" && node -e "require('@tensorflow/tfjs-node')" >/dev/null 2>&1); then
   echo "[tfjs-node] $DEST ready"
   exit 0
 fi
@@ -22,6 +24,15 @@ cd "$DEST"
 [ -f package.json ] || echo '{ "name": "fleet-tfjs-node", "private": true }' > package.json
 echo "[tfjs-node] npm install @tensorflow/tfjs-node@$TFJS_VERSION (scripts off)"
 npm install --ignore-scripts --no-audit --no-fund --loglevel=error "@tensorflow/tfjs-node@$TFJS_VERSION"
+
+# tfjs-node 4.22.0 (the latest release) calls util.isNullOrUndefined, which Node 23 removed: every
+# op then throws "util_1.isNullOrUndefined is not a function" on Node 24. The fix upstream
+# (tensorflow/tfjs#8425, merged) is unreleased (tensorflow/tfjs#8609); this does what it does, in
+# the pinned version's dist files only. Idempotent.
+for f in "$MODULE"/dist/*.js "$MODULE"/dist/*/*.js; do
+  grep -q '^var util_1 = require("util");$' "$f" || continue
+  sed -i 's|^var util_1 = require("util");$|var util_1 = Object.assign({}, require("util"), { isNullOrUndefined: function (v) { return v === null \|\| v === undefined; }, isArray: Array.isArray }); // fleet: tensorflow/tfjs#8425|' "$f"
+done
 
 wheel=$(ls "$WHEELS"/tensorflow_cpu-$TF_WHEEL_VERSION-*.whl 2>/dev/null | head -1 || true)
 if [ -z "$wheel" ]; then
@@ -57,6 +68,7 @@ npm rebuild @tensorflow/tfjs-node --foreground-scripts --loglevel=error >"$DEST/
   tail -30 "$DEST/build.log"
   exit 1
 }
-node -e "const tf = require('@tensorflow/tfjs-node'); console.log('[tfjs-node] backend', tf.getBackend(), 'TF', tf.version.tfjs)"
-touch "$DEST/.built"
+# An op, not only the load: the Node 23+ breakage above shows only when a kernel runs.
+node -e "const tf = require('@tensorflow/tfjs-node'); const s = tf.tensor([1, 2]).add(1).sum().dataSync()[0]; if (s !== 5) throw new Error('tfjs-node computes ' + s); console.log('[tfjs-node] backend', tf.getBackend(), 'TF', tf.version.tfjs, 'on node', process.version)"
+echo "node $node_major" > "$DEST/.built"
 echo "[tfjs-node] $DEST ready"

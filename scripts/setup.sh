@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what fleet needs on a fresh Debian machine: Java and Maven (to fetch and run Kafka),
 # redis-server, Chromium (dashboard test), Mosquitto and its clients (the conformance suite's peer
-# broker and independent client) and the npm dependencies. Idempotent; quiet when everything is there.
+# broker and independent client), Node 24 (scripts/node.sh) and the npm dependencies. Idempotent; quiet when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v redis-server >/dev/null || need+=(redis-server)
+# scripts/node.sh unpacks Node 24 from its wheel
+command -v unzip >/dev/null || need+=(unzip)
 # the dashboard test drives Debian's Chromium (playwright-core, no browser download)
 [ -x "${FLEET_CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium)
 # test/conformance.test.ts starts its own Mosquitto on a free port and drives both brokers with mosquitto_pub/sub
@@ -30,6 +32,9 @@ if [ "${#need[@]}" -gt 0 ]; then
   # with systemd, also keep it from starting at the next boot
   if [ -d /run/systemd/system ] && [[ " ${need[*]} " == *" mosquitto "* ]]; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
 fi
+# Node 24 LTS under ~/.cache/fleet when this machine's node is another major (scripts/test.sh and
+# .ci/run put it first on PATH).
+scripts/node.sh bin >/dev/null
 # npm ci when node_modules is missing or older than the lock file
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[setup] npm ci" >&2

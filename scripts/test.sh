@@ -7,6 +7,9 @@
 #   bash scripts/test.sh [test files...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Node 24 LTS first on PATH (scripts/node.sh; FLEET_NODE_VERSION=22.20.0 runs the suite on Node 22).
+node_bin=$(scripts/node.sh bin)
+if [ -n "$node_bin" ]; then export PATH=$node_bin:$PATH; fi
 scripts/setup.sh
 
 # Tools (cached after the first run; minutes when cold).

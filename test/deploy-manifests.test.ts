@@ -15,6 +15,7 @@ import { builtinModules } from 'node:module'
 import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
 import { topicPartitions } from '../services/shared/src/topics.js'
 import { BROKER_NODE_FLAGS } from './helpers/broker-process.js'
+import { TFJS_NODE_VERSION } from '../services/scorer/src/tf-backend.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const chart = join(root, 'charts/fleet')
@@ -948,6 +949,47 @@ test('the Dockerfile: COPY sources are in the build context, one non-root runtim
   }
   for (const path of ['node_modules/x', 'dist/x.js', '.git/HEAD', 'test/readme.test.ts', 'services/broker/src/admission.test.ts']) {
     assert.ok(excluded(path), `${path} must stay out of the build context`)
+  }
+})
+
+test('the image: Node 24, the native scorer backend (tfjs-node) built as scripts/build-tfjs-node.sh does, TensorFlow.js trimmed to what Node runs', () => {
+  const steps = dockerfile()
+  const text = readFileSync(join(root, 'Dockerfile'), 'utf8')
+  assert.match(text, /^ARG NODE_IMAGE=node:24-bookworm-slim$/m)
+  assert.match(text, /^ARG NODE_BUILD_IMAGE=node:24-bookworm$/m)
+  const runtime = steps.slice(steps.map(s => s.op).lastIndexOf('FROM'))
+  assert.ok(runtime.some(s => s.op === 'RUN' && /npm ci --omit=dev.*prune-tfjs\.sh node_modules/.test(s.args)), 'the runtime prunes its node_modules')
+  assert.ok(steps.some(s => s.op === 'RUN' && /build-tfjs-node\.sh/.test(s.args)), 'tfjs-node is built by the project\'s script')
+  const env = runtime.find(s => s.op === 'ENV' && s.args.startsWith('FLEET_SCORER_TFJS_NODE_DIR='))?.args.split('=')[1]
+  assert.ok(env && runtime.some(s => s.op === 'COPY' && s.args.includes('--from=tfjs-node') && s.args.endsWith(` ${env}`)), 'the scorer finds the tfjs-node the image copies')
+  assert.ok(text.includes(`tfjs-node-${TFJS_NODE_VERSION}`), 'the version the scorer expects')
+})
+
+test('scripts/prune-tfjs.sh leaves a TensorFlow.js that scores on wasm, without WebGL or browser bundles', () => {
+  const work = mkdtempSync(join(tmpdir(), 'fleet-prune-'))
+  try {
+    const modules = join(work, 'node_modules')
+    cpSync(join(root, 'node_modules/@tensorflow'), join(modules, '@tensorflow'), { recursive: true })
+    for (const entry of readdirSync(join(root, 'node_modules'))) {
+      if (entry !== '@tensorflow' && entry !== '.bin') symlinkSync(join(root, 'node_modules', entry), join(modules, entry))
+    }
+    const r = run('bash', ['scripts/prune-tfjs.sh', modules])
+    assert.equal(r.status, 0, r.stderr)
+    const mb = Number(/: (\d+) MB/.exec(r.stderr + r.stdout)?.[1])
+    assert.ok(mb > 0 && mb < 20, `@tensorflow after pruning: ${mb} MB`)
+    assert.ok(!existsSync(join(modules, '@tensorflow/tfjs/dist/tf.min.js')), 'browser bundles gone')
+    writeFileSync(join(work, 'check.mjs'), `
+      const tf = await import('@tensorflow/tfjs')
+      await import('@tensorflow/tfjs-backend-wasm')
+      if (!await tf.setBackend('wasm')) throw new Error('wasm did not initialise')
+      const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [18], units: 7, activation: 'tanh' }), tf.layers.dense({ units: 18 })] })
+      const out = model.predict(tf.ones([4096, 18]), { batchSize: 4096 })
+      console.log(JSON.stringify({ backend: tf.getBackend(), rows: out.shape[0], backends: Object.keys(tf.engine().registryFactory) }))`)
+    const check = run(process.execPath, ['check.mjs'], { cwd: work })
+    assert.equal(check.status, 0, check.stderr)
+    assert.deepEqual(JSON.parse(check.stdout), { backend: 'wasm', rows: 4096, backends: ['cpu', 'wasm'] })
+  } finally {
+    rmSync(work, { recursive: true, force: true })
   }
 })
 
