@@ -685,6 +685,14 @@ test('Kafka over TLS and SCRAM from values; Strimzi KafkaTopics (replicas, min I
   assert.equal(envOf(broker).FLEET_KAFKA_SASL_PASSWORD, 'secret:fleet/password', 'the password Strimzi\'s User Operator writes')
   const config = configOf(parse(text), broker)
   assert.deepEqual([config.FLEET_KAFKA_SASL_MECHANISM, config.FLEET_KAFKA_SASL_USERNAME, config.FLEET_KAFKA_TLS], ['scram-sha-512', 'fleet', 'true'])
+  // a SCRAM user per service (docs/kafka-security.md), the others keep the shared one
+  const own = parse(render([...PRODUCTION, '--set', 'kafka.sasl.services.broker.username=fleet-broker,kafka.sasl.services.broker.passwordSecret.name=fleet-kafka-broker']))
+  for (const svc of SERVICES) {
+    const c = podSpec(must(own, 'Deployment', `fleet-${svc}`)).containers[0]!
+    const [user, secret] = svc === 'broker' ? ['fleet-broker', 'secret:fleet-kafka-broker/password'] : ['fleet', 'secret:fleet-kafka/password']
+    assert.equal(configOf(own, c).FLEET_KAFKA_SASL_USERNAME, user, svc)
+    assert.equal(envOf(c).FLEET_KAFKA_SASL_PASSWORD, secret, svc)
+  }
   // the CA Secret is mounted where FLEET_KAFKA_CA_FILE points, in every fleet pod
   for (const d of [...parse(render(PRODUCTION)).filter(o => ['Deployment', 'Job'].includes(o.kind))]) {
     const pod = podSpec(d) as PodSpec & { volumes?: Array<{ name: string, secret?: { secretName: string } }> }

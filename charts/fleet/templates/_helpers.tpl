@@ -187,6 +187,9 @@ log level, Kafka, Redis), then <service>.env, then fleet.settings.
 {{- $settings := include "fleet.settings" . | fromYaml | default dict -}}
 {{- $data := merge (dict "FLEET_BIND_HOST" "0.0.0.0" "FLEET_LOG_LEVEL" $root.Values.logLevel) (include "fleet.kafkaSettings" $root | fromJson) -}}
 {{- with include "fleet.redisUrl" $root }}{{ $_ := set $data "FLEET_REDIS_URL" . }}{{ end -}}
+{{- with dig "sasl" "services" .component "username" "" $root.Values.kafka }}
+{{- if hasKey $data "FLEET_KAFKA_SASL_USERNAME" }}{{ $_ := set $data "FLEET_KAFKA_SASL_USERNAME" . }}{{ end }}
+{{- end -}}
 {{- if include "fleet.devMode" $root }}{{ $_ := set $data "FLEET_DEV_MODE" "1" }}{{ end -}}
 {{- range $k, $v := (index $root.Values .component).env -}}
 {{- if hasKey $settings $k -}}
@@ -200,7 +203,7 @@ log level, Kafka, Redis), then <service>.env, then fleet.settings.
 {{- end -}}
 {{- end -}}
 
-{{/* Env vars read from Secrets: (dict "root" $ "keys" (dict "ENV_NAME" "secret-key")). */}}
+{{/* Env vars read from Secrets: (dict "root" $ "component" "api" "keys" (dict "ENV_NAME" "secret-key")). */}}
 {{- define "fleet.secretEnv" -}}
 {{- $root := .root -}}
 {{- range $env, $key := .keys }}
@@ -212,6 +215,9 @@ log level, Kafka, Redis), then <service>.env, then fleet.settings.
 {{- end }}
 {{- with include "fleet.kafkaPasswordSecret" $root }}
 {{- $ref := fromJson . }}
+{{- /* kafka.sasl.services.<service>: the service's own SCRAM user (docs/kafka-security.md). */}}
+{{- $own := dig "sasl" "services" ($.component | default "-") "passwordSecret" dict $root.Values.kafka }}
+{{- if $own.name }}{{ $ref = dict "name" $own.name "key" ($own.key | default "password") }}{{ end }}
 - name: FLEET_KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
