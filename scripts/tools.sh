@@ -2,8 +2,9 @@
 # Installs the tools that fleet's offline checks need, cached under ~/.cache/fleet keyed by version,
 # so a second run only checks that they are there. Idempotent.
 #   scripts/tools.sh deploy          helm (built from the Go module proxy), kubernetes-validate and
-#                                    jsonschema (PyPI venv), skaffold's JSON schema; then checks
-#                                    skaffold.yaml against that schema
+#                                    jsonschema (PyPI venv), skaffold's JSON schema, the CRDs of
+#                                    ServiceMonitor, PrometheusRule and cert-manager's Certificate;
+#                                    then checks skaffold.yaml against that schema
 #   scripts/tools.sh deploy-paths    prints NAME=path for each deploy tool without installing
 #   scripts/tools.sh skaffold        builds the skaffold binary too (optional, ~5 min cold)
 #   scripts/tools.sh validate-skaffold FILE          FILE against skaffold's config schema
@@ -21,6 +22,9 @@ JSONSCHEMA_VERSION=4.26.0
 PYYAML_VERSION=6.0.3
 # The ServiceMonitor and PrometheusRule CRDs (monitoring.coreos.com/v1) ship in this module's example/ folder.
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
+# The cert-manager Certificate CRD (its deploy/crds/ files parse as YAML: the Helm markers are in
+# comments and strings).
+CERT_MANAGER_VERSION=v1.16.3
 
 cache=${FLEET_CACHE_DIR:-$HOME/.cache/fleet}
 bin_dir=${FLEET_BIN_DIR:-$cache/bin}
@@ -32,6 +36,7 @@ schema=$schema_dir/$SKAFFOLD_SCHEMA.json
 crd_dir=$cache/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION
 servicemonitor_crd=$crd_dir/monitoring.coreos.com_servicemonitors.yaml
 prometheusrule_crd=$crd_dir/monitoring.coreos.com_prometheusrules.yaml
+certificate_crd=$cache/cert-manager-crds-$CERT_MANAGER_VERSION/crd-certificates.yaml
 
 log() { echo "[tools] $*" >&2; }
 need_go() { command -v go >/dev/null || { log "go is not installed"; exit 1; }; }
@@ -128,6 +133,17 @@ fetch_servicemonitor_crd() {
     cp "$moddir/example/prometheus-operator-crd/$(basename "$f")" "$f.tmp.$$"
     mv "$f.tmp.$$" "$f"
   done
+}
+
+fetch_certificate_crd() {
+  [ -s "$certificate_crd" ] && return
+  need_go
+  log "downloading cert-manager $CERT_MANAGER_VERSION module for the Certificate CRD"
+  local moddir
+  moddir=$(module_dir "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION")
+  mkdir -p "$(dirname "$certificate_crd")"
+  cp "$moddir/deploy/crds/crd-certificates.yaml" "$certificate_crd.tmp.$$"
+  mv "$certificate_crd.tmp.$$" "$certificate_crd"
 }
 
 build_skaffold() {
@@ -280,6 +296,7 @@ paths() {
   echo "SKAFFOLD_SCHEMA=$schema"
   echo "SERVICEMONITOR_CRD=$servicemonitor_crd"
   echo "PROMETHEUSRULE_CRD=$prometheusrule_crd"
+  echo "CERTIFICATE_CRD=$certificate_crd"
   echo "SKAFFOLD=$skaffold_bin"
 }
 
@@ -289,6 +306,7 @@ case ${1:-} in
     install_venv
     fetch_skaffold_schema
     fetch_servicemonitor_crd
+    fetch_certificate_crd
     check_skaffold_yaml
     paths
     ;;

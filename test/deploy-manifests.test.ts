@@ -41,7 +41,7 @@ const toolPaths: Record<string, string> = Object.fromEntries(
 )
 
 const requireOptional = process.env.FLEET_TEST_REQUIRE_OPTIONAL === '1'
-const DEPLOY_TOOLS = ['HELM', 'KUBERNETES_VALIDATE', 'PYTHON', 'SKAFFOLD_SCHEMA', 'SERVICEMONITOR_CRD', 'PROMETHEUSRULE_CRD'] as const
+const DEPLOY_TOOLS = ['HELM', 'KUBERNETES_VALIDATE', 'PYTHON', 'SKAFFOLD_SCHEMA', 'SERVICEMONITOR_CRD', 'PROMETHEUSRULE_CRD', 'CERTIFICATE_CRD'] as const
 const missingTool = DEPLOY_TOOLS.find(name => toolPaths[name] === undefined || !existsSync(toolPaths[name]))
 /** Why this file's tests cannot run here, or false. */
 const unavailable = missingTool !== undefined && !requireOptional
@@ -703,6 +703,9 @@ test('Kafka over TLS and SCRAM from values; Strimzi KafkaTopics (replicas, min I
 test('cert-manager: a Certificate whose Secret the broker mounts, with the in-cluster names', () => {
   const text = render([...PRODUCTION, '--set', 'broker.tls.secretName=,broker.tls.certManager.enabled=true,broker.tls.certManager.issuerRef.name=fleet-ca,broker.tls.certManager.dnsNames[0]=mqtt.example.com'])
   validate(text, 'cert-manager')
+  const crd = run('bash', ['scripts/tools.sh', 'validate-crd', tool('CERTIFICATE_CRD'), '-'], { input: text })
+  assert.equal(crd.status, 0, `Certificate against cert-manager's CRD:\n${crd.stderr}`)
+  assert.match(crd.stdout, /1 Certificate checked/)
   const objs = parse(text)
   const cert = anyOf(objs).find(o => o.kind === 'Certificate')
   assert.ok(cert)
