@@ -7,7 +7,7 @@
 // simulators and Kafka; then the fleet/Mosquitto ratios and a chart (results/loadtest-local.json,
 // docs/images/loadtest-local.svg). Bounded: each phase ramps, holds DURATION_S, and stops all it
 // started. Needs the stack (scripts/stack.sh up).
-//   CARS=10000 INTERVAL_MS=1000 DURATION_S=60 RAMP_PER_S=300 TARGETS=mosquitto,fleet [SIM_CLIENT=lean|mqttjs] [BROKER_CPU_PROF=dir] npm run loadtest:local
+//   CARS=10000 INTERVAL_MS=1000 DURATION_S=60 RAMP_PER_S=300 TARGETS=mosquitto,fleet [SIM_CLIENT=lean|mqttjs|go] [BROKER_CPU_PROF=dir] npm run loadtest:local
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -18,7 +18,7 @@ import { createLogger } from '../services/shared/src/logger.js'
 import { KafkaTopics } from '../services/shared/src/topics.js'
 import { metricValue, startBrokerProcess } from '../test/helpers/broker-process.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
-import { pct, startSimulators } from './sim-procs.js'
+import { goGenerator, pct, simClientOf, startSimulators } from './sim-procs.js'
 
 // A load run on a development stack: its simulators and commanders provision their own credentials.
 process.env.FLEET_DEV_MODE ??= '1'
@@ -29,8 +29,10 @@ const procs = env('SIM_PROCS', Math.max(1, Math.ceil(cars / 5_000)))
 const intervalMs = env('INTERVAL_MS', 1_000)
 const durationS = env('DURATION_S', 60)
 const rampPerS = env('RAMP_PER_S', 300)
-// Each car is fleet's lean MQTT client unless SIM_CLIENT=mqttjs (FLEET_SIM_CLIENT of the simulator).
-const simClient = process.env.SIM_CLIENT ?? 'lean'
+// Each car is fleet's lean MQTT client unless SIM_CLIENT=mqttjs (FLEET_SIM_CLIENT of the simulator)
+// or SIM_CLIENT=go (the Go fleet, loadtest/k6/cmd/fleet-cars).
+const simClient = simClientOf(process.env)
+const redisUrl = process.env.FLEET_REDIS_URL ?? 'redis://127.0.0.1:16379'
 const targets = (process.env.TARGETS ?? 'mosquitto,fleet').split(',').map(t => t.trim()) as Target[]
 const out = process.env.OUT ?? 'results/loadtest-local.json'
 const chartPath = process.env.CHART ?? 'docs/images/loadtest-local.svg'
@@ -94,7 +96,8 @@ async function runPhase (target: Target, samples: Sample[]) {
     consumer = c
   }
 
-  const sims = startSimulators({ urls: [server.url], prefix, cars, procs, intervalMs, rampPerS, reportMs: SAMPLE_MS, env: { FLEET_SIM_CLIENT: simClient } })
+  const go = simClient === 'go' ? await goGenerator({ redisUrl, prefix, cars, procs }) : undefined
+  const sims = startSimulators({ urls: [server.url], prefix, cars, procs, intervalMs, rampPerS, reportMs: SAMPLE_MS, env: { FLEET_SIM_CLIENT: simClient }, ...(go === undefined ? {} : { go }) })
   const t0 = performance.now()
   const kafkaPid = stackPid('kafka')
   let last = { t: t0, server: cpuOf(server.pid) }

@@ -1,10 +1,13 @@
-// Simulator processes (services/simulator/src/main.ts) as a load generator: a fleet split over
-// several processes (one process may hold at most ~19,000 sockets here), their periodic 'fleet'
+// Simulator processes as a load generator: a fleet split over several processes (one process may
+// hold at most ~19,000 sockets here), either the Node simulator (services/simulator/src/main.ts) or
+// the Go one (loadtest/k6/cmd/fleet-cars, same settings and report lines), their periodic 'fleet'
 // report lines collected so a load test can merge connected cars, acknowledged messages/s and
 // PUBACK latency samples across processes. Every child is killed when this process exits.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { cpuSeconds, rssBytes } from '../bench/proc-stats.js'
+import { provisionForLoad } from '../services/shared/src/load-credentials.js'
 
 export interface SimReport { at: number, connected: number, acked: number, published: number, errors: number, commandsAnswered: number, pubackSampleMs: number[] }
 
@@ -19,6 +22,33 @@ export interface SimFleetOptions {
   env?: Record<string, string>
   /** CPU priority of the simulator processes (os.setPriority, 0 = as everything else, 19 = last). */
   nice?: number
+  /** Run the Go fleet (goGenerator()) instead of the Node simulator. */
+  go?: GoGenerator
+}
+
+/** The Go load generator's binary and one credentials file per process. */
+export interface GoGenerator { bin: string, credentialsFiles: string[] }
+
+/** Which generator a load script runs: SIM_CLIENT=go, or the Node simulator's client (lean, mqttjs). */
+export const simClientOf = (env: NodeJS.ProcessEnv) => env.SIM_CLIENT ?? 'lean'
+
+/**
+ * Builds the Go fleet (scripts/build-fleet-cars.sh) and provisions its cars in Redis, one
+ * credentials file per process (the Go fleet reads credentials, it does not provision).
+ */
+export async function goGenerator (o: { redisUrl: string, prefix: string, cars: number, procs: number }): Promise<GoGenerator> {
+  const bin = execFileSync(`${root}scripts/build-fleet-cars.sh`, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
+  const dir = `${root}results/tmp`
+  mkdirSync(dir, { recursive: true })
+  const perProc = Math.ceil(o.cars / o.procs)
+  const credentialsFiles: string[] = []
+  for (let i = 0; i < o.procs; i++) {
+    const ids = Array.from({ length: Math.max(0, Math.min(perProc, o.cars - i * perProc)) }, (_, k) => `${o.prefix}-${String(i * perProc + k).padStart(5, '0')}`)
+    const file = `${dir}/${o.prefix}-credentials-${i}.tsv`
+    writeFileSync(file, [...(await provisionForLoad(o.redisUrl, ids))].map(([id, pw]) => `${id}\t${pw}\n`).join(''), { mode: 0o600 })
+    credentialsFiles.push(file)
+  }
+  return { bin, credentialsFiles }
 }
 
 const root = new URL('..', import.meta.url).pathname
@@ -33,10 +63,12 @@ export function startSimulators (o: SimFleetOptions) {
   const perProc = Math.ceil(o.cars / o.procs)
   for (let i = 0; i < o.procs; i++) {
     history.push([])
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/simulator/src/main.ts'], {
+    const [cmd, args] = o.go === undefined ? [process.execPath, ['--import', 'tsx', 'services/simulator/src/main.ts']] : [o.go.bin, []]
+    const child = spawn(cmd, args, {
       cwd: root,
       env: {
         ...process.env,
+        ...(o.go === undefined ? {} : { FLEET_SIM_CREDENTIALS_FILE: o.go.credentialsFiles[i]! }),
         FLEET_SIM_MQTT_URL: o.urls.join(','),
         FLEET_SIM_CARS: String(Math.max(0, Math.min(perProc, o.cars - i * perProc))),
         FLEET_SIM_FIRST_CAR: String(i * perProc),

@@ -8,7 +8,7 @@
 // command round trips (POST → acknowledged), the scorer's consumer lag, and CPU and RSS per
 // process; at the end it prints a summary, writes results/soak.json and a chart of the run over
 // time (docs/images/soak.svg). Bounded in time; stops everything it started.
-//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs] [SIM_NICE=0..19] [SCORERS=1]
+//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs|go] [SIM_NICE=0..19] [SCORERS=1]
 //   [BROKER_CPU_PROF=dir] npm run soak
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -20,7 +20,7 @@ import { vehicleStateKey } from '../services/shared/src/vehicle-state.js'
 import { metricValue, startBrokerProcesses, type BrokerProcess } from '../test/helpers/broker-process.js'
 import { groupAtEnd } from '../test/helpers/scorer.js'
 import { startServiceProcess } from '../test/helpers/service-process.js'
-import { pct, startSimulators } from './sim-procs.js'
+import { goGenerator, pct, simClientOf, startSimulators } from './sim-procs.js'
 
 // A load run on a development stack: its simulators and commanders provision their own credentials.
 process.env.FLEET_DEV_MODE ??= '1'
@@ -30,12 +30,14 @@ const cars = env('CARS', 100_000)
 const intervalMs = env('INTERVAL_MS', 10_000)
 const holdS = env('HOLD_S', 600)
 const carsPerBroker = env('CARS_PER_BROKER', 17_000)
-const carsPerSim = env('CARS_PER_SIM', 12_500)
+// The load generator counts too: by default each car is fleet's lean MQTT client in a Node
+// simulator process; SIM_CLIENT=go runs the Go fleet (loadtest/k6/cmd/fleet-cars), which holds up
+// to ~19,000 cars per process (the open-files limit) at a fraction of the CPU (docs/benchmarks.md).
+const simClient = simClientOf(process.env)
+const carsPerSim = env('CARS_PER_SIM', simClient === 'go' ? 19_000 : 12_500)
 const brokers = env('BROKERS', Math.max(1, Math.ceil(cars / carsPerBroker)))
 const simProcs = env('SIM_PROCS', Math.max(1, Math.ceil(cars / carsPerSim)))
 const rampPerS = env('RAMP_PER_S', 800)
-// The load generator counts too: by default each car is fleet's lean MQTT client (FLEET_SIM_CLIENT).
-const simClient = process.env.SIM_CLIENT ?? 'lean'
 // SIM_NICE: the simulators' CPU priority. On a real deployment the cars are elsewhere; at 10 the
 // system under test gets the CPU first and a starved load generator shows as a lower offered rate.
 const simNice = env('SIM_NICE', 0)
@@ -87,7 +89,8 @@ procs.push({ role: 'commander + api', name: 'api', pid: () => api.child.pid })
 procs.push({ role: 'kafka', name: 'kafka', pid: () => stackPid('kafka') })
 procs.push({ role: 'redis', name: 'redis', pid: () => stackPid('redis') })
 
-const sims = startSimulators({ urls: pods.map(p => `mqtt://127.0.0.1:${p.mqttPort}`), prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: sampleS * 1_000, nice: simNice, env: { FLEET_SIM_CLIENT: simClient } })
+const go = simClient === 'go' ? await goGenerator({ redisUrl, prefix, cars, procs: simProcs }) : undefined
+const sims = startSimulators({ urls: pods.map(p => `mqtt://127.0.0.1:${p.mqttPort}`), prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: sampleS * 1_000, nice: simNice, env: { FLEET_SIM_CLIENT: simClient }, ...(go === undefined ? {} : { go }) })
 sims.children.forEach((c, i) => procs.push({ role: 'load generator', name: `simulator-${i}`, pid: () => c.pid }))
 procs.push({ role: 'load generator', name: 'soak (this process)', pid: () => process.pid })
 
