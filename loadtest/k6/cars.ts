@@ -3,11 +3,14 @@
 // and acknowledging the commands it receives. One VU drives CARS_PER_VU cars, so 100k cars need
 // 2,000 VUs, not 100k. Car k (global, 0-based) is `k6-car-{CAR_OFFSET + k + 1, 5 digits}` and
 // connects at k / CARS of the ramp, so instances running execution segments of the same test
-// (k6-operator, --execution-segment) together ramp exactly like one instance would.
+// (k6-operator, --execution-segment) together ramp exactly like one instance would. A car whose
+// connect fails keeps trying; STORM_AT drops every connection at once (a reconnect storm); each
+// runner writes a mergeable summary (SUMMARY_DIR) that cmd/k6-verdict judges for the whole fleet.
+import { SharedArray } from 'k6/data'
 import exec from 'k6/execution'
-import { Counter, Rate } from 'k6/metrics'
+import { Counter, Rate, Trend } from 'k6/metrics'
 import { clearInterval, setInterval, setTimeout } from 'k6/timers'
-import { Client } from 'k6/x/mqtt'
+import { Client, histograms, record } from 'k6/x/mqtt'
 import { createCar } from './car-telemetry.ts'
 
 const str = (name: string, fallback: string): string => __ENV[name] || fallback
@@ -42,6 +45,24 @@ const MAX_INFLIGHT = Math.max(1, Math.floor(num('MAX_INFLIGHT_PER_CAR', 16)))
 const PUBLISH_TIMEOUT_MS = num('PUBLISH_TIMEOUT_MS', 10_000)
 /** Source addresses to spread cars over (one address reaches one broker with ~28k cars at most). */
 const SOURCE_ADDRESSES = str('SOURCE_ADDRESSES', '').split(',').map(a => a.trim()).filter(a => a !== '')
+/** MQTT over TLS: the CA (PEM file) the broker's certificate must chain to, and the name it must carry. */
+const TLS_CA_FILE = str('TLS_CA_FILE', '')
+const TLS = TLS_CA_FILE === '' ? undefined : { ca: open(TLS_CA_FILE), ...(__ENV.TLS_SERVER_NAME ? { serverName: __ENV.TLS_SERVER_NAME } : {}) }
+/** Reconnect storm: STORM_AT seconds after the ramp every car's connection is dropped; each car comes back within STORM_SPREAD. */
+const STORM_AT_S = __ENV.STORM_AT ? seconds('STORM_AT', '0s') : null
+const STORM_SPREAD_S = seconds('STORM_SPREAD', '5s')
+/** Where handleSummary writes this runner's mergeable summary (cmd/k6-verdict reads the directory). */
+const SUMMARY_DIR = str('SUMMARY_DIR', '')
+const LIMITS: Record<string, number> = {
+  cars: CARS,
+  minOnlineRate: num('MIN_ONLINE_RATE', 0.99),
+  maxConnectErrors: num('MAX_CONNECT_ERRORS', 0),
+  maxLost: num('MAX_LOST', num('MAX_CONNECT_ERRORS', 0)),
+  maxErrorRate: num('MAX_ERROR_RATE', 0.001),
+  pubackP95Ms: num('PUBACK_P95_MS', 100),
+  pubackP99Ms: num('PUBACK_P99_MS', 250),
+  ...(STORM_AT_S === null ? {} : { stormReconnectP99Ms: num('STORM_RECONNECT_P99_MS', 30_000) })
+}
 
 export const options = {
   scenarios: {
@@ -54,12 +75,14 @@ export const options = {
       gracefulStop: '10s'
     }
   },
+  // This runner's share; a distributed run's verdict is cmd/k6-verdict over every runner's summary.
   thresholds: {
-    mqtt_connect_errors: [`count<=${num('MAX_CONNECT_ERRORS', 0)}`],
-    mqtt_connections_lost: [`count<=${num('MAX_CONNECT_ERRORS', 0)}`],
-    telemetry_failed: [`rate<=${num('MAX_ERROR_RATE', 0.001)}`],
-    mqtt_puback_duration: [`p(95)<${num('PUBACK_P95_MS', 100)}`, `p(99)<${num('PUBACK_P99_MS', 250)}`],
-    cars_online: [`rate>=${num('MIN_ONLINE_RATE', 0.99)}`]
+    mqtt_connect_errors: [`count<=${LIMITS.maxConnectErrors}`],
+    cars_connection_lost: [`count<=${LIMITS.maxLost}`],
+    telemetry_failed: [`rate<=${LIMITS.maxErrorRate}`],
+    mqtt_puback_duration: [`p(95)<${LIMITS.pubackP95Ms}`, `p(99)<${LIMITS.pubackP99Ms}`],
+    cars_online: [`rate>=${LIMITS.minOnlineRate}`],
+    ...(STORM_AT_S === null ? {} : { storm_cars_back: [`rate>=${LIMITS.minOnlineRate}`], storm_reconnect_duration: [`p(99)<${LIMITS.stormReconnectP99Ms}`] })
   },
   summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max', 'count'],
   // Per-VU tags would make a time series per car group; the summary needs none.
@@ -70,25 +93,42 @@ export const options = {
 const telemetryFailed = new Rate('telemetry_failed')
 /** Ticks a car skipped: MAX_INFLIGHT_PER_CAR messages still unacknowledged, or the car offline. */
 const telemetrySkipped = new Counter('telemetry_skipped')
-/** Per car: 1 if it connected and subscribed to its commands, 0 if not. */
+/** Per car, at the end: 1 if it connected and subscribed to its commands during the test, 0 if never. */
 const carsOnline = new Rate('cars_online')
 const commandsAnswered = new Counter('car_commands_answered')
 const carsReconnected = new Counter('cars_reconnected')
+/** Connections lost that the test did not cause (the storm's drops are not counted). */
+const carsConnectionLost = new Counter('cars_connection_lost')
+/** Per car dropped by the storm: 1 if it was back (connected, subscribed) before the end. */
+const stormCarsBack = new Rate('storm_cars_back')
+/** Telemetry in flight (no PUBACK yet) when the storm dropped its car. */
+const stormUnacked = new Counter('storm_telemetry_unacked')
+/** Storm drop → connected and subscribed again. */
+const stormReconnect = new Trend('storm_reconnect_duration', true)
 
 const vehicleId = (index: number) => `${ID_PREFIX}-${String(CAR_OFFSET + index + 1).padStart(5, '0')}`
-// Each car's own provisioned credential (none can be derived from a fleet-wide key).
+// Each car's own provisioned credential (none can be derived from a fleet-wide key), read once per
+// runner (a SharedArray, not a copy per VU: 100,000 lines are ~6 MB).
 if (CREDENTIALS_FILE === '') throw new Error('CREDENTIALS_FILE is required: provisioned cars as vehicleId<TAB>password lines')
-const PASSWORDS = new Map(open(CREDENTIALS_FILE).split('\n').map(l => l.trim().split('\t')).filter(p => p.length >= 2).map(p => [p[0]!, p[1]!] as [string, string]))
-const passwordOf = (id: string): string => {
-  const p = PASSWORDS.get(id)
-  if (p === undefined) throw new Error(`no credential for ${id} in ${CREDENTIALS_FILE}`)
-  return p
+const CREDENTIALS = new SharedArray('credentials', () => open(CREDENTIALS_FILE).split('\n').map(l => l.trim()).filter(l => l.includes('\t')))
+/** The file's lines are usually in car order (npm run provision -- --bulk): line = car number - the first line's. */
+const FIRST_NUMBER = Number(/-(\d+)\t/.exec(CREDENTIALS[0] ?? '')?.[1] ?? 0)
+const passwordOf = (id: string, carNumber: number): string => {
+  const line = CREDENTIALS[carNumber - FIRST_NUMBER]
+  if (line?.startsWith(`${id}\t`)) return line.slice(id.length + 1)
+  for (let i = 0; i < CREDENTIALS.length; i++) if (CREDENTIALS[i]!.startsWith(`${id}\t`)) return CREDENTIALS[i]!.slice(id.length + 1)
+  throw new Error(`no credential for ${id} in ${CREDENTIALS_FILE}`)
 }
 const sleepUntil = (at: number) => new Promise<void>(resolve => setTimeout(resolve, Math.max(0, at - Date.now())))
 
 interface RunningCar {
   client: Client
   timer: ReturnType<typeof setInterval> | null
+  online: boolean
+  /** When the storm dropped it (Date.now()), until it is back. */
+  droppedAt: number | null
+  stormed: boolean
+  back: boolean
 }
 
 export default async function (): Promise<void> {
@@ -98,6 +138,7 @@ export default async function (): Promise<void> {
   const first = (exec.vu.idInTest - 1) * CARS_PER_VU
   const last = Math.min(CARS, first + CARS_PER_VU)
   const running: RunningCar[] = []
+  const byIndex = new Map<number, RunningCar>()
   let stopping = false
 
   const startCar = async (index: number) => {
@@ -109,16 +150,18 @@ export default async function (): Promise<void> {
       port: PORT,
       clientId: id,
       username: id,
-      password: passwordOf(id),
+      password: passwordOf(id, CAR_OFFSET + index + 1),
       cleanSession: CLEAN_SESSION,
       keepalive: 60,
       connectTimeout: 10_000,
       publishTimeout: PUBLISH_TIMEOUT_MS,
       closeTimeout: PUBLISH_TIMEOUT_MS,
+      ...(TLS === undefined ? {} : { tls: TLS }),
       ...(SOURCE_ADDRESSES.length > 0 ? { localAddress: SOURCE_ADDRESSES[index % SOURCE_ADDRESSES.length] } : {})
     })
-    const car: RunningCar = { client, timer: null }
+    const car: RunningCar = { client, timer: null, online: false, droppedAt: null, stormed: false, back: false }
     running.push(car)
+    byIndex.set(index, car)
     client.on('message', (topic: string, payload: string) => {
       if (topic !== topics.commands) return
       let commandId: unknown
@@ -138,28 +181,40 @@ export default async function (): Promise<void> {
         return
       }
       await client.subscribeAsync(topics.commands, { qos: 1 })
+      car.online = true
+      if (car.droppedAt !== null) {
+        const took = Date.now() - car.droppedAt
+        stormReconnect.add(took)
+        record('storm_reconnect_duration', took)
+        car.droppedAt = null
+        car.back = true
+      }
     }
-    // Like a real car, reconnect after a dropped connection (a broker restart, a rolling update).
+    // Like a real car, keep trying: after a refused or failed connect (a broker not up yet, a
+    // connect rate limit) and after a dropped connection (a broker restart, a rolling update),
+    // with a growing, jittered delay.
+    let attempt = 0
     const reconnect = () => {
       if (stopping) return
-      connect().then(() => carsReconnected.add(1), () => {
+      connect().then(() => {
+        if (attempt > 0 || car.stormed) carsReconnected.add(1)
+        attempt = 0
+      }, () => {
         client.close()
-        setTimeout(reconnect, 2_000 + Math.random() * 3_000)
+        attempt++
+        setTimeout(reconnect, Math.min(30_000, 1_000 * 2 ** Math.min(attempt, 5)) * (1 + Math.random() / 2))
       })
     }
     client.on('lost', () => {
-      if (!stopping) setTimeout(reconnect, 1_000 + Math.random() * 2_000)
+      if (stopping) return
+      if (car.droppedAt !== null) {
+        setTimeout(reconnect, Math.random() * STORM_SPREAD_S * 1_000) // the storm: all at once, within STORM_SPREAD
+        return
+      }
+      carsConnectionLost.add(1)
+      setTimeout(reconnect, 1_000 + Math.random() * 2_000)
     })
-    try {
-      await connect()
-    } catch (err) {
-      if (stopping) return // closed by the end of the test while connecting
-      carsOnline.add(0)
-      console.warn(`${id}: ${String(err)}`)
-      client.close()
-      return
-    }
-    carsOnline.add(1)
+    reconnect()
     const model = createCar(id, CAR_OFFSET + index + 1, INTERVAL_MS)
     let inflight = 0
     const publish = () => {
@@ -171,13 +226,13 @@ export default async function (): Promise<void> {
       inflight++
       client.publishAsync(topics.telemetry, JSON.stringify(model.next()), { qos: 1 }).then(
         () => { inflight--; telemetryFailed.add(0) },
-        () => { inflight--; telemetryFailed.add(1) }
+        // In flight when the storm dropped the car: the test's doing, counted apart.
+        () => { inflight--; if (car.droppedAt === null) telemetryFailed.add(1); else stormUnacked.add(1) }
       )
     }
-    // A random phase spreads each VU's cars over the interval.
+    // A random phase spreads each VU's cars over the interval; ticks skip while the car is offline.
     setTimeout(() => {
       if (stopping) return
-      publish()
       car.timer = setInterval(publish, INTERVAL_MS)
     }, Math.random() * INTERVAL_MS)
   }
@@ -185,9 +240,45 @@ export default async function (): Promise<void> {
   for (let i = first; i < last; i++) {
     setTimeout(() => { void startCar(i) }, Math.max(0, startedAt + (i / CARS) * RAMP_S * 1_000 - Date.now()))
   }
+  if (STORM_AT_S !== null) {
+    setTimeout(() => {
+      for (const car of running) {
+        if (stopping || !car.client.isConnected()) continue
+        car.droppedAt = Date.now()
+        car.stormed = true
+        car.client.drop()
+      }
+    }, Math.max(0, startedAt + (RAMP_S + STORM_AT_S) * 1_000 - Date.now()))
+  }
   await sleepUntil(stopAt)
   stopping = true
+  // One sample per car of this VU, started or not: the verdict checks that all CARS reported.
+  for (let i = first; i < last; i++) carsOnline.add(byIndex.get(i)?.online === true ? 1 : 0)
+  for (const car of running) if (car.stormed) stormCarsBack.add(car.back ? 1 : 0)
   for (const car of running) if (car.timer !== null) clearInterval(car.timer)
   // close() waits for each car's outstanding PUBACKs (up to closeTimeout) before DISCONNECT.
   for (const car of running) car.client.close()
+}
+
+interface SummaryData { metrics: Record<string, { type: string, values: Record<string, number> }> }
+
+/**
+ * This runner's share of the test, kept where it survives the runner (SUMMARY_DIR: a volume) in a
+ * form cmd/k6-verdict can add up: counters, rates (passes/fails) and the extension's 1 % histograms.
+ */
+export function handleSummary (data: SummaryData): Record<string, string> {
+  const counters: Record<string, number> = {}
+  const rates: Record<string, { passes: number, fails: number }> = {}
+  for (const [name, m] of Object.entries(data.metrics)) {
+    if (m.type === 'counter') counters[name] = m.values.count ?? 0
+    if (m.type === 'rate') rates[name] = { passes: m.values.passes ?? 0, fails: m.values.fails ?? 0 }
+  }
+  const segment = (exec.test.options as { executionSegment?: string }).executionSegment ?? '0:1'
+  const instance = `${__ENV.HOSTNAME ?? 'k6'}-${segment.replace(/[^0-9a-z]+/gi, '_')}`
+  const summary = { format: 'fleet-k6-summary/1', instance, segment, limits: LIMITS, counters, rates, histograms: histograms() }
+  const puback = data.metrics.mqtt_puback_duration?.values ?? {}
+  const line = `fleet k6 ${instance}: cars online ${rates.cars_online?.passes ?? 0}/${(rates.cars_online?.passes ?? 0) + (rates.cars_online?.fails ?? 0)}, connect errors ${counters.mqtt_connect_errors ?? 0}, lost ${counters.cars_connection_lost ?? 0}, telemetry failed ${rates.telemetry_failed?.passes ?? 0} of ${(rates.telemetry_failed?.passes ?? 0) + (rates.telemetry_failed?.fails ?? 0)}, PUBACK p95 ${puback['p(95)']?.toFixed(1)} / p99 ${puback['p(99)']?.toFixed(1)} ms\n`
+  const out: Record<string, string> = { stdout: line + JSON.stringify(summary) + '\n' }
+  if (SUMMARY_DIR !== '') out[`${SUMMARY_DIR}/${instance}.json`] = JSON.stringify(summary)
+  return out
 }

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -33,8 +34,9 @@ type Client struct {
 	pending   *connection                 // VU thread only: connectAsync() not settled yet
 	listeners map[string][]sobek.Callable // VU thread only
 
-	mu sync.Mutex
-	tq *taskqueue.TaskQueue // open while a connection with listeners lives; keeps the iteration alive
+	mu  sync.Mutex
+	tq  *taskqueue.TaskQueue // open while a connection with listeners lives; keeps the iteration alive
+	raw net.Conn             // the latest connection's socket, for drop()
 }
 
 // connection is one CONNECT..DISCONNECT of a Client.
@@ -210,15 +212,47 @@ func (c *Client) prepare() (*connection, error) {
 }
 
 // dial opens the TCP connection through k6's dialer (so data_sent/received, hosts and
-// blacklists apply) or from a given source address (to get past one address's ~28k ports).
+// blacklists apply) or from a given source address (to get past one address's ~28k ports), and
+// with the tls option makes it a TLS connection that verifies the broker against the given CA.
 func (c *Client) dial(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(c.emit.ctx, c.opts.connectTimeout)
 	defer cancel()
+	var conn net.Conn
+	var err error
 	if c.opts.localAddress != nil {
 		d := net.Dialer{LocalAddr: c.opts.localAddress}
-		return d.DialContext(ctx, "tcp", uri.Host)
+		conn, err = d.DialContext(ctx, "tcp", uri.Host)
+	} else {
+		conn, err = c.dialer.DialContext(ctx, "tcp", uri.Host)
 	}
-	return c.dialer.DialContext(ctx, "tcp", uri.Host)
+	if err != nil {
+		return nil, err
+	}
+	if c.opts.tls != nil {
+		tc := tls.Client(conn, c.opts.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		conn = tc
+	}
+	c.mu.Lock()
+	c.raw = conn
+	c.mu.Unlock()
+	return conn, nil
+}
+
+// Drop ends the connection without DISCONNECT, as a broker crash or a load balancer reset would:
+// the socket's deadline passes at once, so Paho's reader fails and reports the connection lost
+// ("lost" listeners run; closing the socket ourselves would not: Paho takes "use of closed
+// network connection" for its own close).
+func (c *Client) Drop() {
+	c.mu.Lock()
+	conn := c.raw
+	c.mu.Unlock()
+	if conn != nil && c.conn != nil {
+		_ = conn.SetDeadline(time.Now())
+	}
 }
 
 // awaitConnect runs on any goroutine.
@@ -236,7 +270,9 @@ func (c *Client) awaitConnect(cn *connection) error {
 		c.emit.count(c.m.connectErrors)
 		return err
 	}
-	c.emit.duration(c.m.connectDuration, time.Since(started))
+	took := time.Since(started)
+	c.emit.duration(c.m.connectDuration, took)
+	runnerHistograms.add("mqtt_connect_duration", float64(took.Microseconds())/1_000)
 	c.emit.count(c.m.connects)
 	go c.watchContext(cn)
 	return nil
@@ -287,7 +323,9 @@ func (c *Client) awaitPublish(cn *connection, token paho.Token, started time.Tim
 		return err
 	}
 	if qos == 1 {
-		c.emit.duration(c.m.pubackDuration, time.Since(started))
+		took := time.Since(started)
+		c.emit.duration(c.m.pubackDuration, took)
+		runnerHistograms.add("mqtt_puback_duration", float64(took.Microseconds())/1_000)
 	}
 	return nil
 }

@@ -40,12 +40,16 @@ func (*RootModule) NewModuleInstance(vu modules.VU) modules.Instance {
 	return &ModuleInstance{vu: vu, metrics: m}
 }
 
-// Exports: `import { Client } from 'k6/x/mqtt'` (also the default export's `Client`).
+// Exports: `import { Client, histograms, record } from 'k6/x/mqtt'` (also as the default export's
+// members). histograms() returns this process's mergeable duration histograms (histogram.go) for
+// handleSummary; record(name, ms) adds a script's own duration to them.
 func (mi *ModuleInstance) Exports() modules.Exports {
-	return modules.Exports{
-		Named:   map[string]any{"Client": mi.newClient},
-		Default: map[string]any{"Client": mi.newClient},
+	named := map[string]any{
+		"Client":     mi.newClient,
+		"histograms": runnerHistograms.snapshot,
+		"record":     func(name string, ms float64) { runnerHistograms.add(name, ms) },
 	}
+	return modules.Exports{Named: named, Default: named}
 }
 
 // newClient is the JS constructor `new Client(options)`. Clients need the VU's state (metrics,

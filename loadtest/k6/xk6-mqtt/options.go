@@ -1,6 +1,8 @@
 package mqtt
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"time"
@@ -24,6 +26,7 @@ type clientOptions struct {
 	publishTimeout time.Duration
 	closeTimeout   time.Duration
 	localAddress   *net.TCPAddr
+	tls            *tls.Config // nil: plain TCP
 }
 
 func defaultClientOptions() clientOptions {
@@ -76,9 +79,18 @@ func parseClientOptions(rt *sobek.Runtime, v sobek.Value) (clientOptions, error)
 				return o, fmt.Errorf("localAddress %q is not an IP address", val.String())
 			}
 			o.localAddress = &net.TCPAddr{IP: ip}
+		case "tls":
+			t, err := parseTLS(rt, val)
+			if err != nil {
+				return o, err
+			}
+			o.tls = t
 		default:
 			return o, fmt.Errorf("unknown client option %q", key)
 		}
+	}
+	if o.tls != nil && o.tls.ServerName == "" {
+		o.tls.ServerName = o.host
 	}
 	switch {
 	case o.port < 1 || o.port > 65535:
@@ -117,4 +129,30 @@ func parsePublishOptions(rt *sobek.Runtime, v sobek.Value) (publishOptions, erro
 		o.retain = r.ToBoolean()
 	}
 	return o, nil
+}
+
+// parseTLS reads `tls: { ca: '<PEM>', serverName: 'broker.example' }`: the broker's certificate
+// must chain to ca (the system roots when ca is absent) and name serverName (default: host).
+func parseTLS(rt *sobek.Runtime, v sobek.Value) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	obj := v.ToObject(rt)
+	for _, key := range obj.Keys() {
+		val := obj.Get(key)
+		if common.IsNullish(val) {
+			continue
+		}
+		switch key {
+		case "ca":
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM([]byte(val.String())) {
+				return nil, fmt.Errorf("tls.ca: no PEM certificate in it")
+			}
+			cfg.RootCAs = pool
+		case "serverName":
+			cfg.ServerName = val.String()
+		default:
+			return nil, fmt.Errorf("unknown tls option %q (ca, serverName)", key)
+		}
+	}
+	return cfg, nil
 }
