@@ -1,10 +1,14 @@
 // The k6 load test's smoke, run for real: k6 with k6/x/mqtt (scripts/build-k6.sh) drives 500 cars
 // (loadtest/k6/cars.ts, via scripts/k6-smoke.sh) against a broker made by the same factory as
 // main.ts, with the stack's Kafka and Redis. Every PUBACK the cars counted must match a record in
-// vehicle.telemetry, and the commands sent meanwhile must come back acknowledged.
+// vehicle.telemetry, and the commands sent meanwhile must come back acknowledged. Then the pieces a
+// distributed run needs: two runners (execution segments) over TLS against a broker that starts
+// late (the cars retry), a reconnect storm, and one verdict (cmd/k6-verdict) over both summaries.
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
 import type { MqttClient } from 'mqtt'
@@ -16,6 +20,9 @@ import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, type Collector } from './helpers/kafka.js'
 import { servicePassword } from './helpers/credentials.js'
+import { freePort } from './helpers/broker-process.js'
+import { createFleetCa, issueServerCertificate } from '../services/shared/src/fleet-pki.js'
+import { provisionForLoad } from '../services/shared/src/load-credentials.js'
 
 const root = new URL('..', import.meta.url).pathname
 const CARS = Number(process.env.FLEET_K6_SMOKE_CARS ?? 500)
@@ -48,6 +55,7 @@ function findK6 (): { bin: string } | { missing: string } {
 const found = findK6()
 const k6 = 'bin' in found ? found.bin : ''
 let tb: TestBroker
+let tlsBroker: TestBroker | undefined
 let telemetry: Collector
 let events: Collector
 let commander: MqttClient
@@ -65,6 +73,7 @@ after(async () => {
   await telemetry?.stop()
   await events?.stop()
   await tb?.stop()
+  await tlsBroker?.stop()
   // The cars' persistent sessions and presence live in Redis; this run's ids are never reused.
   if (tb !== undefined) {
     const redis = new Redis(tb.config.redisUrl)
@@ -155,4 +164,98 @@ test('k6 smoke: 500 cars publish at QoS 1 through the broker into Kafka and answ
     const ev = JSON.parse(e.value.toString()) as CommandEvent
     return ev.commandId === id && ev.status === 'acknowledged'
   })), 30_000)
+})
+
+/** k6 cars.ts as one runner of a distributed test (an execution segment of two). */
+function runRunner (segment: string, env: Record<string, string>): Promise<{ code: number | null, output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(k6, ['run', '--no-usage-report', '--quiet', '--address', '', '--execution-segment', segment, '--execution-segment-sequence', '0,1/2,1', `${root}loadtest/k6/cars.ts`], { env: { ...process.env, GOGC: '200', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', d => { output += d })
+    child.stderr.on('data', d => { output += d })
+    const timer = setTimeout(() => child.kill('SIGINT'), 180_000)
+    child.on('error', reject)
+    child.on('close', code => { clearTimeout(timer); resolve({ code, output }) })
+  })
+}
+
+interface Verdict { pass: boolean, runners: string[], checks: Array<{ name: string, value: number | null, pass: boolean }>, counters: Record<string, number>, rates: Record<string, { passes: number, fails: number }> }
+const verdictBin = () => k6.replace(/k6-fleet-([0-9a-f]+)$/, 'k6-verdict-$1')
+function verdict (args: string[]): { code: number | null, verdict: Verdict, stderr: string } {
+  const r = spawnSync(verdictBin(), args, { encoding: 'utf8' })
+  return { code: r.status, verdict: JSON.parse(r.stdout || '{}') as Verdict, stderr: r.stderr }
+}
+
+test('k6, two runners over TLS: cars retry until the broker is up, come back after a storm, and one verdict judges both', { timeout: 300_000, skip: 'missing' in found ? found.missing : false }, async () => {
+  const cars = 200
+  const runPrefix = `${prefix}-dist`
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-k6-dist-'))
+  const summaries = join(dir, 'summaries')
+  mkdirSync(summaries)
+  // The broker's certificate from a CA only the cars are given (as a public Service's would be).
+  const ca = await createFleetCa('k6 test CA')
+  const server = await issueServerCertificate(ca, ['localhost', '127.0.0.1'])
+  for (const [f, pem] of [['ca.pem', ca.certPem], ['cert.pem', server.certPem], ['key.pem', server.keyPem]] as const) writeFileSync(join(dir, f), pem)
+  // The provisioning step: bulk credentials into a file the runners read.
+  const ids = Array.from({ length: cars }, (_, i) => `${runPrefix}-${String(i + 1).padStart(5, '0')}`)
+  writeFileSync(join(dir, 'credentials.tsv'), [...(await provisionForLoad(tb.config.redisUrl, ids))].map(([id, pw]) => `${id}\t${pw}\n`).join(''))
+  const tlsPort = await freePort()
+  const dist = await collect(KafkaTopics.telemetry, key => key.startsWith(runPrefix))
+  try {
+    const env = {
+      FLEET_MQTT_HOST: '127.0.0.1',
+      FLEET_MQTT_PORT: String(tlsPort),
+      TLS_CA_FILE: join(dir, 'ca.pem'),
+      TLS_SERVER_NAME: 'localhost',
+      CREDENTIALS_FILE: join(dir, 'credentials.tsv'),
+      SUMMARY_DIR: summaries,
+      ID_PREFIX: runPrefix,
+      CARS: String(cars),
+      RAMP: '2s',
+      DURATION: '24s',
+      STORM_AT: '10s',
+      STORM_SPREAD: '3s',
+      MAX_CONNECT_ERRORS: String(cars * 20), // the refused connects before the broker is up
+      PUBACK_P95_MS: '250',
+      PUBACK_P99_MS: '1000'
+    }
+    const runners = [runRunner('0:1/2', env), runRunner('1/2:1', env)]
+    // No broker for the first seconds: every car's first connects are refused.
+    await new Promise(resolve => setTimeout(resolve, 4_000))
+    tlsBroker = await startTestBroker({ FLEET_TLS_CERT_FILE: join(dir, 'cert.pem'), FLEET_TLS_KEY_FILE: join(dir, 'key.pem'), FLEET_TLS_CLIENT_AUTH: 'password', FLEET_MQTTS_PORT: String(tlsPort), FLEET_MQTT_WSS_PORT: '-1' })
+    const results = await Promise.all(runners)
+    for (const r of results) assert.ok(r.code === 0 || r.code === 99, `k6 failed to run:\n${r.output.slice(-3_000)}`)
+
+    const files = readdirSync(summaries)
+    assert.equal(files.length, 2, `one summary per runner: ${files.join(', ')}`)
+    const { code, verdict: v, stderr } = verdict([summaries])
+    assert.equal(code, 0, `verdict: ${JSON.stringify(v.checks?.filter(c => !c.pass))} ${stderr}`)
+    assert.equal(v.runners.length, 2)
+    assert.deepEqual(v.rates.cars_online, { passes: cars, fails: 0 }, 'every car of both runners came online')
+    assert.ok(v.counters.mqtt_connect_errors! > 0, 'the first connects were refused (no broker yet) and retried')
+    assert.deepEqual(v.rates.storm_cars_back, { passes: cars, fails: 0 }, 'every car dropped by the storm came back')
+    assert.equal(v.counters.cars_connection_lost ?? 0, 0)
+    // Each runner alone holds half the cars; only the merged view has all of them.
+    for (const f of files) {
+      const s = JSON.parse(readFileSync(join(summaries, f), 'utf8')) as { rates: Record<string, { passes: number, fails: number }> }
+      assert.equal(s.rates.cars_online!.passes + s.rates.cars_online!.fails, cars / 2)
+    }
+    // The same summaries judged against a limit they miss: the verdict fails, on the aggregate.
+    const strict = verdict(['-set', 'pubackP99Ms=0.001', summaries])
+    assert.equal(strict.code, 99)
+    assert.equal(strict.verdict.checks.find(c => c.name.startsWith('mqtt_puback_duration p99'))?.pass, false)
+    // A runner that left no summary fails the run: its cars are missing.
+    const one = verdict([join(summaries, files[0]!)])
+    assert.equal(one.code, 99)
+    assert.equal(one.verdict.checks.find(c => c.name.startsWith('cars in the summaries'))?.pass, false)
+
+    // Over TLS into Kafka: every acknowledged message is there (those in flight at the storm may
+    // be too: PUBACK lost, record kept), from every car.
+    const acked = v.rates.telemetry_failed!.fails
+    await dist.waitFor(r => r.length >= acked, 30_000)
+    assert.ok(acked > cars * 10, `telemetry acknowledged: ${acked}`)
+    assert.equal(new Set(dist.records.map(r => r.key)).size, cars)
+  } finally {
+    await dist.stop()
+  }
 })
