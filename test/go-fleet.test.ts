@@ -4,7 +4,7 @@
 // commands sent meanwhile come back acknowledged; and a car whose first connects fail (no broker
 // yet) keeps trying and gets in once the broker is there.
 import assert from 'node:assert/strict'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
@@ -91,6 +91,11 @@ after(async () => {
   }
   redis.disconnect()
 }, { timeout: 60_000 })
+
+test('the Go unit tests of the load generator and the k6 extension pass (wire format, packet splitting, model, histograms)', { timeout: 300_000 }, () => {
+  const r = spawnSync('go', ['test', './...'], { cwd: `${root}loadtest/k6/xk6-mqtt`, encoding: 'utf8', env: { ...process.env, GOTOOLCHAIN: 'local' } })
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
+})
 
 test('Go fleet: 300 cars publish at QoS 1 through the broker into Kafka and answer commands', { timeout: 120_000 }, async () => {
   const cars = 300

@@ -1,0 +1,77 @@
+package carfleet
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// The hand-encoded PUBLISH and PUBACK read back as Paho decodes them.
+func TestWireMatchesPaho(t *testing.T) {
+	payload := bytes.Repeat([]byte("x"), 300) // a two-byte remaining length
+	p, err := packets.ReadPacket(bytes.NewReader(appendPublish(nil, "vehicles/car-1/telemetry", 513, payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := p.(*packets.PublishPacket)
+	if pub.Qos != 1 || pub.MessageID != 513 || pub.TopicName != "vehicles/car-1/telemetry" || !bytes.Equal(pub.Payload, payload) {
+		t.Fatalf("got %v", pub)
+	}
+	p, err = packets.ReadPacket(bytes.NewReader(appendPuback(nil, 65535)))
+	if err != nil || p.(*packets.PubackPacket).MessageID != 65535 {
+		t.Fatalf("puback: %v %v", p, err)
+	}
+}
+
+// nextPacket finds whole packets in any cut of a stream and asks for more bytes otherwise.
+func TestNextPacketEveryCut(t *testing.T) {
+	stream := append(appendPuback(nil, 7), appendPublish(nil, "t", 9, bytes.Repeat([]byte("y"), 200))...)
+	for cut := 0; cut <= len(stream); cut++ {
+		var got []byte
+		data := stream[:cut]
+		for {
+			kind, _, size, err := nextPacket(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if size == 0 {
+				break
+			}
+			got = append(got, kind>>4)
+			data = data[size:]
+		}
+		want := 0
+		if cut >= 4 {
+			want = 1
+		}
+		if cut == len(stream) {
+			want = 2
+		}
+		if len(got) != want {
+			t.Fatalf("cut %d: %d packets, want %d", cut, len(got), want)
+		}
+	}
+	if _, _, _, err := nextPacket([]byte{0x30, 0xff, 0xff, 0xff, 0x7f}); err == nil {
+		t.Fatal("a 256 MB packet must be refused")
+	}
+}
+
+// The model's messages are JSON with the schema's fields, and seq counts up.
+func TestModelMessages(t *testing.T) {
+	m := NewModel("car-00001", 1, 10*time.Second)
+	for seq := 0; seq < 1_000; seq++ {
+		var msg map[string]any
+		if err := json.Unmarshal(m.Append(nil, time.UnixMilli(1_700_000_000_000)), &msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg["seq"] != float64(seq) || msg["vehicleId"] != "car-00001" || msg["schemaVersion"] != float64(1) || len(msg) != 25 {
+			t.Fatalf("seq %d: %v", seq, msg)
+		}
+		if s := msg["speedMps"].(float64); s < 0 || s > 60 {
+			t.Fatalf("speed %v", s)
+		}
+	}
+}
