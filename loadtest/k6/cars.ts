@@ -221,7 +221,8 @@ export default async function (): Promise<void> {
     let inflight = 0
     const publish = () => {
       if (stopping) return
-      if (inflight >= MAX_INFLIGHT || !client.isConnected()) {
+      // Dropped by the storm: offline, even before Paho has noticed.
+      if (inflight >= MAX_INFLIGHT || !client.isConnected() || car.droppedAt !== null) {
         telemetrySkipped.add(1)
         return
       }
