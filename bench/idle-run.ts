@@ -11,8 +11,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { rssBytes } from './proc-stats.js'
 
-/** `collects`: a garbage-collected runtime whose RSS falls some time after a storm (not Mosquitto). */
-export interface IdleServer { label: string, port: number, pid: number, collects: boolean, stop: () => Promise<unknown> }
+/** `collects`: a garbage-collected runtime whose RSS falls some time after a storm (not Mosquitto).
+ *  `loadEnv`: extra settings for the load processes (TLS_CA: connect over TLS); `heapUsedMB`: the
+ *  server's live V8 heap (fleet's /metrics), read with each settled RSS. */
+export interface IdleServer { label: string, port: number, pid: number, collects: boolean, stop: () => Promise<unknown>, loadEnv?: Record<string, string>, heapUsedMB?: () => Promise<number> }
 
 export interface IdleStep {
   cars: number
@@ -21,6 +23,7 @@ export interface IdleStep {
   connectSeconds: number
   rssJustAfterMB: number
   rssSettledMB: number
+  heapUsedSettledMB?: number
 }
 
 export interface IdleResult {
@@ -36,6 +39,8 @@ export interface IdleResult {
   rssPerConnectionSettledKB: number
   /** (settled RSS after the last step − settled RSS after the first) / cars between: one more car. */
   rssPerConnectionSlopeKB: number
+  /** The same slope for the live V8 heap (servers that report it). */
+  heapPerConnectionSlopeKB?: number
   settleS: number
 }
 
@@ -63,10 +68,10 @@ async function settledRss (pid: number, maxSeconds: number): Promise<number> {
   return Math.min(...samples.slice(-5))
 }
 
-function startLoad (port: number, cars: number, prefix: string, localAddress: string) {
+function startLoad (port: number, cars: number, prefix: string, localAddress: string, extraEnv: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/idle-load.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: String(port), CARS: String(cars), PREFIX: prefix, LOCAL_ADDRESS: localAddress },
+    env: { ...process.env, PORT: String(port), CARS: String(cars), PREFIX: prefix, LOCAL_ADDRESS: localAddress, ...extraEnv },
     stdio: ['pipe', 'pipe', 'inherit']
   })
   let out = ''
@@ -93,20 +98,22 @@ export async function measureIdle (server: IdleServer, steps: number[], settleS:
     for (const [i, cars] of steps.entries()) {
       const t0 = performance.now()
       const procs = Array.from({ length: Math.ceil(cars / PER_PROCESS) }, (_, p) =>
-        startLoad(server.port, Math.min(PER_PROCESS, cars - p * PER_PROCESS), `idle-${tag}-${i}-${p}`, `127.0.0.${address++}`))
+        startLoad(server.port, Math.min(PER_PROCESS, cars - p * PER_PROCESS), `idle-${tag}-${i}-${p}`, `127.0.0.${address++}`, server.loadEnv ?? {}))
       loads.push(...procs.map(p => p.child))
       const loaded = await Promise.all(procs.map(p => p.ready))
       const connectSeconds = (performance.now() - t0) / 1_000
       await sleep(5_000)
       rssJustAfter = rssBytes(server.pid)
       const rssSettled = await settledRss(server.pid, server.collects ? settleS : 10)
+      const heap = server.heapUsedMB === undefined ? undefined : round(await server.heapUsedMB())
       done.push({
         cars,
         connected: loaded.reduce((n, l) => n + l.connected, 0),
         failed: loaded.reduce((n, l) => n + l.failed, 0),
         connectSeconds: round(connectSeconds),
         rssJustAfterMB: round(rssJustAfter / MB),
-        rssSettledMB: round(rssSettled / MB)
+        rssSettledMB: round(rssSettled / MB),
+        ...(heap === undefined ? {} : { heapUsedSettledMB: heap })
       })
     }
     const connected = done.reduce((n, s) => n + s.connected, 0)
@@ -123,6 +130,9 @@ export async function measureIdle (server: IdleServer, steps: number[], settleS:
       rssPerConnectionJustAfterKB: round((rssJustAfter - rssStartJust) / connected / 1024),
       rssPerConnectionSettledKB: round((last.rssSettledMB * MB - rssStart) / connected / 1024),
       rssPerConnectionSlopeKB: between > 0 ? round((last.rssSettledMB - first.rssSettledMB) * MB / between / 1024) : NaN,
+      ...(between > 0 && last.heapUsedSettledMB !== undefined && first.heapUsedSettledMB !== undefined
+        ? { heapPerConnectionSlopeKB: round((last.heapUsedSettledMB - first.heapUsedSettledMB) * MB / between / 1024) }
+        : {}),
       settleS
     }
   } finally {
@@ -134,7 +144,9 @@ export async function measureIdle (server: IdleServer, steps: number[], settleS:
 const round = (n: number) => Math.round(n * 10) / 10
 
 export function describeIdle (r: IdleResult): string {
-  const steps = r.steps.map(s => `${s.connected} cars: ${s.rssJustAfterMB} MB just after, ${s.rssSettledMB} MB settled`).join('; ')
+  const steps = r.steps.map(s => `${s.connected} cars: ${s.rssJustAfterMB} MB just after, ${s.rssSettledMB} MB settled` +
+    (s.heapUsedSettledMB === undefined ? '' : ` (heap ${s.heapUsedSettledMB} MB)`)).join('; ')
   return `${r.label}: ${r.connected} idle cars (${r.failed} failed), ${r.connectsPerSecond} connects/s; RSS ${r.rssStartMB} MB at start; ${steps}. ` +
-    `Per connection: ${r.rssPerConnectionSlopeKB} KB (slope between settled steps), ${r.rssPerConnectionSettledKB} KB (settled vs start), ${r.rssPerConnectionJustAfterKB} KB (5 s after connecting, garbage included)`
+    `Per connection: ${r.rssPerConnectionSlopeKB} KB (slope between settled steps), ${r.rssPerConnectionSettledKB} KB (settled vs start), ${r.rssPerConnectionJustAfterKB} KB (5 s after connecting, garbage included)` +
+    (r.heapPerConnectionSlopeKB === undefined ? '' : `; live heap ${r.heapPerConnectionSlopeKB} KB per connection (slope)`)
 }
