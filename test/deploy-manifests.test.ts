@@ -357,7 +357,8 @@ test('the broker: MQTT and WebSocket Service, PDB and HPA on its pods, a grace p
     assert.ok((pod.terminationGracePeriodSeconds ?? 30) * 1000 > drainMs + 5000,
       `${label}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} must exceed the ${drainMs} ms drain with room to close`)
   }
-  assert.equal(must(production().objs, 'HorizontalPodAutoscaler', 'fleet-broker').spec?.minReplicas, 3)
+  // Production: one broker pod per zone at least (how many more: results/sizing.json, tested below).
+  assert.ok((must(production().objs, 'HorizontalPodAutoscaler', 'fleet-broker').spec?.minReplicas ?? 0) >= 3)
 })
 
 test('production values are TLS only: no plaintext MQTT port is rendered, listened on or connected to', () => {
@@ -448,7 +449,7 @@ test('keys come from Secrets, settings from ConfigMaps, and a change to either r
   const annotations = (objs: K8sObject[]) => must(objs, 'Deployment', 'fleet-broker').spec?.template?.metadata.annotations ?? {}
   const base = annotations(defaults().objs)
   const rekeyed = annotations(parse(render(['--set', 'secrets.vehicleTokenKey=another-key'])))
-  const reconfigured = annotations(parse(render(['--set', 'broker.env.FLEET_MAX_CONNECTIONS=1000'])))
+  const reconfigured = annotations(parse(render(['--set', 'broker.maxConnections=1000'])))
   assert.notEqual(rekeyed['checksum/keys'], base['checksum/keys'])
   assert.notEqual(reconfigured['checksum/config'], base['checksum/config'])
 })
@@ -480,6 +481,69 @@ test('autoscalers stay within what the Kafka partitions can use', () => {
       const hpa = must(objs, 'HorizontalPodAutoscaler', `fleet-${svc}`)
       assert.ok((hpa.spec?.maxReplicas ?? 0) <= partitions, `${svc}: maxReplicas ${hpa.spec?.maxReplicas} > ${partitions} partitions`)
     }
+  }
+})
+
+interface HpaMetric {
+  type: string
+  resource?: { name: string, target: { type: string, averageUtilization?: number } }
+  pods?: { metric: { name: string }, target: { type: string, averageValue?: string } }
+}
+const brokerHpaMetrics = (objs: K8sObject[]) =>
+  ((must(objs, 'HorizontalPodAutoscaler', 'fleet-broker').spec as { metrics?: HpaMetric[] }).metrics ?? [])
+const mebibytes = (q: string) => {
+  const m = /^(\d+)(Mi|Gi)$/.exec(q)
+  assert.ok(m, `memory ${q}: expected Mi or Gi`)
+  return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1)
+}
+
+test('the broker autoscaler scales on connected cars per pod (its own gauge) below the pod\'s cap; production values are sized from results/sizing.json', () => {
+  const names = run(process.execPath, ['--import', 'tsx', 'test/helpers/metric-names.ts'])
+  assert.equal(names.status, 0, names.stderr)
+  const brokerMetrics = new Set((JSON.parse(names.stdout) as Record<Service, string[]>).broker)
+  // Default values assume no custom metrics API: CPU only, as before.
+  assert.deepEqual(brokerHpaMetrics(defaults().objs).map(m => m.resource?.name ?? m.type), ['cpu'])
+
+  const objs = production().objs
+  const metrics = brokerHpaMetrics(objs)
+  const pods = metrics.find(m => m.type === 'Pods')?.pods
+  assert.ok(pods, 'production: the broker scales on a Pods metric')
+  assert.ok(brokerMetrics.has(pods.metric.name), `${pods.metric.name} is not a gauge the broker registers`)
+  assert.equal(pods.target.type, 'AverageValue')
+  const target = Number(pods.target.averageValue)
+  const container = podSpec(must(objs, 'Deployment', 'fleet-broker')).containers[0]!
+  const config = configOf(objs, container)
+  const cap = loadBrokerConfig({ ...config, FLEET_VEHICLE_TOKEN_KEY: 'from-the-secret' }).maxConnections
+  assert.ok(target < cap, `target ${target} cars per pod must be below the cap FLEET_MAX_CONNECTIONS ${cap}`)
+
+  // What npm run sizing derived from the measured figures (docs/deploy.md, "Sizing for 100k cars").
+  const sizing = JSON.parse(readFileSync(join(root, 'results/sizing.json'), 'utf8')) as {
+    cars: number, pods: number, targetPerPod: number, maxConnectionsPerPod: number, memory: { requestMB: number, limitMB: number }
+  }
+  assert.equal(sizing.cars, 100_000)
+  const hpa = must(objs, 'HorizontalPodAutoscaler', 'fleet-broker').spec!
+  assert.equal(cap, sizing.maxConnectionsPerPod, 'the cap is the most cars measured in one process')
+  assert.equal(target, sizing.targetPerPod)
+  assert.ok((hpa.minReplicas ?? 0) >= sizing.pods, `minReplicas ${hpa.minReplicas} < ${sizing.pods} pods for ${sizing.cars} cars`)
+  assert.ok(((hpa.minReplicas ?? 0) - 1) * cap >= sizing.cars, 'the fleet still fits at the cap with one pod gone')
+  const memory = container.resources
+  // MB as /proc and the benchmarks count them: 2^20 bytes, a Mi.
+  assert.ok(mebibytes(memory?.limits?.memory ?? '0Mi') >= sizing.memory.limitMB, `limit ${memory?.limits?.memory} below the ${sizing.memory.limitMB} MB measured for a storm to the cap and a Kafka outage`)
+  assert.ok(mebibytes(memory?.requests?.memory ?? '0Mi') >= sizing.memory.requestMB, `request ${memory?.requests?.memory} below the ${sizing.memory.requestMB} MB measured at the target with a Kafka outage`)
+
+  // Memory as a metric, and the values that cannot work.
+  const withMemory = render(['--set', 'broker.autoscaling.targetMemoryUtilizationPercentage=80,broker.autoscaling.connections.enabled=true'])
+  validate(withMemory, 'broker HPA on memory and connections')
+  assert.deepEqual(brokerHpaMetrics(parse(withMemory)).map(m => m.resource?.name ?? m.type), ['Pods', 'memory', 'cpu'])
+  const refused: Array<[string, RegExp]> = [
+    ['broker.autoscaling.connections.enabled=true,broker.autoscaling.connections.targetPerPod=19000', /targetPerPod \(19000\) must be below broker\.maxConnections \(19000\)/],
+    ['broker.autoscaling.targetCPUUtilizationPercentage=0', /broker\.autoscaling: no metric to scale on/],
+    ['broker.env.FLEET_MAX_CONNECTIONS=1000', /set it through the chart's own value/]
+  ]
+  for (const [set, message] of refused) {
+    const r = helm(['template', 'fleet', chart, '--set', set])
+    assert.notEqual(r.status, 0, `rendered with ${set}`)
+    assert.match(r.stderr, message)
   }
 })
 

@@ -153,6 +153,7 @@ FLEET_MQTT_PORT: {{ $v.mqttPort | quote }}
 FLEET_MQTT_WS_PORT: {{ $v.wsPort | quote }}
 FLEET_BROKER_OPS_PORT: {{ $v.opsPort | quote }}
 FLEET_BROKER_DRAIN_MS: {{ $v.drainMs | quote }}
+FLEET_MAX_CONNECTIONS: {{ $v.maxConnections | quote }}
 {{- if include "fleet.brokerTlsSecret" $root }}
 FLEET_TLS_CERT_FILE: /etc/fleet/tls/tls.crt
 FLEET_TLS_KEY_FILE: /etc/fleet/tls/tls.key
@@ -346,7 +347,20 @@ automountServiceAccountToken: false
 
 {{- define "fleet.hpa" -}}
 {{- $values := index .root.Values .component -}}
-{{- if $values.autoscaling.enabled }}
+{{- $a := $values.autoscaling -}}
+{{- if $a.enabled }}
+{{- $cpu := int $a.targetCPUUtilizationPercentage }}
+{{- $memory := int (dig "targetMemoryUtilizationPercentage" 0 $a) }}
+{{- $connections := dig "connections" dict $a }}
+{{- if $connections.enabled }}
+{{- /* The HPA aims below the cap: a pod at FLEET_MAX_CONNECTIONS refuses cars (CONNACK 3) before any new pod exists. */}}
+{{- if ge (int $connections.targetPerPod) (int $values.maxConnections) }}
+{{- fail (printf "%s.autoscaling.connections.targetPerPod (%v) must be below %s.maxConnections (%v)" .component $connections.targetPerPod .component $values.maxConnections) }}
+{{- end }}
+{{- end }}
+{{- if not (or (gt $cpu 0) (gt $memory 0) $connections.enabled) }}
+{{- fail (printf "%s.autoscaling: no metric to scale on (CPU, memory and connections all off)" .component) }}
+{{- end }}
 ---
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
@@ -359,18 +373,40 @@ spec:
     apiVersion: apps/v1
     kind: Deployment
     name: {{ include "fleet.component" . }}
-  minReplicas: {{ $values.autoscaling.minReplicas }}
-  maxReplicas: {{ $values.autoscaling.maxReplicas }}
+  minReplicas: {{ $a.minReplicas }}
+  maxReplicas: {{ $a.maxReplicas }}
+  # The HPA follows whichever metric asks for the most pods.
   metrics:
+    {{- if $connections.enabled }}
+    # Connected cars per pod, the broker's own gauge served by the custom metrics API
+    # (prometheus-adapter or KEDA: docs/deploy.md, "Sizing for 100k cars").
+    - type: Pods
+      pods:
+        metric:
+          name: {{ $connections.metricName }}
+        target:
+          type: AverageValue
+          averageValue: {{ $connections.targetPerPod | quote }}
+    {{- end }}
+    {{- if gt $memory 0 }}
+    - type: Resource
+      resource:
+        name: memory
+        target:
+          type: Utilization
+          averageUtilization: {{ $memory }}
+    {{- end }}
+    {{- if gt $cpu 0 }}
     - type: Resource
       resource:
         name: cpu
         target:
           type: Utilization
-          averageUtilization: {{ $values.autoscaling.targetCPUUtilizationPercentage }}
+          averageUtilization: {{ $cpu }}
+    {{- end }}
   behavior:
     scaleDown:
-      stabilizationWindowSeconds: {{ $values.autoscaling.scaleDownStabilizationSeconds }}
+      stabilizationWindowSeconds: {{ $a.scaleDownStabilizationSeconds }}
       policies:
         - type: Pods
           value: 1
