@@ -531,6 +531,12 @@ test('the broker autoscaler scales on connected cars per pod (its own gauge) bel
   assert.ok(mebibytes(memory?.limits?.memory ?? '0Mi') >= sizing.memory.limitMB, `limit ${memory?.limits?.memory} below the ${sizing.memory.limitMB} MB measured for a storm to the cap and a Kafka outage`)
   assert.ok(mebibytes(memory?.requests?.memory ?? '0Mi') >= sizing.memory.requestMB, `request ${memory?.requests?.memory} below the ${sizing.memory.requestMB} MB measured at the target with a Kafka outage`)
 
+  // An alert before a pod refuses cars: 90 % of the cap (production values turn the rules on).
+  const rules = ((find(objs, 'PrometheusRule', 'fleet')?.spec as { groups?: Array<{ rules: Array<{ alert: string, expr: string }> }> } | undefined)?.groups ?? []).flatMap(g => g.rules)
+  const nearCap = rules.find(x => x.alert === 'FleetBrokerNearCapacity')
+  assert.ok(nearCap, 'production: an alert on pods near their cap')
+  assert.match(nearCap.expr, new RegExp(`fleet_broker_connections\\{.*\\}\\) > ${Math.floor(cap * 0.9)}$`))
+
   // Memory as a metric, and the values that cannot work.
   const withMemory = render(['--set', 'broker.autoscaling.targetMemoryUtilizationPercentage=80,broker.autoscaling.connections.enabled=true'])
   validate(withMemory, 'broker HPA on memory and connections')
