@@ -10,6 +10,7 @@ import type { HistoryWriter } from './car-history.js'
 import { parseRecords, scoreRows, type ModelRuntime, type ScoredRow, type TelemetryRecord } from './batch-scoring.js'
 import type { ScorerConfig } from './scorer-config.js'
 import type { ScorerMetrics } from './scorer-metrics.js'
+import { createWriteBatch } from './redis-batch.js'
 
 export interface BatchProcessorDeps {
   config: Pick<ScorerConfig, 'maxRecordBytes' | 'maxBatchRows' | 'publishScores' | 'stateTtlS'>
@@ -76,7 +77,7 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
       { topic: KafkaTopics.telemetryDlq, messages: parsed.dlq.map(d => ({ key: d.key, value: JSON.stringify(d.record), headers: { reason: d.record.reason } })) }
     ].filter(t => t.messages.length > 0)
 
-    const pipe = redis.pipeline()
+    const pipe = createWriteBatch()
     const ranking: Array<string | number> = []
     for (const [id, s] of latest) {
       const key = vehicleStateKey(id)
@@ -84,10 +85,8 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
       const first = w === undefined
       if (w === undefined) written.set(id, w = { anomalous: s.score.anomalous, failureMode: s.failureMode, modelVersion: s.score.modelVersion, threshold: s.score.threshold, expireAt: 0, featuresAt: 0 })
       // Every message moves these; the rest of the hash only when it changes (Redis time per car
-      // is most of a batch's cost: 10 fields cost twice what 6 do).
-      // The message as the car sent it, as the text JSON.parse read. All-string arguments keep
-      // ioredis on its string path: one Buffer argument makes it copy every argument into a
-      // Buffer (18 against 14 µs of scorer CPU per car measured, ioredis 5.11).
+      // is most of a batch's cost: 10 fields cost twice what 6 do). The telemetry is the text
+      // JSON.parse read: all-string arguments keep ioredis off its Buffer-copying path.
       const args: string[] = [
         'telemetry', s.row.text,
         'seq', String(s.score.seq),
@@ -120,7 +119,7 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
       }
       ranking.push(s.score.score, id)
     }
-    if (ranking.length > 0) pipe.zadd(SCORES_KEY, ...ranking)
+    if (ranking.length > 0) pipe.zadd(SCORES_KEY, ranking)
     history.append(pipe, scored, now)
     for (const s of scored) {
       if (s.anomaly === null) continue
@@ -132,12 +131,10 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
     let redisMs = 0
     let kafkaMs = 0
     const tw = performance.now()
-    const [redisResults] = await Promise.all([
-      (latest.size > 0 || anomalies.length > 0 ? pipe.exec() : Promise.resolve([])).finally(() => { redisMs = performance.now() - tw }),
+    await Promise.all([
+      pipe.send(redis).then(() => { redisMs = performance.now() - tw }, (err: Error) => { throw new Error(`redis: ${err.message}`) }),
       deps.produce(topicMessages).finally(() => { kafkaMs = performance.now() - tw })
     ])
-    const failed = redisResults?.find(([err]) => err !== null)
-    if (failed !== undefined) throw new Error(`redis: ${failed[0]!.message}`)
 
     const done = clock()
     for (const s of scored) {

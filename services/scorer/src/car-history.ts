@@ -1,10 +1,10 @@
 // Appends scored rows to each car's bounded history (layout: shared/src/car-history.ts) in the
-// Redis pipeline the scorer already sends per batch. Per car at most one point per `everyMs` of car
+// Redis writes the scorer already sends per batch. Per car at most one point per `everyMs` of car
 // clock; LTRIM only every TRIM_EVERY points (the list may run up to that many over `length`) and
 // EXPIRE once a minute, so a point costs one LPUSH argument and a share of two commands.
-import type { ChainableCommander } from 'ioredis'
 import { carHistoryKey, encodeHistoryPoint } from '../../shared/src/car-history.js'
 import type { ScoredRow } from './batch-scoring.js'
+import type { ListWrites } from './redis-batch.js'
 
 export interface HistoryOptions {
   /** Points kept per car; 0 = no history. */
@@ -24,7 +24,7 @@ export function createHistoryWriter (o: HistoryOptions) {
   return {
     get cars () { return cars.size },
     /** Adds the batch's points to `pipe` (rows of one car in message order). */
-    append (pipe: ChainableCommander, scored: readonly ScoredRow[], now: number): void {
+    append (pipe: ListWrites, scored: readonly ScoredRow[], now: number): void {
       if (o.length === 0) return
       let points: Map<string, string[]> | null = null
       for (const s of scored) {
