@@ -33,23 +33,24 @@ export interface Parsed {
 export function parseRecords (records: TelemetryRecord[], maxBytes: number, source: string, now = Date.now()): Parsed {
   const rows: ValidRow[] = []
   const dlq: Parsed['dlq'] = []
+  // Not a closure per record: this loop runs for every message.
+  const refuse = (record: TelemetryRecord, key: string, reason: string, detail: string) => dlq.push({
+    key: isVehicleId(key) ? key : 'unknown',
+    record: dlqRecord({ vehicleId: key.slice(0, 64), topic: KafkaTopics.telemetry, reason, detail, receivedAt: now, source, payload: record.value })
+  })
   for (const record of records) {
     const key = record.key?.toString('utf8') ?? ''
-    const refuse = (reason: string, detail: string) => dlq.push({
-      key: isVehicleId(key) ? key : 'unknown',
-      record: dlqRecord({ vehicleId: key.slice(0, 64), topic: KafkaTopics.telemetry, reason, detail, receivedAt: now, source, payload: record.value })
-    })
     if (!isVehicleId(key)) {
-      refuse('bad_key', record.key === null ? 'record has no key' : 'key is not a vehicle id')
+      refuse(record, key, 'bad_key', record.key === null ? 'record has no key' : 'key is not a vehicle id')
       continue
     }
     if (record.value === null) {
-      refuse('empty', 'record has no value')
+      refuse(record, key, 'empty', 'record has no value')
       continue
     }
     const parsed = parseTelemetry(record.value, key, maxBytes)
     if (parsed.ok) rows.push({ record, telemetry: parsed.value, text: parsed.text })
-    else refuse(parsed.reason, parsed.detail)
+    else refuse(record, key, parsed.reason, parsed.detail)
   }
   return { rows, dlq }
 }
