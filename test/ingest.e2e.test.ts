@@ -103,7 +103,7 @@ test('ops endpoints answer', async () => {
   assert.equal(health.status, 200)
   const ready = await fetch(`${base}/readyz`)
   assert.equal(ready.status, 200)
-  assert.deepEqual((await ready.json() as { checks: unknown }).checks, { accepting: true, kafka: true, redis: true })
+  assert.deepEqual(await ready.json(), { status: 'ready', checks: { accepting: true, capacity: true }, dependencies: { held: true, kafka: true, redis: true } })
   const metrics = await (await fetch(`${base}/metrics`)).text()
   assert.match(metrics, /fleet_broker_connections/)
   assert.match(metrics, /fleet_broker_kafka_produce_seconds_bucket/)

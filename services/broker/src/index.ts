@@ -38,6 +38,7 @@ import type { StreamInfo } from './listeners.js'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { createVehicleAuth } from './vehicle-auth.js'
+import { brokerReadiness } from './readiness.js'
 
 export interface BrokerDeps {
   log?: Logger
@@ -305,11 +306,15 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
         port: config.opsPort,
         registry,
         log,
-        checks: [
-          { name: 'accepting', check: () => !draining },
-          { name: 'kafka', check: () => sink.healthy() },
-          { name: 'redis', check: () => redis.status === 'ready' }
-        ]
+        checks: brokerReadiness({
+          accepting: () => !draining,
+          connected: () => aedes.connectedClients,
+          maxConnections: config.maxConnections,
+          heldBytes: intake.heldBytes,
+          maxHeldBytes: config.heldBytesPerPod,
+          kafka: () => sink.healthy(),
+          redis: () => redis.status === 'ready'
+        })
       })
       const opsPort = await ops.start()
       const addresses = { mqttPort: listeners.mqttPort ?? -1, wsPort: listeners.wsPort, tlsPort: listeners.tlsPort, wssPort: listeners.wssPort, opsPort }
