@@ -10,7 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { Redis } from 'ioredis'
+import { createRedis } from '../../shared/src/redis-connection.js'
 import { Partitioners, type Kafka } from 'kafkajs'
 import { Counter, Histogram, type Registry } from 'prom-client'
 import { createCommandIssuer } from '../../shared/src/command-issuer.js'
@@ -65,8 +65,8 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
   const registry = deps.registry ?? createRegistry('api')
   const kafka = deps.kafka ?? createKafka(config, log, `-api-${instanceId}`)
   const redisOpts = { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 3_000 }
-  const redis = new Redis(config.redisUrl, redisOpts)
-  const subscriber = new Redis(config.redisUrl, { lazyConnect: true, connectTimeout: 3_000 })
+  const redis = createRedis(config, redisOpts)
+  const subscriber = createRedis(config, { lazyConnect: true, connectTimeout: 3_000 })
   const redisErrors = createRedisErrorWatch('api', registry, log)
   redisErrors.watch('records', redis)
   redisErrors.watch('updates', subscriber)

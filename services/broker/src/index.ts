@@ -2,7 +2,8 @@
 // endpoints. `createBroker(config, deps)` is what main.ts, the tests and the all-in-one launcher use.
 import { hostname } from 'node:os'
 import { Aedes, type Client, type PublishPacket } from 'aedes'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { createRedis } from '../../shared/src/redis-connection.js'
 import type { Kafka } from 'kafkajs'
 import redisPersistence from 'aedes-persistence-redis'
 import MQEmitterRedis from 'mqemitter-redis'
@@ -76,7 +77,11 @@ interface IncomingStore { incomingGetPacket: (client: Client, packet: PublishPac
 
 const KEEPALIVE_REFRESH_MS = 1_000
 type RedisEmitter = import('mqemitter').MQEmitter & { subConn: RedisEvents & { disconnect: () => void }, pubConn: RedisEvents & { disconnect: () => void }, state: { on: (e: 'error', l: () => void) => unknown } }
-const redisEmitter = (url: string) => new (MQEmitterRedis as unknown as new (o: object) => RedisEmitter)({ connectionString: url })
+// mqemitter-redis takes its two connections ready-made (subConn, pubConn), so they follow Sentinel too.
+const redisEmitter = (config: BrokerConfig) => new (MQEmitterRedis as unknown as new (o: object) => RedisEmitter)({
+  subConn: createRedis(config, { enableAutoPipelining: true }),
+  pubConn: createRedis(config, { enableAutoPipelining: true })
+})
 const SOCKET_SLACK = 500
 const CLOSE_WAIT_MS = 5_000
 /** Most remote addresses the failed-auth limiter tracks (about 100 B each). */
@@ -91,7 +96,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const metrics = createBrokerMetrics(registry, { authFailureAddresses: () => gaugeFailures(), heldBytes: () => gaugeHeld() })
   const redisErrors = createRedisErrorWatch('broker', registry, log)
   const ownRedis = deps.redis === undefined
-  const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
+  const redis = deps.redis ?? createRedis(config, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
   const producer: RecordProducer = deps.kafka !== undefined || config.kafkaClient === 'kafkajs'
     ? kafkajsRecordProducer(deps.kafka ?? createKafka(config, log, `-broker-${id}`))
     : platformaticRecordProducer({ clientId: `${config.kafkaClientId}-broker-${id}`, brokers: config.kafkaBrokers, topics: [KafkaTopics.telemetry, KafkaTopics.telemetryDlq, KafkaTopics.commandEvents], security: platformaticSecurity(kafkaSecurity(config)) })
@@ -132,14 +137,14 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const commands = createCommandRelay({ sink, identity: auth.identity, brokerId: id, metrics, log })
   const shared = config.persistence === 'redis'
   // aedes-persistence-redis' own destroy() needs the (then closed) emitter; its connection is ours to close.
-  const persistenceRedis = shared ? new Redis(config.redisUrl) : null
+  const persistenceRedis = shared ? createRedis(config) : null
   redisErrors.watch('state', redis)
   if (persistenceRedis !== null) redisErrors.watch('sessions', persistenceRedis)
   // mqemitter-redis re-emits its connections' errors on `state`, where nobody listening means a
   // crash; they are counted on the connections themselves.
   let emitter: RedisEmitter | null = null
   const sharedEmitter = (): RedisEmitter => {
-    const e = emitter = redisEmitter(config.redisUrl)
+    const e = emitter = redisEmitter(config)
     e.state.on('error', () => {})
     redisErrors.watch('emitter-sub', e.subConn)
     redisErrors.watch('emitter-pub', e.pubConn)
@@ -223,7 +228,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   let keepalive: NodeJS.Timeout | null = null
   let draining = false
   let stopTlsWatch: (() => void) | null = null
-  const revocations = new Redis(config.redisUrl, { lazyConnect: true })
+  const revocations = createRedis(config, { lazyConnect: true })
   redisErrors.watch('revocations', revocations)
   let openStreams = 0
   const addressLimiter = createAddressLimiter(config.connectRatePerAddress)

@@ -5,7 +5,7 @@
 // main.ts, the tests and the all-in-one launcher use.
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { Redis } from 'ioredis'
+import { createRedis } from '../../shared/src/redis-connection.js'
 import { commanderPassword } from './commander-credential.js'
 import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs'
 import type { Registry } from 'prom-client'
@@ -49,9 +49,9 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
   const rules = parseAnomalyRules(config.anomalyRules)
   const kafka = deps.kafka ?? createKafka(config, log, `-commander-${id}`)
   const redisOpts = { lazyConnect: true, maxRetriesPerRequest: 3, connectTimeout: 3_000 }
-  const redis = new Redis(config.redisUrl, redisOpts)
+  const redis = createRedis(config, redisOpts)
   // WATCH/MULTI of the projection needs a connection nobody else uses.
-  const projectionRedis = new Redis(config.redisUrl, redisOpts)
+  const projectionRedis = createRedis(config, redisOpts)
   const redisErrors = createRedisErrorWatch('commander', registry, log)
   redisErrors.watch('records', redis)
   redisErrors.watch('projection', projectionRedis)

@@ -4,7 +4,8 @@
 // A batch's offsets are committed only after its results are written, so a crash may score a
 // message twice but never skips one. `createScorer(config, deps)` is what main.ts and tests use.
 import { watch, type FSWatcher } from 'node:fs'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { createRedis } from '../../shared/src/redis-connection.js'
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs'
 import type { Registry } from 'prom-client'
 import { createKafka } from '../../shared/src/kafka.js'
@@ -60,7 +61,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
   const clock = deps.clock ?? Date.now
   const kafka = deps.kafka ?? createKafka(config, log, '-scorer')
   const ownRedis = deps.redis === undefined
-  const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
+  const redis = deps.redis ?? createRedis(config, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
   if (ownRedis) createRedisErrorWatch('scorer', registry, log).watch('state', redis)
   const source = `scorer:${config.groupId}`
   const history = createHistoryWriter({ length: config.historyLength, everyMs: config.historyEveryMs, ttlS: config.historyTtlS })

@@ -1,5 +1,21 @@
 // Settings every fleet process shares: where Kafka and Redis are, logging, the ops HTTP port.
-import { bool, int, list, oneOf, str } from './config.js'
+import { bool, int, list, oneOf, str, type Setting } from './config.js'
+
+/** A comma-separated list of host:port; empty by default. */
+function hostPorts (env: string, doc: string): Setting<string[]> {
+  const base = list(env, [], doc)
+  return {
+    ...base,
+    parse: raw => {
+      const items = base.parse(raw)
+      for (const item of items) {
+        const m = /^(.+):(\d{1,5})$/.exec(item)
+        if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`"${item}" is not host:port`)
+      }
+      return items
+    }
+  }
+}
 
 export const KAFKA_SASL_MECHANISMS = ['none', 'scram-sha-256', 'scram-sha-512'] as const
 
@@ -20,7 +36,9 @@ export const topicSettings = {
 }
 
 export const redisSettings = {
-  redisUrl: str('FLEET_REDIS_URL', 'redis://127.0.0.1:16379', 'Redis URL (sessions, credentials deny list, latest state)', /^rediss?:\/\//)
+  redisUrl: str('FLEET_REDIS_URL', 'redis://127.0.0.1:16379', 'Redis URL (sessions, credentials deny list, latest state); with FLEET_REDIS_SENTINELS only its user, password, database and rediss:// are used', /^rediss?:\/\//),
+  redisSentinels: hostPorts('FLEET_REDIS_SENTINELS', 'Redis Sentinels (host:port, comma-separated) that name the master; every Redis connection (sessions, emitter, state, revocations) follows it after a failover; empty = FLEET_REDIS_URL is the Redis'),
+  redisSentinelName: str('FLEET_REDIS_SENTINEL_NAME', 'fleet', 'the master\'s name at the Sentinels (`sentinel monitor NAME ...`)', /^[\w.-]{1,64}$/)
 }
 
 export const logSettings = {

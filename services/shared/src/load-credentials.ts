@@ -2,11 +2,11 @@
 // pipelined write per 5,000 (credential-store.ts provisionBulk) and returns their passwords, or
 // reads them from a file of `vehicleId<TAB>password` lines (a fleet provisioned through the api).
 import { readFileSync } from 'node:fs'
-import { Redis } from 'ioredis'
 import { provisionBulk } from './credential-store.js'
+import { createRedis, type RedisSettings } from './redis-connection.js'
 
-export async function provisionForLoad (redisUrl: string, vehicleIds: readonly string[]): Promise<Map<string, string>> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 })
+export async function provisionForLoad (where: RedisSettings | string, vehicleIds: readonly string[]): Promise<Map<string, string>> {
+  const redis = createRedis(typeof where === 'string' ? { redisUrl: where } : where, { maxRetriesPerRequest: 2 })
   try {
     return await provisionBulk(redis, vehicleIds)
   } finally {

@@ -217,7 +217,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
       const first = config.firstCar
       const last = first + config.cars
       const ids = Array.from({ length: config.cars }, (_, k) => carId(first + k))
-      passwords = config.credentialsFile !== '' ? readCredentialsFile(config.credentialsFile) : await provisionForLoad(config.redisUrl, ids)
+      passwords = config.credentialsFile !== '' ? readCredentialsFile(config.credentialsFile) : await provisionForLoad(config, ids)
       const perTick = Math.max(1, Math.round(config.rampPerSecond / 10))
       for (let i = first; i < last && !stopped; i += perTick) {
         for (let j = i; j < Math.min(last, i + perTick); j++) startCar(j)
