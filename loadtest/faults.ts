@@ -8,22 +8,32 @@
 // at ≥ 90 % of before, commands not acknowledged or received twice, what the cars saw. Results
 // are merged by scenario into results/faults.json. Bounded in time; stops everything it started.
 //   FAULTS=kafka-stop,redis-stop,broker-kill,broker-drain,scorer-kill,commander-kill,kafka-slow,dlq-flood npm run faults
+// `npm run faults -- --topology replicated` (or FAULTS_TOPOLOGY=replicated) runs the matrix of
+// production's shape instead: three Kafka nodes (replication 3, min ISR 2), Redis with a replica
+// and Sentinels, the services on Sentinel; results in results/faults-replicated.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { runDlqFlood, dlqFloodTitle } from './fault-dlq.js'
 import { runFaultScenario, type RunOptions } from './fault-harness.js'
 import { scenarios } from './fault-scenarios.js'
-import { createFaultStack, netnsAvailable } from './fault-stack.js'
+import { createFaultStack, netnsAvailable, type FaultStack } from './fault-stack.js'
+import { replicatedScenarios } from './fault-scenarios-replicated.js'
+import { createReplicatedFaultStack, isReplicated } from './fault-stack-replicated.js'
 
 // A load run on a development stack: its simulators and commanders provision their own credentials.
 process.env.FLEET_DEV_MODE ??= '1'
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const root = new URL('..', import.meta.url).pathname
-const all = [...scenarios.map(s => s.name), 'dlq-flood']
+const topologyArg = process.argv.indexOf('--topology')
+const topology = topologyArg > 0 ? process.argv[topologyArg + 1] : (process.env.FAULTS_TOPOLOGY ?? 'single')
+if (topology !== 'single' && topology !== 'replicated') throw new Error(`--topology: single or replicated, not "${topology}"`)
+const replicated = topology === 'replicated'
+const matrix = replicated ? replicatedScenarios : scenarios
+const all = replicated ? matrix.map(s => s.name) : [...matrix.map(s => s.name), 'dlq-flood']
 const picked = (process.env.FAULTS ?? 'all') === 'all' ? all : process.env.FAULTS!.split(',').map(s => s.trim()).filter(Boolean)
 for (const p of picked) if (!all.includes(p)) throw new Error(`FAULTS: unknown scenario "${p}" (${all.join(', ')})`)
-const out = process.env.OUT ?? 'results/faults.json'
+const out = process.env.OUT ?? (replicated ? 'results/faults-replicated.json' : 'results/faults.json')
 
 const o: RunOptions = {
   cars: env('CARS', 2_000),
@@ -41,15 +51,25 @@ const o: RunOptions = {
 if (o.brokers < 2) throw new Error('BROKERS must be at least 2 (scenarios end broker 1; commanders use broker 0)')
 
 const netns = process.env.FAULTS_NETNS !== '0' && await netnsAvailable()
-const stack = createFaultStack({
-  dir: process.env.FAULTS_STACK_DIR ?? '/tmp/fleet-faults-stack',
-  kafkaPort: env('FAULTS_KAFKA_PORT', 39092),
-  kafkaControllerPort: env('FAULTS_KAFKA_CONTROLLER_PORT', 39093),
-  redisPort: env('FAULTS_REDIS_PORT', 36379),
-  netns
-})
+// Replicated: Kafka nodes on FAULTS_KAFKA_PORT + 0/10/20 (+1 their controllers), Redis master,
+// replica and Sentinels on FAULTS_REDIS_PORT + 0…4.
+const stack: FaultStack = replicated
+  ? createReplicatedFaultStack({
+    dir: process.env.FAULTS_STACK_DIR ?? '/tmp/fleet-faults-stack-replicated',
+    kafkaPort: env('FAULTS_KAFKA_PORT', 39192),
+    redisPort: env('FAULTS_REDIS_PORT', 36479),
+    netns
+  })
+  : createFaultStack({
+    dir: process.env.FAULTS_STACK_DIR ?? '/tmp/fleet-faults-stack',
+    kafkaPort: env('FAULTS_KAFKA_PORT', 39092),
+    kafkaControllerPort: env('FAULTS_KAFKA_CONTROLLER_PORT', 39093),
+    redisPort: env('FAULTS_REDIS_PORT', 36379),
+    netns
+  })
 // Every process started from here (brokers, services, simulators, our Kafka clients) uses it.
 Object.assign(process.env, stack.serviceEnv)
+if (!netns && picked.includes('kafka-partition')) console.warn('[faults] kafka-partition needs root and ip (Kafka node 3 in a network namespace): it will be reported as not run')
 if (!netns && picked.includes('kafka-slow')) console.warn('[faults] kafka-slow needs root, ip and tc (a network namespace for Kafka): it will be reported as not run')
 
 let downing: Promise<void> | null = null
@@ -65,7 +85,7 @@ interface Stored { updated?: string, machine?: unknown, runs: Record<string, unk
 const load = (): Stored => { try { return JSON.parse(readFileSync(`${root}${out}`, 'utf8')) as Stored } catch { return { runs: {} } } }
 const round2 = (x: number) => Math.round(x * 100) / 100
 
-console.log(`[faults] scenarios: ${picked.join(', ')}; ${o.cars} cars over ${o.brokers} brokers; Kafka at ${stack.serviceEnv.FLEET_KAFKA_BROKERS}${netns ? ' (network namespace)' : ''}, Redis at ${stack.serviceEnv.FLEET_REDIS_URL}`)
+console.log(`[faults] ${topology} topology; scenarios: ${picked.join(', ')}; ${o.cars} cars over ${o.brokers} brokers; Kafka at ${stack.serviceEnv.FLEET_KAFKA_BROKERS}${netns ? ' (network namespace)' : ''}, Redis at ${stack.serviceEnv.FLEET_REDIS_URL}`)
 mkdirSync(o.workDir, { recursive: true })
 let failed = 0
 try {
@@ -79,22 +99,25 @@ try {
         result = await runDlqFlood(stack, o)
       } else if (name === 'kafka-slow' && !netns) {
         result = { scenario: name, notRun: 'needs root, ip and tc: Kafka runs in a network namespace whose link tc throttles' }
+      } else if (name === 'kafka-partition' && !netns) {
+        result = { scenario: name, notRun: 'needs root and ip: Kafka node 3 runs in a network namespace whose link is cut' }
       } else {
-        result = await runFaultScenario(scenarios.find(s => s.name === name)!, stack, o)
+        result = await runFaultScenario(matrix.find(s => s.name === name)!, stack, o)
       }
     } catch (err) {
       failed++
       console.error(`[faults] ${name} failed: ${(err as Error).stack ?? String(err)}`)
-      result = { scenario: name, title: name === 'dlq-flood' ? dlqFloodTitle : scenarios.find(s => s.name === name)?.title, error: (err as Error).message }
+      result = { scenario: name, title: name === 'dlq-flood' ? dlqFloodTitle : matrix.find(s => s.name === name)?.title, error: (err as Error).message }
       // A failed scenario may have left Kafka or Redis stopped or throttled: put them back.
       await stack.unthrottleKafka().catch(() => {})
+      if (isReplicated(stack)) await stack.healNode3().catch(() => {})
       await stack.startKafka().catch(() => {})
       await stack.startRedis().catch(() => {})
     }
     const stored = load()
     stored.updated = new Date().toISOString()
     stored.machine = { cpus: cpus().length, model: cpus()[0]?.model }
-    stored.runs[name] = { when, loadavgBefore: loadBefore, loadavgAfter: loadavg().map(round2), params: { ...o, workDir: undefined, netns }, command: `FAULTS=${name} npm run faults`, ...(result as object) }
+    stored.runs[name] = { when, loadavgBefore: loadBefore, loadavgAfter: loadavg().map(round2), params: { ...o, workDir: undefined, netns }, command: `FAULTS=${name} npm run faults${replicated ? ' -- --topology replicated' : ''}`, ...(result as object) }
     mkdirSync(`${root}results`, { recursive: true })
     writeFileSync(`${root}${out}`, JSON.stringify(stored, null, 2) + '\n')
     console.log(`[faults] ${name}: ${summary(result)}`)
