@@ -51,6 +51,7 @@ export async function readTopic (topic: string, from: Offsets, keep: (key: strin
   await withAdmin(admin => admin.setOffsets({ groupId, topic, partitions: end.map(p => ({ partition: p.partition, offset: (fromOf.get(p.partition) ?? 0n).toString() })) }))
   const consumer = kafka().consumer({ groupId, sessionTimeout: 30_000, maxBytes: 32 * 2 ** 20, maxBytesPerPartition: 8 * 2 ** 20 })
   let read = 0
+  const nextOffset = new Map<number, bigint>()
   let finished!: () => void
   const done = new Promise<void>(resolve => { finished = resolve })
   await consumer.connect()
@@ -60,8 +61,13 @@ export async function readTopic (topic: string, from: Offsets, keep: (key: strin
       partitionsConsumedConcurrently: 4,
       eachBatch: async ({ batch, resolveOffset }) => {
         const stopAt = endOf.get(batch.partition) ?? 0n
+        const next = nextOffset.get(batch.partition) ?? 0n
         for (const m of batch.messages) {
           if (BigInt(m.offset) >= stopAt) break
+          // A group rebalance (a coordinator moving between Kafka nodes) hands a batch out again
+          // from the last commit: an offset read before is this reader's repeat, not a duplicate.
+          if (BigInt(m.offset) < next) continue
+          nextOffset.set(batch.partition, BigInt(m.offset) + 1n)
           read++
           const key = m.key?.toString() ?? ''
           if (keep(key)) onRecord(key, m.value ?? Buffer.alloc(0), Number(m.timestamp))
@@ -130,16 +136,18 @@ export interface SimRecords {
   acked: Map<string, Array<[number, number]>>
   commands: Map<string, number>
   stats: Record<string, number>
+  reconnectGapsMs: number[]
 }
 
 /** Merges the simulator processes' record files. */
 export function readSimRecords (files: string[]): SimRecords {
-  const out: SimRecords = { acked: new Map(), commands: new Map(), stats: {} }
+  const out: SimRecords = { acked: new Map(), commands: new Map(), stats: {}, reconnectGapsMs: [] }
   for (const f of files) {
     const r = JSON.parse(readFileSync(f, 'utf8')) as SimulatorRecord
     for (const [car, runs] of Object.entries(r.acked)) out.acked.set(car, runs)
     for (const [id, n] of Object.entries(r.commands)) out.commands.set(id, (out.commands.get(id) ?? 0) + n)
     for (const [k, v] of Object.entries(r.stats)) if (typeof v === 'number') out.stats[k] = (out.stats[k] ?? 0) + v
+    for (const ms of r.reconnectGapsMs ?? []) out.reconnectGapsMs.push(ms)
   }
   return out
 }

@@ -33,9 +33,12 @@ async function leadersMoved (h: Harness, st: ReplicatedFaultStack, node: number,
   return null
 }
 
-/** Sequential acknowledged Redis writes through the Sentinels; afterwards, which the new master lacks. */
+/**
+ * Sequential acknowledged Redis writes through the Sentinels (the services' connection options);
+ * afterwards, read straight from the new master, which acknowledged writes it lacks.
+ */
 function startMarkerWrites (st: ReplicatedFaultStack, tag: string) {
-  const redis = createRedis({ redisUrl: st.serviceEnv.FLEET_REDIS_URL, redisSentinels: st.sentinels, redisSentinelName: SENTINEL_NAME }, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1_000 })
+  const redis = createRedis({ redisUrl: st.serviceEnv.FLEET_REDIS_URL, redisSentinels: st.sentinels, redisSentinelName: SENTINEL_NAME }, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
   redis.on('error', () => {})
   const acked: Array<{ i: number, at: number }> = []
   let failed = 0
@@ -53,25 +56,48 @@ function startMarkerWrites (st: ReplicatedFaultStack, tag: string) {
     }
   })()
   return {
-    async stop (killedAt: number) {
+    async stop (killedAt: number, masterPort: number) {
       running = false
       await loop
-      const missing: number[] = []
-      for (let k = 0; k < acked.length; k += 1_000) {
-        const chunk = acked.slice(k, k + 1_000)
-        const found = await redis.pipeline(chunk.map(a => ['exists', `faults:marker:${tag}:${a.i}`])).exec()
-        chunk.forEach((a, j) => { if (found?.[j]?.[1] !== 1) missing.push(a.i) })
-      }
-      const lost = acked.filter(a => missing.includes(a.i))
       redis.disconnect()
+      const master = createRedis({ redisUrl: `redis://127.0.0.1:${masterPort}` }, { maxRetriesPerRequest: 3 })
+      const missing = new Set<number>()
+      try {
+        for (let k = 0; k < acked.length; k += 1_000) {
+          const chunk = acked.slice(k, k + 1_000)
+          const found = await master.pipeline(chunk.map(a => ['exists', `faults:marker:${tag}:${a.i}`])).exec()
+          chunk.forEach((a, j) => { if (found?.[j]?.[1] !== 1) missing.add(a.i) })
+        }
+      } finally {
+        master.disconnect()
+      }
+      const lost = acked.filter(a => missing.has(a.i))
+      const firstAfter = acked.find(a => a.at > killedAt)
       return {
         acked: acked.length,
+        ackedBeforeKill: acked.filter(a => a.at <= killedAt).length,
         failedWhileAway: failed,
+        resumedAfterS: firstAfter === undefined ? null : round1((firstAfter.at - killedAt) / 1_000),
         lost: lost.length,
         lostAckedWithinMsBeforeKill: lost.length === 0 ? null : Math.round(killedAt - Math.min(...lost.map(a => a.at)))
       }
     }
   }
+}
+
+/** Seconds from `from` until every broker's /readyz says its Redis connection is back. */
+async function brokersRedisBack (h: Harness, from: number, timeoutS = 60): Promise<number | null> {
+  const deadline = performance.now() + timeoutS * 1_000
+  while (performance.now() < deadline) {
+    const ok = await Promise.all(h.sys.brokers.map(async b => {
+      const res = await fetch(`http://127.0.0.1:${b.opsPort}/readyz`).catch(() => null)
+      const body = await res?.json().catch(() => null) as { dependencies?: { redis?: boolean } } | null
+      return body?.dependencies?.redis === true
+    }))
+    if (ok.every(Boolean)) return round1(h.now() - from)
+    await sleep(250)
+  }
+  return null
 }
 
 /** Counts keys matching a pattern on the Redis at `port`. */
@@ -148,12 +174,13 @@ export const replicatedScenarios: ScenarioSpec[] = [
       if (newPort === oldPort || newPort === null) throw new Error('no failover within 60 s')
       const failoverS = round1(h.now() - injectedAt)
       h.log(`Sentinel named the new master (port ${newPort}) ${failoverS} s after the kill`)
+      const brokersBackS = await brokersRedisBack(h, injectedAt)
       const sessionsAfter = await countKeys(newPort, `client:${h.load.prefix}*`)
       const commandsAfter = await countKeys(newPort, 'fleet:command:*')
       await sleep(Math.max(0, (injectedAt + OUTAGE_S - h.now()) * 1_000))
       await st.startRedisNode(oldPort)
-      const writes = await markers.stop(killedAt)
-      return { injectedAt, endedAt: injectedAt + failoverS, notes: { failoverS, sessionsBefore, sessionsAfter, commandRecordsBefore: commandsBefore, commandRecordsAfter: commandsAfter, markerWrites: writes } }
+      const writes = await markers.stop(killedAt, newPort)
+      return { injectedAt, endedAt: injectedAt + failoverS, notes: { failoverS, brokersRedisBackAfterS: brokersBackS, sessionsBefore, sessionsAfter, commandRecordsBefore: commandsBefore, commandRecordsAfter: commandsAfter, markerWrites: writes } }
     }
   },
   {
