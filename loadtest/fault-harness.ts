@@ -356,6 +356,8 @@ export async function runFaultScenario (spec: ScenarioSpec, stack: FaultStack, o
         disconnects: records.stats.disconnects ?? 0,
         reconnects: records.stats.reconnects ?? 0,
         errors: records.stats.errors ?? 0,
+        connackRefused: records.stats.connackRefused ?? 0,
+        reconnectMs: percentiles(records.reconnectGapsMs.sort((a, b) => a - b)),
         minConnected: inFault.length > 0 ? Math.min(...inFault.map(x => x.connected)) : null,
         pubackMsBefore: percentiles(before.samples),
         pubackMsDuringFault: percentiles(during.samples)

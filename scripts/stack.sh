@@ -37,6 +37,9 @@ KAFKA_SASL_USER=${FLEET_KAFKA_SASL_USER:-fleet}
 KAFKA_HOST=${FLEET_KAFKA_HOST:-127.0.0.1}
 KAFKA_NETNS=${FLEET_KAFKA_NETNS:-}
 REDIS_APPENDONLY=${FLEET_REDIS_APPENDONLY:-no}
+# Another loopback address (say 127.0.35.1) keeps a busy machine's outgoing connections, whose
+# ephemeral source ports are taken on 127.0.0.1, off Redis's ports (Kafka: FLEET_KAFKA_HOST).
+REDIS_HOST=${FLEET_REDIS_HOST:-127.0.0.1}
 # Replicated: node N (1..3) listens on the ports above + 10 × (N - 1); FLEET_KAFKA_HOSTS may give
 # each node its own address, and FLEET_KAFKA_NETNS then holds node FLEET_KAFKA_NETNS_NODE only.
 # Redis: master on REDIS_PORT, replica on +1, Sentinels on +2..+4 (quorum 2).
@@ -276,7 +279,7 @@ current_master_port() {
   local s
   for s in 1 2 3; do
     pid_alive "$STATE/sentinel-$s/pid" || continue
-    redis-cli -p "$(sentinel_port "$s")" sentinel get-master-addr-by-name "$SENTINEL_NAME" 2>/dev/null | sed -n 2p && return 0
+    redis-cli -h "$REDIS_HOST" -p "$(sentinel_port "$s")" sentinel get-master-addr-by-name "$SENTINEL_NAME" 2>/dev/null | sed -n 2p && return 0
   done
   return 0
 }
@@ -288,17 +291,17 @@ redis_node_up() {
   dir=$(redis_dir "$n"); port=$((REDIS_PORT + n - 1))
   mkdir -p "$dir"
   if pid_alive "$dir/pid"; then log "redis node $n already running (pid $(cat "$dir/pid"))"; return 0; fi
-  port_open "$port" && die "port $port is taken by a process this script did not start"
+  port_open "$port" "$REDIS_HOST" && die "port $port is taken by a process this script did not start"
   ensure_redis_server
   if [ "$TOPOLOGY" = replicated ]; then
     local master; master=$(current_master_port)
     [ -n "$master" ] || { [ "$n" = 1 ] || master=$REDIS_PORT; }
-    [ -n "$master" ] && [ "$master" != "$port" ] && replicaof=(--replicaof 127.0.0.1 "$master")
+    [ -n "$master" ] && [ "$master" != "$port" ] && replicaof=(--replicaof $REDIS_HOST "$master")
   fi
-  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save "" --appendonly "$REDIS_APPENDONLY" \
+  redis-server --bind $REDIS_HOST --port "$port" --dir "$dir" --save "" --appendonly "$REDIS_APPENDONLY" \
     --daemonize yes --pidfile "$dir/pid" --logfile "$dir/redis.log" "${replicaof[@]}"
-  wait_until 20 "redis ping" sh -c "redis-cli -p $port ping 2>/dev/null | grep -q PONG" || die "redis did not answer PING"
-  log "redis node $n up on 127.0.0.1:$port${replicaof[2]:+ (replica of ${replicaof[2]})} (pid $(cat "$dir/pid"))"
+  wait_until 20 "redis ping" sh -c "redis-cli -h $REDIS_HOST -p $port ping 2>/dev/null | grep -q PONG" || die "redis did not answer PING"
+  log "redis node $n up on $REDIS_HOST:$port${replicaof[2]:+ (replica of ${replicaof[2]})} (pid $(cat "$dir/pid"))"
 }
 
 sentinel_up() {
@@ -306,26 +309,26 @@ sentinel_up() {
   port=$(sentinel_port "$s")
   mkdir -p "$dir"
   if pid_alive "$dir/pid"; then return 0; fi
-  port_open "$port" && die "port $port is taken by a process this script did not start"
+  port_open "$port" "$REDIS_HOST" && die "port $port is taken by a process this script did not start"
   # A Sentinel rewrites its own file (what it learnt: replicas, other Sentinels, the epoch), so the
   # file is written only once per state directory.
   [ -f "$dir/sentinel.conf" ] || cat >"$dir/sentinel.conf" <<CONF
-bind 127.0.0.1
+bind $REDIS_HOST
 port $port
 dir $dir
 sentinel resolve-hostnames no
-sentinel monitor $SENTINEL_NAME 127.0.0.1 $REDIS_PORT 2
+sentinel monitor $SENTINEL_NAME $REDIS_HOST $REDIS_PORT 2
 sentinel down-after-milliseconds $SENTINEL_NAME $SENTINEL_DOWN_AFTER_MS
 sentinel failover-timeout $SENTINEL_NAME 10000
 sentinel parallel-syncs $SENTINEL_NAME 1
 CONF
   redis-server "$dir/sentinel.conf" --sentinel --daemonize yes --pidfile "$dir/pid" --logfile "$dir/sentinel.log"
-  wait_until 20 "sentinel" sh -c "redis-cli -p $port sentinel get-master-addr-by-name $SENTINEL_NAME 2>/dev/null | grep -q ." || die "sentinel $s did not answer"
+  wait_until 20 "sentinel" sh -c "redis-cli -h $REDIS_HOST -p $port sentinel get-master-addr-by-name $SENTINEL_NAME 2>/dev/null | grep -q ." || die "sentinel $s did not answer"
 }
 
 sentinels_up() {
   local s list=""
-  for s in 1 2 3; do sentinel_up "$s"; list="$list${list:+,}127.0.0.1:$(sentinel_port "$s")"; done
+  for s in 1 2 3; do sentinel_up "$s"; list="$list${list:+,}$REDIS_HOST:$(sentinel_port "$s")"; done
   log "sentinels up: FLEET_REDIS_SENTINELS=$list FLEET_REDIS_SENTINEL_NAME=$SENTINEL_NAME"
 }
 

@@ -154,6 +154,7 @@ FLEET_MQTT_WS_PORT: {{ $v.wsPort | quote }}
 FLEET_BROKER_OPS_PORT: {{ $v.opsPort | quote }}
 FLEET_BROKER_DRAIN_MS: {{ $v.drainMs | quote }}
 FLEET_MAX_CONNECTIONS: {{ $v.maxConnections | quote }}
+FLEET_BROKER_DRAIN_RATE_PER_S: {{ $v.drainRatePerS | quote }}
 {{- if include "fleet.brokerTlsSecret" $root }}
 FLEET_TLS_CERT_FILE: /etc/fleet/tls/tls.crt
 FLEET_TLS_KEY_FILE: /etc/fleet/tls/tls.key
@@ -188,6 +189,7 @@ log level, Kafka, Redis), then <service>.env, then fleet.settings.
 {{- $settings := include "fleet.settings" . | fromYaml | default dict -}}
 {{- $data := merge (dict "FLEET_BIND_HOST" "0.0.0.0" "FLEET_LOG_LEVEL" $root.Values.logLevel) (include "fleet.kafkaSettings" $root | fromJson) -}}
 {{- with include "fleet.redisUrl" $root }}{{ $_ := set $data "FLEET_REDIS_URL" . }}{{ end -}}
+{{- with $root.Values.redis.sentinels }}{{ $_ := set $data "FLEET_REDIS_SENTINELS" . }}{{ $_ := set $data "FLEET_REDIS_SENTINEL_NAME" $root.Values.redis.sentinelName }}{{ end -}}
 {{- with dig "sasl" "services" .component "username" "" $root.Values.kafka }}
 {{- if hasKey $data "FLEET_KAFKA_SASL_USERNAME" }}{{ $_ := set $data "FLEET_KAFKA_SASL_USERNAME" . }}{{ end }}
 {{- end -}}

@@ -54,6 +54,8 @@ export interface CarFlow {
   /** Bytes of messages held on this pod. */
   heldBytes: () => number
   isHeld: (client: Client) => boolean
+  /** The car's messages written to Kafka and not yet acknowledged (its PUBACKs still owed). */
+  pendingOf: (client: Client) => number
 }
 
 export function createCarFlow (opts: CarFlowOptions): CarFlow {
@@ -160,6 +162,7 @@ export function createCarFlow (opts: CarFlowOptions): CarFlow {
     },
     heldClients: () => held,
     heldBytes: () => bytes,
-    isHeld: client => held.has(client)
+    isHeld: client => held.has(client),
+    pendingOf: client => flows.get(client)?.pending ?? 0
   }
 }

@@ -40,6 +40,7 @@ import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { createVehicleAuth } from './vehicle-auth.js'
 import { brokerReadiness } from './readiness.js'
+import { drainCars } from './car-drain.js'
 
 export interface BrokerDeps {
   log?: Logger
@@ -331,8 +332,18 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       draining = true
       const started = Date.now()
       await listeners?.close()
-      for (const client of Object.values((aedes as unknown as { clients: Record<string, { pause: () => void }> }).clients)) client.pause()
-      const drained = await sink.drain(config.drainMs)
+      const moved = await drainCars({
+        clients: () => Object.values((aedes as unknown as { clients: Record<string, Client> }).clients),
+        ratePerSecond: config.drainRatePerS,
+        moveByMs: config.drainMs * 0.75,
+        closeByMs: config.drainMs,
+        pause: client => (client as unknown as { pause: () => void }).pause(),
+        pendingOf: intake.pendingOf,
+        // aedes 1.x speaks MQTT 3.1.1, which has no server DISCONNECT: the socket is closed
+        close: client => client.close()
+      })
+      log.info(moved, 'cars moved away')
+      const drained = await sink.drain(Math.max(0, config.drainMs - (Date.now() - started)))
       log.info({ drained, pending: sink.pending(), ms: Date.now() - started }, 'ingest drained')
       // Give the PUBACKs of the last batch a turn to be written before sockets close.
       await new Promise(resolve => setImmediate(resolve))

@@ -61,6 +61,8 @@ export interface Intake {
   heldBytes: () => number
   /** Whether the car's socket is not to be read now. */
   isHeld: (client: Client) => boolean
+  /** The car's PUBACKs still owed (its messages awaiting Kafka). */
+  pendingOf: (client: Client) => number
 }
 
 export class PublishDeniedError extends Error {
@@ -272,6 +274,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     isRerouted: packet => rerouted.has(packet),
     heldClients: flow.heldClients,
     heldBytes: flow.heldBytes,
-    isHeld: flow.isHeld
+    isHeld: flow.isHeld,
+    pendingOf: flow.pendingOf
   }
 }

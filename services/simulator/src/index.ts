@@ -28,6 +28,8 @@ export interface SimulatorStats {
   reconnects: number
   /** Commands received again with a commandId the car had already seen. */
   commandRepeats: number
+  /** Connection attempts refused with a CONNACK code (3: a pod full, over its connect rate or without Redis). */
+  connackRefused: number
   /** Schema-invalid telemetry sent and acknowledged (FLEET_SIM_INVALID_PCT); not in published/acked. */
   invalidPublished: number
   invalidAcked: number
@@ -46,6 +48,8 @@ export interface SimulatorRecord {
   acked: Record<string, Array<[number, number]>>
   commands: Record<string, number>
   stats: Omit<SimulatorStats, 'takeLatencies'>
+  /** ms from each lost connection to the next CONNACK 0 (includes the car's 2–3 s reconnect delay) */
+  reconnectGapsMs?: number[]
 }
 
 /** At most `n` values spread evenly over the sorted `values`, to two decimals. */
@@ -78,6 +82,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
   const cars: Array<{ client: MqttClient, timer: NodeJS.Timeout | null }> = []
   let latencies: number[] = []
   const online = new Set<string>()
+  const reconnectGapsMs: number[] = []
   const record = config.recordFile !== ''
   const ackedSeqs = new Map<string, number[]>()
   const received = new Map<string, number>()
@@ -94,6 +99,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     disconnects: 0,
     reconnects: 0,
     commandRepeats: 0,
+    connackRefused: 0,
     invalidPublished: 0,
     invalidAcked: 0,
     takeLatencies: () => {
@@ -138,8 +144,11 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     const acked: number[] = []
     if (record) ackedSeqs.set(id, acked)
     let connects = 0
+    let lostAt = 0
     client.on('connect', () => {
       if (connects++ > 0) stats.reconnects++
+      if (lostAt > 0 && reconnectGapsMs.length < 1_000_000) reconnectGapsMs.push(Math.round(performance.now() - lostAt))
+      lostAt = 0
       online.add(id)
       stats.connected = online.size
       client.subscribe(MqttTopics.commands(id), { qos: 1 })
@@ -152,11 +161,18 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
       }
     })
     client.on('close', () => {
-      if (online.has(id) && !stopped) stats.disconnects++
+      if (online.has(id) && !stopped) {
+        stats.disconnects++
+        lostAt = performance.now()
+      }
       online.delete(id)
       stats.connected = online.size
     })
-    client.on('error', err => { stats.errors++; log.debug({ vehicleId: id, err: err.message }, 'car connection error') })
+    client.on('error', err => {
+      if (typeof (err as { code?: unknown }).code === 'number') stats.connackRefused++
+      stats.errors++
+      log.debug({ vehicleId: id, err: err.message }, 'car connection error')
+    })
     client.on('message', (_topic, payload) => {
       let cmd: Command
       try {
@@ -241,7 +257,8 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
         const out: SimulatorRecord = {
           acked: Object.fromEntries([...ackedSeqs].map(([id, seqs]) => [id, toRuns(seqs)])),
           commands: Object.fromEntries(received),
-          stats: counts
+          stats: counts,
+          reconnectGapsMs
         }
         const file = config.recordFile.replaceAll('{first}', String(config.firstCar))
         await writeFile(file, JSON.stringify(out))
