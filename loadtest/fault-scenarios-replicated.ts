@@ -60,7 +60,7 @@ function startMarkerWrites (st: ReplicatedFaultStack, tag: string) {
       running = false
       await loop
       redis.disconnect()
-      const master = createRedis({ redisUrl: `redis://127.0.0.1:${masterPort}` }, { maxRetriesPerRequest: 3 })
+      const master = createRedis({ redisUrl: `redis://${st.redisHost}:${masterPort}` }, { maxRetriesPerRequest: 3 })
       const missing = new Set<number>()
       try {
         for (let k = 0; k < acked.length; k += 1_000) {
@@ -101,8 +101,8 @@ async function brokersRedisBack (h: Harness, from: number, timeoutS = 60): Promi
 }
 
 /** Counts keys matching a pattern on the Redis at `port`. */
-async function countKeys (port: number, pattern: string): Promise<number> {
-  const redis = createRedis({ redisUrl: `redis://127.0.0.1:${port}` }, { maxRetriesPerRequest: 1 })
+async function countKeys (host: string, port: number, pattern: string): Promise<number> {
+  const redis = createRedis({ redisUrl: `redis://${host}:${port}` }, { maxRetriesPerRequest: 1 })
   try {
     let n = 0
     let cursor = '0'
@@ -158,8 +158,8 @@ export const replicatedScenarios: ScenarioSpec[] = [
     async inject (h): Promise<FaultTimes> {
       const st = replicated(h)
       const oldPort = (await st.masterPort())!
-      const sessionsBefore = await countKeys(oldPort, `client:${h.load.prefix}*`)
-      const commandsBefore = await countKeys(oldPort, 'fleet:command:*')
+      const sessionsBefore = await countKeys(st.redisHost, oldPort, `client:${h.load.prefix}*`)
+      const commandsBefore = await countKeys(st.redisHost, oldPort, 'fleet:command:*')
       const markers = startMarkerWrites(st, h.load.prefix)
       await sleep(3_000)
       const injectedAt = h.now()
@@ -175,8 +175,8 @@ export const replicatedScenarios: ScenarioSpec[] = [
       const failoverS = round1(h.now() - injectedAt)
       h.log(`Sentinel named the new master (port ${newPort}) ${failoverS} s after the kill`)
       const brokersBackS = await brokersRedisBack(h, injectedAt)
-      const sessionsAfter = await countKeys(newPort, `client:${h.load.prefix}*`)
-      const commandsAfter = await countKeys(newPort, 'fleet:command:*')
+      const sessionsAfter = await countKeys(st.redisHost, newPort, `client:${h.load.prefix}*`)
+      const commandsAfter = await countKeys(st.redisHost, newPort, 'fleet:command:*')
       await sleep(Math.max(0, (injectedAt + OUTAGE_S - h.now()) * 1_000))
       await st.startRedisNode(oldPort)
       const writes = await markers.stop(killedAt, newPort)

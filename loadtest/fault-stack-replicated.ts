@@ -20,6 +20,8 @@ export interface ReplicatedStackOptions {
   kafkaPort: number
   /** master; replica on + 1; Sentinels on + 2 … + 4 */
   redisPort: number
+  /** a loopback address for Redis and the Sentinels (default 127.0.0.1) */
+  redisHost?: string
   netns: boolean
 }
 
@@ -42,6 +44,7 @@ async function sh (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv,
 }
 
 export function createReplicatedFaultStack (o: ReplicatedStackOptions) {
+  const redisHost = o.redisHost ?? '127.0.0.1'
   const hosts = o.netns ? [HOST_ADDR, HOST_ADDR, NS_ADDR] : ['127.0.0.1', '127.0.0.1', '127.0.0.1']
   const stackEnv: NodeJS.ProcessEnv = {
     ...process.env,
@@ -54,14 +57,15 @@ export function createReplicatedFaultStack (o: ReplicatedStackOptions) {
     FLEET_KAFKA_NETNS: o.netns ? NS : '',
     FLEET_KAFKA_NETNS_NODE: '3',
     FLEET_REDIS_PORT: String(o.redisPort),
+    FLEET_REDIS_HOST: redisHost,
     FLEET_REDIS_APPENDONLY: 'yes',
     FLEET_REDIS_SENTINEL_NAME: SENTINEL_NAME
   }
-  const sentinels = [2, 3, 4].map(i => `127.0.0.1:${o.redisPort + i}`)
+  const sentinels = [2, 3, 4].map(i => `${redisHost}:${o.redisPort + i}`)
   /** What every fleet process of the run needs to find this stack. */
   const serviceEnv = {
     FLEET_KAFKA_BROKERS: hosts.map((h, i) => `${h}:${o.kafkaPort + 10 * i}`).join(','),
-    FLEET_REDIS_URL: `redis://127.0.0.1:${o.redisPort}`,
+    FLEET_REDIS_URL: `redis://${redisHost}:${o.redisPort}`,
     FLEET_REDIS_SENTINELS: sentinels.join(','),
     FLEET_REDIS_SENTINEL_NAME: SENTINEL_NAME,
     FLEET_STACK_DIR: o.dir
@@ -90,7 +94,7 @@ export function createReplicatedFaultStack (o: ReplicatedStackOptions) {
   /** The port of the master the Sentinels name now. */
   async function masterPort (): Promise<number | null> {
     for (const s of sentinels) {
-      const out = await sh('redis-cli', ['-p', s.split(':')[1]!, 'sentinel', 'get-master-addr-by-name', SENTINEL_NAME], { allowFail: true })
+      const out = await sh('redis-cli', ['-h', redisHost, '-p', s.split(':')[1]!, 'sentinel', 'get-master-addr-by-name', SENTINEL_NAME], { allowFail: true })
       const port = Number(out.split('\n')[1])
       if (port > 0) return port
     }
@@ -122,6 +126,7 @@ export function createReplicatedFaultStack (o: ReplicatedStackOptions) {
   return {
     ...base,
     replicated: true as const,
+    redisHost,
     sentinels,
     masterPort,
     /** SIGKILL of Kafka node n (1–3). */

@@ -15,6 +15,8 @@ export interface FaultStackOptions {
   kafkaPort: number
   kafkaControllerPort: number
   redisPort: number
+  /** a loopback address for Redis (default 127.0.0.1) */
+  redisHost?: string
   /** Put Kafka in a network namespace (needs root and `ip`); false keeps it on 127.0.0.1. */
   netns: boolean
 }
@@ -55,6 +57,7 @@ export function createFaultStack (o: FaultStackOptions) {
     FLEET_KAFKA_PORT: String(o.kafkaPort),
     FLEET_KAFKA_CONTROLLER_PORT: String(o.kafkaControllerPort),
     FLEET_REDIS_PORT: String(o.redisPort),
+    FLEET_REDIS_HOST: o.redisHost ?? '127.0.0.1',
     FLEET_KAFKA_HOST: kafkaHost,
     FLEET_KAFKA_NETNS: o.netns ? NS : '',
     FLEET_REDIS_APPENDONLY: 'yes'
@@ -62,7 +65,7 @@ export function createFaultStack (o: FaultStackOptions) {
   /** What every fleet process of the run needs to find this stack. */
   const serviceEnv = {
     FLEET_KAFKA_BROKERS: `${kafkaHost}:${o.kafkaPort}`,
-    FLEET_REDIS_URL: `redis://127.0.0.1:${o.redisPort}`,
+    FLEET_REDIS_URL: `redis://${o.redisHost ?? '127.0.0.1'}:${o.redisPort}`,
     FLEET_STACK_DIR: o.dir
   }
   const stack = (...args: string[]) => sh('bash', ['scripts/stack.sh', ...args], { env: stackEnv })

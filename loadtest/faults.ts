@@ -51,6 +51,8 @@ const o: RunOptions = {
 if (o.brokers < 2) throw new Error('BROKERS must be at least 2 (scenarios end broker 1; commanders use broker 0)')
 
 const netns = process.env.FAULTS_NETNS !== '0' && await netnsAvailable()
+// FAULTS_REDIS_HOST (say 127.0.35.2) keeps Redis's ports clear of a busy machine's ephemeral
+// source ports, which are taken on 127.0.0.1.
 // Replicated: Kafka nodes on FAULTS_KAFKA_PORT + 0/10/20 (+1 their controllers), Redis master,
 // replica and Sentinels on FAULTS_REDIS_PORT + 0…4.
 const stack: FaultStack = replicated
@@ -58,6 +60,7 @@ const stack: FaultStack = replicated
     dir: process.env.FAULTS_STACK_DIR ?? '/tmp/fleet-faults-stack-replicated',
     kafkaPort: env('FAULTS_KAFKA_PORT', 39192),
     redisPort: env('FAULTS_REDIS_PORT', 36479),
+    redisHost: process.env.FAULTS_REDIS_HOST ?? '127.0.0.1',
     netns
   })
   : createFaultStack({
@@ -65,6 +68,7 @@ const stack: FaultStack = replicated
     kafkaPort: env('FAULTS_KAFKA_PORT', 39092),
     kafkaControllerPort: env('FAULTS_KAFKA_CONTROLLER_PORT', 39093),
     redisPort: env('FAULTS_REDIS_PORT', 36379),
+    redisHost: process.env.FAULTS_REDIS_HOST ?? '127.0.0.1',
     netns
   })
 // Every process started from here (brokers, services, simulators, our Kafka clients) uses it.
