@@ -110,7 +110,7 @@ export function createReplicatedFaultStack (o: ReplicatedStackOptions) {
       if (o.netns) await netnsUp()
       await stack('up', 'redis')
       await stack('up', 'kafka')
-      await sh(process.execPath, ['--import', 'tsx', 'scripts/kafka-topics.ts'], { env: { ...process.env, ...serviceEnv, FLEET_KAFKA_REPLICATION_FACTOR: '3', FLEET_KAFKA_MIN_INSYNC_REPLICAS: '2' } })
+      await sh(process.execPath, ['--import', 'tsx', 'scripts/kafka-topics.ts'], { env: { ...process.env, ...serviceEnv, FLEET_KAFKA_TOPIC_REPLICATION: '3', FLEET_KAFKA_TOPIC_MIN_ISR: '2' } })
     },
     async down () {
       await stack('down', 'all').catch(err => console.error(`[faults] stack down: ${(err as Error).message}`))
