@@ -298,7 +298,9 @@ redis_node_up() {
     [ -n "$master" ] || { [ "$n" = 1 ] || master=$REDIS_PORT; }
     [ -n "$master" ] && [ "$master" != "$port" ] && replicaof=(--replicaof $REDIS_HOST "$master")
   fi
-  redis-server --bind $REDIS_HOST --port "$port" --dir "$dir" --save "" --appendonly "$REDIS_APPENDONLY" \
+  # The master tells the Sentinels where its replica is: the address it binds, not the source
+  # address the kernel picked for its connection (127.0.0.1, where nothing listens).
+  redis-server --bind "$REDIS_HOST" --port "$port" --replica-announce-ip "$REDIS_HOST" --dir "$dir" --save "" --appendonly "$REDIS_APPENDONLY" \
     --daemonize yes --pidfile "$dir/pid" --logfile "$dir/redis.log" "${replicaof[@]}"
   wait_until 20 "redis ping" sh -c "redis-cli -h $REDIS_HOST -p $port ping 2>/dev/null | grep -q PONG" || die "redis did not answer PING"
   log "redis node $n up on $REDIS_HOST:$port${replicaof[2]:+ (replica of ${replicaof[2]})} (pid $(cat "$dir/pid"))"
@@ -315,6 +317,7 @@ sentinel_up() {
   [ -f "$dir/sentinel.conf" ] || cat >"$dir/sentinel.conf" <<CONF
 bind $REDIS_HOST
 port $port
+sentinel announce-ip $REDIS_HOST
 dir $dir
 sentinel resolve-hostnames no
 sentinel monitor $SENTINEL_NAME $REDIS_HOST $REDIS_PORT 2
