@@ -25,6 +25,9 @@ const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 const kafkaPort = Number(process.env.FLEET_KAFKA_PORT ?? 19092) + 100
 const redisPort = Number(process.env.FLEET_REDIS_PORT ?? 16379) + 100
 const dir = `${process.env.FLEET_STACK_DIR ?? `${root}.stack`}-replicated`
+// the suite's loopback addresses (FLEET_KAFKA_HOST / FLEET_REDIS_HOST, as scripts/stack.sh takes them)
+const kafkaHost = process.env.FLEET_KAFKA_HOST ?? '127.0.0.1'
+const redisHost = process.env.FLEET_REDIS_HOST ?? '127.0.0.1'
 const stackEnv = {
   ...process.env,
   FLEET_STACK_TOPOLOGY: 'replicated',
@@ -33,14 +36,16 @@ const stackEnv = {
   FLEET_KAFKA_CONTROLLER_PORT: String(kafkaPort + 1),
   FLEET_REDIS_PORT: String(redisPort),
   FLEET_KAFKA_SASL: '0',
-  FLEET_KAFKA_HOST: '127.0.0.1',
+  FLEET_KAFKA_HOST: kafkaHost,
+  FLEET_KAFKA_HOSTS: '',
+  FLEET_REDIS_HOST: redisHost,
   FLEET_KAFKA_NETNS: '',
   FLEET_SENTINEL_DOWN_AFTER_MS: '2000'
 }
 const stack = (...args: string[]) => run('bash', ['scripts/stack.sh', ...args], { cwd: root, env: stackEnv })
-const brokers = [0, 1, 2].map(i => `127.0.0.1:${kafkaPort + 10 * i}`).join(',')
-const sentinels = [2, 3, 4].map(i => `127.0.0.1:${redisPort + i}`)
-const redisSettings: RedisSettings = { redisUrl: `redis://127.0.0.1:${redisPort}`, redisSentinels: sentinels, redisSentinelName: 'fleet' }
+const brokers = [0, 1, 2].map(i => `${kafkaHost}:${kafkaPort + 10 * i}`).join(',')
+const sentinels = [2, 3, 4].map(i => `${redisHost}:${redisPort + i}`)
+const redisSettings: RedisSettings = { redisUrl: `redis://${redisHost}:${redisPort}`, redisSentinels: sentinels, redisSentinelName: 'fleet' }
 const pidOf = (name: string) => Number(readFileSync(`${dir}/${name}/pid`, 'utf8'))
 const prefix = uniqueFleetPrefix('replicated')
 let broker: BrokerProcess
@@ -49,7 +54,7 @@ const passwords = new Map<string, string>()
 const cars: MqttClient[] = []
 
 async function masterPort (): Promise<number> {
-  const { stdout } = await run('redis-cli', ['-p', String(redisPort + 2), 'sentinel', 'get-master-addr-by-name', 'fleet'])
+  const { stdout } = await run('redis-cli', ['-h', redisHost, '-p', String(redisPort + 2), 'sentinel', 'get-master-addr-by-name', 'fleet'])
   return Number(stdout.split('\n')[1])
 }
 
@@ -209,6 +214,6 @@ test('the Redis master SIGKILLed: Sentinel promotes the replica and the broker f
   assert.equal(notReady, 0, 'readiness stayed true through the failover')
   console.log(`# Redis failover: new master named ${failoverMs} ms after the SIGKILL`)
   await stack('up', 'redis-1') // the old master comes back as the new master's replica
-  const { stdout } = await run('redis-cli', ['-p', String(redisPort), 'role'])
+  const { stdout } = await run('redis-cli', ['-h', redisHost, '-p', String(redisPort), 'role'])
   assert.match(stdout, /^slave/, 'the old master rejoined as a replica')
 })
