@@ -54,7 +54,7 @@ function backend (n: Run): string {
     out.push(`Sentinel named the new master after ${n.failoverS} s${n.brokersRedisBackAfterS === undefined ? '' : `, every broker's Redis back after ${n.brokersRedisBackAfterS ?? 'n/a'} s`}`)
     out.push(`session keys ${s(n.sessionsBefore)} → ${s(n.sessionsAfter)}, command records ${s(n.commandRecordsBefore)} → ${s(n.commandRecordsAfter)}`)
     const w = n.markerWrites
-    if (w !== undefined) out.push(`acknowledged marker writes lost: **${s(w.lost)}** of ${s(w.acked)}${w.lost > 0 ? ` (acknowledged within ${w.lostAckedWithinMsBeforeKill} ms before the kill)` : ''}; writes refused while no master: ${s(w.failedWhileAway)}${w.resumedAfterS === undefined ? '' : `, writing again after ${w.resumedAfterS ?? 'n/a'} s`}`)
+    if (w !== undefined) out.push(`acknowledged marker writes lost: **${s(w.lost)}** of ${s(w.acked)}${w.lost > 0 ? ` (acknowledged within ${w.lostAckedWithinMsBeforeKill} ms before the kill)` : ''}; writes refused while no master: ${s(w.failedWhileAway)}`)
   }
   return out.join('; ')
 }
