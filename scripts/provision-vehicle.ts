@@ -1,4 +1,4 @@
-// Provisions cars and service accounts with their own credentials (services/shared/src/
+// Provisions cars with their own credentials (services/shared/src/
 // credential-store.ts, the module the api's lifecycle routes use) and prints each new password
 // once; Redis keeps only its verifier.
 //   npm run provision -- car-0001 car-0002            a new credential per car (…<TAB>password=…, last on the line)
@@ -6,7 +6,6 @@
 //   npm run provision -- --revoke car-0001            revoke the car: every credential and certificate so far
 //   npm run provision -- --revoke-credential car-0001 <credentialId>
 //   npm run provision -- --revoke-serial <hex serial> a car certificate, for good
-//   npm run provision -- --service commander          the commander's MQTT credential (FLEET_COMMANDER_MQTT_PASSWORD)
 //   npm run provision -- --bulk 1000 --prefix car [--first 1]   car-00001 … car-01000, pipelined (id<TAB>password)
 // Each change except --bulk and --revoke-serial is recorded on vehicle.lifecycle (by = cli:<user>),
 // like the api's operator routes (POST /v1/vehicles/provision etc.); --bulk is for load tests.
@@ -24,7 +23,7 @@ import { createVehicleLifecycle } from '../services/shared/src/vehicle-lifecycle
 const config = readConfig({ ...redisSettings, ...kafkaSettings })
 const args = process.argv.slice(2)
 const usage = () => {
-  console.error('usage: npm run provision -- [--rotate <overlapS> | --revoke | --revoke-credential <vehicleId> <credentialId> | --revoke-serial <serial> | --service <name> | --bulk <n> --prefix <p>] [<vehicleId> ...]')
+  console.error('usage: npm run provision -- [--rotate <overlapS> | --revoke | --revoke-credential <vehicleId> <credentialId> | --revoke-serial <serial> | --bulk <n> --prefix <p>] [<vehicleId> ...]')
   process.exit(2)
 }
 const redis = new Redis(config.redisUrl)
@@ -56,10 +55,6 @@ try {
     if (rest[0] === undefined) usage()
     await store.revokeSerial(rest[0]!)
     console.log(`${rest[0]}\trevoked`)
-  } else if (flag === '--service') {
-    if (rest[0] !== 'commander') usage()
-    const c = await lifecycle.provisionService(rest[0]!, by)
-    console.log(`service:${rest[0]}\tcredentialId=${c.credentialId}\tpassword=${c.password}`)
   } else if (flag === '--rotate') {
     const overlapS = Number(rest[0])
     if (!Number.isInteger(overlapS) || overlapS < 0) usage()

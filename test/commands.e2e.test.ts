@@ -1,5 +1,6 @@
-// Cloud-to-car commands end to end, everything real: Kafka, Redis, the broker, the commander and
-// the api; cars are mqtt.js clients with their own credentials. An operator sends commands over
+// Cloud-to-car commands end to end, everything real: Kafka, Redis, the broker (which consumes
+// vehicle.commands), the commander (projection, expiry, rules) and the api; cars are mqtt.js
+// clients with their own credentials. An operator sends commands over
 // HTTP and watches their status; cars answer on vehicles/{id}/commands/ack.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
@@ -65,8 +66,9 @@ const eventsOf = (commandId: string) => events.records.map(r => JSON.parse(r.val
 before(async () => {
   tb = await startTestBroker()
   ;[tc, ta] = await Promise.all([
-    startTestCommander(tb.mqttPort, { FLEET_COMMANDER_PUBLISH_TIMEOUT_MS: '1500', FLEET_COMMANDER_EXPIRY_GRACE_MS: '300', FLEET_COMMANDER_SWEEP_INTERVAL_MS: '200', FLEET_COMMANDER_ANOMALY_RULES: RULE, FLEET_COMMANDER_ANOMALY_COOLDOWN_S: '60' }),
-    startTestApi()
+    startTestCommander({ FLEET_COMMANDER_EXPIRY_GRACE_MS: '300', FLEET_COMMANDER_SWEEP_INTERVAL_MS: '200', FLEET_COMMANDER_ANOMALY_RULES: RULE, FLEET_COMMANDER_ANOMALY_COOLDOWN_S: '60' }),
+    startTestApi(),
+    tb.commandsJoined()
   ])
   events = await collect(KafkaTopics.commandEvents, key => key.startsWith(p))
   producer = testKafka().producer({ createPartitioner: Partitioners.DefaultPartitioner })
@@ -97,12 +99,12 @@ test('a command to an online car: pending → sent → delivered → acknowledge
   const full = await until('delivered in the history', async () => { const r = await get(id, created.body.commandId); return r.history.length === 4 && r })
   assert.equal(full.status, 'acknowledged')
   assert.deepEqual(full.history.map(h => h.status), ['pending', 'sent', 'delivered', 'acknowledged'])
-  assert.deepEqual(full.history.map(h => h.source.split(':')[0]), ['api', 'commander', 'broker', 'broker'])
+  assert.deepEqual(full.history.map(h => h.source), ['api', `broker:${tb.broker.id}`, `broker:${tb.broker.id}`, `broker:${tb.broker.id}`])
   assert.equal(got.length, 1)
   assert.deepEqual(got[0]!.params, { intervalMs: 5_000 })
   await events.waitFor(() => eventsOf(done.commandId).length >= 4)
   assert.deepEqual(eventsOf(done.commandId).map(e => e.status).sort(), ['acknowledged', 'delivered', 'pending', 'sent'])
-  console.log(`# acknowledged ${ms} ms after the POST (HTTP → Kafka → commander → MQTT → car → ack → Kafka → Redis → long-poll)`)
+  console.log(`# acknowledged ${ms} ms after the POST (HTTP → Kafka → broker → car → ack → Kafka → commander → Redis → long-poll)`)
 })
 
 test('server-sent events follow a command to its end: a car that rejects it', async () => {
@@ -208,7 +210,7 @@ test('the anomaly rule (on here; off by default) sends request-diagnostics once 
   assert.equal(got.length, 1, 'the second anomaly fell in the cooldown')
 })
 
-test('a forged vehicle.commands record reusing a live command id sends nothing: the commander publishes its own record', async () => {
+test('a forged vehicle.commands record reusing a live command id sends nothing: the broker publishes only stored records', async () => {
   const a = `${p}-forge-a`
   const b = `${p}-forge-b`
   const carA = await car(a)
@@ -216,7 +218,7 @@ test('a forged vehicle.commands record reusing a live command id sends nothing: 
   const created = await send(a, { type: 'lock' })
   assert.equal(created.status, 201)
   await until('car A got its lock', () => carA.got.length === 1)
-  const skipped = async () => (await tc.commander.metrics.skipped.get()).values.find(v => v.labels.reason === 'mismatch')?.value ?? 0
+  const skipped = async () => await tb.metric('fleet_broker_commands_skipped_total', { reason: 'mismatch' })
   const before = await skipped()
   // Someone who can write to vehicle.commands reuses the (still delivered, not final) id.
   const { commandId, createdAt, expiresAt } = created.body
@@ -241,7 +243,7 @@ test('while the broker is down commands wait; after it is back the car gets each
   await tb.stop()
   const created = await send(id, { type: 'lock' })
   assert.equal(created.status, 201)
-  // longer than the commander's publish timeout: it must wait for the broker, not re-publish
+  // nobody consumes vehicle.commands meanwhile: the command waits there, uncommitted
   await sleep(3_000)
   assert.equal((await get(id, created.body.commandId)).status, 'pending')
   tb = await startTestBroker({ FLEET_MQTT_PORT: String(port) })

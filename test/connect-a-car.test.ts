@@ -85,7 +85,7 @@ before(async () => {
   broker = await startTestBroker()
   api = await startTestApi({ FLEET_API_KEYS: DEV_API_KEYS })
   scorer = await startTestScorer()
-  commander = await startTestCommander(broker.mqttPort)
+  commander = await startTestCommander()
   shell = startShell({ ...process.env, FLEET_LOG_LEVEL: 'warn', FLEET_PKI_DIR: join(examples, 'certs') })
 })
 

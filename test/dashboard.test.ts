@@ -73,7 +73,7 @@ function anomalyOf (vehicleId: string, seq: number, score: number): Anomaly {
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install -y chromium`)
   tb = await startTestBroker()
-  ;[tc, ta] = await Promise.all([startTestCommander(tb.mqttPort), startTestApi({ FLEET_API_SAMPLE_INTERVAL_MS: '500' })])
+  ;[tc, ta] = await Promise.all([startTestCommander(), startTestApi({ FLEET_API_SAMPLE_INTERVAL_MS: '500' })])
   redis = new Redis(ta.config.redisUrl)
   producer = testKafka().producer({ createPartitioner: Partitioners.DefaultPartitioner })
   await producer.connect()

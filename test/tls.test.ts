@@ -15,7 +15,6 @@ import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { REVOCATIONS_CHANNEL, REVOKED_VEHICLES_KEY } from '../services/shared/src/vehicle-credentials.js'
 import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
-import { startTestCommander } from './helpers/api.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connackCode, connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, type Collector } from './helpers/kafka.js'
@@ -135,9 +134,6 @@ test('TLS only: FLEET_MQTT_PORT=-1 and FLEET_MQTT_WS_PORT=-1 open no plaintext l
     assert.equal(only.mqttPort, -1)
     assert.equal(only.wsPort, null)
     assert.equal(await connackCode(`${prefix}-tlsonly`, 0, { url: `mqtts://127.0.0.1:${only.tlsPort}`, ca: ca.certPem, servername: 'localhost' } as never), 0)
-    // The commander reaches a TLS-only broker over MQTTS, trusting the CA the chart mounts.
-    const tc = await startTestCommander(only.tlsPort!, { FLEET_COMMANDER_MQTT_URL: `mqtts://localhost:${only.tlsPort}`, FLEET_COMMANDER_MQTT_CA_FILE: files.ca })
-    await tc.stop()
   } finally {
     await only.stop()
   }

@@ -35,10 +35,9 @@ export async function startTestApi (env: Record<string, string> = {}): Promise<T
 
 export interface TestCommander { commander: FleetCommander, config: CommanderConfig, stop: () => Promise<void> }
 
-export async function startTestCommander (mqttPort: number, env: Record<string, string> = {}): Promise<TestCommander> {
+export async function startTestCommander (env: Record<string, string> = {}): Promise<TestCommander> {
   const config = loadCommanderConfig({
     ...process.env,
-    FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`,
     FLEET_COMMANDER_OPS_PORT: '0',
     FLEET_COMMANDER_ID: `test-${randomUUID().slice(0, 8)}`,
     FLEET_COMMANDER_GROUP: `fleet-test-commander-${randomUUID()}`,

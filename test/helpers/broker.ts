@@ -10,6 +10,8 @@ export interface TestBroker extends BrokerAddresses {
   config: BrokerConfig
   stop: () => Promise<void>
   metric: (name: string, labels?: Record<string, string>) => Promise<number>
+  /** Resolves once the broker consumes vehicle.commands (a member of its consumer group). */
+  commandsJoined: (timeoutMs?: number) => Promise<void>
 }
 
 export async function startTestBroker (env: Record<string, string> = {}): Promise<TestBroker> {
@@ -29,6 +31,13 @@ export async function startTestBroker (env: Record<string, string> = {}): Promis
     broker,
     config,
     stop: () => broker.stop(),
+    commandsJoined: async (timeoutMs = 30_000) => {
+      const deadline = Date.now() + timeoutMs
+      while (!broker.commandIntake.joined()) {
+        if (Date.now() > deadline) throw new Error('the broker did not join the vehicle.commands group')
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+    },
     metric: async (name, labels = {}) => {
       const metric = await broker.registry.getSingleMetric(name)?.get()
       if (metric === undefined) throw new Error(`no metric ${name}`)

@@ -40,7 +40,7 @@ try {
     process.exit(1)
   })
 
-  const commander = createCommander(loadCommanderConfig({ FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${addresses.mqttPort}`, ...process.env }), { log: log.child({ component: 'commander' }) })
+  const commander = createCommander(loadCommanderConfig(), { log: log.child({ component: 'commander' }) })
   await commander.start()
   stoppers.unshift(() => commander.stop())
 

@@ -1,22 +1,23 @@
 // Topic ACL: a car publishes only to vehicles/{own id}/telemetry, /status and /commands/ack, and
-// subscribes only to vehicles/{own id}/commands. The commander service publishes only to
-// vehicles/{any id}/commands and subscribes to nothing. A refused subscription gets SUBACK 0x80
-// [MQTT-3.9.3]; the connection stays.
+// subscribes only to vehicles/{own id}/commands. No MQTT identity publishes to a commands topic:
+// commands enter the broker from Kafka (command-intake.ts). A refused subscription gets SUBACK
+// 0x80 [MQTT-3.9.3]; the connection stays.
 import type { AuthorizeSubscribeHandler, Client } from 'aedes'
 import type { Logger } from '../../shared/src/logger.js'
 import { parseVehicleTopic, type VehicleTopic } from '../../shared/src/topics.js'
 import type { BrokerMetrics } from './broker-metrics.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 
-const publishable = new Set(['telemetry', 'status', 'commandAck'])
+/** The topics a car publishes to: its commands topic is not one of them. */
+export interface CarPublishTopic { vehicleId: string, kind: 'telemetry' | 'status' | 'commandAck' }
+const publishable = (t: VehicleTopic): t is CarPublishTopic => t.kind !== 'commands'
 
 /** The car's own topic it may publish to, or null. */
-export function publishTopicFor (identity: VehicleIdentity, client: Client, topic: string): VehicleTopic | null {
+export function publishTopicFor (identity: VehicleIdentity, client: Client, topic: string): CarPublishTopic | null {
   const principal = identity.principal(client)
   const t = parseVehicleTopic(topic)
   if (principal === undefined || t === null) return null
-  if (principal.kind === 'service') return principal.name === 'commander' && t.kind === 'commands' ? t : null
-  return t.vehicleId === principal.vehicleId && publishable.has(t.kind) ? t : null
+  return t.vehicleId === principal.vehicleId && publishable(t) ? t : null
 }
 
 /** A car may subscribe to its own commands topic, and nothing else may subscribe to anything. */

@@ -46,6 +46,8 @@ export const brokerSettings = {
   heartbeatMs: int('FLEET_BROKER_HEARTBEAT_MS', 15_000, 'broker-to-broker heartbeat; a pod silent for 3 of them is dead and its cars\' wills are published', 1_000, 600_000),
   sessionExpiryS: int('FLEET_SESSION_EXPIRY_S', 604_800, 'a car\'s persistent session (subscriptions, queued commands, QoS 2 state) is dropped this long after its last connection ended', 1, 31_536_000),
   maxQos2Pending: int('FLEET_MAX_QOS2_PENDING_PER_CAR', 16, 'QoS 2 PUBLISHes one car may have awaiting PUBREL (all its connections); one more closes the connection', 1, 65_535),
+  commandGroup: str('FLEET_BROKER_COMMAND_GROUP', 'fleet-broker-commands', 'Kafka consumer group in which the broker pods share vehicle.commands', /^[A-Za-z0-9._-]{1,200}$/),
+  commandPublishTimeoutMs: int('FLEET_BROKER_COMMAND_PUBLISH_TIMEOUT_MS', 10_000, 'longest wait for aedes to route or store a slice of commands before the slice is read again', 500, 600_000),
   requireRegistered: bool('FLEET_REQUIRE_REGISTERED', false, 'refuse cars not provisioned in Redis (npm run provision)')
 }
 

@@ -18,6 +18,9 @@ import { commandsTopicOwner, createAuthorizeSubscribe, maySubscribe } from './ac
 import { createAddressLimiter, createAdmission } from './admission.js'
 import { createAuthFailureLimiter } from './auth-failures.js'
 import { createCommandRelay } from './command-relay.js'
+import { redisCommandRecords } from './command-checks.js'
+import { createCommandIntake, type CommandIntake } from './command-intake.js'
+import { createPublishToCar } from './publish-to-car.js'
 import { legacyTokens, type BrokerConfig } from './broker-config.js'
 import { createCredentialCheck } from './credential-check.js'
 import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
@@ -71,6 +74,7 @@ export interface FleetBroker {
   readonly metrics: BrokerMetrics
   readonly registry: Registry
   readonly sink: IngestSink
+  readonly commandIntake: CommandIntake
 }
 
 /** The part of aedes' persistence that holds received QoS 2 packets until their PUBREL. */
@@ -189,15 +193,25 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     authorizeForward: commands.authorizeForward
   })
   commands.attach(aedes)
+  const commandIntake = createCommandIntake({
+    kafka: deps.kafka ?? createKafka(config, log, `-broker-${id}-commands`),
+    groupId: config.commandGroup,
+    records: redisCommandRecords(redis),
+    publish: createPublishToCar(aedes),
+    sink,
+    brokerId: id,
+    metrics,
+    log,
+    publishTimeoutMs: config.commandPublishTimeoutMs
+  })
   connectedClients = () => aedes.connectedClients
   trackPresence(aedes, { redis, identity: auth.identity, brokerId: id, sessionExpirySeconds: config.sessionExpiryS, metrics, log })
   // Telemetry's route is Kafka: it never enters the emitter, retained store or offline queues.
-  // A QoS 1 command was routed by the intake as a copy before its PUBACK; the original goes nowhere.
   // (aedes calls publish(packet, client, done) internally; its types only know (packet, done).)
   type Done = (err?: Error) => void
   const publish = aedes.publish.bind(aedes) as unknown as (packet: PublishPacket, client: Client | Done | null, done?: Done) => void
   aedes.publish = ((packet: PublishPacket, client: Client | Done | null, done?: Done) => {
-    if ((intake.isIngested(packet) && config.emitter === 'routed') || intake.isRerouted(packet)) {
+    if (intake.isIngested(packet) && config.emitter === 'routed') {
       // Call back asynchronously, as aedes' own emitters do; its read loop expects that contract.
       const cb = typeof client === 'function' ? client : done
       if (cb !== undefined) process.nextTick(cb)
@@ -274,6 +288,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     metrics,
     registry,
     sink,
+    commandIntake,
     async start () {
       if (ownRedis) await redis.connect()
       await producer.connect()
@@ -302,6 +317,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
         stopTlsWatch = watchTlsFiles(tlsFiles, context => l.setSecureContext(context), log, ok => metrics.tlsReloads.inc({ result: ok ? 'ok' : 'refused' }))
       }
       await watchRevocations({ aedes, subscriber: revocations, identity: auth.identity, metrics, log })
+      await commandIntake.start()
       // A car whose PUBACK we hold cannot send PINGREQ (its socket is not read); it is alive.
       keepalive = setInterval(() => {
         for (const client of intake.heldClients()) (client as unknown as { _keepaliveTimer?: NodeJS.Timeout | null })._keepaliveTimer?.refresh()
@@ -331,6 +347,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       if (draining) return
       draining = true
       const started = Date.now()
+      await commandIntake.stop()
       await listeners?.close()
       const moved = await drainCars({
         clients: () => Object.values((aedes as unknown as { clients: Record<string, Client> }).clients),

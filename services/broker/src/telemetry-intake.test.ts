@@ -145,63 +145,6 @@ test('QoS 2: a PUBLISH re-sent before its PUBREL is not written to Kafka again [
   assert.equal(writes.length, 2, 'a new packet id is written')
 })
 
-/** The commander's connection, with a broker whose publish calls back when the test says. */
-function commanderSetup () {
-  const conn = new PassThrough()
-  const written: Buffer[] = []
-  conn.on('data', d => written.push(d))
-  const routed: Array<{ packet: PublishPacket, done: (err?: Error) => void }> = []
-  const broker = { publish: (packet: PublishPacket, _client: Client, done: (err?: Error) => void) => { routed.push({ packet, done }) } }
-  const client = { id: 'service:commander', clean: true, conn, broker } as unknown as Client
-  const registry = createRegistry('t', false)
-  const intake = createTelemetryIntake({
-    identity: { get: () => undefined, principal: () => ({ kind: 'service', name: 'commander' }) },
-    sink: fakeSink().sink,
-    maxTelemetryBytes: 4_096,
-    maxInflight: 3,
-    brokerId: 'b1',
-    metrics: createBrokerMetrics(registry),
-    log: pino({ level: 'silent' })
-  })
-  const publish = (car: string, messageId: number) => {
-    const packet = { cmd: 'publish', topic: MqttTopics.commands(car), payload: Buffer.from(`{"commandId":"c-${messageId}"}`), qos: 1, messageId, retain: true, dup: false } as PublishPacket
-    let called = false
-    intake.authorizePublish(client, packet, err => { assert.equal(err, null); called = true })
-    return { packet, called: () => called }
-  }
-  return { intake, publish, routed, written, conn, registry }
-}
-
-test('a QoS 1 command is PUBACKed only once routed, in the order the PUBLISHes came', async () => {
-  const { intake, publish, routed, written } = commanderSetup()
-  const a = publish('car-1', 7)
-  const b = publish('car-2', 8)
-  assert.ok(a.called() && b.called(), 'the commander keeps being read')
-  assert.equal(a.packet.qos, 0, 'aedes must not PUBACK (nor route) the original')
-  assert.ok(intake.isRerouted(a.packet))
-  assert.deepEqual(routed.map(r => [r.packet.topic, r.packet.qos, r.packet.retain]), [[MqttTopics.commands('car-1'), 1, false], [MqttTopics.commands('car-2'), 1, false]], 'routed as QoS 1 copies, never retained')
-  assert.equal(routed[0]!.packet.payload, a.packet.payload)
-  routed[1]!.done()
-  await tick()
-  assert.equal(written.length, 0, 'the second is routed, but the first is not: no PUBACK yet')
-  routed[0]!.done()
-  await tick()
-  assert.deepEqual(Buffer.concat(written), Buffer.from([0x40, 2, 0, 7, 0x40, 2, 0, 8]))
-})
-
-test('a command that could not be routed gets no PUBACK: the commander is disconnected and resends it', async () => {
-  const { publish, routed, written, conn, registry } = commanderSetup()
-  publish('car-1', 7)
-  publish('car-2', 8)
-  routed[0]!.done(new Error('persistence down'))
-  routed[1]!.done()
-  await tick()
-  assert.equal(written.length, 0)
-  assert.ok(conn.destroyed)
-  const failed = (await registry.getSingleMetric('fleet_broker_commands_total')!.get()).values.find(v => v.labels.event === 'route_failed')
-  assert.equal(failed?.value, 1)
-})
-
 test('a refused message\'s reason goes to the car\'s rejection list too (both entries), never its payload', () => {
   const { sink } = fakeSink()
   const added: Array<{ car: string, r: object }> = []

@@ -6,8 +6,7 @@
 // while Kafka is slow or down — until the car has `maxInflight` messages unacknowledged; then its
 // socket is no longer read until Kafka catches up (per-car backpressure, memory bounded by
 // maxInflight × max payload). Ingested packets end here: they are marked so the broker does not
-// route them on (nobody may subscribe to telemetry). The commander's QoS 1 commands get the same
-// care the other way round: their PUBACK waits until aedes has routed them (routeCommand).
+// route them on (nobody may subscribe to telemetry).
 import type { AuthorizePublishHandler, Client, PublishPacket } from 'aedes'
 import type { Logger } from '../../shared/src/logger.js'
 import { parseTelemetry } from '../../shared/src/telemetry-schema.js'
@@ -53,8 +52,6 @@ export interface Intake {
   telemetry: (client: Client, vehicleId: string, qos: 0 | 1, messageId: number, payload: Buffer, resume: () => void) => boolean
   /** True for packets whose only destination is Kafka. */
   isIngested: (packet: PublishPacket) => boolean
-  /** True for the commander's QoS 1 command packets: a copy was routed (routeCommand), the packet itself goes nowhere. */
-  isRerouted: (packet: PublishPacket) => boolean
   /** Clients whose socket is not read until Kafka catches up; they are alive all the same. */
   heldClients: () => Iterable<Client>
   /** Bytes of messages held on this pod (car-flow.ts). */
@@ -107,40 +104,6 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     else ids.push(messageId)
   }
   const flow = createCarFlow({ sink, maxInflight, ratePerSecond: opts.ratePerSecond ?? 0, burst: opts.burst ?? 1, podBytes: opts.podHeldBytes ?? 0, ack: queueAck, metrics })
-
-  /**
-   * QoS 1 commands are routed before their PUBACK. aedes writes a QoS 1 PUBACK first and routes
-   * (and queues for an offline car) after, so the commander would mark a command `sent` that a
-   * broker killed in between never queued, or that reached an offline car's queue just after the
-   * car came back and drained it. Here the command is published as a copy and the commander's
-   * packet turned into a QoS 0 one that goes nowhere (isRerouted); the PUBACK is written once
-   * aedes has routed the copy and stored it for offline sessions, in the order the PUBLISHes came
-   * [MQTT-4.6.0-2]. If that fails the commander's connection is closed without the PUBACK, and
-   * mqtt.js sends the command again on its next connection.
-   */
-  const rerouted = new WeakSet<PublishPacket>()
-  const commandAcks = new WeakMap<Client, Array<{ messageId: number, done: boolean }>>()
-  function routeCommand (client: Client, packet: PublishPacket) {
-    const routed = { cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: 1, retain: false, dup: false } as PublishPacket
-    const entry = { messageId: packet.messageId!, done: false }
-    packet.qos = 0
-    rerouted.add(packet)
-    let queue = commandAcks.get(client)
-    if (queue === undefined) commandAcks.set(client, queue = [])
-    queue.push(entry)
-    const q = queue
-    ;(client as unknown as { broker: { publish: (p: PublishPacket, c: Client, done: (err?: Error) => void) => void } }).broker.publish(routed, client, err => {
-      if (err) {
-        metrics.commands.inc({ event: 'route_failed' })
-        log.warn({ err: err.message, topic: routed.topic }, 'command not routed: closing the commander\'s connection without its PUBACK')
-        q.length = 0
-        client.conn.destroy()
-        return
-      }
-      entry.done = true
-      while (q.length > 0 && q[0]!.done) queueAck(client, q.shift()!.messageId)
-    })
-  }
 
   // QoS 2 packet ids of each client whose Kafka write is under way.
   const qos2Writing = new WeakMap<Client, Set<number>>()
@@ -233,13 +196,6 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
         countIn('status', packet.qos)
         flow.pace(client, receivedAt, () => callback(null))
         return
-      case 'commands':
-        // From the commander; routed to the car (and queued for it while offline). Never retained.
-        countIn('command', packet.qos)
-        packet.retain = false
-        if (packet.qos === 1) routeCommand(client, packet)
-        callback(null)
-        return
       case 'commandAck': {
         countIn('command_ack', packet.qos)
         const ack = commandAckRecord(topic.vehicleId, payload, opts.brokerId, receivedAt)
@@ -271,7 +227,6 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       return flow.ingest(client, qos === 1 ? messageId : undefined, telemetryRecord(vehicleId, payload, now), resume, now)
     },
     isIngested: packet => ingested.has(packet),
-    isRerouted: packet => rerouted.has(packet),
     heldClients: flow.heldClients,
     heldBytes: flow.heldBytes,
     isHeld: flow.isHeld,

@@ -3,13 +3,12 @@
 // round trip); revoked cars, credentials and certificates are refused. The client id must be the
 // vehicleId, so no car can take over another car's session by borrowing its client id; an empty one
 // (clean session only) becomes the vehicleId. A car so holds one connection: a new one takes over
-// the old one on any pod [MQTT-3.1.4-2], and revocation finds it by its id. A fleet service (the
-// commander): username `service:<name>` with its own provisioned credential, client id
-// `service:<name>` or `service:<name>:<anything>`.
+// the old one on any pod [MQTT-3.1.4-2], and revocation finds it by its id. Nothing else logs in:
+// fleet's services reach the broker through Kafka.
 import type { AuthenticateError, Client, PreConnectHandler, AuthenticateHandler } from 'aedes'
 import type { Logger } from '../../shared/src/logger.js'
 import { isVehicleId, parseVehicleTopic } from '../../shared/src/topics.js'
-import { SERVICE_USER_PREFIX, type CheckResult } from '../../shared/src/vehicle-credentials.js'
+import type { CheckResult } from '../../shared/src/vehicle-credentials.js'
 import type { BrokerMetrics } from './broker-metrics.js'
 import type { CredentialCheck, PeerCertificate } from './credential-check.js'
 
@@ -27,13 +26,10 @@ function refusal (returnCode: Code, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode })
 }
 
-export type Principal = { kind: 'vehicle', vehicleId: string } | { kind: 'service', name: string }
-
-/** Fleet services that may connect, and so be authorised by the ACL. */
-export const KNOWN_SERVICES = new Set(['commander'])
+export interface Principal { kind: 'vehicle', vehicleId: string }
 
 export interface VehicleIdentity {
-  /** The vehicleId of a connected car (undefined for services and unauthenticated clients). */
+  /** The vehicleId of a connected car (undefined for unauthenticated clients). */
   get: (client: Client) => string | undefined
   principal: (client: Client) => Principal | undefined
 }
@@ -131,29 +127,6 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
     }
     if (transport.mode === 'certificate') {
       return refuse(client, done, ConnackCode.notAuthorized, 'certificate_required', 'this listener requires a car certificate')
-    }
-    if (username?.startsWith(SERVICE_USER_PREFIX) === true) {
-      const name = username.slice(SERVICE_USER_PREFIX.length)
-      if (!KNOWN_SERVICES.has(name)) {
-        return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'bad user name or password')
-      }
-      if (client.id !== username && !client.id.startsWith(`${username}:`)) {
-        return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'a service client id must start with its user name')
-      }
-      opts.check.password({ kind: 'service', id: name }, password).then(result => {
-        if (result !== 'ok') {
-          const code = result === 'revoked' ? ConnackCode.notAuthorized : ConnackCode.badUsernameOrPassword
-          return refuse(client, done, code, result === 'expired' ? 'expired_credential' : result === 'revoked' ? 'revoked' : 'bad_credentials', 'bad user name or password')
-        }
-        if (!admitted(client, done)) return
-        principals.set(client, { kind: 'service', name })
-        metrics.connects.inc({ result: 'accepted_service' })
-        done(null, true)
-      }, (err: Error) => {
-        log.error({ err: err.message }, 'credential store unavailable')
-        refuse(client, done, ConnackCode.serverUnavailable, 'server_unavailable', 'credential store unavailable')
-      })
-      return
     }
     if (username === undefined || !isVehicleId(username) || password === undefined) {
       return refuse(client, done, ConnackCode.badUsernameOrPassword, 'bad_credentials', 'bad user name or password')

@@ -5,13 +5,13 @@ import { loadCommanderConfig, parseAnomalyRules } from './commander-config.js'
 import { matchRule } from './anomaly-rule.js'
 
 test('defaults: rules off, the chart\'s settings are read', () => {
-  const c = loadCommanderConfig({ FLEET_DEV_MODE: '1' })
+  const c = loadCommanderConfig({})
   assert.equal(c.anomalyRules, '')
   assert.deepEqual(parseAnomalyRules(c.anomalyRules), [])
   assert.equal(c.opsPort, 9103)
-  const set = loadCommanderConfig({ FLEET_COMMANDER_MQTT_URL: 'mqtt://fleet-broker:1883', FLEET_COMMANDER_OPS_PORT: '9200', FLEET_COMMANDER_MQTT_PASSWORD: 'fc1.AAAAAAAAAAAAAAAA.' + 'A'.repeat(43) })
-  assert.equal(set.mqttUrl, 'mqtt://fleet-broker:1883')
+  const set = loadCommanderConfig({ FLEET_COMMANDER_OPS_PORT: '9200', FLEET_COMMANDER_GROUP: 'fleet-eu' })
   assert.equal(set.opsPort, 9200)
+  assert.equal(set.groupId, 'fleet-eu')
 })
 
 test('anomaly rules: mode=command or *=command; only commands without required params', () => {
@@ -26,8 +26,7 @@ test('anomaly rules: mode=command or *=command; only commands without required p
   }
 })
 
-test('outside development the commander needs its own MQTT credential and refuses published secrets', () => {
-  assert.throws(() => loadCommanderConfig({}), /FLEET_COMMANDER_MQTT_PASSWORD: required outside development/)
-  assert.throws(() => loadCommanderConfig({ FLEET_COMMANDER_MQTT_PASSWORD: 'fleet-dev-signing-key-do-not-use-in-production' }), /published development secret/)
-  assert.equal(loadCommanderConfig({ FLEET_DEV_MODE: '1' }).mqttPassword, '')
+test('the commander has no MQTT settings any more: it speaks Kafka and Redis only', () => {
+  const c = loadCommanderConfig({ FLEET_COMMANDER_MQTT_URL: 'mqtt://fleet-broker:1883', FLEET_COMMANDER_MQTT_PASSWORD: 'x' }) as Record<string, unknown>
+  assert.deepEqual(Object.keys(c).filter(k => /mqtt/i.test(k)), [])
 })

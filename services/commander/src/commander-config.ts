@@ -1,7 +1,6 @@
 // The commander's settings: every one an environment variable with a default, validated at start.
 import { ConfigError, int, readConfig, str, type ConfigOf } from '../../shared/src/config.js'
-import { devModeSetting, hostSetting, kafkaSettings, logSettings, opsPortSetting, redisSettings } from '../../shared/src/common-config.js'
-import { devSecretProblems } from '../../shared/src/dev-secrets.js'
+import { hostSetting, kafkaSettings, logSettings, opsPortSetting, redisSettings } from '../../shared/src/common-config.js'
 import { COMMAND_TYPES, COMMAND_TTL_LIMITS_S, type CommandType } from '../../shared/src/command-schema.js'
 
 export const commanderSettings = {
@@ -9,14 +8,9 @@ export const commanderSettings = {
   ...kafkaSettings,
   ...redisSettings,
   ...logSettings,
-  ...devModeSetting,
   ...opsPortSetting('FLEET_COMMANDER_OPS_PORT', 9103),
-  commanderId: str('FLEET_COMMANDER_ID', '', 'instance id in logs, metrics and its MQTT client id (default: host name + pid)'),
-  mqttUrl: str('FLEET_COMMANDER_MQTT_URL', 'mqtt://127.0.0.1:1883', 'broker the commander publishes commands through (mqtt://, mqtts://, ws://, wss://)', /^(mqtts?|wss?):\/\//),
-  mqttPassword: str('FLEET_COMMANDER_MQTT_PASSWORD', '', 'the commander\'s own MQTT credential (user service:commander), made by `npm run provision -- --service commander` or the api; empty is allowed only with FLEET_DEV_MODE=1, where the commander provisions itself a 12-hour credential at start'),
-  mqttCaFile: str('FLEET_COMMANDER_MQTT_CA_FILE', '', 'PEM file of the CA that signs the broker\'s certificate, for an mqtts:// URL (empty = the system CAs)'),
-  groupId: str('FLEET_COMMANDER_GROUP', 'fleet-commander', 'Kafka consumer group prefix (<prefix>.commands, <prefix>.events, <prefix>.anomalies)', /^[A-Za-z0-9._-]{1,200}$/),
-  publishTimeoutMs: int('FLEET_COMMANDER_PUBLISH_TIMEOUT_MS', 10_000, 'longest wait for the broker\'s PUBACK of a batch of commands before the batch is retried', 500, 600_000),
+  commanderId: str('FLEET_COMMANDER_ID', '', 'instance id in logs and metrics (default: host name + pid)'),
+  groupId: str('FLEET_COMMANDER_GROUP', 'fleet-commander', 'Kafka consumer group prefix (<prefix>.events, <prefix>.anomalies)', /^[A-Za-z0-9._-]{1,200}$/),
   expiryGraceMs: int('FLEET_COMMANDER_EXPIRY_GRACE_MS', 3_000, 'a command is declared expired this long after its expiresAt (events still on their way land first)', 0, 600_000),
   sweepIntervalMs: int('FLEET_COMMANDER_SWEEP_INTERVAL_MS', 1_000, 'how often expired commands are looked for', 50, 600_000),
   anomalyRules: str('FLEET_COMMANDER_ANOMALY_RULES', '', 'anomaly → command rules, e.g. "bearing_wear=request-diagnostics,*=flash-lights" (mode or * = any anomaly); empty = off'),
@@ -51,8 +45,6 @@ export function loadCommanderConfig (env: NodeJS.ProcessEnv = process.env): Comm
   } catch (err) {
     problems.push(`FLEET_COMMANDER_ANOMALY_RULES: ${(err as Error).message}`)
   }
-  if (config.mqttPassword === '' && !config.devMode) problems.push('FLEET_COMMANDER_MQTT_PASSWORD: required outside development (npm run provision -- --service commander)')
-  problems.push(...devSecretProblems(config.devMode, { FLEET_COMMANDER_MQTT_PASSWORD: config.mqttPassword }))
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

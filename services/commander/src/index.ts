@@ -1,12 +1,10 @@
-// The commander: publishes vehicle.commands to the cars through the broker (command-publisher),
-// keeps the command records in Redis as the projection of vehicle.command-events
+// The commander: keeps the command records in Redis as the projection of vehicle.command-events
 // (command-projection + command-lifecycle), declares commands expired (expiry-sweeper) and, when
-// configured, turns anomalies into commands (anomaly-rule). `createCommander(config, deps)` is what
-// main.ts, the tests and the all-in-one launcher use.
-import { readFileSync } from 'node:fs'
+// configured, turns anomalies into commands (anomaly-rule). It speaks Kafka and Redis only: the
+// broker pods consume vehicle.commands themselves. `createCommander(config, deps)` is what main.ts,
+// the tests and the all-in-one launcher use.
 import { hostname } from 'node:os'
 import { createRedis } from '../../shared/src/redis-connection.js'
-import { commanderPassword } from './commander-credential.js'
 import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs'
 import type { Registry } from 'prom-client'
 import { createCommandIssuer } from '../../shared/src/command-issuer.js'
@@ -18,11 +16,9 @@ import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { runAnomalyRules } from './anomaly-rule.js'
 import { runProjection } from './command-projection.js'
-import { redisRecordReader, runPublisher } from './command-publisher.js'
 import { parseAnomalyRules, type CommanderConfig } from './commander-config.js'
 import { createCommanderMetrics, type CommanderMetrics } from './commander-metrics.js'
 import { startSweeper } from './expiry-sweeper.js'
-import { connectCommandLink, type CommandLink } from './mqtt-link.js'
 
 export interface CommanderDeps {
   log?: Logger
@@ -33,7 +29,7 @@ export interface CommanderDeps {
 export interface FleetCommander {
   /** Connects and joins the consumer groups; resolves with the ops port. */
   start: () => Promise<{ opsPort: number }>
-  /** Resolves when connected to the broker and every consumer has joined its group. */
+  /** Resolves when every consumer has joined its group. */
   ready: (timeoutMs?: number) => Promise<void>
   stop: () => Promise<void>
   readonly id: string
@@ -59,7 +55,6 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
   const consumerOpts = { sessionTimeout: 10_000, rebalanceTimeout: 10_000, heartbeatInterval: 1_000, allowAutoTopicCreation: false, retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5_000 } }
   const consumers: Array<{ name: string, consumer: Consumer, joined: boolean }> = [
-    { name: 'commands', consumer: kafka.consumer({ groupId: `${config.groupId}.commands`, ...consumerOpts }), joined: false },
     { name: 'events', consumer: kafka.consumer({ groupId: `${config.groupId}.events`, ...consumerOpts }), joined: false },
     ...(rules.length > 0 ? [{ name: 'anomalies', consumer: kafka.consumer({ groupId: `${config.groupId}.anomalies`, ...consumerOpts }), joined: false }] : [])
   ]
@@ -70,10 +65,8 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
       log.warn({ consumer: c.name, err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed')
     })
   }
-  let link: CommandLink | null = null
   let sweeper: { stop: () => Promise<void> } | null = null
   let ops: OpsServer | null = null
-  const connected = () => link?.connected() ?? false
 
   return {
     id,
@@ -82,10 +75,8 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
     async start () {
       await Promise.all([redis.connect(), projectionRedis.connect()])
       await producer.connect()
-      link = connectCommandLink({ url: config.mqttUrl, password: await commanderPassword(config, redis, log), instanceId: id, log, onState: up => metrics.mqttConnected.set(up ? 1 : 0), ...(config.mqttCaFile === '' ? {} : { ca: readFileSync(config.mqttCaFile, 'utf8') }) })
       const byName = (name: string) => consumers.find(c => c.name === name)!.consumer
       for (const c of consumers) await c.consumer.connect()
-      await runPublisher(byName('commands'), { link, records: redisRecordReader(redis), producer, metrics, log, publishTimeoutMs: config.publishTimeoutMs })
       await runProjection(byName('events'), { redis: projectionRedis, metrics, log })
       if (rules.length > 0) {
         const issuer = createCommandIssuer({ store, producer })
@@ -99,26 +90,24 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
         registry,
         log,
         checks: [
-          { name: 'broker', check: connected },
           { name: 'redis', check: () => redis.status === 'ready' && projectionRedis.status === 'ready' },
           { name: 'kafka', check: () => consumers.every(c => c.joined) }
         ]
       })
       const opsPort = await ops.start()
-      log.info({ opsPort, mqttUrl: config.mqttUrl }, 'commander started')
+      log.info({ opsPort, rules: rules.length }, 'commander started')
       return { opsPort }
     },
     async ready (timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs
-      while (!(connected() && consumers.every(c => c.joined))) {
-        if (Date.now() > deadline) throw new Error(`commander not ready: broker ${connected()}, groups ${consumers.map(c => `${c.name}=${c.joined}`).join(' ')}`)
+      while (!consumers.every(c => c.joined)) {
+        if (Date.now() > deadline) throw new Error(`commander not ready: groups ${consumers.map(c => `${c.name}=${c.joined}`).join(' ')}`)
         await new Promise(resolve => setTimeout(resolve, 50))
       }
     },
     async stop () {
       await sweeper?.stop()
       await Promise.all(consumers.map(c => c.consumer.disconnect().catch(() => {})))
-      await link?.close()
       await producer.disconnect().catch(() => {})
       redis.disconnect()
       projectionRedis.disconnect()

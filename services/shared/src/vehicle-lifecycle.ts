@@ -19,7 +19,6 @@ export interface EventSink { send: (opts: { topic: string, messages: Array<{ key
 
 export interface VehicleLifecycle {
   provision: (vehicleIds: string[], by: string) => Promise<Array<{ vehicleId: string } & IssuedCredential>>
-  provisionService: (name: string, by: string) => Promise<IssuedCredential>
   rotate: (vehicleId: string, overlapS: number, by: string) => Promise<IssuedCredential>
   revokeCredential: (subject: { kind: 'vehicle' | 'service', id: string }, credentialId: string, by: string) => Promise<boolean>
   revoke: (subject: { kind: 'vehicle' | 'service', id: string }, by: string) => Promise<void>
@@ -43,11 +42,6 @@ export function createVehicleLifecycle (redis: Redis, events: EventSink, store: 
       for (const vehicleId of vehicleIds) out.push({ vehicleId, ...await store.provision(car(vehicleId)) })
       await record(out.map(c => ({ action: 'provisioned', subject: c.vehicleId, credentialId: c.credentialId, by })))
       return out
-    },
-    async provisionService (service, by) {
-      const c = await store.provision({ kind: 'service', id: service })
-      await record([{ action: 'provisioned', subject: `service:${service}`, credentialId: c.credentialId, by }])
-      return c
     },
     async rotate (vehicleId, overlapS, by) {
       const c = await store.rotate(car(vehicleId), overlapS)

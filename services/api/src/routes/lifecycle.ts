@@ -89,17 +89,4 @@ export const lifecycleRoutes: FastifyPluginAsyncTypebox<{ lifecycle: VehicleLife
     await lifecycle.decommission(request.params.vehicleId, by(request))
     return reply.code(204).send(null)
   })
-
-  app.post('/services/commander/credentials', {
-    config: operator,
-    schema: { tags: ['vehicles'], summary: 'A new MQTT credential for the commander (FLEET_COMMANDER_MQTT_PASSWORD), shown once', response: { 201: Issued, ...problems(409) } }
-  }, async (request, reply) => reply.code(201).header('cache-control', 'no-store').send(await lifecycle.provisionService('commander', by(request))))
-
-  app.delete('/services/commander/credentials/:credentialId', {
-    config: operator,
-    schema: { tags: ['vehicles'], summary: 'Revoke one of the commander\'s credentials', params: Type.Object({ credentialId: Type.String({ pattern: '^[A-Za-z0-9_-]{16}$' }) }), response: { 204: Type.Null(), ...problems(404) } }
-  }, async (request, reply) => {
-    if (!await lifecycle.revokeCredential({ kind: 'service', id: 'commander' }, request.params.credentialId, by(request))) throw notFound('no such commander credential')
-    return reply.code(204).send(null)
-  })
 }
