@@ -1,19 +1,24 @@
-// Three broker pods as separate processes sharing Redis and Kafka: commands cross pods, a
-// persistent session moves between pods, a second connection on another pod takes the session
-// over, and a pod drained with SIGTERM under load loses no acknowledged telemetry.
+// Three broker pods as separate processes sharing Redis and Kafka and consuming vehicle.commands
+// in one group: a command consumed on one pod reaches a car on another, a persistent session moves
+// between pods, a second connection on another pod takes the session over, a consuming pod killed
+// mid-stream and a pod joining the group leave every command delivered exactly once, and a pod
+// drained with SIGTERM under load loses no acknowledged telemetry.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
-import type { Command } from '../services/shared/src/command-schema.js'
+import type { Command, CommandEvent } from '../services/shared/src/command-schema.js'
+import { commandKey } from '../services/shared/src/command-store.js'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { metricValue, startBrokerProcesses, type BrokerProcess } from './helpers/broker-process.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
-import { collect, endOffsets } from './helpers/kafka.js'
+import { collect, endOffsets, type Collector } from './helpers/kafka.js'
+import { startTestCommander } from './helpers/api.js'
+import { startCommandSender, type CommandSender } from './helpers/commands.js'
 import { sessionSubscriptionsKey } from '../services/broker/src/session-index.js'
 import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
-import { carPassword, servicePassword } from './helpers/credentials.js'
+import { carPassword } from './helpers/credentials.js'
 
 const prefix = uniqueFleetPrefix('cluster')
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
@@ -21,43 +26,55 @@ let pods: BrokerProcess[] = []
 let A: BrokerProcess, B: BrokerProcess, C: BrokerProcess
 const redis = new Redis(loadBrokerConfig().redisUrl, { lazyConnect: true })
 
+// this file's pods share a consumer group of their own
+const podEnv = { FLEET_BROKER_DRAIN_MS: '10000', FLEET_BROKER_COMMAND_GROUP: `${prefix}-commands` }
+
 before(async () => {
   await redis.connect()
-  pods = await startBrokerProcesses(['a', 'b', 'c'].map(p => `${prefix}-${p}`), { FLEET_BROKER_DRAIN_MS: '10000' })
+  pods = await startBrokerProcesses(['a', 'b', 'c'].map(p => `${prefix}-${p}`), podEnv)
   ;[A, B, C] = pods as [BrokerProcess, BrokerProcess, BrokerProcess]
+  sender = await startCommandSender(prefix)
+  events = await collect(KafkaTopics.commandEvents, key => key.startsWith(prefix))
+  await until('every pod consumes vehicle.commands', async () => (await Promise.all(pods.map(member))).every(Boolean), 30_000)
 })
 after(async () => {
   await Promise.all(pods.map(p => p.kill('SIGKILL')))
+  await sender?.stop()
+  await events?.stop()
   redis.disconnect()
 })
 
-const commander = async (pod: BrokerProcess) => connectCar('service:commander', pod.mqttPort, { clientId: `service:commander:${pod.id}`, password: await servicePassword() })
-let n = 0
-const command = (vehicleId: string): Command => ({ commandId: `${prefix}-c${++n}`, vehicleId, type: 'lock', params: {}, createdAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 60_000).toISOString() })
+let sender: CommandSender
+let events: Collector
 const inbox = (car: MqttClient) => {
   const got: string[] = []
   car.on('message', (_t, p) => got.push(JSON.parse(p.toString()).commandId))
   return got
 }
-async function until (what: string, ok: () => boolean, ms = 10_000) {
+async function until (what: string, ok: () => boolean | Promise<boolean>, ms = 10_000) {
   const deadline = Date.now() + ms
-  while (!ok()) {
+  while (!await ok()) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
     await sleep(20)
   }
 }
+const eventsOf = (commandId: string) => events.records.map(r => JSON.parse(r.value.toString()) as CommandEvent).filter(e => e.commandId === commandId)
+const member = async (pod: BrokerProcess) => metricValue(await pod.metrics(), 'fleet_broker_command_group_member') === 1
 
-test('a command published on pod A reaches a car on pod C', async () => {
-  const id = `${prefix}-ac`
-  const car = await connectCar(id, C.mqttPort)
-  await car.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
-  const got = inbox(car)
-  const cmdr = await commander(A)
-  const cmd = command(id)
-  await cmdr.publishAsync(MqttTopics.commands(id), JSON.stringify(cmd), { qos: 1 })
-  await until('delivered across pods', () => got.length === 1)
-  assert.deepEqual(got, [cmd.commandId])
-  await Promise.all([car.endAsync(), cmdr.endAsync()])
+test('commands consumed by any pod reach cars on pod C; `sent` says which pod routed each', async () => {
+  const ids = Array.from({ length: 12 }, (_, i) => `${prefix}-ac${i}`)
+  const cars = await Promise.all(ids.map(async id => {
+    const car = await connectCar(id, C.mqttPort)
+    await car.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
+    return { id, car, got: inbox(car) }
+  }))
+  const sent = await sender.sendMany(ids)
+  await until('delivered across pods', () => cars.every(c => c.got.length === 1))
+  cars.forEach((c, i) => assert.deepEqual(c.got, [sent[i]!.commandId]))
+  await events.waitFor(() => sent.every(c => eventsOf(c.commandId).some(e => e.status === 'sent')))
+  const routedBy = new Set(sent.map(c => eventsOf(c.commandId).find(e => e.status === 'sent')!.source))
+  assert.ok([...routedBy].some(s => s !== `broker:${C.id}`), `some routed by another pod than the car's (${[...routedBy].join(', ')})`)
+  await Promise.all(cars.map(c => c.car.endAsync()))
 })
 
 test('a persistent session left on A gets a command sent while away, on B, exactly once', async () => {
@@ -68,20 +85,18 @@ test('a persistent session left on A gets a command sent while away, on B, exact
   // the session holds the subscription; the fleet-wide index every pod loads does not (session-index.ts)
   assert.equal(await redis.hexists(sessionSubscriptionsKey(id), MqttTopics.commands(id)), 1)
   assert.equal(await redis.sismember('clients', id), 0)
-  const cmdr = await commander(C)
-  const cmd = command(id)
-  await cmdr.publishAsync(MqttTopics.commands(id), JSON.stringify(cmd), { qos: 1 })
+  const cmd = await sender.send(id)
+  await events.waitFor(() => eventsOf(cmd.commandId).some(e => e.status === 'sent'))
   const back = await connectCar(id, B.mqttPort, { clean: false })
   const got = inbox(back)
   await until('queued command delivered on B', () => got.length >= 1)
   await sleep(500)
   assert.deepEqual(got, [cmd.commandId], 'exactly once')
   // the session now lives on B: the next command reaches it there too
-  const next = command(id)
-  await cmdr.publishAsync(MqttTopics.commands(id), JSON.stringify(next), { qos: 1 })
+  const next = await sender.send(id)
   await until('next command', () => got.length === 2)
   assert.deepEqual(got, [cmd.commandId, next.commandId])
-  await Promise.all([back.endAsync(), cmdr.endAsync()])
+  await back.endAsync()
 })
 
 test('a persistent session that unsubscribed from its commands, or never subscribed, has nothing queued for it', async () => {
@@ -92,15 +107,14 @@ test('a persistent session that unsubscribed from its commands, or never subscri
   await car.unsubscribeAsync(MqttTopics.commands(left))
   await car.endAsync()
   await (await connectCar(never, B.mqttPort, { clean: false })).endAsync()
-  const cmdr = await commander(C)
-  for (const id of [left, never]) await cmdr.publishAsync(MqttTopics.commands(id), JSON.stringify(command(id)), { qos: 1 })
-  await sleep(300)
+  const sent = await sender.sendMany([left, never])
+  await events.waitFor(() => sent.every(c => eventsOf(c.commandId).some(e => e.status === 'sent')))
   assert.deepEqual(await Promise.all([left, never].map(id => redis.llen(`outgoing:${id}`))), [0, 0])
   const back = await connectCar(left, B.mqttPort, { clean: false })
   const got = inbox(back)
   await sleep(500)
   assert.deepEqual(got, [])
-  await Promise.all([back.endAsync(), cmdr.endAsync()])
+  await back.endAsync()
 })
 
 test('connecting on B with a client id held on A takes the session over: A drops the old connection', async () => {
@@ -112,12 +126,79 @@ test('connecting on B with a client id held on A takes the session over: A drops
   await closed
   assert.equal(old.connected, false)
   const got = inbox(fresh)
-  const cmdr = await commander(C)
-  const cmd = command(id)
-  await cmdr.publishAsync(MqttTopics.commands(id), JSON.stringify(cmd), { qos: 1 })
+  const cmd = await sender.send(id)
   await until('command to the new connection', () => got.length === 1)
+  assert.deepEqual(got, [cmd.commandId])
   old.end(true)
-  await Promise.all([fresh.endAsync(), cmdr.endAsync()])
+  await fresh.endAsync()
+})
+
+test('a consuming pod killed (SIGKILL) mid-stream and a pod joining the group: every command reaches its car exactly once, recorded sent → delivered → acknowledged', async () => {
+  const tc = await startTestCommander()
+  try {
+    // cars on A and B, which stay; C (killed) and D (joining) only consume
+    const CARS = 24
+    const receipts = new Map<string, number>()
+    const wrongCar: string[] = []
+    const cars = await Promise.all(Array.from({ length: CARS }, async (_, i) => {
+      const id = `${prefix}-once-${i}`
+      const car = await connectCar(id, (i % 2 === 0 ? A : B).mqttPort, { clean: false })
+      car.on('message', (_t, p) => {
+        const c = JSON.parse(p.toString()) as Command
+        if (c.vehicleId !== id) wrongCar.push(c.commandId)
+        receipts.set(c.commandId, (receipts.get(c.commandId) ?? 0) + 1)
+        car.publish(MqttTopics.commandAck(id), JSON.stringify({ commandId: c.commandId, result: 'ok' }), { qos: 1 })
+      })
+      await car.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
+      return { id, car }
+    }))
+    const ids = cars.map(c => c.id)
+    const commands: Command[] = []
+    const reRead = async (ps: BrokerProcess[]) => (await Promise.all(ps.map(async p => metricValue(await p.metrics(), 'fleet_broker_commands_skipped_total', 'already_routed')))).reduce((a, b) => a + b, 0)
+    const reReadBefore = await reRead([A, B])
+    let streaming = true
+    const stream = (async () => {
+      for (let k = 0; streaming; k++) {
+        commands.push(...await sender.sendMany(Array.from({ length: 8 }, (_, j) => ids[(k * 8 + j) % CARS]!)))
+        await sleep(40)
+      }
+    })()
+    // mid-stream: C has routed some, and a burst is on its way to it when it dies
+    await until('C routing commands', async () => metricValue(await C.metrics(), 'fleet_broker_commands_published_total') > 0, 20_000)
+    const consumed = metricValue(await C.metrics(), 'fleet_broker_commands_consumed_total')
+    commands.push(...await sender.sendMany(Array.from({ length: 600 }, (_, j) => ids[j % CARS]!)))
+    await until('C reading the burst', async () => metricValue(await C.metrics(), 'fleet_broker_commands_consumed_total') > consumed, 10_000)
+    assert.equal(await C.kill('SIGKILL'), null, 'killed, not exited')
+    pods = pods.filter(p => p !== C)
+    await sleep(1_000)
+    const [D] = await startBrokerProcesses([`${prefix}-d`], podEnv)
+    pods.push(D!)
+    C = D! // the drain test below fails cars over to B and this one
+    await until('D joined the group', () => member(D!), 30_000)
+    await sleep(1_000)
+    streaming = false
+    await stream
+    const want = new Set(commands.map(c => c.commandId))
+    await until('every command received', () => [...want].every(id => receipts.has(id)), 60_000)
+    await until('every command acknowledged in its record', async () => {
+      const pipe = redis.pipeline()
+      for (const id of want) pipe.hget(commandKey(id), 'status')
+      return ((await pipe.exec()) ?? []).every(([, st]) => st === 'acknowledged')
+    }, 60_000)
+    await sleep(1_000)
+    const twice = [...receipts].filter(([, n]) => n > 1).map(([id]) => id)
+    console.log(`# ${want.size} commands, ${receipts.size} received, ${twice.length} twice; routed by C, read again after the kill and not sent again: ${await reRead([A, B, D!]) - reReadBefore}`)
+    assert.deepEqual(twice, [], 'no car got a command twice')
+    assert.deepEqual(wrongCar, [])
+    assert.equal(receipts.size, want.size)
+    const pipe = redis.pipeline()
+    for (const id of want) pipe.hget(commandKey(id), 'history')
+    const histories = ((await pipe.exec()) ?? []).map(([, h]) => (JSON.parse(h as string) as Array<{ status: string }>).map(s => s.status))
+    assert.deepEqual(histories.filter(h => h.join() !== 'pending,sent,delivered,acknowledged'), [], 'each recorded pending → sent → delivered → acknowledged')
+    await Promise.all(cars.map(c => c.car.endAsync()))
+  } finally {
+    await tc.stop()
+  }
 })
 
 test('SIGTERM on a pod under load: it drains, cars move to the others, no acknowledged telemetry is lost', async () => {

@@ -375,8 +375,10 @@ test('production values are TLS only: no plaintext MQTT port is rendered, listen
     (ports ?? []).filter(p => ['mqtt', 'mqtt-ws'].includes(p.name ?? '') || [1883, 8083].includes(Number(p.port ?? p.containerPort)))
   assert.deepEqual(plaintext(container.ports), [], 'no plaintext container port')
   for (const service of objs.filter(o => o.kind === 'Service')) assert.deepEqual(plaintext(service.spec?.ports), [], `Service ${service.metadata.name}`)
+  // The commander speaks Kafka and Redis only; the broker pods consume vehicle.commands in one group.
   const commander = configOf(objs, podSpec(must(objs, 'Deployment', 'fleet-commander')).containers[0]!)
-  assert.match(commander.FLEET_COMMANDER_MQTT_URL ?? '', /^mqtts:\/\/fleet-broker:8883$/)
+  assert.deepEqual(Object.keys(commander).filter(k => k.includes('MQTT')), [])
+  assert.equal(loaded.commandGroup, 'fleet-broker-commands')
   // The api's /metrics is on its ops Service, not the public one.
   assert.ok(!must(objs, 'Service', 'fleet-api').spec?.ports?.some(p => p.name === 'ops'))
   assert.ok(must(objs, 'Service', 'fleet-api-ops').spec?.ports?.some(p => p.name === 'ops'))
@@ -422,7 +424,7 @@ test('keys come from Secrets, settings from ConfigMaps, and a change to either r
   const expected: Record<Service, string[]> = {
     broker: ['FLEET_VEHICLE_TOKEN_KEY'],
     scorer: [],
-    commander: ['FLEET_COMMANDER_MQTT_PASSWORD'],
+    commander: [],
     api: ['FLEET_API_KEYS']
   }
   for (const [label, objs, secretName] of [['default', defaults().objs, 'fleet-keys'], ['production', production().objs, 'fleet-keys']] as const) {
@@ -431,9 +433,8 @@ test('keys come from Secrets, settings from ConfigMaps, and a change to either r
       const c = podSpec(must(objs, 'Deployment', `fleet-${svc}`)).containers[0]
       assert.ok(c)
       const fromSecrets = (c.env ?? []).filter(e => e.valueFrom?.secretKeyRef).map(e => e.name).sort()
-      // a dev install's commander provisions its own credential (FLEET_DEV_MODE=1)
       // production reaches Kafka with SCRAM: its password from the Secret kafka.sasl.passwordSecret names
-      const want = [...label === 'default' && svc === 'commander' ? [] : expected[svc], ...label === 'production' ? ['FLEET_KAFKA_SASL_PASSWORD'] : []].sort()
+      const want = [...expected[svc], ...label === 'production' ? ['FLEET_KAFKA_SASL_PASSWORD'] : []].sort()
       assert.deepEqual(fromSecrets, want, `${label} ${svc}: env from Secrets`)
       for (const e of c.env ?? []) {
         const ref = e.valueFrom?.secretKeyRef

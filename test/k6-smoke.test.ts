@@ -11,15 +11,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
-import type { MqttClient } from 'mqtt'
 import { createCar } from '../loadtest/k6/car-telemetry.js'
-import type { Command, CommandEvent } from '../services/shared/src/command-schema.js'
+import type { CommandEvent } from '../services/shared/src/command-schema.js'
 import { parseTelemetry } from '../services/shared/src/telemetry-schema.js'
-import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
+import { KafkaTopics } from '../services/shared/src/topics.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
-import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
+import { uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, type Collector } from './helpers/kafka.js'
-import { servicePassword } from './helpers/credentials.js'
+import { startCommandSender, type CommandSender } from './helpers/commands.js'
 import { freePort } from './helpers/broker-process.js'
 import { createFleetCa, issueServerCertificate } from '../services/shared/src/fleet-pki.js'
 import { provisionForLoad } from '../services/shared/src/load-credentials.js'
@@ -58,18 +57,19 @@ let tb: TestBroker
 let tlsBroker: TestBroker | undefined
 let telemetry: Collector
 let events: Collector
-let commander: MqttClient
+let commander: CommandSender
 
 before(async () => {
   if (k6 === '') return
   tb = await startTestBroker()
   telemetry = await collect(KafkaTopics.telemetry, key => key.startsWith(prefix))
   events = await collect(KafkaTopics.commandEvents, key => key.startsWith(prefix))
-  commander = await connectCar('service:commander', tb.mqttPort, { clientId: `service:commander:${prefix}`, password: (await servicePassword()) })
+  commander = await startCommandSender(prefix)
+  await tb.commandsJoined()
 }, { timeout: 900_000 })
 
 after(async () => {
-  await commander?.endAsync()
+  await commander?.stop()
   await telemetry?.stop()
   await events?.stop()
   await tb?.stop()
@@ -115,22 +115,9 @@ test('k6 smoke: 500 cars publish at QoS 1 through the broker into Kafka and answ
     PUBACK_P99_MS: process.env.PUBACK_P99_MS ?? '1000'
   })
 
-  // Once the cars are online, the commander sends commands to some of them, as the cloud would.
+  // Once the cars are online, the cloud sends commands to some of them through vehicle.commands.
   await new Promise(resolve => setTimeout(resolve, 10_000))
-  const sent: string[] = []
-  for (let i = 0; i < COMMANDS; i++) {
-    const vehicleId = carId(Math.floor(i * CARS / COMMANDS))
-    const cmd: Command = {
-      commandId: `${prefix}-cmd-${i}`,
-      vehicleId,
-      type: 'flash-lights',
-      params: { times: 2 },
-      createdAt: new Date().toISOString(),
-      expiresAt: new Date(Date.now() + 60_000).toISOString()
-    }
-    sent.push(cmd.commandId)
-    await commander.publishAsync(MqttTopics.commands(vehicleId), JSON.stringify(cmd), { qos: 1 })
-  }
+  const sent = (await commander.sendMany(Array.from({ length: COMMANDS }, (_, i) => carId(Math.floor(i * CARS / COMMANDS))))).map(c => c.commandId)
 
   const { code, output } = await run
   assert.equal(code, 0, `k6 failed (thresholds or errors):\n${output.slice(-4_000)}`)

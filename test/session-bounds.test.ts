@@ -7,7 +7,9 @@ import { Redis } from 'ioredis'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import { MqttTopics } from '../services/shared/src/topics.js'
 import { vehicleKey } from '../services/shared/src/vehicle-credentials.js'
-import { carPassword, servicePassword } from './helpers/credentials.js'
+import { vehicleCommandsKey } from '../services/shared/src/command-store.js'
+import { carPassword } from './helpers/credentials.js'
+import { startCommandSender } from './helpers/commands.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { connectPacket, rawConnect } from './helpers/raw-mqtt.js'
@@ -30,7 +32,8 @@ const usedMB = async () => Number(/used_memory:(\d+)/.exec(await redis.info('mem
 /** Every key of this car's session state (what a car can make Redis hold), with its TTL (-1: none);
  *  not its presence, nor its provisioning record (credentials), which outlives any session. */
 async function keysOf (id: string): Promise<Array<{ key: string, ttl: number }>> {
-  const keys = (await redis.keys(`*${encodeURIComponent(id)}*`)).filter(k => !k.startsWith('fleet:presence:') && k !== vehicleKey(id))
+  // a car's presence, credentials and command records are not session state
+  const keys = (await redis.keys(`*${encodeURIComponent(id)}*`)).filter(k => !k.startsWith('fleet:presence:') && k !== vehicleKey(id) && k !== vehicleCommandsKey(id))
   return Promise.all(keys.map(async key => ({ key, ttl: await redis.ttl(key) })))
 }
 
@@ -73,10 +76,11 @@ test('a session the car never comes back to expires after FLEET_SESSION_EXPIRY_S
   const car = await connectCar(id, tb.mqttPort, { clean: false })
   await car.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
   await car.endAsync()
-  const commander = await connectCar('service:commander', tb.mqttPort, { clientId: `service:commander:${prefix}`, password: await servicePassword() })
-  for (let i = 0; i < 3; i++) await commander.publishAsync(MqttTopics.commands(id), JSON.stringify({ commandId: `c${i}`, type: 'honk' }), { qos: 1 })
-  await commander.endAsync()
-  await sleep(300)
+  const sender = await startCommandSender(prefix)
+  await sender.sendMany([id, id, id])
+  await sender.stop()
+  const deadline = Date.now() + 15_000
+  while (await redis.llen(`outgoing:${encodeURIComponent(id)}`) < 3 && Date.now() < deadline) await sleep(50)
   const queued = await redis.lrange(`outgoing:${encodeURIComponent(id)}`, 0, -1)
   assert.equal(queued.length, 3, 'the commands were queued for the offline session')
   await sleep(3_000)

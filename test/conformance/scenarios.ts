@@ -66,7 +66,7 @@ function connectRaw (creds: Creds, opts: { clean?: boolean, keepalive?: number, 
 }
 
 async function rawSession (t: Target, creds: Creds, opts: Parameters<typeof connectRaw>[1] = {}): Promise<RawConnection> {
-  const raw = await rawConnect(t.port)
+  const raw = await rawConnect(creds.port ?? t.port)
   raw.send(connectRaw(creds, opts))
   const connack = await raw.next('connack') as { returnCode: number }
   assert.equal(connack.returnCode, 0, `CONNACK ${connack.returnCode}`)
@@ -108,7 +108,7 @@ function deliveryScenario (qos: 0 | 1 | 2): Scenario {
     clients: ['mqtt.js', 'mosquitto_pub/sub'],
     expected: { fleet: 'pass', mosquitto: 'pass' },
     note: qos === 0
-      ? 'fleet: the publisher is the commander (`vehicles/{id}/commands`), the subscriber the car; a car\'s telemetry goes to Kafka, never to subscribers'
+      ? 'fleet: the publisher stands in for the broker\'s in-process command publish (`vehicles/{id}/commands`), the subscriber is the car; a car\'s telemetry goes to Kafka, never to subscribers'
       : qos === 1 ? 'fleet: the car\'s PUBACK leaves only after Kafka acknowledged the record' : 'fleet: the car\'s PUBREC leaves only after Kafka acknowledged the record',
     async run (t, client) {
       const id = t.newCarId(`q${qos}`)

@@ -1,9 +1,14 @@
 // The two brokers the conformance suite drives, behind one interface: fleet (the real broker in
 // this process, on the stack's Kafka and Redis) and Debian's Mosquitto (its own process, generated
 // config). A target says how each role logs in and which topics a scenario uses, so one scenario
-// runs unchanged against both. Fleet's roles are its real ones: a car (its own token, its own
-// topics) and the commander service account, the only one that may publish to a car.
+// runs unchanged against both. Fleet's car is a real one (its own token, its own topics). No MQTT
+// identity may publish to a fleet car: commands enter the broker from Kafka and are published
+// in-process. The publisher role on fleet is therefore a small relay standing in for that path: an
+// in-memory aedes that hands every PUBLISH it gets to fleet's aedes in-process before its PUBACK
+// (PUBCOMP for QoS 2), with the QoS given, as the broker's command intake does.
 import { spawnSync } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
+import { Aedes, type PublishPacket } from 'aedes'
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,12 +19,13 @@ import { startTestBroker, type TestBroker } from '../helpers/broker.js'
 import { uniqueFleetPrefix } from '../helpers/cars.js'
 import { collect, type Collector } from '../helpers/kafka.js'
 import { MOSQUITTO_BIN, startMosquitto, type MosquittoProcess } from '../helpers/mosquitto.js'
-import { carPasswords, servicePassword } from '../helpers/credentials.js'
+import { carPasswords } from '../helpers/credentials.js'
 
 const CAR_POOL = 300
 
 export type TargetName = 'fleet' | 'mosquitto'
-export interface Creds { clientId: string, username?: string, password?: string }
+/** `port`: where this role connects, when it is not the target's own port (fleet's publisher relay). */
+export interface Creds { clientId: string, username?: string, password?: string, port?: number }
 export interface Received { topic: string, payload: Buffer, qos: number, retain: boolean }
 
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
@@ -86,7 +92,7 @@ export interface MqttConnection {
 
 /** An mqtt.js MQTT 3.1.1 connection; messages are collected from the first byte after CONNACK. */
 export function connectMqtt (port: number, creds: Creds, opts: Partial<IClientOptions> = {}): Promise<MqttConnection> {
-  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+  const client = mqtt.connect(`mqtt://127.0.0.1:${creds.port ?? port}`, {
     clientId: creds.clientId,
     ...(creds.username === undefined ? {} : { username: creds.username }),
     ...(creds.password === undefined ? {} : { password: creds.password }),
@@ -141,6 +147,27 @@ const next = () => (++n).toString(36)
 const runTs = Date.now()
 const telemetryPayload = (id: string, seq: number) => JSON.stringify(validTelemetry(id, seq, undefined, runTs + seq))
 
+/** The publisher role on fleet: an in-memory aedes whose PUBLISHes go into fleet's aedes in-process. */
+async function startPublisherRelay (tb: TestBroker): Promise<{ port: number, stop: () => Promise<void> }> {
+  const forward = (packet: PublishPacket, done: (err?: Error) => void) => {
+    tb.broker.aedes.publish({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: false, dup: false } as PublishPacket, err => done(err ?? undefined))
+  }
+  const relay = await Aedes.createBroker({
+    // QoS 0/1: before the relay's PUBACK; QoS 2: once, at the PUBREL, before its PUBCOMP
+    authorizePublish: (client, packet, cb) => packet.qos === 2 || client === null ? cb(null) : forward(packet, err => cb(err ?? null)),
+    published: (packet, client, cb) => packet.qos === 2 && client !== null ? forward(packet, () => cb()) : cb()
+  })
+  const server = createServer(relay.handle)
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    stop: async () => {
+      await new Promise<void>(resolve => relay.close(() => resolve()))
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
+  }
+}
+
 /** fleet's broker in this process, persistence and routing as deployed (Redis), Kafka ingest. */
 export async function startFleetTarget (): Promise<Started> {
   const prefix = uniqueFleetPrefix('conf')
@@ -162,7 +189,7 @@ export async function startFleetTarget (): Promise<Started> {
   }
   const carPool = Array.from({ length: CAR_POOL }, (_, i) => `${prefix}-car${i}`)
   const pool = await carPasswords(carPool)
-  const commanderPassword = await servicePassword()
+  const relay = await startPublisherRelay(tb)
   const target: Target = {
     name: 'fleet',
     label: 'fleet',
@@ -174,7 +201,7 @@ export async function startFleetTarget (): Promise<Started> {
       return id
     },
     car: id => ({ clientId: id, username: id, password: pool.get(id)! }),
-    publisher: tag => ({ clientId: `service:commander:${prefix}-${tag}-${next()}`, username: 'service:commander', password: commanderPassword }),
+    publisher: tag => ({ clientId: `${prefix}-pub-${tag}-${next()}`, port: relay.port }),
     commands: MqttTopics.commands,
     status: MqttTopics.status,
     telemetry: MqttTopics.telemetry,
@@ -195,7 +222,7 @@ export async function startFleetTarget (): Promise<Started> {
     forbiddenSubscription: id => MqttTopics.commands(`${id}-other`),
     forbiddenPublication: id => ({ topic: MqttTopics.telemetry(`${id}-other`), watch: async () => kafkaWatch(`${id}-other`) })
   }
-  return { target, stop: async () => { await telemetry.stop(); await tb.stop() } }
+  return { target, stop: async () => { await relay.stop(); await telemetry.stop(); await tb.stop() } }
 }
 
 export function mosquittoVersion (): string {

@@ -7,11 +7,16 @@ import { commandOf, createCommandStore } from '../../services/shared/src/command
 import { KafkaTopics } from '../../services/shared/src/topics.js'
 import { testKafka } from './kafka.js'
 
+export interface SendOptions { ttlMs?: number, type?: CommandType, params?: Record<string, unknown> }
+
+/** Records per produce request: Kafka refuses batches over message.max.bytes (1 MB by default). */
+const PRODUCE_CHUNK = 50
+
 export interface CommandSender {
   /** Stores and queues a command for the car; resolves once Kafka has it. */
-  send: (vehicleId: string, opts?: { ttlMs?: number, type?: CommandType, params?: Record<string, unknown> }) => Promise<Command>
+  send: (vehicleId: string, opts?: SendOptions) => Promise<Command>
   /** Stores and queues several at once (one produce request). */
-  sendMany: (vehicleIds: string[], opts?: { ttlMs?: number }) => Promise<Command[]>
+  sendMany: (vehicleIds: string[], opts?: SendOptions) => Promise<Command[]>
   /** Produces a record as given, stored or not (a forged or replayed one). */
   produce: (commands: Command[]) => Promise<void>
   stop: () => Promise<void>
@@ -23,7 +28,7 @@ export async function startCommandSender (prefix: string): Promise<CommandSender
   const producer: Producer = testKafka().producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
   await producer.connect()
   let n = 0
-  const record = (vehicleId: string, opts: { ttlMs?: number, type?: CommandType, params?: Record<string, unknown> } = {}): CommandRecord => {
+  const record = (vehicleId: string, opts: SendOptions = {}): CommandRecord => {
     const t = Date.now()
     const createdAt = new Date(t).toISOString()
     return {
@@ -40,11 +45,13 @@ export async function startCommandSender (prefix: string): Promise<CommandSender
     }
   }
   const produce = async (commands: Command[]) => {
-    await producer.send({ topic: KafkaTopics.commands, acks: -1, messages: commands.map(c => ({ key: c.vehicleId, value: JSON.stringify(c) })) })
+    for (let i = 0; i < commands.length; i += PRODUCE_CHUNK) {
+      await producer.send({ topic: KafkaTopics.commands, acks: -1, messages: commands.slice(i, i + PRODUCE_CHUNK).map(c => ({ key: c.vehicleId, value: JSON.stringify(c) })) })
+    }
   }
-  const sendMany = async (vehicleIds: string[], opts: { ttlMs?: number } = {}) => {
+  const sendMany = async (vehicleIds: string[], opts: SendOptions = {}) => {
     const records = vehicleIds.map(id => record(id, opts))
-    for (const r of records) await store.create(r)
+    await Promise.all(records.map(r => store.create(r)))
     const commands = records.map(commandOf)
     await produce(commands)
     return commands

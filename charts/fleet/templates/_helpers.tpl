@@ -155,6 +155,7 @@ FLEET_BROKER_OPS_PORT: {{ $v.opsPort | quote }}
 FLEET_BROKER_DRAIN_MS: {{ $v.drainMs | quote }}
 FLEET_MAX_CONNECTIONS: {{ $v.maxConnections | quote }}
 FLEET_BROKER_DRAIN_RATE_PER_S: {{ $v.drainRatePerS | quote }}
+FLEET_BROKER_COMMAND_GROUP: {{ $v.commandGroup | quote }}
 {{- if include "fleet.brokerTlsSecret" $root }}
 FLEET_TLS_CERT_FILE: /etc/fleet/tls/tls.crt
 FLEET_TLS_KEY_FILE: /etc/fleet/tls/tls.key
@@ -167,13 +168,6 @@ FLEET_MQTT_WSS_PORT: {{ $v.tls.wssPort | quote }}
 FLEET_SCORER_OPS_PORT: {{ $v.opsPort | quote }}
 {{- else if eq .component "commander" }}
 FLEET_COMMANDER_OPS_PORT: {{ $v.opsPort | quote }}
-{{- $brokerHost := include "fleet.component" (dict "root" $root "component" "broker") }}
-{{- /* Without the plaintext listener the commander uses MQTTS (and trusts the broker's CA, commander.yaml). */}}
-{{- $brokerUrl := ge (int $root.Values.broker.mqttPort) 0 | ternary (printf "mqtt://%s:%v" $brokerHost $root.Values.broker.mqttPort) (printf "mqtts://%s:%v" $brokerHost $root.Values.broker.tls.mqttsPort) }}
-FLEET_COMMANDER_MQTT_URL: {{ $v.mqttUrl | default $brokerUrl | quote }}
-{{- if include "fleet.brokerTlsSecret" $root }}
-FLEET_COMMANDER_MQTT_CA_FILE: /etc/fleet/broker-ca/ca.crt
-{{- end }}
 {{- else if eq .component "api" }}
 FLEET_API_PORT: {{ $v.port | quote }}
 FLEET_API_OPS_PORT: {{ $v.opsPort | quote }}
@@ -431,7 +425,7 @@ fleet.refuseDevSecrets: without devMode, no value may hold a secret published in
 {{- define "fleet.refuseDevSecrets" -}}
 {{- if not (include "fleet.devMode" .) -}}
 {{- $published := list "fleet-dev-signing-key-do-not-use-in-production" "fleet-dev-operator-key" "fleet-dev-read-only-key" "fleet-dev-jwt-secret-do-not-use-in-production-0000" -}}
-{{- $values := dict "secrets.vehicleTokenKey" .Values.secrets.vehicleTokenKey "secrets.apiKeys" .Values.secrets.apiKeys "secrets.commanderMqttPassword" (.Values.secrets.commanderMqttPassword | default "") -}}
+{{- $values := dict "secrets.vehicleTokenKey" .Values.secrets.vehicleTokenKey "secrets.apiKeys" .Values.secrets.apiKeys -}}
 {{- range $component := list "broker" "scorer" "commander" "api" -}}
 {{- range $k, $v := (index $.Values $component).env -}}
 {{- $_ := set $values (printf "%s.env.%s" $component $k) (toString $v) -}}
@@ -575,9 +569,6 @@ sessionAffinityConfig:
 {{- $s := .Values.secrets -}}
 vehicle-token-key: {{ $s.vehicleTokenKey | default ($dev | ternary "fleet-dev-signing-key-do-not-use-in-production" "") | required "secrets.vehicleTokenKey is required with secrets.create outside development mode (or secrets.existingSecret)" | quote }}
 api-keys: {{ $s.apiKeys | default ($dev | ternary "fleet-dev-operator-key" "") | required "secrets.apiKeys is required with secrets.create outside development mode (or secrets.existingSecret)" | quote }}
-{{- with $s.commanderMqttPassword }}
-commander-mqtt-password: {{ . | quote }}
-{{- end }}
 {{- end -}}
 
 {{/* Partitions per topic: services/shared/src/topics.ts's topicPartitions (test/deploy-manifests.test.ts keeps them equal). */}}
