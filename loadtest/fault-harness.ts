@@ -51,6 +51,8 @@ export interface Sample {
 
 export interface System {
   brokers: BrokerProcess[]
+  /** Starts one more broker process (it joins the vehicle.commands group: a rebalance). */
+  addBroker: () => Promise<BrokerProcess>
   api: ServiceProcess
   commanders: ServiceProcess[]
   scorers: ServiceProcess[]
@@ -62,18 +64,14 @@ export async function startSystem (stack: FaultStack, o: RunOptions, name: strin
   const logDir = `${o.workDir}/logs/${name}`
   mkdirSync(logDir, { recursive: true })
   const id = `${name}-${Date.now().toString(36)}`
-  const brokers = await startBrokerProcesses(Array.from({ length: o.brokers }, (_, i) => `${id}-broker-${i}`), {
-    FLEET_LOG_LEVEL: 'info',
-    FLEET_CONNECT_RATE_PER_S: '100000',
-    ...s.brokerEnv
-  }, { logFile: `${logDir}/brokers.log` })
+  const brokerEnv = { FLEET_LOG_LEVEL: 'info', FLEET_CONNECT_RATE_PER_S: '100000', ...s.brokerEnv }
+  const brokers = await startBrokerProcesses(Array.from({ length: o.brokers }, (_, i) => `${id}-broker-${i}`), brokerEnv, { logFile: `${logDir}/brokers.log` })
   const env = { FLEET_LOG_LEVEL: 'info' }
   const api = await startServiceProcess('api', { logFile: `${logDir}/api.log`, env: { ...env, FLEET_API_KEYS: `faults:operator:${apiKey}`, FLEET_API_COMMAND_RATE_LIMIT_PER_MIN: '1000000', FLEET_API_RATE_LIMIT_PER_MIN: '10000000' } })
-  // The commanders publish through broker 0, which no scenario kills.
   const commanders = await Promise.all(Array.from({ length: s.commanders ?? 1 }, (_, i) => startServiceProcess('commander', {
     name: `commander-${i}`,
     logFile: `${logDir}/commander-${i}.log`,
-    env: { ...env, FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${brokers[0]!.mqttPort}`, FLEET_COMMANDER_ID: `${id}-commander-${i}`, FLEET_COMMANDER_GROUP: `${id}-commander` }
+    env: { ...env, FLEET_COMMANDER_ID: `${id}-commander-${i}`, FLEET_COMMANDER_GROUP: `${id}-commander` }
   })))
   const scorerGroup = `${id}-scorer`
   const scorers: ServiceProcess[] = []
@@ -89,6 +87,11 @@ export async function startSystem (stack: FaultStack, o: RunOptions, name: strin
   }
   return {
     brokers,
+    async addBroker () {
+      const [b] = await startBrokerProcesses([`${id}-broker-${brokers.length}`], brokerEnv, { logFile: `${logDir}/brokers.log` })
+      brokers.push(b!)
+      return b!
+    },
     api,
     commanders,
     scorers,

@@ -22,7 +22,8 @@ function outage (stop: (h: Harness) => Promise<unknown>, start: (h: Harness) => 
   }
 }
 
-/** Broker 1 ends (SIGKILL or SIGTERM); its cars' commands are sent while they move, so they queue in their sessions. */
+/** Broker 1 ends (SIGKILL or SIGTERM): its cars move, and the vehicle.commands partitions it consumed go to
+ *  the others; its cars' commands are sent meanwhile, so they queue in their sessions. */
 function brokerEnds (signal: 'SIGKILL' | 'SIGTERM') {
   return async (h: Harness): Promise<FaultTimes> => {
     const victim = h.sys.brokers[1]!
@@ -75,23 +76,41 @@ export const scenarios: ScenarioSpec[] = [
     }
   },
   {
-    name: 'commander-kill',
-    title: 'One of two commander processes killed with SIGKILL while delivering',
-    commanders: 2,
+    name: 'broker-join',
+    title: 'A broker process joins while commands are routed (the vehicle.commands group rebalances)',
     async inject (h) {
-      const victim = h.sys.commanders[0]!
-      // While delivering: a burst of commands, and the kill as soon as the victim has published some of it.
-      const published = async () => metricValue(await victim.metrics(), 'fleet_commander_published_total')
-      const p0 = await published()
+      // A burst of commands across the fleet, and the new pod as soon as the pods route it.
+      const routed = async () => (await Promise.all(h.sys.brokers.map(async b => metricValue(await b.metrics(), 'fleet_broker_commands_published_total')))).reduce((a, b) => a + b, 0)
+      const r0 = await routed()
       const cars = Array.from({ length: 400 }, (_, k) => h.load.carId(Math.floor(k * h.o.cars / 400)))
       const burst = Promise.all(cars.map(c => h.commands.send(c, 'burst')))
       const deadline = performance.now() + 10_000
-      while (await published() === p0 && performance.now() < deadline) await sleep(5)
+      while (await routed() === r0 && performance.now() < deadline) await sleep(5)
       const injectedAt = h.now()
-      const publishedBeforeKill = await published() - p0
+      const joined = await h.sys.addBroker()
+      const endedAt = h.now()
+      await burst
+      return { injectedAt, endedAt, notes: { joined: joined.id, burst: cars.length, startTookS: Math.round((endedAt - injectedAt) * 10) / 10 } }
+    }
+  },
+  {
+    name: 'commander-kill',
+    title: 'One of two commander processes killed with SIGKILL while projecting command events',
+    commanders: 2,
+    async inject (h) {
+      const victim = h.sys.commanders[0]!
+      // While projecting: a burst of commands, and the kill as soon as the victim has applied some of their events.
+      const applied = async () => metricValue(await victim.metrics(), 'fleet_commander_events_total')
+      const a0 = await applied()
+      const cars = Array.from({ length: 400 }, (_, k) => h.load.carId(Math.floor(k * h.o.cars / 400)))
+      const burst = Promise.all(cars.map(c => h.commands.send(c, 'burst')))
+      const deadline = performance.now() + 10_000
+      while (await applied() === a0 && performance.now() < deadline) await sleep(5)
+      const injectedAt = h.now()
+      const appliedBeforeKill = await applied() - a0
       await victim.kill('SIGKILL')
       await burst
-      return { injectedAt, endedAt: injectedAt, notes: { killed: victim.name, burst: cars.length, victimPublishedOfBurst: publishedBeforeKill } }
+      return { injectedAt, endedAt: injectedAt, notes: { killed: victim.name, burst: cars.length, victimAppliedEvents: appliedBeforeKill } }
     }
   },
   {

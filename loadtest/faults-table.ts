@@ -11,7 +11,7 @@ const file = process.env.OUT ?? (replicated ? 'results/faults-replicated.json' :
 const marker = replicated ? 'faults-replicated' : 'faults'
 const order = replicated
   ? ['kafka-leader-kill', 'kafka-two-down', 'redis-master-kill', 'kafka-partition']
-  : ['kafka-stop', 'redis-stop', 'broker-kill', 'broker-drain', 'scorer-kill', 'commander-kill', 'kafka-slow', 'dlq-flood']
+  : ['kafka-stop', 'redis-stop', 'broker-kill', 'broker-drain', 'broker-join', 'scorer-kill', 'commander-kill', 'kafka-slow', 'dlq-flood']
 
 type Run = Record<string, any>
 const runs = (JSON.parse(readFileSync(`${root}${file}`, 'utf8')) as { runs: Record<string, Run> }).runs

@@ -7,7 +7,7 @@
 // vehicle.telemetry (lost) or there twice (duplicates), time until the acknowledged rate is back
 // at ≥ 90 % of before, commands not acknowledged or received twice, what the cars saw. Results
 // are merged by scenario into results/faults.json. Bounded in time; stops everything it started.
-//   FAULTS=kafka-stop,redis-stop,broker-kill,broker-drain,scorer-kill,commander-kill,kafka-slow,dlq-flood npm run faults
+//   FAULTS=kafka-stop,redis-stop,broker-kill,broker-drain,broker-join,scorer-kill,commander-kill,kafka-slow,dlq-flood npm run faults
 // `npm run faults -- --topology replicated` (or FAULTS_TOPOLOGY=replicated) runs the matrix of
 // production's shape instead: three Kafka nodes (replication 3, min ISR 2), Redis with a replica
 // and Sentinels, the services on Sentinel; results in results/faults-replicated.json.
@@ -20,7 +20,7 @@ import { createFaultStack, netnsAvailable, type FaultStack } from './fault-stack
 import { replicatedScenarios } from './fault-scenarios-replicated.js'
 import { createReplicatedFaultStack, isReplicated } from './fault-stack-replicated.js'
 
-// A load run on a development stack: its simulators and commanders provision their own credentials.
+// A load run on a development stack: its simulators provision their own credentials.
 process.env.FLEET_DEV_MODE ??= '1'
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
@@ -48,7 +48,7 @@ const o: RunOptions = {
   commandCars: env('COMMAND_CARS', 200),
   workDir: process.env.FAULTS_WORK_DIR ?? `${root}results/tmp/faults`
 }
-if (o.brokers < 2) throw new Error('BROKERS must be at least 2 (scenarios end broker 1; commanders use broker 0)')
+if (o.brokers < 2) throw new Error('BROKERS must be at least 2 (scenarios end broker 1)')
 
 const netns = process.env.FAULTS_NETNS !== '0' && await netnsAvailable()
 // FAULTS_REDIS_HOST (say 127.0.35.2) keeps Redis's ports clear of a busy machine's ephemeral

@@ -20,7 +20,7 @@ import { metricValue, startBrokerProcess } from '../test/helpers/broker-process.
 import { startMosquitto } from '../test/helpers/mosquitto.js'
 import { goGenerator, pct, simClientOf, startSimulators } from './sim-procs.js'
 
-// A load run on a development stack: its simulators and commanders provision their own credentials.
+// A load run on a development stack: its simulators provision their own credentials.
 process.env.FLEET_DEV_MODE ??= '1'
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d)

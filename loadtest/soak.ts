@@ -22,7 +22,7 @@ import { groupAtEnd } from '../test/helpers/scorer.js'
 import { startServiceProcess } from '../test/helpers/service-process.js'
 import { goGenerator, pct, simClientOf, startSimulators } from './sim-procs.js'
 
-// A load run on a development stack: its simulators and commanders provision their own credentials.
+// A load run on a development stack: its simulators provision their own credentials.
 process.env.FLEET_DEV_MODE ??= '1'
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
@@ -78,7 +78,7 @@ const scorerProcs = await Promise.all(Array.from({ length: scorerCount }, (_, i)
   startServiceProcess('scorer', { name: scorerCount === 1 ? 'scorer' : `scorer-${i}`, env: { ...quiet, FLEET_SCORER_GROUP_ID: scorerGroup, FLEET_SCORER_WATCH_MODEL: 'false' } })))
 for (const sc of scorerProcs) procs.push({ role: 'scorer', name: sc.name, pid: () => sc.child.pid })
 const commander = await startServiceProcess('commander', {
-  env: { ...quiet, FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${pods[0]!.mqttPort}`, FLEET_COMMANDER_ID: `${prefix}-commander`, FLEET_COMMANDER_GROUP: `${prefix}-commander` }
+  env: { ...quiet, FLEET_COMMANDER_ID: `${prefix}-commander`, FLEET_COMMANDER_GROUP: `${prefix}-commander` }
 })
 procs.push({ role: 'commander + api', name: 'commander', pid: () => commander.child.pid })
 const api = await startServiceProcess('api', {
@@ -243,7 +243,7 @@ const summary = {
   ackedPerSecond: w.ackedPerS,
   pubackMs: { p50: pct(w.samples, 0.5), p99: pct(w.samples, 0.99), samples: w.samples.length },
   publishToScoreMs: { p50: pct(scoreSorted, 0.5), p99: pct(scoreSorted, 0.99), samples: scoreSorted.length, note: 'car clock (telemetry ts) to the scorer\'s Redis write (scoredAt) of the latest message of ~300 random cars per second' },
-  commandRoundTripMs: { p50: pct(rttSorted, 0.5), p99: pct(rttSorted, 0.99), ...commandStats, note: 'operator POST → api → Kafka → commander → broker → car → ack → Kafka → commander → Redis → long-poll answers acknowledged' },
+  commandRoundTripMs: { p50: pct(rttSorted, 0.5), p99: pct(rttSorted, 0.99), ...commandStats, note: 'operator POST → api → Kafka → broker → car → ack → Kafka → commander → Redis → long-poll answers acknowledged' },
   scorerLag: { max: lagDuringHold.length ? Math.max(...lagDuringHold) : null, end: lagDuringHold.at(-1) ?? null },
   errors: sims.errors() - errors0,
   cores: { byRole, total: round2(Object.values(byRole).reduce((a, b) => a + b, 0)), loadGeneratorShare: round2((byRole['load generator'] ?? 0) / cpus().length) },
