@@ -32,7 +32,7 @@ let telemetry: Collector | undefined
 
 before(async () => {
   broker = await startBrokerProcess(`${prefix}-broker`)
-  commander = await startServiceProcess('commander', { env: { FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${broker.mqttPort}`, FLEET_COMMANDER_ID: `${prefix}-commander`, FLEET_COMMANDER_GROUP: `${prefix}-commander` } })
+  commander = await startServiceProcess('commander', { env: { FLEET_COMMANDER_ID: `${prefix}-commander`, FLEET_COMMANDER_GROUP: `${prefix}-commander` } })
   api = await startServiceProcess('api', { env: { FLEET_API_KEYS: `ops:operator:${KEY}` } })
 })
 after(async () => {
@@ -158,7 +158,7 @@ test('Redis stops and comes back: broker, commander and api stay up, telemetry s
 
 test('services told to stop while Redis is away still stop, in bounded time', async () => {
   const second = await startBrokerProcess(`${prefix}-broker-2`)
-  const commander2 = await startServiceProcess('commander', { env: { FLEET_COMMANDER_MQTT_URL: `mqtt://127.0.0.1:${second.mqttPort}`, FLEET_COMMANDER_ID: `${prefix}-commander-2`, FLEET_COMMANDER_GROUP: `${prefix}-commander` } })
+  const commander2 = await startServiceProcess('commander', { env: { FLEET_COMMANDER_ID: `${prefix}-commander-2`, FLEET_COMMANDER_GROUP: `${prefix}-commander` } })
   const api2 = await startServiceProcess('api', { env: { FLEET_API_KEYS: `ops:operator:${KEY}` } })
   const car = await connectCar(`${prefix}-c`, second.mqttPort)
   cars.push(car)

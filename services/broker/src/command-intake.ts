@@ -12,6 +12,7 @@ import type { BrokerMetrics } from './broker-metrics.js'
 import { parseCommands, sortCommands, type CommandRecords } from './command-checks.js'
 import type { IngestSink } from './kafka-ingest.js'
 import type { PublishToCar } from './publish-to-car.js'
+import { createConsumerSupervisor, type LaunchedConsumer } from '../../shared/src/consumer-supervisor.js'
 
 export interface CommandIntakeDeps {
   kafka: Kafka
@@ -37,6 +38,8 @@ export interface CommandIntake {
 
 /** Records handled together: read in one Redis round trip, published together, one commit. */
 const SLICE = 200
+/** Longest wait for the consumer to leave its group on stop (Kafka may be away). */
+const LEAVE_MS = 5_000
 const TICK_MS = 250
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -98,63 +101,100 @@ export async function handleCommandSlice (values: Array<Buffer | null>, deps: Co
   return { published: due.length, skipped: sorted.skipped.length }
 }
 
-export function createCommandIntake (deps: CommandIntakeDeps): CommandIntake {
+/** Creates, joins and runs one consumer; `crashed` is called once if kafkajs stops it on its own. */
+async function launchConsumer (deps: CommandIntakeDeps, member: (on: boolean) => void, progress: () => void, crashed: (err: Error) => void): Promise<LaunchedConsumer> {
   const { log, metrics } = deps
   const consumer: Consumer = deps.kafka.consumer({
     groupId: deps.groupId,
     sessionTimeout: 10_000,
     rebalanceTimeout: 10_000,
     heartbeatInterval: 1_000,
+    // a stop waits for the fetch under way: keep the long poll short (commands are few)
+    maxWaitTimeInMs: 1_000,
     allowAutoTopicCreation: false,
-    retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5_000 }
+    // kafkajs' own restart can outlive a disconnect; the supervisor makes a new consumer instead
+    retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5_000, restartOnFailure: async () => false }
   })
-  let member = false
-  const joinedAs = (on: boolean) => {
-    member = on
-    metrics.commandGroupMember.set(on ? 1 : 0)
-  }
   consumer.on(consumer.events.GROUP_JOIN, e => {
-    joinedAs(true)
+    member(true)
     log.info({ group: deps.groupId, partitions: e.payload.memberAssignment[KafkaTopics.commands]?.length ?? 0 }, 'consuming vehicle.commands')
   })
   consumer.on(consumer.events.CRASH, e => {
-    joinedAs(false)
-    log.warn({ err: e.payload.error.message, restart: e.payload.restart }, 'vehicle.commands consumer crashed')
+    member(false)
+    crashed(e.payload.error)
   })
+  const stop = async () => {
+    let slow: NodeJS.Timeout | undefined
+    await Promise.race([
+      consumer.disconnect().catch(() => {}),
+      new Promise<void>(resolve => {
+        slow = setTimeout(() => {
+          log.warn({ ms: LEAVE_MS }, 'vehicle.commands consumer did not leave its group in time; its partitions move after the session timeout')
+          resolve()
+        }, LEAVE_MS)
+      })
+    ])
+    clearTimeout(slow)
+    member(false)
+  }
+  try {
+    await consumer.connect()
+    // A new group starts at the earliest record: every record is checked against its stored
+    // command, so old ones are skipped, and none written before the group's first join is lost.
+    await consumer.subscribe({ topic: KafkaTopics.commands, fromBeginning: true })
+    await consumer.run({
+      autoCommit: true,
+      // each slice's offset is committed as soon as its `sent` events are in Kafka
+      autoCommitThreshold: 1,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 3,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload) => {
+        for (let i = 0; i < batch.messages.length; i += SLICE) {
+          if (!isRunning() || isStale()) return
+          const slice = batch.messages.slice(i, i + SLICE)
+          try {
+            await handleCommandSlice(slice.map(m => m.value), deps, heartbeat)
+          } catch (err) {
+            metrics.commands.inc({ event: 'slice_failed' })
+            log.warn({ err: (err as Error).message, partition: batch.partition, offset: slice[0]?.offset }, 'commands not published; the slice is read again')
+            throw err
+          }
+          resolveOffset(slice[slice.length - 1]!.offset)
+          await commitOffsetsIfNecessary()
+          progress()
+          await heartbeat()
+        }
+      }
+    })
+  } catch (err) {
+    // Kafka away at start: the broker starts all the same, the supervisor tries again later.
+    await stop()
+    crashed(err as Error)
+  }
+  return { stop }
+}
 
+export function createCommandIntake (deps: CommandIntakeDeps): CommandIntake {
+  let member = false
+  const joinedAs = (on: boolean) => {
+    member = on
+    deps.metrics.commandGroupMember.set(on ? 1 : 0)
+  }
+  // A consumer that crashes (Kafka away longer than its retries) is replaced after a backoff, for
+  // as long as it takes: the pod keeps serving cars meanwhile and its partitions go to the others.
+  const supervisor = createConsumerSupervisor({
+    launch: crashed => launchConsumer(deps, joinedAs, () => supervisor.progress(), crashed),
+    log: deps.log.child({ consumer: 'vehicle.commands' }),
+    initialBackoffMs: 1_000,
+    maxBackoffMs: 30_000,
+    maxRestarts: 0,
+    onRestart: () => deps.metrics.commands.inc({ event: 'consumer_restart' })
+  })
   return {
     joined: () => member,
-    async start () {
-      await consumer.connect()
-      // A new group starts at the earliest record: every record is checked against its stored
-      // command, so old ones are skipped, and none written before the group's first join is lost.
-      await consumer.subscribe({ topic: KafkaTopics.commands, fromBeginning: true })
-      await consumer.run({
-        autoCommit: true,
-        // each slice's offset is committed as soon as its `sent` events are in Kafka
-        autoCommitThreshold: 1,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 3,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload) => {
-          for (let i = 0; i < batch.messages.length; i += SLICE) {
-            if (!isRunning() || isStale()) return
-            const slice = batch.messages.slice(i, i + SLICE)
-            try {
-              await handleCommandSlice(slice.map(m => m.value), deps, heartbeat)
-            } catch (err) {
-              metrics.commands.inc({ event: 'slice_failed' })
-              log.warn({ err: (err as Error).message, partition: batch.partition, offset: slice[0]?.offset }, 'commands not published; the slice is read again')
-              throw err
-            }
-            resolveOffset(slice[slice.length - 1]!.offset)
-            await commitOffsetsIfNecessary()
-            await heartbeat()
-          }
-        }
-      })
-    },
+    start: () => supervisor.start(),
     async stop () {
-      await consumer.disconnect().catch(() => {})
+      await supervisor.stop()
       joinedAs(false)
     }
   }

@@ -347,7 +347,8 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       if (draining) return
       draining = true
       const started = Date.now()
-      await commandIntake.stop()
+      // leaving the group waits for the fetch under way: alongside the drain, done before the sink closes
+      const intakeStopped = commandIntake.stop()
       await listeners?.close()
       const moved = await drainCars({
         clients: () => Object.values((aedes as unknown as { clients: Record<string, Client> }).clients),
@@ -379,6 +380,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
         })
       ])
       clearTimeout(slow)
+      await intakeStopped
       sink.close()
       if (keepalive !== null) clearInterval(keepalive)
       await producer.disconnect().catch(() => {})

@@ -7,7 +7,7 @@ import type { Logger } from '../../shared/src/logger.js'
 import { KafkaTopics } from '../../shared/src/topics.js'
 import type { TelemetryRecord } from './batch-scoring.js'
 import type { ConsumerProgress } from './consumer-progress.js'
-import type { LaunchedConsumer } from './consumer-supervisor.js'
+import type { LaunchedConsumer } from '../../shared/src/consumer-supervisor.js'
 import type { ScorerConfig } from './scorer-config.js'
 import type { ScorerMetrics } from './scorer-metrics.js'
 

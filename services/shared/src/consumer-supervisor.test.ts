@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { createLogger } from '../../shared/src/logger.js'
+import { createLogger } from './logger.js'
 import { createConsumerSupervisor, type SupervisorOptions } from './consumer-supervisor.js'
 
 /** A fake consumer launcher: each launch is recorded with its crash callback; a launch may be told to fail. */

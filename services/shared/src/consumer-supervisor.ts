@@ -2,7 +2,7 @@
 // non-retriable error) is replaced by a new one after a growing backoff, counted and logged with
 // its cause; after `maxRestarts` restarts in a row with no progress it gives up and says so, so
 // that the process exits and its supervisor (Kubernetes, the launcher) restarts it.
-import type { Logger } from '../../shared/src/logger.js'
+import type { Logger } from './logger.js'
 
 /** A launched consumer: `stop` leaves the group and disconnects. */
 export interface LaunchedConsumer { stop: () => Promise<void> }
