@@ -11,7 +11,7 @@ import type { Command, CommandEvent } from '../services/shared/src/command-schem
 import { commandKey } from '../services/shared/src/command-store.js'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
-import { metricValue, startBrokerProcesses, type BrokerProcess } from './helpers/broker-process.js'
+import { metricValue, startBrokerProcess, startBrokerProcesses, type BrokerProcess } from './helpers/broker-process.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, endOffsets, type Collector } from './helpers/kafka.js'
 import { startTestCommander } from './helpers/api.js'
@@ -31,7 +31,12 @@ const podEnv = { FLEET_BROKER_DRAIN_MS: '10000', FLEET_BROKER_COMMAND_GROUP: `${
 
 before(async () => {
   await redis.connect()
-  pods = await startBrokerProcesses(['a', 'b', 'c'].map(p => `${prefix}-${p}`), podEnv)
+  // C waits up to 1 s for more records before a Kafka write (FLEET_INGEST_LINGER_MS): between
+  // routing a slice of commands and committing it, it holds their `sent` events that long
+  pods = [
+    ...await startBrokerProcesses(['a', 'b'].map(p => `${prefix}-${p}`), podEnv),
+    await startBrokerProcess(`${prefix}-c`, { ...podEnv, FLEET_INGEST_LINGER_MS: '1000' })
+  ]
   ;[A, B, C] = pods as [BrokerProcess, BrokerProcess, BrokerProcess]
   sender = await startCommandSender(prefix)
   events = await collect(KafkaTopics.commandEvents, key => key.startsWith(prefix))
@@ -140,21 +145,30 @@ test('a consuming pod killed (SIGKILL) mid-stream and a pod joining the group: e
     const CARS = 24
     const receipts = new Map<string, number>()
     const wrongCar: string[] = []
-    const cars = await Promise.all(Array.from({ length: CARS }, async (_, i) => {
-      const id = `${prefix}-once-${i}`
-      const car = await connectCar(id, (i % 2 === 0 ? A : B).mqttPort, { clean: false })
+    const connect = async (id: string, pod: BrokerProcess) => {
+      // listening before CONNACK: a session's queued commands may come in the same read as it
+      const car = mqtt.connect({ host: '127.0.0.1', port: pod.mqttPort, clientId: id, username: id, password: await carPassword(id), clean: false, protocolVersion: 4, reconnectPeriod: 0 })
       car.on('message', (_t, p) => {
         const c = JSON.parse(p.toString()) as Command
         if (c.vehicleId !== id) wrongCar.push(c.commandId)
         receipts.set(c.commandId, (receipts.get(c.commandId) ?? 0) + 1)
         car.publish(MqttTopics.commandAck(id), JSON.stringify({ commandId: c.commandId, result: 'ok' }), { qos: 1 })
       })
+      await new Promise((resolve, reject) => { car.once('connect', resolve); car.once('error', reject) })
       await car.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
-      return { id, car }
+      return car
+    }
+    const cars = await Promise.all(Array.from({ length: CARS }, async (_, i) => {
+      const id = `${prefix}-once-${i}`
+      return { id, i, car: await connect(id, i % 2 === 0 ? A : B) }
     }))
     const ids = cars.map(c => c.id)
     const commands: Command[] = []
-    const reRead = async (ps: BrokerProcess[]) => (await Promise.all(ps.map(async p => metricValue(await p.metrics(), 'fleet_broker_commands_skipped_total', 'already_routed')))).reduce((a, b) => a + b, 0)
+    // records read again and not published: routed before (marked), or answered by then (final)
+    const reRead = async (ps: BrokerProcess[]) => (await Promise.all(ps.map(async p => {
+      const m = await p.metrics()
+      return metricValue(m, 'fleet_broker_commands_skipped_total', 'already_routed') + metricValue(m, 'fleet_broker_commands_skipped_total', '"final"')
+    }))).reduce((a, b) => a + b, 0)
     const reReadBefore = await reRead([A, B])
     let streaming = true
     const stream = (async () => {
@@ -163,13 +177,25 @@ test('a consuming pod killed (SIGKILL) mid-stream and a pod joining the group: e
         await sleep(40)
       }
     })()
-    // mid-stream: C has routed some, and a burst is on its way to it when it dies
+    // mid-stream: C has routed part of a burst and marked it, and waits on its `sent` events
+    // (its linger) before it commits; it dies then, so another pod reads those records again
     await until('C routing commands', async () => metricValue(await C.metrics(), 'fleet_broker_commands_published_total') > 0, 20_000)
-    const consumed = metricValue(await C.metrics(), 'fleet_broker_commands_consumed_total')
+    const published = metricValue(await C.metrics(), 'fleet_broker_commands_published_total')
     commands.push(...await sender.sendMany(Array.from({ length: 600 }, (_, j) => ids[j % CARS]!)))
-    await until('C reading the burst', async () => metricValue(await C.metrics(), 'fleet_broker_commands_consumed_total') > consumed, 10_000)
+    await until('C routing the burst', async () => metricValue(await C.metrics(), 'fleet_broker_commands_published_total') > published, 10_000)
+    await sleep(100) // past the routed marks (a Redis round trip), well inside the linger
     assert.equal(await C.kill('SIGKILL'), null, 'killed, not exited')
     pods = pods.filter(p => p !== C)
+    // a third of the cars move to the other pod meanwhile: a new connection knows nothing of
+    // what the last one was sent, so only the broker's record of what it routed keeps them from
+    // getting C's commands again
+    await Promise.all(cars.filter(c => c.i % 3 === 0).map(async c => {
+      // the connection is lost, as on a car (a graceful end may PUBACK what it then drops)
+      const closed = new Promise<void>(resolve => c.car.once('close', () => resolve()))
+      c.car.end(true)
+      await closed
+      c.car = await connect(c.id, c.i % 2 === 0 ? B : A)
+    }))
     await sleep(1_000)
     const [D] = await startBrokerProcesses([`${prefix}-d`], podEnv)
     pods.push(D!)
@@ -187,7 +213,10 @@ test('a consuming pod killed (SIGKILL) mid-stream and a pod joining the group: e
     }, 60_000)
     await sleep(1_000)
     const twice = [...receipts].filter(([, n]) => n > 1).map(([id]) => id)
-    console.log(`# ${want.size} commands, ${receipts.size} received, ${twice.length} twice; routed by C, read again after the kill and not sent again: ${await reRead([A, B, D!]) - reReadBefore}`)
+    const notSentAgain = await reRead([A, B, D!]) - reReadBefore
+    console.log(`# ${want.size} commands, ${receipts.size} received, ${twice.length} twice; read again after the kill and not published again (routed or answered by then): ${notSentAgain}`)
+    // How many the kill left uncommitted depends on where in C's linger it landed (seen: 2 to 280);
+    // services/broker/src/command-intake.test.ts proves what happens to each of them.
     assert.deepEqual(twice, [], 'no car got a command twice')
     assert.deepEqual(wrongCar, [])
     assert.equal(receipts.size, want.size)

@@ -55,8 +55,8 @@ export type SkipReason = 'invalid' | 'no_record' | 'mismatch' | 'final' | 'expir
 export interface Sorted {
   /** To publish: the stored commands, in the order of their records. */
   due: Command[]
-  /** Routed before (by a broker that may have died before recording it): their `sent` is recorded again. */
-  routedPending: Command[]
+  /** Routed before by a broker that may have died before recording it (the record has no `sent`): it is recorded again. */
+  resend: Command[]
   skipped: Array<{ reason: SkipReason, commandId?: string, detail?: Record<string, unknown> }>
 }
 
@@ -74,7 +74,7 @@ export function parseCommands (values: Array<Buffer | null>): Array<Command | nu
 
 /** Sorts parsed commands by what their stored records say. */
 export function sortCommands (commands: Array<Command | null>, stored: StoredCommand[], now: number): Sorted {
-  const out: Sorted = { due: [], routedPending: [], skipped: [] }
+  const out: Sorted = { due: [], resend: [], skipped: [] }
   const inSlice = new Set<string>()
   let k = 0
   for (const c of commands) {
@@ -90,14 +90,17 @@ export function sortCommands (commands: Array<Command | null>, stored: StoredCom
     const s = commandOf(record)
     if (!sameCommand(c, s)) {
       out.skipped.push({ reason: 'mismatch', commandId: c.commandId, detail: { storedVehicleId: s.vehicleId, kafkaVehicleId: c.vehicleId } })
-    } else if (FINAL_STATUSES.has(record.status)) {
+      continue
+    }
+    // its car may have answered already; the history still needs the step (the projection files it)
+    if (routed && !record.history.some(h => h.status === 'sent')) out.resend.push(s)
+    if (FINAL_STATUSES.has(record.status)) {
       out.skipped.push({ reason: 'final', commandId: c.commandId })
     } else if (Date.parse(s.expiresAt) <= now) {
       // The commander's sweeper declares it expired; the broker would not deliver it anyway.
       out.skipped.push({ reason: 'expired', commandId: c.commandId })
     } else if (routed || record.status !== 'pending' || inSlice.has(s.commandId)) {
       out.skipped.push({ reason: 'already_routed', commandId: c.commandId })
-      if (record.status === 'pending') out.routedPending.push(s)
     } else {
       inSlice.add(s.commandId)
       out.due.push(s)

@@ -89,7 +89,7 @@ export async function handleCommandSlice (values: Array<Buffer | null>, deps: Co
     }
     log.debug({ commands: due.length }, 'commands routed')
   }
-  const sent = [...due, ...sorted.routedPending]
+  const sent = [...due, ...sorted.resend]
   if (sent.length > 0) {
     const t = now()
     const at = new Date(t).toISOString()
