@@ -8,15 +8,14 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
-import type { MqttClient } from 'mqtt'
-import type { Command, CommandEvent } from '../services/shared/src/command-schema.js'
+import type { CommandEvent } from '../services/shared/src/command-schema.js'
 import { provisionForLoad } from '../services/shared/src/load-credentials.js'
 import { parseTelemetry } from '../services/shared/src/telemetry-schema.js'
-import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
+import { KafkaTopics } from '../services/shared/src/topics.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { freePort } from './helpers/broker-process.js'
-import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
-import { servicePassword } from './helpers/credentials.js'
+import { uniqueFleetPrefix } from './helpers/cars.js'
+import { startCommandSender, type CommandSender } from './helpers/commands.js'
 import { collect, type Collector } from './helpers/kafka.js'
 
 const root = new URL('..', import.meta.url).pathname
@@ -70,18 +69,19 @@ async function startGoFleet (prefix: string, cars: number, url: string, env: Rec
 
 let telemetry: Collector
 let events: Collector
-let commander: MqttClient
+let commander: CommandSender
 const prefix = uniqueFleetPrefix('gofleet')
 
 before(async () => {
   brokers.push(await startTestBroker())
   telemetry = await collect(KafkaTopics.telemetry, key => key.startsWith(prefix))
   events = await collect(KafkaTopics.commandEvents, key => key.startsWith(prefix))
-  commander = await connectCar('service:commander', brokers[0]!.mqttPort, { clientId: `service:commander:${prefix}`, password: await servicePassword() })
+  commander = await startCommandSender(prefix)
+  await brokers[0]!.commandsJoined()
 }, { timeout: 120_000 })
 
 after(async () => {
-  await commander?.endAsync()
+  await commander?.stop()
   await telemetry?.stop()
   await events?.stop()
   for (const b of brokers) await b.stop()
@@ -102,13 +102,8 @@ test('Go fleet: 300 cars publish at QoS 1 through the broker into Kafka and answ
   const fleet = await startGoFleet(prefix, cars, `mqtt://127.0.0.1:${brokers[0]!.mqttPort}`)
   await fleet.waitFor(r => r.connected === cars, 30_000)
   await sleep(1_500) // every car has subscribed to its commands
-  const sent: string[] = []
-  for (let i = 0; i < 10; i++) {
-    const vehicleId = fleet.ids[i * 30]!
-    const cmd: Command = { commandId: `${prefix}-cmd-${i}`, vehicleId, type: 'flash-lights', params: { times: 2 }, createdAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 60_000).toISOString() }
-    sent.push(cmd.commandId)
-    await commander.publishAsync(MqttTopics.commands(vehicleId), JSON.stringify(cmd), { qos: 1 })
-  }
+  // the cloud's commands, through vehicle.commands as the api sends them
+  const sent = (await commander.sendMany(Array.from({ length: 10 }, (_, i) => fleet.ids[i * 30]!))).map(c => c.commandId)
   await sleep(4_000)
   assert.equal(await fleet.stop(), 0)
   const final = fleet.last()!
