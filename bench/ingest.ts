@@ -6,9 +6,8 @@
 // generator, RSS, and the fleet/Mosquitto ratio; the median round is the headline. Needs the
 // stack (scripts/stack.sh up).
 //   CARS=50 INFLIGHT=100 DURATION_S=20 LOAD_PROCS=1 ROUNDS=3 PEER=mosquitto|none [CPU_PROF=dir]
-//   KAFKA_CLIENTS=platformatic[,kafkajs] BROKER_NODE_ARGS='--flag …' npm run bench:ingest
-// KAFKA_CLIENTS: the broker's Kafka clients to measure, one run each per round (the first is the
-// headline). CPU_PROF=dir: the broker process writes a V8 CPU profile there (node --cpu-prof).
+//   BROKER_NODE_ARGS='--flag …' npm run bench:ingest
+// CPU_PROF=dir: the broker process writes a V8 CPU profile there (node --cpu-prof).
 // BROKER_NODE_ARGS: node flags of the broker besides the production ones (BROKER_NODE_FLAGS).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -21,7 +20,8 @@ const rounds = env('ROUNDS', 3)
 const load1 = loadavg()[0]!
 const prof = process.env.CPU_PROF
 const nodeArgs = (process.env.BROKER_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
-const clients = (process.env.KAFKA_CLIENTS ?? 'platformatic').split(',').map(c => c.trim()).filter(c => c !== '')
+// The broker's one Kafka client (kafkajs left the ingest path; its last figures are in docs/benchmarks.md).
+const clients = ['platformatic']
 const withPeer = (process.env.PEER ?? 'mosquitto') === 'mosquitto'
 
 const round2 = (n: number) => Math.round(n * 100) / 100
@@ -43,7 +43,6 @@ for (let i = 0; i < rounds; i++) {
       label: `fleet broker → Kafka (acks=all, ${client})`,
       brokers: 1,
       ...load,
-      brokerEnv: { FLEET_BROKER_KAFKA_CLIENT: client },
       brokerNodeArgs: [...nodeArgs, ...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}/${client}-${i}`])]
     })
     console.log(`[round ${i + 1}/${rounds}] ${describe(r)}`)

@@ -99,9 +99,8 @@ test('an offline car with a persistent session gets its command when it comes ba
   await commander.publishAsync(MqttTopics.commands(id), JSON.stringify(cmd), { qos: 1 })
   // The PUBACK means the command is in the offline session's queue (stock aedes PUBACKs first
   // and queues after, so a car coming back in that moment would find the queue empty).
-  const store = (tb.broker.aedes as unknown as { persistence: unknown }).persistence as { outgoingStream: (client: { id: string }) => AsyncIterable<{ topic: string, payload: Buffer, qos: number }> }
   const queued: Array<{ topic: string, payload: Buffer, qos: number }> = []
-  for await (const packet of store.outgoingStream({ id })) queued.push(packet)
+  for await (const packet of tb.broker.engine.queuedFor(id)) queued.push(packet)
   assert.equal(queued.length, 1, 'queued by the time of the PUBACK')
   assert.equal(queued[0]!.topic, MqttTopics.commands(id))
   assert.equal(queued[0]!.qos, 1)

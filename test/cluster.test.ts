@@ -11,7 +11,7 @@ import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { metricValue, startBrokerProcesses, type BrokerProcess } from './helpers/broker-process.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, endOffsets } from './helpers/kafka.js'
-import { sessionSubscriptionsKey } from '../services/broker/src/session-index.js'
+import { sessionSubscriptionsKey } from '../services/broker/src/mqtt-engine/index.js'
 import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
 import { carPassword, servicePassword } from './helpers/credentials.js'
 

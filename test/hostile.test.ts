@@ -115,7 +115,7 @@ test('a subscriber that never reads is dropped; the publisher is not slowed', as
   const publishMs = Date.now() - t0
   assert.ok(publishMs < 20_000, `3,000 commands (24 MB) acknowledged to the commander in ${publishMs} ms`)
   // (the paused socket itself cannot notice: its end of stream waits behind unread data)
-  const connected = () => (tb.broker.aedes as unknown as { clients: Record<string, unknown> }).clients[id] !== undefined
+  const connected = () => tb.broker.engine.clientById(id) !== undefined
   const deadline = Date.now() + 10_000
   while (connected() && Date.now() < deadline) await sleep(100)
   assert.equal(connected(), false, 'the broker dropped the deaf subscriber')

@@ -187,8 +187,8 @@ export async function startFleetTarget (): Promise<Started> {
       const onPublish = (packet: { topic: string, payload: Buffer | string, qos: number, retain: boolean }) => {
         if (packet.topic === topic) received.push({ topic, payload: Buffer.from(packet.payload), qos: packet.qos, retain: packet.retain })
       }
-      tb.broker.aedes.on('publish', onPublish as never)
-      return watchOf(received, `broker publish of ${topic}`, async () => { tb.broker.aedes.off('publish', onPublish as never) })
+      tb.broker.engine.onPublish(onPublish as never)
+      return watchOf(received, `broker publish of ${topic}`, async () => { tb.broker.engine.offPublish(onPublish as never) })
     },
     watchTelemetry: async id => kafkaWatch(id),
     wildcardFilters: id => ['vehicles/+/commands', `vehicles/${id}/#`],

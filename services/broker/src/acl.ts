@@ -2,10 +2,10 @@
 // subscribes only to vehicles/{own id}/commands. The commander service publishes only to
 // vehicles/{any id}/commands and subscribes to nothing. A refused subscription gets SUBACK 0x80
 // [MQTT-3.9.3]; the connection stays.
-import type { AuthorizeSubscribeHandler, Client } from 'aedes'
 import type { Logger } from '../../shared/src/logger.js'
 import { parseVehicleTopic, type VehicleTopic } from '../../shared/src/topics.js'
 import type { BrokerMetrics } from './broker-metrics.js'
+import type { AuthorizeSubscribeHandler, Client } from './mqtt-engine/index.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 
 const publishable = new Set(['telemetry', 'status', 'commandAck'])

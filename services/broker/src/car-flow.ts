@@ -9,9 +9,9 @@
 //   costs besides) passed `podBytes`; every car is then paused after its next message until
 //   Kafka's acknowledgements bring the total under three quarters of it (a Kafka outage at full
 //   fleet density would otherwise need cars × window × message bytes).
-import type { Client } from 'aedes'
 import type { BrokerMetrics } from './broker-metrics.js'
 import type { IngestRecord, IngestSink } from './kafka-ingest.js'
+import type { Client } from './mqtt-engine/index.js'
 
 /** What a held message costs besides its payload (record, callbacks, queues; measured ~1 KiB). */
 export const HELD_RECORD_OVERHEAD = 1_024

@@ -1,18 +1,14 @@
 // The broker: aedes with fleet's policy hooks, Kafka ingest of telemetry, listeners and ops
 // endpoints. `createBroker(config, deps)` is what main.ts, the tests and the all-in-one launcher use.
 import { hostname } from 'node:os'
-import { Aedes, type Client, type PublishPacket } from 'aedes'
 import { Redis } from 'ioredis'
-import type { Kafka } from 'kafkajs'
-import redisPersistence from 'aedes-persistence-redis'
-import MQEmitterRedis from 'mqemitter-redis'
 import type { Registry } from 'prom-client'
-import { createKafka, kafkaSecurity, platformaticSecurity } from '../../shared/src/kafka.js'
+import { kafkaSecurity, platformaticSecurity } from '../../shared/src/kafka.js'
 import { KafkaTopics, MqttTopics, isVehicleId } from '../../shared/src/topics.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
-import { createRedisErrorWatch, type RedisEvents } from '../../shared/src/redis-errors.js'
+import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
 import { commandsTopicOwner, createAuthorizeSubscribe, maySubscribe } from './acl.js'
 import { createAddressLimiter, createAdmission } from './admission.js'
 import { createAuthFailureLimiter } from './auth-failures.js'
@@ -21,15 +17,10 @@ import { legacyTokens, type BrokerConfig } from './broker-config.js'
 import { createCredentialCheck } from './credential-check.js'
 import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
 import { createKafkaIngest, type IngestSink } from './kafka-ingest.js'
-import { kafkajsRecordProducer, platformaticRecordProducer, type RecordProducer } from './record-producer.js'
+import { platformaticRecordProducer, type RecordProducer } from './record-producer.js'
 import { startListeners, type Listeners } from './listeners.js'
-import { createPacketGuard, type FastPublish } from './packet-guard.js'
+import { createLocalSessions, createMqttEngine, createSharedSessions, isExactCommandsTopic, refreshKeepalive, type Client, type MqttEngine } from './mqtt-engine/index.js'
 import { trackPresence } from './presence.js'
-import { createLocalEmitter, createRoutingEmitter, isExactCommandsTopic } from './routing-emitter.js'
-import { indexOwnSubscriptionsInRedis, type IndexedStore } from './session-index.js'
-import { boundQos2State, Qos2WindowFullError, type IncomingStore as Qos2Store } from './qos2-window.js'
-import { expireQueues } from './session-expiry.js'
-import { applySessionRules, type SessionStore } from './session-store.js'
 import { createTelemetryIntake } from './telemetry-intake.js'
 import { createRejectionLog } from './rejection-log.js'
 import { readTlsFiles, watchTlsFiles } from './tls-files.js'
@@ -42,7 +33,8 @@ import { createVehicleAuth } from './vehicle-auth.js'
 export interface BrokerDeps {
   log?: Logger
   registry?: Registry
-  kafka?: Kafka
+  /** The ingest path's Kafka producer (default: @platformatic/kafka from the config). */
+  producer?: RecordProducer
   redis?: Redis
 }
 
@@ -64,18 +56,14 @@ export interface FleetBroker {
   /** Graceful stop: stop accepting, stop reading, finish Kafka writes and PUBACKs, close clients. */
   stop: () => Promise<void>
   readonly id: string
-  readonly aedes: Aedes
+  /** The MQTT engine (mqtt-engine/): the broker's only way to aedes. */
+  readonly engine: MqttEngine
   readonly metrics: BrokerMetrics
   readonly registry: Registry
   readonly sink: IngestSink
 }
 
-/** The part of aedes' persistence that holds received QoS 2 packets until their PUBREL. */
-interface IncomingStore { incomingGetPacket: (client: Client, packet: PublishPacket) => Promise<unknown> }
-
 const KEEPALIVE_REFRESH_MS = 1_000
-type RedisEmitter = import('mqemitter').MQEmitter & { subConn: RedisEvents & { disconnect: () => void }, pubConn: RedisEvents & { disconnect: () => void }, state: { on: (e: 'error', l: () => void) => unknown } }
-const redisEmitter = (url: string) => new (MQEmitterRedis as unknown as new (o: object) => RedisEmitter)({ connectionString: url })
 const SOCKET_SLACK = 500
 const CLOSE_WAIT_MS = 5_000
 /** Most remote addresses the failed-auth limiter tracks (about 100 B each). */
@@ -91,9 +79,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const redisErrors = createRedisErrorWatch('broker', registry, log)
   const ownRedis = deps.redis === undefined
   const redis = deps.redis ?? new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
-  const producer: RecordProducer = deps.kafka !== undefined || config.kafkaClient === 'kafkajs'
-    ? kafkajsRecordProducer(deps.kafka ?? createKafka(config, log, `-broker-${id}`))
-    : platformaticRecordProducer({ clientId: `${config.kafkaClientId}-broker-${id}`, brokers: config.kafkaBrokers, topics: [KafkaTopics.telemetry, KafkaTopics.telemetryDlq, KafkaTopics.commandEvents], security: platformaticSecurity(kafkaSecurity(config)) })
+  const producer: RecordProducer = deps.producer ?? platformaticRecordProducer({ clientId: `${config.kafkaClientId}-broker-${id}`, brokers: config.kafkaBrokers, topics: [KafkaTopics.telemetry, KafkaTopics.telemetryDlq, KafkaTopics.commandEvents], security: platformaticSecurity(kafkaSecurity(config)) })
   const sink = createKafkaIngest({ producer, lingerMs: config.lingerMs, maxBatch: config.maxBatch, log, metrics })
   let connectedClients = () => 0
   const admission = createAdmission({ maxConnections: config.maxConnections, connectsPerSecond: config.connectRate, connected: () => connectedClients() })
@@ -123,96 +109,80 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     metrics,
     log,
     rejections: createRejectionLog({ redis, source: `broker:${id}`, registry, log }),
-    // aedes' own store of QoS 2 packets awaiting PUBREL (rejects when there is none)
-    qos2Received: (client, packet) => (aedes as unknown as { persistence: IncomingStore }).persistence.incomingGetPacket(client, packet).then(() => true, () => false)
+    qos2Received: (client, packet) => engine.qos2Received(client, packet)
   })
 
   gaugeHeld = intake.heldBytes
   const commands = createCommandRelay({ sink, identity: auth.identity, brokerId: id, metrics, log })
   const shared = config.persistence === 'redis'
-  // aedes-persistence-redis' own destroy() needs the (then closed) emitter; its connection is ours to close.
   const persistenceRedis = shared ? new Redis(config.redisUrl) : null
   redisErrors.watch('state', redis)
   if (persistenceRedis !== null) redisErrors.watch('sessions', persistenceRedis)
-  // mqemitter-redis re-emits its connections' errors on `state`, where nobody listening means a
-  // crash; they are counted on the connections themselves.
-  let emitter: RedisEmitter | null = null
-  const sharedEmitter = (): RedisEmitter => {
-    const e = emitter = redisEmitter(config.redisUrl)
-    e.state.on('error', () => {})
-    redisErrors.watch('emitter-sub', e.subConn)
-    redisErrors.watch('emitter-pub', e.pubConn)
-    return e
-  }
-  const aedes = new Aedes({
+  const engine = createMqttEngine({
     id,
-    heartbeatInterval: config.heartbeatMs,
-    ...(shared
-      ? {
-          persistence: applySessionRules(indexOwnSubscriptionsInRedis(expireQueues(boundQos2State(redisPersistence({ conn: persistenceRedis!, packetTTL: () => config.sessionExpiryS }) as unknown as SessionStore & IndexedStore & Qos2Store, {
-            redis: persistenceRedis!,
-            maxPending: config.maxQos2Pending,
-            ttlSeconds: config.sessionExpiryS,
-            onFull: client => {
-              log.warn({ clientId: client.id.slice(0, 80), limit: config.maxQos2Pending }, 'too many QoS 2 PUBLISHes awaiting PUBREL: connection closed')
-            }
-          }), { redis: persistenceRedis!, ttlSeconds: config.sessionExpiryS }), {
-            redis: persistenceRedis!,
-            ownerOf: commandsTopicOwner
-          }), {
-            maySubscribe: (client, filter) => maySubscribe(auth.identity, client, filter),
-            neverRetained: isExactCommandsTopic,
-            onStoreError: (op, err) => {
-              metrics.sessionErrors.inc({ op })
-              log.debug({ op, err: err.message }, 'session store write failed; connection kept')
-            }
-          }) as never,
-          mq: config.emitter === 'routed'
-            ? createRoutingEmitter({ local: createLocalEmitter(), shared: sharedEmitter() })
-            : sharedEmitter()
-        }
-      : { mq: createLocalEmitter() }),
-    connectTimeout: config.connectTimeoutMs,
-    maxInflightInbound: config.maxQos2Pending,
-    drainTimeout: config.slowClientTimeoutMs,
-    preConnect: auth.preConnect,
-    authenticate: auth.authenticate,
-    authorizePublish: intake.authorizePublish,
-    authorizeSubscribe: createAuthorizeSubscribe(auth.identity, metrics, log),
-    authorizeForward: commands.authorizeForward
-  })
-  commands.attach(aedes)
-  connectedClients = () => aedes.connectedClients
-  trackPresence(aedes, { redis, identity: auth.identity, brokerId: id, sessionExpirySeconds: config.sessionExpiryS, metrics, log })
-  // Telemetry's route is Kafka: it never enters the emitter, retained store or offline queues.
-  // A QoS 1 command was routed by the intake as a copy before its PUBACK; the original goes nowhere.
-  // (aedes calls publish(packet, client, done) internally; its types only know (packet, done).)
-  type Done = (err?: Error) => void
-  const publish = aedes.publish.bind(aedes) as unknown as (packet: PublishPacket, client: Client | Done | null, done?: Done) => void
-  aedes.publish = ((packet: PublishPacket, client: Client | Done | null, done?: Done) => {
-    if ((intake.isIngested(packet) && config.emitter === 'routed') || intake.isRerouted(packet)) {
-      // Call back asynchronously, as aedes' own emitters do; its read loop expects that contract.
-      const cb = typeof client === 'function' ? client : done
-      if (cb !== undefined) process.nextTick(cb)
-      return
+    heartbeatMs: config.heartbeatMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    maxQos2Pending: config.maxQos2Pending,
+    slowClientTimeoutMs: config.slowClientTimeoutMs,
+    maxPacketBytes: config.maxPacketBytes,
+    sessions: persistenceRedis === null
+      ? createLocalSessions()
+      : createSharedSessions({
+        redisUrl: config.redisUrl,
+        redis: persistenceRedis,
+        expirySeconds: config.sessionExpiryS,
+        maxQos2Pending: config.maxQos2Pending,
+        onQos2Full: client => {
+          log.warn({ clientId: client.id.slice(0, 80), limit: config.maxQos2Pending }, 'too many QoS 2 PUBLISHes awaiting PUBREL: connection closed')
+        },
+        maySubscribe: (client, filter) => maySubscribe(auth.identity, client, filter),
+        neverRetained: isExactCommandsTopic,
+        ownerOf: commandsTopicOwner,
+        onStoreError: (op, err) => {
+          metrics.sessionErrors.inc({ op })
+          log.debug({ op, err: err.message }, 'session store write failed; connection kept')
+        },
+        watch: redisErrors.watch
+      }),
+    hooks: {
+      preConnect: auth.preConnect,
+      authenticate: auth.authenticate,
+      authorizePublish: intake.authorizePublish,
+      authorizeSubscribe: createAuthorizeSubscribe(auth.identity, metrics, log),
+      authorizeForward: commands.authorizeForward
+    },
+    // Telemetry's route is Kafka: it never enters the emitter, retained store or offline queues.
+    // A QoS 1 command was routed by the intake as a copy before its PUBACK; the original goes nowhere.
+    endsHere: packet => intake.isIngested(packet) || intake.isRerouted(packet),
+    fast: {
+      vehicleOf: auth.identity.get,
+      topicOf: MqttTopics.telemetry,
+      take: intake.telemetry,
+      taken: count => metrics.fastPath.inc(count)
+    },
+    isHeld: intake.isHeld,
+    onPacketTooLarge: client => {
+      metrics.refused.inc({ reason: 'packet_too_large' })
+      log.warn({ clientId: client.id?.slice(0, 80) }, 'packet too large: connection closed')
     }
-    publish(packet, client, done)
-  }) as unknown as Aedes['publish']
+  })
+  commands.attach(engine)
+  connectedClients = engine.connectedClients
+  trackPresence(engine, { redis, identity: auth.identity, brokerId: id, sessionExpirySeconds: config.sessionExpiryS, metrics, log })
 
-  aedes.on('client', () => metrics.connections.set(aedes.connectedClients))
-  aedes.on('clientDisconnect', () => metrics.connections.set(aedes.connectedClients))
+  engine.onClient(() => metrics.connections.set(engine.connectedClients()))
+  engine.onClientDisconnect(() => metrics.connections.set(engine.connectedClients()))
   const overQos2Window = new WeakSet<Client>()
-  aedes.on('clientError', (client: Client, err: Error) => {
-    // past the QoS 2 window: aedes' own per-connection check or the per-car one (qos2-window.ts);
+  engine.onClientError((client, err, kind) => {
     // every packet of the read fails alike, the connection is counted once
-    if ((err instanceof Qos2WindowFullError || err.message.startsWith('maxInflightInbound')) && !overQos2Window.has(client)) {
+    if (kind === 'qos2_window' && !overQos2Window.has(client)) {
       overQos2Window.add(client)
       metrics.refused.inc({ reason: 'qos2_window' })
     }
     metrics.clientErrors.inc({ stage: 'connected' })
     log.debug({ err: err.message }, 'client error')
   })
-  aedes.on('connectionError', (_client: Client, err: Error) => {
+  engine.onConnectionError(err => {
     metrics.clientErrors.inc({ stage: 'before_connect' })
     log.debug({ err: err.message }, 'connection error before CONNECT completed')
   })
@@ -227,19 +197,6 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   let openStreams = 0
   const addressLimiter = createAddressLimiter(config.connectRatePerAddress)
 
-  // The fast path ends where ingested packets end anyway; with redis-all they go on to Redis.
-  const fastPublish: FastPublish | undefined = config.fastPath && config.emitter === 'routed'
-    ? {
-        vehicleOf: auth.identity.get,
-        topicOf: MqttTopics.telemetry,
-        take: intake.telemetry,
-        taken: count => metrics.fastPath.inc(count)
-      }
-    : undefined
-  const guardPackets = createPacketGuard(config.maxPacketBytes, client => {
-    metrics.refused.inc({ reason: 'packet_too_large' })
-    log.warn({ clientId: client.id?.slice(0, 80) }, 'packet too large: connection closed')
-  }, fastPublish, intake.isHeld)
   const onStreamClose = () => { openStreams-- }
   const onStream = (stream: import('node:stream').Duplex, info: StreamInfo, req?: import('node:http').IncomingMessage) => {
     // Sockets that never complete CONNECT count too: past the limit plus some slack, refuse
@@ -258,19 +215,19 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     stream.on('close', onStreamClose) // 'close' comes once; one shared listener costs no closure per car
     // only TLS streams carry what transport() asks, and WebSocket streams their peer's address
     if (info.tls !== null || info.listener === 'ws') streams.set(stream, info)
-    guardPackets(aedes.handle(stream, req as never))
+    engine.handle(stream, req)
   }
 
   return {
     id,
-    aedes,
+    engine,
     metrics,
     registry,
     sink,
     async start () {
       if (ownRedis) await redis.connect()
       await producer.connect()
-      await aedes.listen()
+      await engine.start()
       const tls = config.tlsCertFile === ''
         ? null
         : { port: config.tlsPort, wssPort: config.wssPort, context: readTlsFiles(tlsFiles), requestCert: config.tlsClientAuth !== 'password', rejectUnauthorized: config.tlsClientAuth === 'certificate' }
@@ -294,10 +251,10 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
         const l = listeners
         stopTlsWatch = watchTlsFiles(tlsFiles, context => l.setSecureContext(context), log, ok => metrics.tlsReloads.inc({ result: ok ? 'ok' : 'refused' }))
       }
-      await watchRevocations({ aedes, subscriber: revocations, identity: auth.identity, metrics, log })
+      await watchRevocations({ engine, subscriber: revocations, identity: auth.identity, metrics, log })
       // A car whose PUBACK we hold cannot send PINGREQ (its socket is not read); it is alive.
       keepalive = setInterval(() => {
-        for (const client of intake.heldClients()) (client as unknown as { _keepaliveTimer?: NodeJS.Timeout | null })._keepaliveTimer?.refresh()
+        for (const client of intake.heldClients()) refreshKeepalive(client)
       }, KEEPALIVE_REFRESH_MS)
       keepalive.unref()
       ops = createOpsServer({
@@ -321,26 +278,10 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       draining = true
       const started = Date.now()
       await listeners?.close()
-      for (const client of Object.values((aedes as unknown as { clients: Record<string, { pause: () => void }> }).clients)) client.pause()
+      engine.pauseReads()
       const drained = await sink.drain(config.drainMs)
       log.info({ drained, pending: sink.pending(), ms: Date.now() - started }, 'ingest drained')
-      // Give the PUBACKs of the last batch a turn to be written before sockets close.
-      await new Promise(resolve => setImmediate(resolve))
-      // aedes.close ends with the emitter's QUITs, which ioredis holds until Redis answers: with
-      // Redis away that is forever, so after a while its connections are dropped instead.
-      let slow: NodeJS.Timeout | undefined
-      await Promise.race([
-        new Promise<void>(resolve => aedes.close(() => resolve())),
-        new Promise<void>(resolve => {
-          slow = setTimeout(() => {
-            log.warn({ ms: CLOSE_WAIT_MS }, 'clients not closed in time (Redis away?); dropping the emitter connections')
-            emitter?.subConn.disconnect()
-            emitter?.pubConn.disconnect()
-            resolve()
-          }, CLOSE_WAIT_MS)
-        })
-      ])
-      clearTimeout(slow)
+      if (!await engine.close(CLOSE_WAIT_MS)) log.warn({ ms: CLOSE_WAIT_MS }, 'clients not closed in time (Redis away?); dropped the emitter connections')
       sink.close()
       if (keepalive !== null) clearInterval(keepalive)
       await producer.disconnect().catch(() => {})

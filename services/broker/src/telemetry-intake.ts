@@ -2,13 +2,12 @@
 // before aedes would write a QoS 1 PUBACK. Telemetry (and a car's command acks) is validated and
 // written to Kafka (or, if invalid, to the DLQ with its reason), and its PUBACK is written by us once Kafka acknowledged
 // the record, in the order the PUBLISHes arrived [MQTT-4.6.0-2] (aedes is told the packet is
-// QoS 0 so it writes none itself). The car's socket keeps being read — so PINGREQs are answered
+// QoS 0 so it writes none itself: holdAck). The car's socket keeps being read — so PINGREQs are answered
 // while Kafka is slow or down — until the car has `maxInflight` messages unacknowledged; then its
 // socket is no longer read until Kafka catches up (per-car backpressure, memory bounded by
 // maxInflight × max payload). Ingested packets end here: they are marked so the broker does not
 // route them on (nobody may subscribe to telemetry). The commander's QoS 1 commands get the same
 // care the other way round: their PUBACK waits until aedes has routed them (routeCommand).
-import type { AuthorizePublishHandler, Client, PublishPacket } from 'aedes'
 import type { Logger } from '../../shared/src/logger.js'
 import { parseTelemetry } from '../../shared/src/telemetry-schema.js'
 import { KafkaTopics, MqttTopics } from '../../shared/src/topics.js'
@@ -19,6 +18,7 @@ import type { IngestRecord, IngestSink } from './kafka-ingest.js'
 import type { RejectionLog } from './rejection-log.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 import { createCarFlow } from './car-flow.js'
+import { holdAck, publishRouted, writePubacks, type AuthorizePublishHandler, type Client, type PublishPacket } from './mqtt-engine/index.js'
 
 /** How much of a refused payload the DLQ record keeps. */
 const DLQ_PAYLOAD_BYTES = 4_096
@@ -84,19 +84,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
   const flushAcks = () => {
     const due = acks
     acks = new Map()
-    for (const [client, ids] of due) {
-      const conn = client.conn
-      if (conn.destroyed || !conn.writable) continue
-      const buf = Buffer.allocUnsafe(ids.length * 4)
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i]!
-        buf[i * 4] = 0x40 // PUBACK
-        buf[i * 4 + 1] = 2
-        buf[i * 4 + 2] = id >> 8
-        buf[i * 4 + 3] = id & 0xff
-      }
-      conn.write(buf)
-    }
+    for (const [client, ids] of due) writePubacks(client, ids)
   }
   const queueAck = (client: Client, messageId: number) => {
     if (acks.size === 0) setImmediate(flushAcks)
@@ -120,14 +108,13 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
   const commandAcks = new WeakMap<Client, Array<{ messageId: number, done: boolean }>>()
   function routeCommand (client: Client, packet: PublishPacket) {
     const routed = { cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: 1, retain: false, dup: false } as PublishPacket
-    const entry = { messageId: packet.messageId!, done: false }
-    packet.qos = 0
+    const entry = { messageId: holdAck(packet), done: false }
     rerouted.add(packet)
     let queue = commandAcks.get(client)
     if (queue === undefined) commandAcks.set(client, queue = [])
     queue.push(entry)
     const q = queue
-    ;(client as unknown as { broker: { publish: (p: PublishPacket, c: Client, done: (err?: Error) => void) => void } }).broker.publish(routed, client, err => {
+    publishRouted(client, routed, err => {
       if (err) {
         metrics.commands.inc({ event: 'route_failed' })
         log.warn({ err: err.message, topic: routed.topic }, 'command not routed: closing the commander\'s connection without its PUBACK')
@@ -255,8 +242,8 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       ingestQos2(client, packet, record, callback)
       return
     }
-    const messageId = packet.qos === 1 ? packet.messageId : undefined
-    packet.qos = 0 // aedes must not PUBACK before Kafka has the record; ingest does
+    // aedes must not PUBACK before Kafka has the record; ingest does
+    const messageId = packet.qos === 1 ? holdAck(packet) : undefined
     const resume = () => callback(null)
     if (!flow.ingest(client, messageId, record, resume, receivedAt)) resume()
   }

@@ -1,0 +1,173 @@
+// The MQTT engine behind one wall: the only part of fleet that imports aedes, mqtt-packet (broker
+// side), the persistence and the emitters, or knows their private fields. The rest of the broker
+// uses the named operations of MqttEngine and client-ops.ts; at start the engine checks that every
+// internal it relies on is there (internals.ts) and refuses to start naming the first one missing.
+import type { IncomingMessage } from 'node:http'
+import { Duplex } from 'node:stream'
+import { Aedes, type AuthenticateHandler, type AuthorizeForwardHandler, type AuthorizePublishHandler, type AuthorizeSubscribeHandler, type Client, type PreConnectHandler, type PublishPacket } from 'aedes'
+import { checkBrokerInternals, checkClientInternals, checkPersistenceInternals } from './internals.js'
+import { createPacketGuard, type FastPublish } from './packet-guard.js'
+import { Qos2WindowFullError } from './qos2-window.js'
+import type { SharedSessions } from './sessions.js'
+
+export type { AuthenticateError, AuthenticateHandler, AuthorizeForwardHandler, AuthorizePublishHandler, AuthorizeSubscribeHandler, Client, PreConnectHandler, PublishPacket } from 'aedes'
+export { holdAck, publishRouted, refreshKeepalive, subscriptionQos, willOf, writePubacks } from './client-ops.js'
+export { MissingInternalError } from './internals.js'
+export type { FastPublish } from './packet-guard.js'
+export { createLocalSessions, createSharedSessions, type SharedSessionOptions, type SharedSessions } from './sessions.js'
+export { isExactCommandsTopic } from './routing-emitter.js'
+export { liveSessionKeys, MARK_OFFLINE_AND_EXPIRE_LUA, sessionKeys } from './session-expiry.js'
+export { sessionSubscriptionsKey } from './session-index.js'
+
+/** fleet's policy, as aedes' hooks. */
+export interface EngineHooks {
+  preConnect: PreConnectHandler
+  authenticate: AuthenticateHandler
+  authorizePublish: AuthorizePublishHandler
+  authorizeSubscribe: AuthorizeSubscribeHandler
+  authorizeForward: AuthorizeForwardHandler
+}
+
+export interface MqttEngineOptions {
+  id: string
+  heartbeatMs: number
+  connectTimeoutMs: number
+  /** QoS 2 PUBLISHes awaiting PUBREL per connection (per car: qos2-window.ts). */
+  maxQos2Pending: number
+  slowClientTimeoutMs: number
+  /** Largest packet read; a larger one closes the connection (packet-guard.ts). */
+  maxPacketBytes: number
+  sessions: SharedSessions
+  hooks: EngineHooks
+  /** Packets whose route ended in authorizePublish (Kafka, or a copy already routed): aedes
+   *  routes them nowhere, no emitter, retained store or offline queue. */
+  endsHere: (packet: PublishPacket) => boolean
+  /** Cars' telemetry read straight off the socket (fast-publish.ts). */
+  fast?: FastPublish
+  /** Whether a car's socket is not to be read now (car-flow.ts). */
+  isHeld?: (client: Client) => boolean
+  onPacketTooLarge: (client: Client) => void
+}
+
+/** Why a connected client's error happened, as far as fleet counts it. */
+export type ClientErrorKind = 'qos2_window' | 'other'
+
+export interface MqttEngine {
+  /** Serves one MQTT stream (TCP, TLS or WebSocket). */
+  handle: (stream: Duplex, req?: IncomingMessage) => void
+  /** Checks the internals, then starts aedes (heartbeats, the persistence's setup). */
+  start: () => Promise<void>
+  /** Closes every client and the engine; after `timeoutMs` the emitter's connections are
+   *  dropped instead of waiting (false). */
+  close: (timeoutMs: number) => Promise<boolean>
+  connectedClients: () => number
+  /** The connection registered on this pod under a client id (a car's is its vehicle id). */
+  clientById: (clientId: string) => Client | undefined
+  /** Stops reading every connection (shutdown). */
+  pauseReads: () => void
+  /** Whether this QoS 2 PUBLISH was received before and still awaits its PUBREL. */
+  qos2Received: (client: Client, packet: PublishPacket) => Promise<boolean>
+  /** The packets queued in a session for its next connection (tests, operations). */
+  queuedFor: (clientId: string) => AsyncIterable<{ topic: string, payload: Buffer, qos: number }>
+  /** Ends a connection from the server side. */
+  disconnect: (client: Client) => void
+  onClient: (listener: (client: Client) => void) => void
+  onClientReady: (listener: (client: Client) => void) => void
+  onClientDisconnect: (listener: (client: Client) => void) => void
+  onClientError: (listener: (client: Client, err: Error, kind: ClientErrorKind) => void) => void
+  onConnectionError: (listener: (err: Error) => void) => void
+  /** A client acknowledged a QoS 1/2 delivery; `packet` lacks its topic for clean sessions. */
+  onAck: (listener: (packet: PublishPacket | undefined, client: Client | null) => void) => void
+  /** A message aedes routed (tests watch this). */
+  onPublish: (listener: (packet: PublishPacket, client: Client | null) => void) => void
+  offPublish: (listener: (packet: PublishPacket, client: Client | null) => void) => void
+}
+
+type Done = (err?: Error) => void
+type Persistence = { incomingGetPacket: (client: Client, packet: PublishPacket) => Promise<unknown>, outgoingStream: (client: { id: string }) => AsyncIterable<{ topic: string, payload: Buffer, qos: number }> }
+
+/** A stream that never sends a byte: the start-up check's connection. */
+const silentStream = () => new Duplex({ read () {}, write (_chunk, _enc, cb) { cb() } })
+
+export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
+  const aedes = new Aedes({
+    id: opts.id,
+    heartbeatInterval: opts.heartbeatMs,
+    ...(opts.sessions.persistence === undefined ? {} : { persistence: opts.sessions.persistence as never }),
+    mq: opts.sessions.mq,
+    connectTimeout: opts.connectTimeoutMs,
+    maxInflightInbound: opts.maxQos2Pending,
+    drainTimeout: opts.slowClientTimeoutMs,
+    ...opts.hooks
+  })
+  const internals = aedes as unknown as { clients: Record<string, Client>, persistence: Persistence }
+
+  // aedes' publish(packet, client, done) is where a PUBLISH is routed after authorizePublish.
+  const publish = aedes.publish.bind(aedes) as unknown as (packet: PublishPacket, client: Client | Done | null, done?: Done) => void
+  aedes.publish = ((packet: PublishPacket, client: Client | Done | null, done?: Done) => {
+    if (opts.endsHere(packet)) {
+      // Call back asynchronously, as aedes' own emitters do; its read loop expects that contract.
+      const cb = typeof client === 'function' ? client : done
+      if (cb !== undefined) process.nextTick(cb)
+      return
+    }
+    publish(packet, client, done)
+  }) as unknown as Aedes['publish']
+
+  const guard = createPacketGuard(opts.maxPacketBytes, opts.onPacketTooLarge, opts.fast, opts.isHeld)
+
+  return {
+    handle: (stream, req) => { guard(aedes.handle(stream, req as never)) },
+    async start () {
+      if (opts.sessions.persistence !== undefined) checkPersistenceInternals(opts.sessions.persistence)
+      const probe = silentStream()
+      const client = aedes.handle(probe)
+      try {
+        checkClientInternals(client)
+      } finally {
+        probe.destroy()
+      }
+      await aedes.listen()
+      checkBrokerInternals(aedes)
+    },
+    async close (timeoutMs) {
+      // Give the PUBACKs of the last batch a turn to be written before sockets close.
+      await new Promise(resolve => setImmediate(resolve))
+      // aedes.close ends with the emitter's QUITs, which ioredis holds until Redis answers: with
+      // Redis away that is forever, so after a while its connections are dropped instead.
+      let slow: NodeJS.Timeout | undefined
+      const closed = await Promise.race([
+        new Promise<boolean>(resolve => aedes.close(() => resolve(true))),
+        new Promise<boolean>(resolve => {
+          slow = setTimeout(() => {
+            opts.sessions.dropEmitter()
+            resolve(false)
+          }, timeoutMs)
+        })
+      ])
+      clearTimeout(slow)
+      return closed
+    },
+    connectedClients: () => aedes.connectedClients,
+    clientById: clientId => Object.hasOwn(internals.clients, clientId) ? internals.clients[clientId] : undefined,
+    pauseReads () {
+      for (const client of Object.values(internals.clients)) (client as unknown as { pause: () => void }).pause()
+    },
+    qos2Received: (client, packet) => internals.persistence.incomingGetPacket(client, packet).then(() => true, () => false),
+    queuedFor: clientId => internals.persistence.outgoingStream({ id: clientId }),
+    disconnect: client => { client.close() },
+    onClient: listener => { aedes.on('client', listener) },
+    onClientReady: listener => { aedes.on('clientReady', listener) },
+    onClientDisconnect: listener => { aedes.on('clientDisconnect', listener) },
+    onClientError: listener => {
+      aedes.on('clientError', (client: Client, err: Error) => {
+        // past the QoS 2 window: aedes' own per-connection check or the per-car one (qos2-window.ts)
+        listener(client, err, err instanceof Qos2WindowFullError || err.message.startsWith('maxInflightInbound') ? 'qos2_window' : 'other')
+      })
+    },
+    onConnectionError: listener => { aedes.on('connectionError', (_client: Client, err: Error) => listener(err)) },
+    onAck: listener => { aedes.on('ack', listener as never) },
+    onPublish: listener => { aedes.on('publish', listener as never) },
+    offPublish: listener => { aedes.off('publish', listener as never) }
+  }
+}
