@@ -118,8 +118,12 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const persistenceRedis = shared ? new Redis(config.redisUrl) : null
   redisErrors.watch('state', redis)
   if (persistenceRedis !== null) redisErrors.watch('sessions', persistenceRedis)
+  const onQos2Full = (client: { id: string }) => {
+    log.warn({ clientId: client.id.slice(0, 80), limit: config.maxQos2Pending }, 'too many QoS 2 PUBLISHes awaiting PUBREL: connection closed')
+  }
   const engine = createMqttEngine({
     id,
+    onQos2Full,
     heartbeatMs: config.heartbeatMs,
     connectTimeoutMs: config.connectTimeoutMs,
     maxQos2Pending: config.maxQos2Pending,
@@ -132,9 +136,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
         redis: persistenceRedis,
         expirySeconds: config.sessionExpiryS,
         maxQos2Pending: config.maxQos2Pending,
-        onQos2Full: client => {
-          log.warn({ clientId: client.id.slice(0, 80), limit: config.maxQos2Pending }, 'too many QoS 2 PUBLISHes awaiting PUBREL: connection closed')
-        },
+        onQos2Full,
         maySubscribe: (client, filter) => maySubscribe(auth.identity, client, filter),
         neverRetained: isExactCommandsTopic,
         ownerOf: commandsTopicOwner,

@@ -7,7 +7,7 @@ import { Duplex } from 'node:stream'
 import { Aedes, type AuthenticateHandler, type AuthorizeForwardHandler, type AuthorizePublishHandler, type AuthorizeSubscribeHandler, type Client, type PreConnectHandler, type PublishPacket } from 'aedes'
 import { checkBrokerInternals, checkClientInternals, checkPersistenceInternals } from './internals.js'
 import { createPacketGuard, type FastPublish } from './packet-guard.js'
-import { Qos2WindowFullError } from './qos2-window.js'
+import { boundQos2StateInMemory, Qos2WindowFullError, type IncomingStore } from './qos2-window.js'
 import type { SharedSessions } from './sessions.js'
 
 export type { AuthenticateError, AuthenticateHandler, AuthorizeForwardHandler, AuthorizePublishHandler, AuthorizeSubscribeHandler, Client, PreConnectHandler, PublishPacket } from 'aedes'
@@ -32,8 +32,9 @@ export interface MqttEngineOptions {
   id: string
   heartbeatMs: number
   connectTimeoutMs: number
-  /** QoS 2 PUBLISHes awaiting PUBREL per connection (per car: qos2-window.ts). */
+  /** QoS 2 PUBLISHes awaiting PUBREL per car (qos2-window.ts); the Redis store bounds it itself. */
   maxQos2Pending: number
+  onQos2Full: (client: { id: string }) => void
   slowClientTimeoutMs: number
   /** Largest packet read; a larger one closes the connection (packet-guard.ts). */
   maxPacketBytes: number
@@ -84,10 +85,17 @@ export interface MqttEngine {
 }
 
 type Done = (err?: Error) => void
-type Persistence = { incomingGetPacket: (client: Client, packet: PublishPacket) => Promise<unknown>, outgoingStream: (client: { id: string }) => AsyncIterable<{ topic: string, payload: Buffer, qos: number }> }
+type Persistence = { incomingGetPacket: (client: Client, packet: PublishPacket) => Promise<unknown>, cleanIncoming?: (client: Client) => Promise<void>, outgoingStream: (client: { id: string }) => AsyncIterable<{ topic: string, payload: Buffer, qos: number }> }
 
 /** A stream that never sends a byte: the start-up check's connection. */
 const silentStream = () => new Duplex({ read () {}, write (_chunk, _enc, cb) { cb() } })
+
+/** See GHSA-52qw-whmv-87c5 above: a Client's maps keyed by topic filter and broker id. */
+function nullPrototypeMaps (client: Client): void {
+  const c = client as unknown as { subscriptions: object, duplicates: object }
+  c.subscriptions = Object.create(null) as object
+  c.duplicates = Object.create(null) as object
+}
 
 export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
   const aedes = new Aedes({
@@ -96,11 +104,14 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
     ...(opts.sessions.persistence === undefined ? {} : { persistence: opts.sessions.persistence as never }),
     mq: opts.sessions.mq,
     connectTimeout: opts.connectTimeoutMs,
-    maxInflightInbound: opts.maxQos2Pending,
     drainTimeout: opts.slowClientTimeoutMs,
     ...opts.hooks
   })
-  const internals = aedes as unknown as { clients: Record<string, Client>, persistence: Persistence }
+  const internals = aedes as unknown as { clients: Record<string, Client>, brokers: Record<string, unknown>, persistence: Persistence }
+  // GHSA-52qw-whmv-87c5: maps keyed by ids from the wire must not answer for 'constructor' (a valid
+  // vehicle id); aedes 1.2.0 made them null-prototype objects, 2.0.0-beta.1 does not.
+  internals.clients = Object.create(null) as Record<string, Client>
+  internals.brokers = Object.create(null) as Record<string, unknown>
 
   // aedes' publish(packet, client, done) is where a PUBLISH is routed after authorizePublish.
   const publish = aedes.publish.bind(aedes) as unknown as (packet: PublishPacket, client: Client | Done | null, done?: Done) => void
@@ -117,7 +128,11 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
   const guard = createPacketGuard(opts.maxPacketBytes, opts.onPacketTooLarge, opts.fast, opts.isHeld)
 
   return {
-    handle: (stream, req) => { guard(aedes.handle(stream, req as never)) },
+    handle: (stream, req) => {
+      const client = aedes.handle(stream, req as never)
+      nullPrototypeMaps(client)
+      guard(client)
+    },
     async start () {
       if (opts.sessions.persistence !== undefined) checkPersistenceInternals(opts.sessions.persistence)
       const probe = silentStream()
@@ -129,6 +144,12 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
       }
       await aedes.listen()
       checkBrokerInternals(aedes)
+      if (opts.sessions.persistence === undefined) boundQos2StateInMemory(internals.persistence as unknown as IncomingStore, { maxPending: opts.maxQos2Pending, onFull: opts.onQos2Full })
+      // [MQTT-3.1.2-6] a clean session ends with its connection: aedes 1.2.0 dropped its QoS 2
+      // state on close, 2.0.0-beta.1 does not
+      aedes.on('clientDisconnect', (client: Client) => {
+        if (client.clean) internals.persistence.cleanIncoming?.(client).catch(() => {})
+      })
     },
     async close (timeoutMs) {
       // Give the PUBACKs of the last batch a turn to be written before sockets close.
@@ -162,7 +183,7 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
     onClientError: listener => {
       aedes.on('clientError', (client: Client, err: Error) => {
         // past the QoS 2 window: aedes' own per-connection check or the per-car one (qos2-window.ts)
-        listener(client, err, err instanceof Qos2WindowFullError || err.message.startsWith('maxInflightInbound') ? 'qos2_window' : 'other')
+        listener(client, err, err instanceof Qos2WindowFullError ? 'qos2_window' : 'other')
       })
     },
     onConnectionError: listener => { aedes.on('connectionError', (_client: Client, err: Error) => listener(err)) },

@@ -11,6 +11,7 @@ const options = (sessions = createLocalSessions()): MqttEngineOptions => ({
   heartbeatMs: 60_000,
   connectTimeoutMs: 1_000,
   maxQos2Pending: 16,
+  onQos2Full: () => {},
   slowClientTimeoutMs: 1_000,
   maxPacketBytes: 1_024,
   sessions,

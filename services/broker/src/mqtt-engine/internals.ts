@@ -50,6 +50,7 @@ const CLIENT_CHECKS: Check[] = [
   ['Client._will', c => '_will' in c],
   ['Client.connackSent', c => typeof c.connackSent === 'boolean'],
   ['Client.subscriptions', c => typeof c.subscriptions === 'object' && c.subscriptions !== null],
+  ['Client.duplicates', c => typeof c.duplicates === 'object' && c.duplicates !== null],
   ['Client.broker.publish(packet, client, done)', c => isFn((c.broker as { publish?: unknown })?.publish) && (c.broker as { publish: { length: number } }).publish.length === 3],
   ['Client.conn \'readable\' listener = Client._nextBatch', c => (c.conn as { listeners?: (e: string) => unknown[] })?.listeners?.('readable').includes(c._nextBatch) === true]
 ]
