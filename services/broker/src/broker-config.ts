@@ -23,7 +23,7 @@ export const brokerSettings = {
   vehicleTokenKey: str('FLEET_VEHICLE_TOKEN_KEY', '', 'migration only: signing key of the old HMAC car passwords, accepted until FLEET_LEGACY_TOKENS_UNTIL'),
   legacyTokensUntil: str('FLEET_LEGACY_TOKENS_UNTIL', '', 'migration only: ISO time until which old HMAC car passwords (FLEET_VEHICLE_TOKEN_KEY) are accepted besides provisioned credentials; at most 90 days ahead; empty = off', /^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/),
   maxTelemetryBytes: int('FLEET_MAX_TELEMETRY_BYTES', 16_384, 'largest telemetry payload accepted; larger ones go to the DLQ', 256, 1_048_576),
-  maxPacketBytes: int('FLEET_MAX_PACKET_BYTES', 262_144, 'largest MQTT packet read; a larger one closes the connection', 1_024, 268_435_455),
+  maxPacketBytes: int('FLEET_MAX_PACKET_BYTES', 262_144, 'largest MQTT packet read; a larger one closes the connection (MQTT 5: DISCONNECT 0x95; advertised as Maximum Packet Size)', 1_024, 268_435_455),
   lingerMs: int('FLEET_INGEST_LINGER_MS', 2, 'how long a Kafka batch waits for more records', 0, 1_000),
   maxBatch: int('FLEET_INGEST_MAX_BATCH', 2_000, 'most records in one Kafka produce request', 1, 100_000),
   maxConnections: int('FLEET_MAX_CONNECTIONS', 19_000, 'connected clients per broker process; more get CONNACK 3 (checked after the credentials)', 1, 10_000_000),
@@ -32,7 +32,7 @@ export const brokerSettings = {
   authFailuresPerMinute: int('FLEET_AUTH_FAILURES_PER_MINUTE', 30, 'failed credential checks per minute one remote address may make (after its burst); past it CONNACK 3 before credentials are checked (0 = off)', 0, 1_000_000),
   authFailureBurst: int('FLEET_AUTH_FAILURE_BURST', 20, 'failed credential checks one remote address may make at once', 1, 1_000_000),
   slowClientTimeoutMs: int('FLEET_SLOW_CLIENT_TIMEOUT_MS', 30_000, 'a client that does not read what it is sent for this long is disconnected', 0, 600_000),
-  maxInflight: int('FLEET_MAX_INFLIGHT_PER_CAR', 64, 'unacknowledged telemetry per car before its socket stops being read', 1, 65_535),
+  maxInflight: int('FLEET_MAX_INFLIGHT_PER_CAR', 64, 'unacknowledged telemetry per car before its socket stops being read (MQTT 5: advertised as Receive Maximum)', 1, 65_535),
   carPublishRate: int('FLEET_CAR_PUBLISH_RATE_PER_S', 100, 'publishes per second one car may send (token bucket); over it its socket is not read until it is back under (0 = no limit)', 0, 10_000_000),
   carPublishBurst: int('FLEET_CAR_PUBLISH_BURST', 200, 'publishes one car may send at once before its rate applies', 1, 10_000_000),
   heldBytesPerPod: int('FLEET_HELD_BYTES_PER_POD', 268_435_456, 'bytes of car messages awaiting Kafka one broker process may hold (payload + ~1 KiB each); past it no car is read until under 3/4 of it (0 = no limit)', 0, 68_719_476_736),
@@ -40,7 +40,9 @@ export const brokerSettings = {
   connectTimeoutMs: int('FLEET_MQTT_CONNECT_TIMEOUT_MS', 10_000, 'a socket that sends no CONNECT within this is closed', 100, 600_000),
   persistence: oneOf('FLEET_BROKER_PERSISTENCE', 'redis', 'where sessions, subscriptions, retained and queued messages live; redis shares them between broker pods', ['redis', 'memory'] as const),
   heartbeatMs: int('FLEET_BROKER_HEARTBEAT_MS', 15_000, 'broker-to-broker heartbeat; a pod silent for 3 of them is dead and its cars\' wills are published', 1_000, 600_000),
-  sessionExpiryS: int('FLEET_SESSION_EXPIRY_S', 604_800, 'a car\'s persistent session (subscriptions, queued commands, QoS 2 state) is dropped this long after its last connection ended', 1, 31_536_000),
+  sessionExpiryS: int('FLEET_SESSION_EXPIRY_S', 604_800, 'a car\'s persistent session (subscriptions, queued commands, QoS 2 state) is dropped this long after its last connection ended; the most an MQTT 5 car\'s Session Expiry Interval may ask (CONNACK says the cap)', 1, 31_536_000),
+  topicAliasMax: int('FLEET_MQTT_TOPIC_ALIAS_MAX', 16, 'MQTT 5: topic aliases one car may set per connection (Topic Alias Maximum; 0 = none)', 0, 65_535),
+  serverKeepAliveS: int('FLEET_MQTT_SERVER_KEEPALIVE_S', 600, 'MQTT 5: the longest keep alive a car may use; a car asking for more (or none) is told this one (Server Keep Alive; 0 = the car\'s own). MQTT 3.1.1 cars keep theirs', 0, 65_535),
   maxQos2Pending: int('FLEET_MAX_QOS2_PENDING_PER_CAR', 16, 'QoS 2 PUBLISHes one car may have awaiting PUBREL (all its connections); one more closes the connection', 1, 65_535),
   requireRegistered: bool('FLEET_REQUIRE_REGISTERED', false, 'refuse cars not provisioned in Redis (npm run provision)')
 }

@@ -43,6 +43,16 @@ export function commandAckRecord (vehicleId: string, payload: Buffer, brokerId: 
   return { ok: true, status, record: { topic: KafkaTopics.commandEvents, key: vehicleId, value: Buffer.from(JSON.stringify(event)), timestamp: now } }
 }
 
+/**
+ * A command's Message Expiry Interval [MQTT-3.3.2-5] (seconds until its expiresAt, at least 1),
+ * so a queued command expires in the session itself; undefined without one.
+ */
+export function commandExpirySeconds (packet: PublishPacket, now: number): number | undefined {
+  const meta = commandMeta(packet)
+  if (meta === null || meta.expiresAt === Number.POSITIVE_INFINITY) return undefined
+  return Math.max(1, Math.ceil((meta.expiresAt - now) / 1_000))
+}
+
 /** commandId and expiry of a command payload, or null when it is not one. */
 function commandMeta (packet: PublishPacket): { commandId: string, expiresAt: number } | null {
   try {

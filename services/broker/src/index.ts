@@ -163,6 +163,12 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       taken: count => metrics.fastPath.inc(count)
     },
     isHeld: intake.isHeld,
+    mqtt5: {
+      receiveMaximum: config.maxInflight,
+      sessionExpiryMaxS: config.sessionExpiryS,
+      topicAliasMaximum: config.topicAliasMax,
+      serverKeepAliveS: config.serverKeepAliveS
+    },
     onPacketTooLarge: client => {
       metrics.refused.inc({ reason: 'packet_too_large' })
       log.warn({ clientId: client.id?.slice(0, 80) }, 'packet too large: connection closed')

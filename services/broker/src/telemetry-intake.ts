@@ -8,17 +8,21 @@
 // maxInflight × max payload). Ingested packets end here: they are marked so the broker does not
 // route them on (nobody may subscribe to telemetry). The commander's QoS 1 commands get the same
 // care the other way round: their PUBACK waits until aedes has routed them (routeCommand).
+// An MQTT 5 car is told why in its PUBACK and stays connected: 0x87 for a topic it may not publish
+// to, 0x97 over its publish rate (the message goes nowhere), 0x99 for a message sent to the DLQ;
+// its User Properties become the Kafka record's headers (user-properties.ts).
 import type { Logger } from '../../shared/src/logger.js'
 import { parseTelemetry } from '../../shared/src/telemetry-schema.js'
 import { KafkaTopics, MqttTopics } from '../../shared/src/topics.js'
 import { publishTopicFor } from './acl.js'
-import { commandAckRecord } from './command-relay.js'
+import { commandAckRecord, commandExpirySeconds } from './command-relay.js'
 import type { BrokerMetrics } from './broker-metrics.js'
 import type { IngestRecord, IngestSink } from './kafka-ingest.js'
 import type { RejectionLog } from './rejection-log.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 import { createCarFlow } from './car-flow.js'
-import { holdAck, publishRouted, writePubacks, type AuthorizePublishHandler, type Client, type PublishPacket } from './mqtt-engine/index.js'
+import { holdAck, isMqtt5, pubackCode, publishRouted, ReasonCode, writePubacks, type AuthorizePublishHandler, type Client, type PublishPacket } from './mqtt-engine/index.js'
+import { userPropertyHeaders, type UserProperties } from './user-properties.js'
 
 /** How much of a refused payload the DLQ record keeps. */
 const DLQ_PAYLOAD_BYTES = 4_096
@@ -86,11 +90,12 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     acks = new Map()
     for (const [client, ids] of due) writePubacks(client, ids)
   }
-  const queueAck = (client: Client, messageId: number) => {
+  const queueAck = (client: Client, messageId: number, reason = 0) => {
     if (acks.size === 0) setImmediate(flushAcks)
-    const ids = acks.get(client)
-    if (ids === undefined) acks.set(client, [messageId])
-    else ids.push(messageId)
+    const code = pubackCode(messageId, reason)
+    const codes = acks.get(client)
+    if (codes === undefined) acks.set(client, [code])
+    else codes.push(code)
   }
   const flow = createCarFlow({ sink, maxInflight, ratePerSecond: opts.ratePerSecond ?? 0, burst: opts.burst ?? 1, podBytes: opts.podHeldBytes ?? 0, ack: queueAck, metrics })
 
@@ -107,7 +112,11 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
   const rerouted = new WeakSet<PublishPacket>()
   const commandAcks = new WeakMap<Client, Array<{ messageId: number, done: boolean }>>()
   function routeCommand (client: Client, packet: PublishPacket) {
-    const routed = { cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: 1, retain: false, dup: false } as PublishPacket
+    // a queued command expires in the session: its TTL, or the publisher's own Message Expiry
+    // Interval if shorter [MQTT-3.3.2-5]
+    const expiries = [commandExpirySeconds(packet, Date.now()), packet.properties?.messageExpiryInterval].filter((s): s is number => s !== undefined && s > 0)
+    const expiry = expiries.length === 0 ? undefined : Math.min(...expiries)
+    const routed = { cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: 1, retain: false, dup: false, ...(expiry === undefined ? {} : { properties: { messageExpiryInterval: expiry } }) } as PublishPacket
     const entry = { messageId: holdAck(packet), done: false }
     rerouted.add(packet)
     let queue = commandAcks.get(client)
@@ -165,12 +174,25 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     })
   }
 
-  /** The Kafka record of a car's telemetry: itself if valid, else its DLQ record (logged, counted). */
-  function telemetryRecord (vehicleId: string, payload: Buffer, receivedAt: number): IngestRecord {
+  /** The Kafka record of a car's telemetry: itself if valid (its User Properties as headers),
+   *  else its DLQ record (logged, counted). */
+  function telemetryRecord (vehicleId: string, payload: Buffer, receivedAt: number, props?: UserProperties): IngestRecord {
     const parsed = parseTelemetry(payload, vehicleId, opts.maxTelemetryBytes)
-    return parsed.ok
-      ? { topic: KafkaTopics.telemetry, key: vehicleId, value: payload, timestamp: receivedAt }
-      : dlqRecord(vehicleId, MqttTopics.telemetry(vehicleId), payload, parsed, receivedAt)
+    if (!parsed.ok) return dlqRecord(vehicleId, MqttTopics.telemetry(vehicleId), payload, parsed, receivedAt)
+    const headers = userPropertyHeaders(props)
+    if (!headers.ok) return dlqRecord(vehicleId, MqttTopics.telemetry(vehicleId), payload, headers, receivedAt)
+    return { topic: KafkaTopics.telemetry, key: vehicleId, value: payload, timestamp: receivedAt, ...(headers.headers === undefined ? {} : { headers: headers.headers }) }
+  }
+
+  /** An MQTT 5 car's QoS 0/1 message that goes nowhere: PUBACK `reason` in its turn (QoS 1). */
+  function refuse (client: Client, packet: PublishPacket, reason: number, receivedAt: number, callback: (err?: Error | null) => void): void {
+    ingested.add(packet)
+    if (packet.qos === 0) {
+      callback(null)
+      return
+    }
+    const resume = () => callback(null)
+    if (!flow.refuse(client, holdAck(packet), reason, resume, receivedAt)) resume()
   }
 
   function dlqRecord (vehicleId: string, topic: string, payload: Buffer, refusal: { reason: string, detail: string }, receivedAt: number): IngestRecord {
@@ -203,14 +225,28 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       return
     }
     const topic = publishTopicFor(identity, client, packet.topic)
+    const v5 = isMqtt5(client)
+    const receivedAt = Date.now()
     if (topic === null) {
       metrics.refused.inc({ reason: 'publish_denied' })
-      log.warn({ vehicleId: identity.get(client), topicLength: packet.topic.length }, 'publish refused: closing connection')
+      if (v5 && packet.qos < 2) {
+        // [MQTT-3.3.4-1]-compatible refusal: the v5 car is told 0x87 and stays connected
+        log.warn({ vehicleId: identity.get(client), topicLength: packet.topic.length }, 'publish refused: PUBACK 0x87')
+        refuse(client, packet, ReasonCode.notAuthorized, receivedAt, callback)
+        return
+      }
+      // MQTT 3.1.1 has no way to say no but closing; aedes answers a v5 QoS 2 with PUBREC 0x87
+      log.warn({ vehicleId: identity.get(client), topicLength: packet.topic.length }, v5 ? 'publish refused: PUBREC 0x87' : 'publish refused: closing connection')
       callback(new PublishDeniedError())
       return
     }
     packet.retain = false // no car topic keeps a retained message: nobody may subscribe to one (acl.ts)
-    const receivedAt = Date.now()
+    if (v5 && packet.qos < 2 && topic.kind !== 'commands' && !flow.withinRate(client, receivedAt)) {
+      // over its rate a v5 car is told so (quota exceeded) instead of being slowed down
+      metrics.refused.inc({ reason: 'publish_rate' })
+      refuse(client, packet, ReasonCode.quotaExceeded, receivedAt, callback)
+      return
+    }
     const payload = packet.payload as Buffer
     let record: IngestRecord
     switch (topic.kind) {
@@ -234,7 +270,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       }
       case 'telemetry':
         countIn('telemetry', packet.qos)
-        record = telemetryRecord(topic.vehicleId, payload, receivedAt)
+        record = telemetryRecord(topic.vehicleId, payload, receivedAt, v5 ? packet.properties?.userProperties : undefined)
         break
     }
     ingested.add(packet)
@@ -245,7 +281,8 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     // aedes must not PUBACK before Kafka has the record; ingest does
     const messageId = packet.qos === 1 ? holdAck(packet) : undefined
     const resume = () => callback(null)
-    if (!flow.ingest(client, messageId, record, resume, receivedAt)) resume()
+    const reason = v5 && record.topic === KafkaTopics.telemetryDlq ? ReasonCode.payloadFormatInvalid : 0
+    if (!flow.ingest(client, messageId, record, resume, receivedAt, reason)) resume()
   }
 
   return {

@@ -32,20 +32,47 @@ export function holdAck (packet: PublishPacket): number {
   return id
 }
 
-/** Writes the PUBACKs [MQTT-3.4] of `ids` in one socket write; nothing if the socket is gone. */
-export function writePubacks (client: Client, ids: readonly number[]): void {
+/** Whether the client connected with MQTT 5 (reason codes, properties). */
+export function isMqtt5 (client: Client): boolean {
+  return clientInternals(client).version === 5
+}
+
+/** One PUBACK to write: packet id + reason code × 65536 (one number, no object per message). */
+export const pubackCode = (messageId: number, reason = 0) => messageId + reason * 65_536
+
+/**
+ * Writes PUBACKs [MQTT-3.4] (pubackCode each) in one socket write; nothing if the socket is gone.
+ * Success is the 4-byte form in both versions (MQTT 5 §3.4.2.1: no reason code means 0x00); an
+ * MQTT 5 client's refusal carries its reason code.
+ */
+export function writePubacks (client: Client, codes: readonly number[]): void {
   const conn = client.conn
   if (conn.destroyed || !conn.writable) return
-  const buf = Buffer.allocUnsafe(ids.length * 4)
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i]!
-    buf[i * 4] = 0x40 // PUBACK
-    buf[i * 4 + 1] = 2
-    buf[i * 4 + 2] = id >> 8
-    buf[i * 4 + 3] = id & 0xff
+  let size = 0
+  for (const c of codes) size += c >= 65_536 ? 5 : 4
+  const buf = Buffer.allocUnsafe(size)
+  let p = 0
+  for (const c of codes) {
+    const id = c & 0xffff
+    const reason = c >>> 16
+    buf[p++] = 0x40 // PUBACK
+    buf[p++] = reason === 0 ? 2 : 3
+    buf[p++] = id >> 8
+    buf[p++] = id & 0xff
+    if (reason !== 0) buf[p++] = reason
   }
   conn.write(buf)
 }
+
+/** MQTT 5 reason codes fleet sends (MQTT 5 §2.4). */
+export const ReasonCode = {
+  notAuthorized: 0x87,
+  serverShuttingDown: 0x8b,
+  sessionTakenOver: 0x8e,
+  quotaExceeded: 0x97,
+  payloadFormatInvalid: 0x99,
+  useAnotherServer: 0x9c
+} as const
 
 /** Keeps a connection alive that sends nothing because fleet does not read it (car-flow.ts). */
 export function refreshKeepalive (client: Client): void {

@@ -5,13 +5,13 @@
 import type { IncomingMessage } from 'node:http'
 import { Duplex } from 'node:stream'
 import { Aedes, type AuthenticateHandler, type AuthorizeForwardHandler, type AuthorizePublishHandler, type AuthorizeSubscribeHandler, type Client, type PreConnectHandler, type PublishPacket } from 'aedes'
-import { checkBrokerInternals, checkClientInternals, checkPersistenceInternals } from './internals.js'
+import { checkBrokerInternals, checkClientInternals, checkPersistenceInternals, clientInternals } from './internals.js'
 import { createPacketGuard, type FastPublish } from './packet-guard.js'
 import { boundQos2StateInMemory, Qos2WindowFullError, type IncomingStore } from './qos2-window.js'
 import type { SharedSessions } from './sessions.js'
 
 export type { AuthenticateError, AuthenticateHandler, AuthorizeForwardHandler, AuthorizePublishHandler, AuthorizeSubscribeHandler, Client, PreConnectHandler, PublishPacket } from 'aedes'
-export { holdAck, publishRouted, refreshKeepalive, subscriptionQos, willOf, writePubacks } from './client-ops.js'
+export { holdAck, isMqtt5, pubackCode, publishRouted, ReasonCode, refreshKeepalive, subscriptionQos, willOf, writePubacks } from './client-ops.js'
 export { MissingInternalError } from './internals.js'
 export type { FastPublish } from './packet-guard.js'
 export { createLocalSessions, createSharedSessions, type SharedSessionOptions, type SharedSessions } from './sessions.js'
@@ -48,10 +48,21 @@ export interface MqttEngineOptions {
   /** Whether a car's socket is not to be read now (car-flow.ts). */
   isHeld?: (client: Client) => boolean
   onPacketTooLarge: (client: Client) => void
+  /** What MQTT 5 cars are told in their CONNACK, and held to. */
+  mqtt5: {
+    /** Receive Maximum: fleet's per-car in-flight window. */
+    receiveMaximum: number
+    /** Session Expiry Interval cap (seconds); a car asking more is told this one. */
+    sessionExpiryMaxS: number
+    /** Topic Alias Maximum (0 = none). */
+    topicAliasMaximum: number
+    /** Server Keep Alive (seconds): the longest a car may use (0 = the car's own). */
+    serverKeepAliveS: number
+  }
 }
 
 /** Why a connected client's error happened, as far as fleet counts it. */
-export type ClientErrorKind = 'qos2_window' | 'other'
+export type ClientErrorKind = 'qos2_window' | 'packet_too_large' | 'other'
 
 export interface MqttEngine {
   /** Serves one MQTT stream (TCP, TLS or WebSocket). */
@@ -72,6 +83,12 @@ export interface MqttEngine {
   queuedFor: (clientId: string) => AsyncIterable<{ topic: string, payload: Buffer, qos: number }>
   /** Ends a connection from the server side. */
   disconnect: (client: Client) => void
+  /** Ends a car's connection with an MQTT 5 DISCONNECT reason code (ReasonCode: 0x9C "use
+   *  another server" for a drain); an MQTT 3.1.1 car's connection is just closed. */
+  disconnectCar: (client: Client, reasonCode: number) => Promise<void>
+  /** The seconds a car's session outlives its connection: an MQTT 5 car's Session Expiry
+   *  Interval as granted (capped), else undefined (the server's setting applies). */
+  sessionExpiryOf: (client: Client) => number | undefined
   onClient: (listener: (client: Client) => void) => void
   onClientReady: (listener: (client: Client) => void) => void
   onClientDisconnect: (listener: (client: Client) => void) => void
@@ -105,8 +122,31 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
     mq: opts.sessions.mq,
     connectTimeout: opts.connectTimeoutMs,
     drainTimeout: opts.slowClientTimeoutMs,
-    ...opts.hooks
+    receiveMaximum: opts.mqtt5.receiveMaximum,
+    sessionExpiryIntervalLimit: opts.mqtt5.sessionExpiryMaxS,
+    topicAliasMaximum: opts.mqtt5.topicAliasMaximum,
+    maximumPacketSize: opts.maxPacketBytes,
+    ...opts.hooks,
+    preConnect: (client, packet, done) => {
+      // MQTT 5 Server Keep Alive [MQTT-3.2.2-21]: aedes' keepaliveLimit would also refuse MQTT
+      // 3.1.1 cars above it (CONNACK 6), which fleet's cars never were; so it is set for v5 only.
+      const limit = opts.mqtt5.serverKeepAliveS
+      if (packet.protocolVersion === 5 && limit > 0 && (!packet.keepalive || packet.keepalive > limit)) {
+        clientInternals(client)._serverKeepAlive = limit
+      }
+      opts.hooks.preConnect(client, packet, done)
+    }
   })
+  // aedes 2.0.0-beta.1 arms a timer per disconnected MQTT 5 session on the pod it left and wipes
+  // the session when it fires unless the car is connected to that same pod: with pods sharing
+  // sessions in Redis, a car that moved to another pod would lose its session there. Fleet expires
+  // sessions in Redis (presence.ts, session-expiry.ts); aedes only ends sessions of expiry 0.
+  const expiring = aedes as unknown as { scheduleSessionExpiry: (client: Client) => void }
+  const scheduleSessionExpiry = expiring.scheduleSessionExpiry.bind(aedes)
+  expiring.scheduleSessionExpiry = client => {
+    const c = clientInternals(client)
+    if (c.version !== 5 || c.sessionExpiryInterval === 0) scheduleSessionExpiry(client)
+  }
   const internals = aedes as unknown as { clients: Record<string, Client>, brokers: Record<string, unknown>, persistence: Persistence }
   // GHSA-52qw-whmv-87c5: maps keyed by ids from the wire must not answer for 'constructor' (a valid
   // vehicle id); aedes 1.2.0 made them null-prototype objects, 2.0.0-beta.1 does not.
@@ -125,7 +165,15 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
     publish(packet, client, done)
   }) as unknown as Aedes['publish']
 
-  const guard = createPacketGuard(opts.maxPacketBytes, opts.onPacketTooLarge, opts.fast, opts.isHeld)
+  // Too large is seen by the packet guard (bytes held) or by aedes (the declared length, MQTT 5:
+  // DISCONNECT 0x95), whichever comes first; the connection is reported once.
+  const tooLarge = new WeakSet<Client>()
+  const onTooLarge = (client: Client) => {
+    if (tooLarge.has(client)) return
+    tooLarge.add(client)
+    opts.onPacketTooLarge(client)
+  }
+  const guard = createPacketGuard(opts.maxPacketBytes, onTooLarge, opts.fast, opts.isHeld)
 
   return {
     handle: (stream, req) => {
@@ -177,13 +225,20 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
     qos2Received: (client, packet) => internals.persistence.incomingGetPacket(client, packet).then(() => true, () => false),
     queuedFor: clientId => internals.persistence.outgoingStream({ id: clientId }),
     disconnect: client => { client.close() },
+    disconnectCar: (client, reasonCode) => new Promise<void>(resolve => { client.disconnect({ reasonCode }, () => resolve()) }),
+    sessionExpiryOf: client => {
+      const c = clientInternals(client)
+      return c.version === 5 ? c.sessionExpiryInterval : undefined
+    },
     onClient: listener => { aedes.on('client', listener) },
     onClientReady: listener => { aedes.on('clientReady', listener) },
     onClientDisconnect: listener => { aedes.on('clientDisconnect', listener) },
     onClientError: listener => {
       aedes.on('clientError', (client: Client, err: Error) => {
         // past the QoS 2 window: aedes' own per-connection check or the per-car one (qos2-window.ts)
-        listener(client, err, err instanceof Qos2WindowFullError ? 'qos2_window' : 'other')
+        const kind = err instanceof Qos2WindowFullError ? 'qos2_window' : (err as { maximumPacketSize?: number }).maximumPacketSize !== undefined ? 'packet_too_large' : 'other'
+        if (kind === 'packet_too_large') onTooLarge(client)
+        listener(client, err, kind)
       })
     },
     onConnectionError: listener => { aedes.on('connectionError', (_client: Client, err: Error) => listener(err)) },

@@ -23,7 +23,8 @@ const options = (sessions = createLocalSessions()): MqttEngineOptions => ({
     authorizeForward: (_c, p) => p
   },
   endsHere: () => false,
-  onPacketTooLarge: () => {}
+  onPacketTooLarge: () => {},
+  mqtt5: { receiveMaximum: 64, sessionExpiryMaxS: 3_600, topicAliasMaximum: 16, serverKeepAliveS: 600 }
 })
 
 const silent = () => new Duplex({ read () {}, write (_c, _e, cb) { cb() } })

@@ -26,6 +26,10 @@ export interface ClientInternals {
   _will: { topic: string } | null | undefined
   subscriptions: Record<string, { qos?: number } | undefined>
   version?: number | null
+  /** MQTT 5: the Session Expiry Interval granted at CONNECT (seconds). */
+  sessionExpiryInterval: number
+  /** MQTT 5: the keep alive imposed in the CONNACK (Server Keep Alive), set before CONNECT runs. */
+  _serverKeepAlive?: number
   broker: unknown
 }
 
@@ -49,6 +53,9 @@ const CLIENT_CHECKS: Check[] = [
   ['Client._keepaliveTimer', c => '_keepaliveTimer' in c],
   ['Client._will', c => '_will' in c],
   ['Client.connackSent', c => typeof c.connackSent === 'boolean'],
+  ['Client.sessionExpiryInterval', c => isNum(c.sessionExpiryInterval)],
+  ['Client.disconnect(opts, done)', c => isFn(c.disconnect)],
+  ['Client.broker.scheduleSessionExpiry', c => isFn((c.broker as { scheduleSessionExpiry?: unknown })?.scheduleSessionExpiry)],
   ['Client.subscriptions', c => typeof c.subscriptions === 'object' && c.subscriptions !== null],
   ['Client.duplicates', c => typeof c.duplicates === 'object' && c.duplicates !== null],
   ['Client.broker.publish(packet, client, done)', c => isFn((c.broker as { publish?: unknown })?.publish) && (c.broker as { publish: { length: number } }).publish.length === 3],
