@@ -1,16 +1,15 @@
-// The broker: aedes with fleet's policy hooks, Kafka ingest of telemetry, listeners and ops
+// The broker: the MQTT engine (mqtt-engine/) with fleet's policy hooks, Kafka ingest of telemetry, listeners and ops
 // endpoints. `createBroker(config, deps)` is what main.ts, the tests and the all-in-one launcher use.
 import { hostname } from 'node:os'
 import { Redis } from 'ioredis'
 import type { Registry } from 'prom-client'
 import { kafkaSecurity, platformaticSecurity } from '../../shared/src/kafka.js'
-import { KafkaTopics, MqttTopics, isVehicleId } from '../../shared/src/topics.js'
+import { KafkaTopics } from '../../shared/src/topics.js'
 import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
-import { commandsTopicOwner, createAuthorizeSubscribe, maySubscribe } from './acl.js'
-import { createAddressLimiter, createAdmission } from './admission.js'
+import { createAdmission } from './admission.js'
 import { createAuthFailureLimiter } from './auth-failures.js'
 import { createCommandRelay } from './command-relay.js'
 import { legacyTokens, type BrokerConfig } from './broker-config.js'
@@ -19,15 +18,14 @@ import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js'
 import { createKafkaIngest, type IngestSink } from './kafka-ingest.js'
 import { platformaticRecordProducer, type RecordProducer } from './record-producer.js'
 import { startListeners, type Listeners } from './listeners.js'
-import { createLocalSessions, createMqttEngine, createSharedSessions, isExactCommandsTopic, refreshKeepalive, type Client, type MqttEngine } from './mqtt-engine/index.js'
+import { refreshKeepalive, type MqttEngine } from './mqtt-engine/index.js'
 import { trackPresence } from './presence.js'
+import { createBrokerEngine } from './broker-engine.js'
+import { createStreamGate } from './stream-gate.js'
 import { createTelemetryIntake } from './telemetry-intake.js'
 import { createRejectionLog } from './rejection-log.js'
 import { readTlsFiles, watchTlsFiles } from './tls-files.js'
 import { watchRevocations } from './revocation-watch.js'
-import type { StreamInfo } from './listeners.js'
-import type { Socket } from 'node:net'
-import type { TLSSocket } from 'node:tls'
 import { createVehicleAuth } from './vehicle-auth.js'
 
 export interface BrokerDeps {
@@ -40,16 +38,6 @@ export interface BrokerDeps {
 
 /** Ports listened on; mqttPort is -1 when the plaintext TCP listener is off (FLEET_MQTT_PORT=-1). */
 export interface BrokerAddresses { mqttPort: number, wsPort: number | null, tlsPort: number | null, wssPort: number | null, opsPort: number }
-
-/** The vehicleId named by a verified car certificate (subject CN), its serial and notBefore, or null. */
-function certificateOf (socket: TLSSocket): { vehicleId: string, serial: string, notBefore: number } | null {
-  if (!socket.authorized) return null
-  const peer = socket.getPeerCertificate()
-  const cn = peer?.subject?.CN
-  const id = Array.isArray(cn) ? cn[0] : cn
-  if (typeof id !== 'string' || !isVehicleId(id)) return null
-  return { vehicleId: id, serial: peer.serialNumber ?? '', notBefore: Date.parse(peer.valid_from ?? '') || 0 }
-}
 
 export interface FleetBroker {
   start: () => Promise<BrokerAddresses>
@@ -64,7 +52,6 @@ export interface FleetBroker {
 }
 
 const KEEPALIVE_REFRESH_MS = 1_000
-const SOCKET_SLACK = 500
 const CLOSE_WAIT_MS = 5_000
 /** Most remote addresses the failed-auth limiter tracks (about 100 B each). */
 const AUTH_FAILURE_ADDRESSES = 100_000
@@ -83,20 +70,13 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const sink = createKafkaIngest({ producer, lingerMs: config.lingerMs, maxBatch: config.maxBatch, log, metrics })
   let connectedClients = () => 0
   const admission = createAdmission({ maxConnections: config.maxConnections, connectsPerSecond: config.connectRate, connected: () => connectedClients() })
-  const streams = new WeakMap<object, StreamInfo>()
   const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile, crlFile: config.tlsCrlFile }
-  const transport = (client: Client) => {
-    const info = streams.get(client.conn)
-    if (info === undefined || info.tls === null) return { mode: 'password' as const, certVehicleId: null }
-    const cert = certificateOf(info.tls)
-    return { mode: config.tlsClientAuth, certVehicleId: cert?.vehicleId ?? null, ...(cert === null ? {} : { cert }) }
-  }
+  let draining = false
+  const gate = createStreamGate({ maxConnections: config.maxConnections, perAddressRate: config.connectRatePerAddress, tlsClientAuth: config.tlsClientAuth, metrics, draining: () => draining, handle: (stream, req) => engine.handle(stream, req) })
   const check = createCredentialCheck({ redis, requireRegistered: config.requireRegistered, legacy: legacyTokens(config) })
   const failures = createAuthFailureLimiter({ perMinute: config.authFailuresPerMinute, burst: config.authFailureBurst, maxAddresses: AUTH_FAILURE_ADDRESSES })
   gaugeFailures = failures.size
-  // TCP and TLS sockets know their peer; a WebSocket stream does not, its listener told us.
-  const remoteAddress = (client: Client) => (client.conn as Partial<Socket>).remoteAddress ?? streams.get(client.conn)?.remoteAddress
-  const auth = createVehicleAuth({ admit: admission.admit, failures, remoteAddress, transport, check, metrics, log })
+  const auth = createVehicleAuth({ admit: admission.admit, failures, remoteAddress: gate.remoteAddress, transport: gate.transport, check, metrics, log })
   const intake = createTelemetryIntake({
     identity: auth.identity,
     sink,
@@ -118,114 +98,16 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const persistenceRedis = shared ? new Redis(config.redisUrl) : null
   redisErrors.watch('state', redis)
   if (persistenceRedis !== null) redisErrors.watch('sessions', persistenceRedis)
-  const onQos2Full = (client: { id: string }) => {
-    log.warn({ clientId: client.id.slice(0, 80), limit: config.maxQos2Pending }, 'too many QoS 2 PUBLISHes awaiting PUBREL: connection closed')
-  }
-  const engine = createMqttEngine({
-    id,
-    onQos2Full,
-    heartbeatMs: config.heartbeatMs,
-    connectTimeoutMs: config.connectTimeoutMs,
-    maxQos2Pending: config.maxQos2Pending,
-    slowClientTimeoutMs: config.slowClientTimeoutMs,
-    maxPacketBytes: config.maxPacketBytes,
-    sessions: persistenceRedis === null
-      ? createLocalSessions()
-      : createSharedSessions({
-        redisUrl: config.redisUrl,
-        redis: persistenceRedis,
-        expirySeconds: config.sessionExpiryS,
-        maxQos2Pending: config.maxQos2Pending,
-        onQos2Full,
-        maySubscribe: (client, filter) => maySubscribe(auth.identity, client, filter),
-        neverRetained: isExactCommandsTopic,
-        ownerOf: commandsTopicOwner,
-        onStoreError: (op, err) => {
-          metrics.sessionErrors.inc({ op })
-          log.debug({ op, err: err.message }, 'session store write failed; connection kept')
-        },
-        watch: redisErrors.watch
-      }),
-    hooks: {
-      preConnect: auth.preConnect,
-      authenticate: auth.authenticate,
-      authorizePublish: intake.authorizePublish,
-      authorizeSubscribe: createAuthorizeSubscribe(auth.identity, metrics, log),
-      authorizeForward: commands.authorizeForward
-    },
-    // Telemetry's route is Kafka: it never enters the emitter, retained store or offline queues.
-    // A QoS 1 command was routed by the intake as a copy before its PUBACK; the original goes nowhere.
-    endsHere: packet => intake.isIngested(packet) || intake.isRerouted(packet),
-    fast: {
-      vehicleOf: auth.identity.get,
-      topicOf: MqttTopics.telemetry,
-      take: intake.telemetry,
-      taken: count => metrics.fastPath.inc(count)
-    },
-    isHeld: intake.isHeld,
-    mqtt5: {
-      receiveMaximum: config.maxInflight,
-      sessionExpiryMaxS: config.sessionExpiryS,
-      topicAliasMaximum: config.topicAliasMax,
-      serverKeepAliveS: config.serverKeepAliveS
-    },
-    onPacketTooLarge: client => {
-      metrics.refused.inc({ reason: 'packet_too_large' })
-      log.warn({ clientId: client.id?.slice(0, 80) }, 'packet too large: connection closed')
-    }
-  })
-  commands.attach(engine)
+  const engine = createBrokerEngine(config, { id, log, metrics, watch: redisErrors.watch, persistenceRedis, auth, intake, commands })
   connectedClients = engine.connectedClients
   trackPresence(engine, { redis, identity: auth.identity, brokerId: id, sessionExpirySeconds: config.sessionExpiryS, metrics, log })
-
-  engine.onClient(() => metrics.connections.set(engine.connectedClients()))
-  engine.onClientDisconnect(() => metrics.connections.set(engine.connectedClients()))
-  const overQos2Window = new WeakSet<Client>()
-  engine.onClientError((client, err, kind) => {
-    // every packet of the read fails alike, the connection is counted once
-    if (kind === 'qos2_window' && !overQos2Window.has(client)) {
-      overQos2Window.add(client)
-      metrics.refused.inc({ reason: 'qos2_window' })
-    }
-    metrics.clientErrors.inc({ stage: 'connected' })
-    log.debug({ err: err.message }, 'client error')
-  })
-  engine.onConnectionError(err => {
-    metrics.clientErrors.inc({ stage: 'before_connect' })
-    log.debug({ err: err.message }, 'connection error before CONNECT completed')
-  })
 
   let listeners: Listeners | null = null
   let ops: OpsServer | null = null
   let keepalive: NodeJS.Timeout | null = null
-  let draining = false
   let stopTlsWatch: (() => void) | null = null
   const revocations = new Redis(config.redisUrl, { lazyConnect: true })
   redisErrors.watch('revocations', revocations)
-  let openStreams = 0
-  const addressLimiter = createAddressLimiter(config.connectRatePerAddress)
-
-  const onStreamClose = () => { openStreams-- }
-  const onStream = (stream: import('node:stream').Duplex, info: StreamInfo, req?: import('node:http').IncomingMessage) => {
-    // Sockets that never complete CONNECT count too: past the limit plus some slack, refuse
-    // before reading a byte, so file descriptors and memory stay bounded.
-    if (draining || openStreams >= config.maxConnections + SOCKET_SLACK) {
-      if (!draining) metrics.refused.inc({ reason: 'max_sockets' })
-      stream.destroy()
-      return
-    }
-    if (!addressLimiter.allow(info.remoteAddress)) {
-      metrics.refused.inc({ reason: 'address_rate' })
-      stream.destroy()
-      return
-    }
-    openStreams++
-    stream.on('close', onStreamClose) // 'close' comes once; one shared listener costs no closure per car
-    // only TLS streams carry what transport() asks, and WebSocket streams their peer's address
-    if (info.tls !== null || info.listener === 'ws') streams.set(stream, info)
-    engine.handle(stream, req)
-  }
-
   return {
     id,
     engine,
@@ -249,7 +131,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
           metrics.refused.inc({ reason: 'packet_too_large' })
           log.warn('WebSocket message larger than FLEET_MAX_PACKET_BYTES: connection closed')
         },
-        onStream,
+        onStream: gate.onStream,
         onTlsError: err => {
           metrics.refused.inc({ reason: 'tls_handshake' })
           log.debug({ err: err.message }, 'TLS handshake failed')
@@ -294,7 +176,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       if (keepalive !== null) clearInterval(keepalive)
       await producer.disconnect().catch(() => {})
       stopTlsWatch?.()
-      addressLimiter.stop()
+      gate.stop()
       failures.stop()
       revocations.disconnect()
       // quit, not disconnect: the offline marks of the clients just closed are still in flight

@@ -12,20 +12,19 @@
 // to, 0x97 over its publish rate (the message goes nowhere), 0x99 for a message sent to the DLQ;
 // its User Properties become the Kafka record's headers (user-properties.ts).
 import type { Logger } from '../../shared/src/logger.js'
-import { parseTelemetry } from '../../shared/src/telemetry-schema.js'
-import { KafkaTopics, MqttTopics } from '../../shared/src/topics.js'
+import { KafkaTopics } from '../../shared/src/topics.js'
 import { publishTopicFor } from './acl.js'
-import { commandAckRecord, commandExpirySeconds } from './command-relay.js'
+import { commandAckRecord } from './command-relay.js'
 import type { BrokerMetrics } from './broker-metrics.js'
 import type { IngestRecord, IngestSink } from './kafka-ingest.js'
 import type { RejectionLog } from './rejection-log.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 import { createCarFlow } from './car-flow.js'
-import { holdAck, isMqtt5, pubackCode, publishRouted, ReasonCode, writePubacks, type AuthorizePublishHandler, type Client, type PublishPacket } from './mqtt-engine/index.js'
-import { userPropertyHeaders, type UserProperties } from './user-properties.js'
-
-/** How much of a refused payload the DLQ record keeps. */
-const DLQ_PAYLOAD_BYTES = 4_096
+import { createCommandRoute } from './command-route.js'
+import { createIngestRecords } from './ingest-records.js'
+import { createPubackBatch } from './puback-batch.js'
+import { createQos2Ingest } from './qos2-ingest.js'
+import { holdAck, isMqtt5, ReasonCode, type AuthorizePublishHandler, type Client, type PublishPacket } from './mqtt-engine/index.js'
 
 export interface IntakeOptions {
   identity: VehicleIdentity
@@ -83,106 +82,12 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     c.inc()
   }
 
-  // PUBACKs of one Kafka batch for one car leave in one socket write.
-  let acks = new Map<Client, number[]>()
-  const flushAcks = () => {
-    const due = acks
-    acks = new Map()
-    for (const [client, ids] of due) writePubacks(client, ids)
-  }
-  const queueAck = (client: Client, messageId: number, reason = 0) => {
-    if (acks.size === 0) setImmediate(flushAcks)
-    const code = pubackCode(messageId, reason)
-    const codes = acks.get(client)
-    if (codes === undefined) acks.set(client, [code])
-    else codes.push(code)
-  }
+  const queueAck = createPubackBatch()
   const flow = createCarFlow({ sink, maxInflight, ratePerSecond: opts.ratePerSecond ?? 0, burst: opts.burst ?? 1, podBytes: opts.podHeldBytes ?? 0, ack: queueAck, metrics })
 
-  /**
-   * QoS 1 commands are routed before their PUBACK. aedes writes a QoS 1 PUBACK first and routes
-   * (and queues for an offline car) after, so the commander would mark a command `sent` that a
-   * broker killed in between never queued, or that reached an offline car's queue just after the
-   * car came back and drained it. Here the command is published as a copy and the commander's
-   * packet turned into a QoS 0 one that goes nowhere (isRerouted); the PUBACK is written once
-   * aedes has routed the copy and stored it for offline sessions, in the order the PUBLISHes came
-   * [MQTT-4.6.0-2]. If that fails the commander's connection is closed without the PUBACK, and
-   * mqtt.js sends the command again on its next connection.
-   */
-  const rerouted = new WeakSet<PublishPacket>()
-  const commandAcks = new WeakMap<Client, Array<{ messageId: number, done: boolean }>>()
-  function routeCommand (client: Client, packet: PublishPacket) {
-    // a queued command expires in the session: its TTL, or the publisher's own Message Expiry
-    // Interval if shorter [MQTT-3.3.2-5]
-    const expiries = [commandExpirySeconds(packet, Date.now()), packet.properties?.messageExpiryInterval].filter((s): s is number => s !== undefined && s > 0)
-    const expiry = expiries.length === 0 ? undefined : Math.min(...expiries)
-    const routed = { cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: 1, retain: false, dup: false, ...(expiry === undefined ? {} : { properties: { messageExpiryInterval: expiry } }) } as PublishPacket
-    const entry = { messageId: holdAck(packet), done: false }
-    rerouted.add(packet)
-    let queue = commandAcks.get(client)
-    if (queue === undefined) commandAcks.set(client, queue = [])
-    queue.push(entry)
-    const q = queue
-    publishRouted(client, routed, err => {
-      if (err) {
-        metrics.commands.inc({ event: 'route_failed' })
-        log.warn({ err: err.message, topic: routed.topic }, 'command not routed: closing the commander\'s connection without its PUBACK')
-        q.length = 0
-        client.conn.destroy()
-        return
-      }
-      entry.done = true
-      while (q.length > 0 && q[0]!.done) queueAck(client, q.shift()!.messageId)
-    })
-  }
-
-  // QoS 2 packet ids of each client whose Kafka write is under way.
-  const qos2Writing = new WeakMap<Client, Set<number>>()
-  const qos2Received = opts.qos2Received ?? (async () => false)
-
-  function ingestQos2 (client: Client, packet: PublishPacket, record: IngestRecord, callback: (err?: Error | null) => void) {
-    // QoS 2 keeps aedes' own flow: its PUBREC waits for Kafka by holding the callback. A PUBLISH
-    // re-sent (DUP) before the PUBREL is answered by aedes with a PUBREC only [MQTT-4.3.3-2]; this
-    // runs before aedes' check, so it asks the same store, else Kafka would get the message twice.
-    const id = packet.messageId!
-    let writing = qos2Writing.get(client)
-    if (writing === undefined) qos2Writing.set(client, writing = new Set())
-    const w = writing
-    if (w.has(id)) {
-      callback(null)
-      return
-    }
-    const done = (err: Error | null) => flow.pace(client, Date.now(), () => callback(err))
-    w.add(id)
-    qos2Received(client, packet).then(seen => {
-      if (seen) {
-        w.delete(id)
-        metrics.qos2Resends.inc()
-        done(null)
-        return
-      }
-      sink.write(record, err => {
-        w.delete(id)
-        done(err ?? null)
-      })
-    }, () => {
-      // the store could not say: at least once, never lost
-      sink.write(record, err => {
-        w.delete(id)
-        done(err ?? null)
-      })
-    })
-  }
-
-  /** The Kafka record of a car's telemetry: itself if valid (its User Properties as headers),
-   *  else its DLQ record (logged, counted). */
-  function telemetryRecord (vehicleId: string, payload: Buffer, receivedAt: number, props?: UserProperties): IngestRecord {
-    const parsed = parseTelemetry(payload, vehicleId, opts.maxTelemetryBytes)
-    if (!parsed.ok) return dlqRecord(vehicleId, MqttTopics.telemetry(vehicleId), payload, parsed, receivedAt)
-    const headers = userPropertyHeaders(props)
-    if (!headers.ok) return dlqRecord(vehicleId, MqttTopics.telemetry(vehicleId), payload, headers, receivedAt)
-    return { topic: KafkaTopics.telemetry, key: vehicleId, value: payload, timestamp: receivedAt, ...(headers.headers === undefined ? {} : { headers: headers.headers }) }
-  }
+  const { telemetryRecord, dlqRecord } = createIngestRecords(opts)
+  const commandRoute = createCommandRoute({ queueAck, metrics, log })
+  const ingestQos2 = createQos2Ingest({ sink, flow, metrics, qos2Received: opts.qos2Received })
 
   /** An MQTT 5 car's QoS 0/1 message that goes nowhere: PUBACK `reason` in its turn (QoS 1). */
   function refuse (client: Client, packet: PublishPacket, reason: number, receivedAt: number, callback: (err?: Error | null) => void): void {
@@ -193,30 +98,6 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     }
     const resume = () => callback(null)
     if (!flow.refuse(client, holdAck(packet), reason, resume, receivedAt)) resume()
-  }
-
-  function dlqRecord (vehicleId: string, topic: string, payload: Buffer, refusal: { reason: string, detail: string }, receivedAt: number): IngestRecord {
-    metrics.dlq.inc({ reason: refusal.reason })
-    log.warn({ vehicleId, reason: refusal.reason, detail: refusal.detail }, 'invalid message sent to the DLQ')
-    opts.rejections?.add(vehicleId, { topic, reason: refusal.reason, detail: refusal.detail, receivedAt })
-    const record = {
-      vehicleId,
-      topic,
-      reason: refusal.reason,
-      detail: refusal.detail,
-      receivedAt: new Date(receivedAt).toISOString(),
-      brokerId: opts.brokerId,
-      payloadBytes: payload.byteLength,
-      payloadTruncated: payload.byteLength > DLQ_PAYLOAD_BYTES,
-      payloadBase64: payload.subarray(0, DLQ_PAYLOAD_BYTES).toString('base64')
-    }
-    return {
-      topic: KafkaTopics.telemetryDlq,
-      key: vehicleId,
-      value: Buffer.from(JSON.stringify(record)),
-      timestamp: receivedAt,
-      headers: { reason: refusal.reason }
-    }
   }
 
   const authorizePublish: AuthorizePublishHandler = (client, packet, callback) => {
@@ -258,7 +139,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
         // From the commander; routed to the car (and queued for it while offline). Never retained.
         countIn('command', packet.qos)
         packet.retain = false
-        if (packet.qos === 1) routeCommand(client, packet)
+        if (packet.qos === 1) commandRoute.route(client, packet)
         callback(null)
         return
       case 'commandAck': {
@@ -293,7 +174,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       return flow.ingest(client, qos === 1 ? messageId : undefined, telemetryRecord(vehicleId, payload, now), resume, now)
     },
     isIngested: packet => ingested.has(packet),
-    isRerouted: packet => rerouted.has(packet),
+    isRerouted: commandRoute.isRerouted,
     heldClients: flow.heldClients,
     heldBytes: flow.heldBytes,
     isHeld: flow.isHeld
