@@ -6,6 +6,7 @@
 // TLS=1: the cars connect to fleet over TLS (ECDSA P-256, TLS 1.3), as in production. fleet's live
 // V8 heap is read with each settled RSS. Writes results/bench-idle.json. Needs the stack up.
 //   STEPS=5000,10000 SETTLE_S=120 PEERS=aedes,mosquitto TLS=1 npm run bench:idle   (SETTLE_S: longest wait per step)
+//   BASELINE=/path/to/other/checkout PEERS=baseline,mosquitto …: that checkout's broker as a peer
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -51,6 +52,13 @@ async function fleet (): Promise<IdleServer> {
   }
 }
 
+async function baseline (): Promise<IdleServer> {
+  const root = process.env.BASELINE
+  if (root === undefined) throw new Error('PEERS=baseline needs BASELINE=/path/to/other/checkout')
+  const b = await startBrokerProcess('bench-idle-baseline', { FLEET_CONNECT_RATE_PER_S: '100000', FLEET_MAX_CONNECTIONS: '19500', FLEET_LOG_LEVEL: 'warn' }, { root })
+  return { label: `fleet broker, baseline checkout (${root})`, port: b.mqttPort, pid: b.child.pid!, collects: true, stop: () => b.kill('SIGTERM') }
+}
+
 async function aedes (): Promise<IdleServer> {
   const port = await freePort()
   const { child, exited } = spawnService('bench/aedes-plain.ts', { ...process.env, PORT: String(port) })
@@ -67,7 +75,7 @@ async function mosquitto (): Promise<IdleServer> {
   return { label: 'Mosquitto 2.0', port: m.port, pid: m.child.pid!, collects: false, stop: m.stop }
 }
 
-const servers = { fleet, aedes, mosquitto } as const
+const servers = { fleet, baseline, aedes, mosquitto } as const
 const results: IdleResult[] = []
 for (const name of ['fleet', ...peers] as Array<keyof typeof servers>) {
   const r = await measureIdle(await servers[name](), steps, settleS)

@@ -19,6 +19,8 @@ export interface IngestRun {
   /** Node flags of the broker processes (bench:ingest's CPU_PROF=dir gives --cpu-prof). */
   brokerNodeArgs?: string[]
   label: string
+  /** Another checkout whose broker to run (a baseline measured in the same run). */
+  brokerRoot?: string
   /** 'fleet' (default): fleet broker processes writing to Kafka; 'mosquitto': one Mosquitto process. */
   server?: 'fleet' | 'mosquitto'
 }
@@ -27,7 +29,7 @@ interface Server { mqttPort: number, child: ChildProcess, kill: (signal?: NodeJS
 
 export interface IngestResult {
   label: string
-  params: Omit<IngestRun, 'brokerEnv' | 'label' | 'brokerNodeArgs'> & { brokerEnv: Record<string, string> }
+  params: Omit<IngestRun, 'brokerEnv' | 'label' | 'brokerNodeArgs' | 'brokerRoot'> & { brokerEnv: Record<string, string> }
   ackedPerSecond: number
   acked: number
   errors: number
@@ -56,7 +58,7 @@ export async function runIngest (run: IngestRun, redisPid?: number): Promise<Ing
     : await startBrokerProcesses(Array.from({ length: run.brokers }, (_, i) => `bench-${tag}-${i}`),
       // each bench car sends as fast as PUBACKs come (hundreds/s): far over the per-car publish rate
       // a real car gets, which would measure the limit, not the path; the bucket still runs per message
-      { FLEET_CONNECT_RATE_PER_S: '100000', FLEET_CAR_PUBLISH_RATE_PER_S: '10000000', FLEET_CAR_PUBLISH_BURST: '10000000', ...run.brokerEnv }, { nodeArgs: run.brokerNodeArgs ?? [] })
+      { FLEET_CONNECT_RATE_PER_S: '100000', FLEET_CAR_PUBLISH_RATE_PER_S: '10000000', FLEET_CAR_PUBLISH_BURST: '10000000', ...run.brokerEnv }, { nodeArgs: run.brokerNodeArgs ?? [], ...(run.brokerRoot === undefined ? {} : { root: run.brokerRoot }) })
   try {
     return await measure(run, tag, brokers, redisPid)
   } finally {
@@ -117,7 +119,7 @@ async function measure (run: IngestRun, tag: string, brokers: Server[], redisPid
     }
     produce = sums.requests === 0 ? null : { requests: sums.requests, meanMs: round(sums.seconds / sums.requests * 1_000), meanRecords: Math.round(sums.records / sums.requests) }
   }
-  const { brokerEnv = {}, label, server: _server, brokerNodeArgs: _args, ...params } = run
+  const { brokerEnv = {}, label, server: _server, brokerNodeArgs: _args, brokerRoot: _root, ...params } = run
   return {
     label,
     params: { ...params, brokerEnv },

@@ -6,9 +6,9 @@
 // generator, RSS, and the fleet/Mosquitto ratio; the median round is the headline. Needs the
 // stack (scripts/stack.sh up).
 //   CARS=50 INFLIGHT=100 DURATION_S=20 LOAD_PROCS=1 ROUNDS=3 PEER=mosquitto|none [CPU_PROF=dir]
-//   KAFKA_CLIENTS=platformatic[,kafkajs] BROKER_NODE_ARGS='--flag …' npm run bench:ingest
-// KAFKA_CLIENTS: the broker's Kafka clients to measure, one run each per round (the first is the
-// headline). CPU_PROF=dir: the broker process writes a V8 CPU profile there (node --cpu-prof).
+//   BROKER_NODE_ARGS='--flag …' BASELINE=/path/to/other/checkout npm run bench:ingest
+// BASELINE: also run that checkout's broker each round (e.g. main in a git worktree), same load.
+// CPU_PROF=dir: the broker process writes a V8 CPU profile there (node --cpu-prof).
 // BROKER_NODE_ARGS: node flags of the broker besides the production ones (BROKER_NODE_FLAGS).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -21,7 +21,9 @@ const rounds = env('ROUNDS', 3)
 const load1 = loadavg()[0]!
 const prof = process.env.CPU_PROF
 const nodeArgs = (process.env.BROKER_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
-const clients = (process.env.KAFKA_CLIENTS ?? 'platformatic').split(',').map(c => c.trim()).filter(c => c !== '')
+// This checkout's broker, and a baseline checkout's if asked (BASELINE).
+const baseline = process.env.BASELINE
+const clients = ['fleet', ...(baseline === undefined ? [] : ['baseline'])]
 const withPeer = (process.env.PEER ?? 'mosquitto') === 'mosquitto'
 
 const round2 = (n: number) => Math.round(n * 100) / 100
@@ -41,9 +43,9 @@ for (let i = 0; i < rounds; i++) {
     if (i > 0 || Object.keys(fleet).length > 0) await pause()
     const r = await runIngest({
       label: `fleet broker → Kafka (acks=all, ${client})`,
+      ...(client === 'baseline' ? { brokerRoot: baseline } : {}),
       brokers: 1,
       ...load,
-      brokerEnv: { FLEET_BROKER_KAFKA_CLIENT: client },
       brokerNodeArgs: [...nodeArgs, ...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}/${client}-${i}`])]
     })
     console.log(`[round ${i + 1}/${rounds}] ${describe(r)}`)
@@ -88,11 +90,12 @@ writeFileSync(`${root}/${process.env.OUT ?? 'results/bench-ingest.json'}`, JSON.
   rounds,
   ...result,
   cpuUsPerMessage: perMessage(result),
-  kafkaClients: median.fleet,
+  variants: median.fleet,
+  baselineRoot: baseline ?? null,
   mosquitto,
   mosquittoCpuUsPerMessage: mosquitto === null ? null : perMessage(mosquitto),
   fleetVsMosquitto,
-  fleetVsMosquittoByClient: median.ratioByClient,
+  fleetVsMosquittoByVariant: median.ratioByClient,
   ratioPerRound: ratios,
   perRound: done.map(r => ({
     fleet: Object.fromEntries(Object.entries(r.fleet).map(([c, x]) => [c, { ackedPerSecond: x.ackedPerSecond, pubackMs: x.pubackMs, cpuUsPerMessage: perMessage(x), brokerCores: x.brokers[0]!.cpuCores, cpu: x.cpu }])),

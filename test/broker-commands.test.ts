@@ -122,9 +122,8 @@ test('an offline car with a persistent session: the command is in its session by
   await first.endAsync()
   const cmd = await sender.send(id)
   await events.waitFor(() => eventsOf(cmd.commandId).some(e => e.status === 'sent'))
-  const store = (tb.broker.aedes as unknown as { persistence: unknown }).persistence as { outgoingStream: (client: { id: string }) => AsyncIterable<{ topic: string, payload: Buffer, qos: number }> }
   const queued: Array<{ topic: string, payload: Buffer, qos: number }> = []
-  for await (const packet of store.outgoingStream({ id })) queued.push(packet)
+  for await (const packet of tb.broker.engine.queuedFor(id)) queued.push(packet)
   assert.equal(queued.length, 1, 'queued before `sent`')
   assert.equal(queued[0]!.topic, MqttTopics.commands(id))
   assert.equal(queued[0]!.qos, 1)

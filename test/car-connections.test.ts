@@ -82,7 +82,7 @@ test('revocation closes every connection of the car on every pod; nothing it sen
     await sleep(2_000)
     assert.equal(telemetry.records.length, 0, `${telemetry.records.length} records of the revoked car reached Kafka`)
     assert.equal(survivors.length, 0, `${survivors.length} of the car's connections survived its revocation`)
-    for (const p of pods) assert.equal((p.broker.aedes as unknown as { clients: Record<string, unknown> }).clients[id], undefined)
+    for (const p of pods) assert.equal(p.broker.engine.clientById(id), undefined)
   } finally {
     await telemetry.stop()
   }

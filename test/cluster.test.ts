@@ -16,7 +16,7 @@ import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, endOffsets, type Collector } from './helpers/kafka.js'
 import { startTestCommander } from './helpers/api.js'
 import { startCommandSender, type CommandSender } from './helpers/commands.js'
-import { sessionSubscriptionsKey } from '../services/broker/src/session-index.js'
+import { sessionSubscriptionsKey } from '../services/broker/src/mqtt-engine/index.js'
 import { loadBrokerConfig } from '../services/broker/src/broker-config.js'
 import { carPassword } from './helpers/credentials.js'
 

@@ -129,7 +129,8 @@ test('docs/connect-a-car.md, block by block: provision, publish, see it in Kafka
   const ack = step(/commands\/ack/)
   const pki = step(/npm run pki -- init/)
   const publishTls = step(/-p 8883/)
-  assert.deepEqual(blocks, [provision, publish, tail, state, publishInvalid, rejections, tailDlq, command, ack, pki, publishTls], 'the doc\'s blocks, in this order, are all tested')
+  const publishV5 = step(/-V mqttv5/)
+  assert.deepEqual(blocks, [provision, publish, tail, state, publishInvalid, rejections, tailDlq, command, ack, pki, publishTls, publishV5], 'the doc\'s blocks, in this order, are all tested')
   const sample = JSON.parse((await readFile(join(examples, 'telemetry.json'), 'utf8'))) as Record<string, unknown>
 
   // 1. provision: the car is registered and TOKEN is set in the shell
@@ -220,6 +221,12 @@ test('docs/connect-a-car.md, block by block: provision, publish, see it in Kafka
   } finally {
     await tlsBroker.stop()
   }
+
+  // 7. MQTT 5 on the same listener, with a User Property: PUBACKed (exit 0), one more telemetry message in
+  const before = await broker.metric('fleet_broker_messages_in_total', { class: 'telemetry' })
+  const v5 = await shell.run(localize(publishV5))
+  assert.equal(v5.code, 0, v5.output)
+  assert.equal(await broker.metric('fleet_broker_messages_in_total', { class: 'telemetry' }), before + 1)
 })
 
 test('the rejections endpoint starts closed: no key 401, the read-only key 200', async () => {

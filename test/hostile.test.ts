@@ -116,7 +116,7 @@ test('a subscriber that never reads is dropped; the publisher is not slowed', as
   assert.ok(publishMs < 20_000, `3,000 commands (24 MB) routed by the broker in ${publishMs} ms after Kafka had them`)
   await sender.stop()
   // (the paused socket itself cannot notice: its end of stream waits behind unread data)
-  const connected = () => (tb.broker.aedes as unknown as { clients: Record<string, unknown> }).clients[id] !== undefined
+  const connected = () => tb.broker.engine.clientById(id) !== undefined
   const deadline = Date.now() + 10_000
   while (connected() && Date.now() < deadline) await sleep(100)
   assert.equal(connected(), false, 'the broker dropped the deaf subscriber')

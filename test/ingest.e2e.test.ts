@@ -68,16 +68,6 @@ test('every acknowledged QoS 1 message reaches Kafka as sent, keyed by vehicleId
   assert.ok(fast > CARS * MESSAGES / 2 && fast <= CARS * MESSAGES, `fast path took ${fast}`)
 })
 
-test('the same without the fast path (FLEET_BROKER_FAST_PATH=false): mqtt-packet and aedes\' handlers', async () => {
-  const slow = await startTestBroker({ FLEET_BROKER_FAST_PATH: 'false' })
-  try {
-    await ingestInOrder(slow, `${prefix}-slow`)
-    assert.equal(await slow.metric('fleet_broker_fast_path_messages_total'), 0)
-  } finally {
-    await slow.stop()
-  }
-})
-
 test('MQTT over WebSocket ingests the same way', async () => {
   const id = `${prefix}-ws`
   const car = await connectCar(id, 0, { url: `ws://127.0.0.1:${tb.wsPort}/mqtt` })

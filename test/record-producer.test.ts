@@ -1,14 +1,11 @@
-// The broker's two Kafka clients against a real Kafka: each writes records with their keys,
-// values, headers and timestamps intact, puts a car on the partition Kafka's Java client (and
-// kafkajs) would choose, so that a fleet can switch clients pod by pod, and refuses to start
-// without Kafka.
+// The broker's Kafka client against a real Kafka: it writes records with their keys, values,
+// headers and timestamps intact, puts a car on the partition Kafka's Java client (and the other
+// services' kafkajs) would choose, and refuses to start without Kafka.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { Partitioners } from 'kafkajs'
-import { createLogger } from '../services/shared/src/logger.js'
-import { createKafka } from '../services/shared/src/kafka.js'
 import { KafkaTopics, topicPartitions } from '../services/shared/src/topics.js'
-import { kafkajsRecordProducer, platformaticRecordProducer, type RecordProducer } from '../services/broker/src/record-producer.js'
+import { platformaticRecordProducer, type RecordProducer } from '../services/broker/src/record-producer.js'
 import type { IngestRecord } from '../services/broker/src/kafka-ingest.js'
 import { uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, type Collector } from './helpers/kafka.js'
@@ -22,8 +19,7 @@ before(async () => { telemetry = await collect(topic, key => key.startsWith(pref
 after(async () => { await telemetry?.stop() })
 
 const clients: Record<string, () => RecordProducer> = {
-  platformatic: () => platformaticRecordProducer({ clientId: 'fleet-test', brokers, topics: [topic] }),
-  kafkajs: () => kafkajsRecordProducer(createKafka({ kafkaBrokers: brokers, kafkaClientId: 'fleet-test' }, createLogger('test', 'silent')))
+  platformatic: () => platformaticRecordProducer({ clientId: 'fleet-test', brokers, topics: [topic] })
 }
 
 const javaPartition = Partitioners.DefaultPartitioner()
@@ -70,9 +66,7 @@ for (const [name, make] of Object.entries(clients)) {
   })
 
   test(`${name}: connect fails with a clear error when Kafka cannot be reached`, async () => {
-    const producer = name === 'platformatic'
-      ? platformaticRecordProducer({ clientId: 'fleet-test', brokers: ['127.0.0.1:1'], topics: [topic] })
-      : kafkajsRecordProducer(createKafka({ kafkaBrokers: ['127.0.0.1:1'], kafkaClientId: 'fleet-test' }, createLogger('test', 'silent')))
+    const producer = platformaticRecordProducer({ clientId: 'fleet-test', brokers: ['127.0.0.1:1'], topics: [topic] })
     const started = Date.now()
     await assert.rejects(producer.connect(), (err: Error) => /ECONNREFUSED|connect/i.test(err.message))
     assert.ok(Date.now() - started < 30_000)

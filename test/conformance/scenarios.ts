@@ -1,4 +1,4 @@
-// MQTT 3.1.1 conformance scenarios, each run against every target (fleet, Mosquitto) with one or
+// MQTT 3.1.1 conformance scenarios (and, appended, the MQTT 5 ones of scenarios-v5.ts), each run against every target (fleet, Mosquitto) with one or
 // more independent clients: mqtt.js, Debian's mosquitto_pub/mosquitto_sub (libmosquitto, C), and
 // hand-built packets over a raw socket. A scenario asserts what must hold on any target and
 // reports `pass` when the target does what the feature says, `differs` when it does something
@@ -9,6 +9,7 @@ import type { Packet } from 'mqtt-packet'
 import { connectArgs, MOSQUITTO_PUB, MOSQUITTO_SUB, runCli, startCli } from '../helpers/mosquitto-cli.js'
 import { connectPacket, rawConnect, type RawConnection } from '../helpers/raw-mqtt.js'
 import { connectMqtt, dropSession, sleep, subscribe, until, type Creds, type Target, type TargetName } from './targets.js'
+import { scenariosV5 } from './scenarios-v5.js'
 
 export type Result = 'pass' | 'differs'
 export type ClientKind = 'mqtt.js' | 'mosquitto_pub/sub' | 'raw packets'
@@ -703,7 +704,8 @@ const scenarios: Scenario[] = [
         await w.stop()
       }
     }
-  }
+  },
+  ...scenariosV5
 ]
 
 export default scenarios

@@ -53,7 +53,7 @@ export function rowsFromResults (results: ResultRow[]): Row[] {
 
 export function renderTable (rows: Row[], mosquittoVersion: string): string {
   return [
-    `| MQTT 3.1.1 feature | checked with | fleet | Mosquitto ${mosquittoVersion} | note |`,
+    `| MQTT feature (3.1.1 unless it says MQTT 5) | checked with | fleet | Mosquitto ${mosquittoVersion} | note |`,
     '|---|---|---|---|---|',
     ...rows.map(r => `| ${esc(r.feature)} | ${r.clients.join(', ')} | ${cell(r.fleet, true)} | ${cell(r.mosquitto, false)} | ${esc(r.note)} |`)
   ].join('\n')

@@ -26,7 +26,7 @@ const CAR_POOL = 300
 export type TargetName = 'fleet' | 'mosquitto'
 /** `port`: where this role connects, when it is not the target's own port (fleet's publisher relay). */
 export interface Creds { clientId: string, username?: string, password?: string, port?: number }
-export interface Received { topic: string, payload: Buffer, qos: number, retain: boolean }
+export interface Received { topic: string, payload: Buffer, qos: number, retain: boolean, userProperties?: Record<string, string>, messageExpiryInterval?: number }
 
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -73,8 +73,9 @@ export interface Target {
   telemetryPayload: (id: string, seq: number) => string
   /** Where a car's will ends up. */
   watchStatus: (id: string) => Promise<Watch>
-  /** Where a car's telemetry ends up (fleet: Kafka). */
-  watchTelemetry: (id: string) => Promise<Watch>
+  /** Where a car's telemetry ends up (fleet: Kafka, User Properties as headers; Mosquitto: a
+   *  subscriber, MQTT 5 if asked so that it sees User Properties). */
+  watchTelemetry: (id: string, opts?: { mqtt5?: boolean }) => Promise<Watch>
   wildcardFilters: (id: string) => string[]
   /** A topic the car may not subscribe to, and that the publisher may publish to. */
   forbiddenSubscription: (id: string) => string
@@ -86,6 +87,8 @@ export interface MqttConnection {
   client: MqttClient
   received: Received[]
   sessionPresent: boolean
+  /** MQTT 5: the CONNACK's properties. */
+  connackProperties: Record<string, unknown>
   /** Resolves when the connection closed (by either side). */
   closed: Promise<void>
 }
@@ -102,13 +105,18 @@ export function connectMqtt (port: number, creds: Creds, opts: Partial<IClientOp
     ...opts
   })
   const received: Received[] = []
-  client.on('message', (topic, payload, packet) => received.push({ topic, payload, qos: packet.qos, retain: packet.retain }))
+  client.on('message', (topic, payload, packet) => {
+    const props = packet.properties?.userProperties
+    const userProperties = props === undefined ? undefined : Object.fromEntries(Object.entries(props).map(([k, v]) => [k, String(v)]))
+    const expiry = packet.properties?.messageExpiryInterval
+    received.push({ topic, payload, qos: packet.qos, retain: packet.retain, ...(userProperties === undefined ? {} : { userProperties }), ...(expiry === undefined ? {} : { messageExpiryInterval: expiry }) })
+  })
   const closed = new Promise<void>(resolve => client.once('close', () => resolve()))
   return new Promise((resolve, reject) => {
     client.once('connect', connack => {
       // later errors (a reset after the broker closed us) are the scenario's to observe, not to throw
       client.on('error', () => {})
-      resolve({ client, received, sessionPresent: connack.sessionPresent, closed })
+      resolve({ client, received, sessionPresent: connack.sessionPresent, connackProperties: (connack.properties ?? {}) as Record<string, unknown>, closed })
     })
     client.once('error', err => { client.end(true); reject(err) })
     void closed.then(() => reject(new Error('connection closed before CONNACK')))
@@ -132,8 +140,8 @@ export async function dropSession (t: Target, creds: Creds): Promise<void> {
   await c.client.endAsync()
 }
 
-async function mqttWatch (port: number, creds: Creds, topic: string): Promise<Watch> {
-  const c = await connectMqtt(port, creds)
+async function mqttWatch (port: number, creds: Creds, topic: string, protocolVersion: 4 | 5 = 4): Promise<Watch> {
+  const c = await connectMqtt(port, creds, { protocolVersion })
   const granted = await subscribe(c.client, topic, 2)
   if (granted !== 2) throw new Error(`watcher of ${topic} granted ${granted}`)
   return watchOf(c.received, topic, () => c.client.endAsync())
@@ -150,7 +158,7 @@ const telemetryPayload = (id: string, seq: number) => JSON.stringify(validTeleme
 /** The publisher role on fleet: an in-memory aedes whose PUBLISHes go into fleet's aedes in-process. */
 async function startPublisherRelay (tb: TestBroker): Promise<{ port: number, stop: () => Promise<void> }> {
   const forward = (packet: PublishPacket, done: (err?: Error) => void) => {
-    tb.broker.aedes.publish({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: false, dup: false } as PublishPacket, err => done(err ?? undefined))
+    tb.broker.engine.publish({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: false, dup: false } as PublishPacket, done)
   }
   const relay = await Aedes.createBroker({
     // QoS 0/1: before the relay's PUBACK; QoS 2: once, at the PUBREL, before its PUBCOMP
@@ -182,7 +190,9 @@ export async function startFleetTarget (): Promise<Started> {
     const scan = setInterval(() => {
       for (; cursor < telemetry.records.length; cursor++) {
         const r = telemetry.records[cursor]!
-        if (r.key === id) received.push({ topic: `kafka:${KafkaTopics.telemetry}`, payload: r.value, qos: -1, retain: false })
+        if (r.key !== id) continue
+        const headers = Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k, String(v)]))
+        received.push({ topic: `kafka:${KafkaTopics.telemetry}`, payload: r.value, qos: -1, retain: false, ...(Object.keys(headers).length === 0 ? {} : { userProperties: headers }) })
       }
     }, 10)
     return watchOf(received, `Kafka ${KafkaTopics.telemetry} key ${id}`, async () => { clearInterval(scan) })
@@ -214,8 +224,8 @@ export async function startFleetTarget (): Promise<Started> {
       const onPublish = (packet: { topic: string, payload: Buffer | string, qos: number, retain: boolean }) => {
         if (packet.topic === topic) received.push({ topic, payload: Buffer.from(packet.payload), qos: packet.qos, retain: packet.retain })
       }
-      tb.broker.aedes.on('publish', onPublish as never)
-      return watchOf(received, `broker publish of ${topic}`, async () => { tb.broker.aedes.off('publish', onPublish as never) })
+      tb.broker.engine.onPublish(onPublish as never)
+      return watchOf(received, `broker publish of ${topic}`, async () => { tb.broker.engine.offPublish(onPublish as never) })
     },
     watchTelemetry: async id => kafkaWatch(id),
     wildcardFilters: id => ['vehicles/+/commands', `vehicles/${id}/#`],
@@ -256,7 +266,7 @@ export async function startMosquittoTarget (): Promise<Started> {
     telemetry: MqttTopics.telemetry,
     telemetryPayload,
     watchStatus: id => mqttWatch(m.port, { clientId: `${run}-watch-${next()}` }, MqttTopics.status(id)),
-    watchTelemetry: id => mqttWatch(m.port, { clientId: `${run}-watch-${next()}` }, MqttTopics.telemetry(id)),
+    watchTelemetry: (id, opts) => mqttWatch(m.port, { clientId: `${run}-watch-${next()}` }, MqttTopics.telemetry(id), opts?.mqtt5 === true ? 5 : 4),
     wildcardFilters: id => ['vehicles/+/commands', `vehicles/${id}/#`],
     forbiddenSubscription: id => `writeonly/${id}`,
     forbiddenPublication: id => ({ topic: `readonly/${id}`, watch: () => mqttWatch(m.port, { clientId: `${run}-watch-${next()}` }, `readonly/${id}`) })

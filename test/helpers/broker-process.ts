@@ -49,11 +49,13 @@ export interface BrokerProcessOptions {
   /** Node flags before the script besides BROKER_NODE_FLAGS (e.g. --cpu-prof, which NODE_OPTIONS
    *  does not take). */
   nodeArgs?: string[]
+  /** Another checkout whose broker to start (benchmarks compare a baseline in the same run). */
+  root?: string
 }
 
 async function spawnBroker (id: string, env: Record<string, string>, opts: BrokerProcessOptions): Promise<BrokerProcess | 'port-taken'> {
   const [mqttPort, opsPort] = [await freePort(), await freePort()]
-  const service = spawnService('services/broker/src/main.ts', { ...process.env, FLEET_BROKER_ID: id, FLEET_MQTT_PORT: String(mqttPort), FLEET_MQTT_WS_PORT: '-1', FLEET_BROKER_OPS_PORT: String(opsPort), FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...env }, [...BROKER_NODE_FLAGS, ...opts.nodeArgs ?? []])
+  const service = spawnService('services/broker/src/main.ts', { ...process.env, FLEET_BROKER_ID: id, FLEET_MQTT_PORT: String(mqttPort), FLEET_MQTT_WS_PORT: '-1', FLEET_BROKER_OPS_PORT: String(opsPort), FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...env }, [...BROKER_NODE_FLAGS, ...opts.nodeArgs ?? []], opts.root)
   const { child } = service
   let output = ''
   const file = opts.logFile === undefined ? undefined : createWriteStream(opts.logFile, { flags: 'a' })

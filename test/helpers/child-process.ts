@@ -16,9 +16,10 @@ export interface ServiceChild {
   exited: Promise<number | null>
 }
 
-/** Spawns `node [nodeArgs] --import tsx <script>` in the repo root with piped output. */
-export function spawnService (script: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): ServiceChild {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+/** Spawns `node [nodeArgs] --import tsx <script>` in the repo root (or another checkout: `cwd`)
+ *  with piped output. */
+export function spawnService (script: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = [], cwd = root): ServiceChild {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   const exited = new Promise<number | null>(resolve => child.once('exit', code => { children.delete(child); resolve(code) }))
   return { child, exited }

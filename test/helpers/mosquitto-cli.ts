@@ -68,9 +68,9 @@ export async function runCli (bin: string, args: string[], timeoutMs = 15_000): 
 }
 
 /** Host, port and identity arguments shared by mosquitto_pub and mosquitto_sub (MQTT 3.1.1). */
-export function connectArgs (port: number, creds: { clientId: string, username?: string, password?: string, port?: number }): string[] {
+export function connectArgs (port: number, creds: { clientId: string, username?: string, password?: string, port?: number }, version: 'mqttv311' | 'mqttv5' = 'mqttv311'): string[] {
   return [
-    '-h', '127.0.0.1', '-p', String(creds.port ?? port), '-V', 'mqttv311', '-i', creds.clientId,
+    '-h', '127.0.0.1', '-p', String(creds.port ?? port), '-V', version, '-i', creds.clientId,
     ...(creds.username === undefined ? [] : ['-u', creds.username]),
     ...(creds.password === undefined ? [] : ['-P', creds.password])
   ]

@@ -1,4 +1,4 @@
-// A raw MQTT 3.1.1 connection (mqtt-packet over a TCP socket) for what mqtt.js refuses to send:
+// A raw MQTT 3.1.1 (or 5) connection (mqtt-packet over a TCP socket) for what mqtt.js refuses to send:
 // protocol violations, hand-built packets, garbage.
 import { connect, type Socket } from 'node:net'
 import mqttPacket, { type Packet } from 'mqtt-packet'
@@ -12,11 +12,11 @@ export interface RawConnection {
   isClosed: () => boolean
 }
 
-export async function rawConnect (port: number): Promise<RawConnection> {
+export async function rawConnect (port: number, protocolVersion: 4 | 5 = 4): Promise<RawConnection> {
   const socket = connect({ host: '127.0.0.1', port })
   await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
   socket.on('error', () => {})
-  const parser = mqttPacket.parser({ protocolVersion: 4 })
+  const parser = mqttPacket.parser({ protocolVersion })
   const packets: Packet[] = []
   let closed = false
   parser.on('packet', p => packets.push(p))
@@ -25,7 +25,7 @@ export async function rawConnect (port: number): Promise<RawConnection> {
   return {
     socket,
     packets,
-    send: p => { socket.write(Buffer.isBuffer(p) ? p : mqttPacket.generate(p)) },
+    send: p => { socket.write(Buffer.isBuffer(p) ? p : mqttPacket.generate(p, { protocolVersion })) },
     async next (cmd, timeoutMs = 5_000) {
       const deadline = Date.now() + timeoutMs
       for (;;) {

@@ -2,10 +2,10 @@
 // subscribes only to vehicles/{own id}/commands. No MQTT identity publishes to a commands topic:
 // commands enter the broker from Kafka (command-intake.ts). A refused subscription gets SUBACK
 // 0x80 [MQTT-3.9.3]; the connection stays.
-import type { AuthorizeSubscribeHandler, Client } from 'aedes'
 import type { Logger } from '../../shared/src/logger.js'
 import { parseVehicleTopic, type VehicleTopic } from '../../shared/src/topics.js'
 import type { BrokerMetrics } from './broker-metrics.js'
+import type { AuthorizeSubscribeHandler, Client } from './mqtt-engine/index.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 
 /** The topics a car publishes to: its commands topic is not one of them. */

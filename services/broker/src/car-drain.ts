@@ -2,7 +2,7 @@
 // at once, so their reconnects reach the other pods as a stream they can absorb (each pod admits
 // FLEET_CONNECT_RATE_PER_S). A car picked to leave is no longer read; it is closed once Kafka has
 // acknowledged what it sent, so it gets every PUBACK it is owed and resends nothing.
-import type { Client } from 'aedes'
+import type { Client } from './mqtt-engine/index.js'
 
 export interface CarDrainOptions {
   /** the cars connected now */

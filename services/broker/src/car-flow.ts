@@ -9,9 +9,12 @@
 //   costs besides) passed `podBytes`; every car is then paused after its next message until
 //   Kafka's acknowledgements bring the total under three quarters of it (a Kafka outage at full
 //   fleet density would otherwise need cars × window × message bytes).
-import type { Client } from 'aedes'
+// An MQTT 5 car's refused message (over its rate: 0x97, not authorised: 0x87) is answered by a
+// PUBACK with that reason code, after the PUBACKs of its earlier messages [MQTT-4.6.0-2]; until
+// then it counts in the car's window like a message Kafka has not acknowledged.
 import type { BrokerMetrics } from './broker-metrics.js'
 import type { IngestRecord, IngestSink } from './kafka-ingest.js'
+import type { Client } from './mqtt-engine/index.js'
 
 /** What a held message costs besides its payload (record, callbacks, queues; measured ~1 KiB). */
 export const HELD_RECORD_OVERHEAD = 1_024
@@ -25,8 +28,8 @@ export interface CarFlowOptions {
   burst: number
   /** Bytes of held messages per pod before reading pauses (0 = no limit). */
   podBytes: number
-  /** Kafka has the record: send its PUBACK. */
-  ack: (client: Client, messageId: number) => void
+  /** Kafka has the record (or a refusal's turn came): send its PUBACK with this reason code. */
+  ack: (client: Client, messageId: number, reason: number) => void
   metrics: BrokerMetrics
   now?: () => number
 }
@@ -40,12 +43,22 @@ interface Flow {
   tokens: number
   last: number
   slowed: boolean
+  /** Records written to the sink, and how many of them called back (in order: one sink, FIFO). */
+  written: number
+  settled: number
+  /** Refusals waiting for the records written before them: [after written, messageId, reason]. */
+  refusals: Array<[number, number, number]>
 }
 
 export interface CarFlow {
   /** Writes a car's record (QoS 1: PUBACK `messageId` after Kafka's ack). True if the car is now
    *  held: `resume` runs once it may be read again (it is not called otherwise). */
-  ingest: (client: Client, messageId: number | undefined, record: IngestRecord, resume: () => void, now: number) => boolean
+  ingest: (client: Client, messageId: number | undefined, record: IngestRecord, resume: () => void, now: number, reason?: number) => boolean
+  /** Answers a QoS 1 message that goes nowhere with PUBACK `reason`, after the earlier ones.
+   *  True if the car is now held, as for ingest. */
+  refuse: (client: Client, messageId: number, reason: number, resume: () => void, now: number) => boolean
+  /** Whether one more message now would be within the car's rate (nothing is charged). */
+  withinRate: (client: Client, now: number) => boolean
   /** Charges the car's rate for a message that takes another path; `go` runs now or once the car
    *  is no longer slowed. */
   pace: (client: Client, now: number, go: () => void) => void
@@ -71,7 +84,7 @@ export function createCarFlow (opts: CarFlowOptions): CarFlow {
 
   const flowOf = (client: Client, t: number): Flow => {
     let f = flows.get(client)
-    if (f === undefined) flows.set(client, f = { pending: 0, held: [], tokens: burst, last: t, slowed: false })
+    if (f === undefined) flows.set(client, f = { pending: 0, held: [], tokens: burst, last: t, slowed: false, written: 0, settled: 0, refusals: [] })
     return f
   }
 
@@ -126,17 +139,36 @@ export function createCarFlow (opts: CarFlowOptions): CarFlow {
     if (paused && f.pending < maxInflight && !f.slowed) podWaiting.add(client)
   }
 
+  /** Sends the refusals whose earlier records have all called back. */
+  function settleRefusals (client: Client, f: Flow): void {
+    while (f.refusals.length > 0 && f.refusals[0]![0] <= f.settled) {
+      const [, id, reason] = f.refusals.shift()!
+      f.pending--
+      ack(client, id, reason)
+    }
+  }
+
+  /** Holds the car if it is at its window, slowed or the pod is paused; false if it may go on. */
+  function holdIfDue (client: Client, f: Flow, resume: () => void): boolean {
+    if (f.pending < maxInflight && !f.slowed && !paused) return false
+    hold(client, f, resume)
+    return true
+  }
+
   return {
-    ingest (client, messageId, record, resume, t) {
+    ingest (client, messageId, record, resume, t, reason = 0) {
       const f = flowOf(client, t)
       const size = record.value.length + HELD_RECORD_OVERHEAD
       f.pending++
+      f.written++
       bytes += size
       sink.write(record, err => {
         f.pending--
+        f.settled++
         bytes -= size
         // On error (shutdown) no PUBACK: the car still holds the message and resends it.
-        if (err === undefined && messageId !== undefined) ack(client, messageId)
+        if (err === undefined && messageId !== undefined) ack(client, messageId, reason)
+        if (f.refusals.length > 0) settleRefusals(client, f)
         if (paused && bytes < lowWater) unpause()
         if (f.held.length > 0) release(client, f)
       })
@@ -146,9 +178,20 @@ export function createCarFlow (opts: CarFlowOptions): CarFlow {
         metrics.readPaused.set(1)
         metrics.readPauses.inc()
       }
-      if (f.pending < maxInflight && !f.slowed && !paused) return false
-      hold(client, f, resume)
-      return true
+      return holdIfDue(client, f, resume)
+    },
+    refuse (client, messageId, reason, resume, t) {
+      const f = flowOf(client, t)
+      f.pending++
+      f.refusals.push([f.written, messageId, reason])
+      settleRefusals(client, f)
+      return holdIfDue(client, f, resume)
+    },
+    withinRate (client, t) {
+      if (perMs === 0) return true
+      const f = flows.get(client)
+      if (f === undefined) return true
+      return Math.min(burst, f.tokens + (t - f.last) * perMs) >= 1
     },
     pace (client, t, go) {
       if (perMs === 0) {

@@ -4,12 +4,12 @@
 // session's queue either); the car's PUBACK of a command becomes a `delivered` event, and the
 // car's answer on vehicles/{id}/commands/ack an `acknowledged` / `rejected` / `failed` event, both
 // produced to vehicle.command-events (key = vehicleId).
-import type { Aedes, AuthorizeForwardHandler, Client, PublishPacket } from 'aedes'
 import { checkCommandAck, type CommandEvent, type CommandStatus } from '../../shared/src/command-schema.js'
 import type { Logger } from '../../shared/src/logger.js'
 import { KafkaTopics, parseVehicleTopic } from '../../shared/src/topics.js'
 import type { BrokerMetrics } from './broker-metrics.js'
 import type { IngestRecord, IngestSink } from './kafka-ingest.js'
+import { subscriptionQos, type AuthorizeForwardHandler, type Client, type MqttEngine, type PublishPacket } from './mqtt-engine/index.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 
 /** How many recent commandIds per connection are remembered against duplicates (commands are rare). */
@@ -43,6 +43,16 @@ export function commandAckRecord (vehicleId: string, payload: Buffer, brokerId: 
   return { ok: true, status, record: { topic: KafkaTopics.commandEvents, key: vehicleId, value: Buffer.from(JSON.stringify(event)), timestamp: now } }
 }
 
+/**
+ * A command's Message Expiry Interval [MQTT-3.3.2-5] (seconds until its expiresAt, at least 1),
+ * so a queued command expires in the session itself; undefined without one.
+ */
+export function commandExpirySeconds (packet: PublishPacket, now: number): number | undefined {
+  const meta = commandMeta(packet)
+  if (meta === null || meta.expiresAt === Number.POSITIVE_INFINITY) return undefined
+  return Math.max(1, Math.ceil((meta.expiresAt - now) / 1_000))
+}
+
 /** commandId and expiry of a command payload, or null when it is not one. */
 function commandMeta (packet: PublishPacket): { commandId: string, expiresAt: number } | null {
   try {
@@ -64,7 +74,7 @@ export interface CommandRelayOptions {
   now?: () => number
 }
 
-export function createCommandRelay (opts: CommandRelayOptions): { authorizeForward: AuthorizeForwardHandler, attach: (aedes: Aedes) => void } {
+export function createCommandRelay (opts: CommandRelayOptions): { authorizeForward: AuthorizeForwardHandler, attach: (engine: Pick<MqttEngine, 'onAck'>) => void } {
   const { sink, metrics, log } = opts
   const now = opts.now ?? Date.now
 
@@ -105,7 +115,7 @@ export function createCommandRelay (opts: CommandRelayOptions): { authorizeForwa
       if (ids.length > SENT_PER_CONNECTION) ids.shift()
       sent.set(client, ids)
     }
-    const subQos = (client as Client & { subscriptions?: Record<string, { qos?: number }> }).subscriptions?.[packet.topic]?.qos ?? 0
+    const subQos = subscriptionQos(client, packet.topic)
     if (meta !== null && client.clean && packet.qos > 0 && subQos > 0) {
       const q = forwarded.get(client)
       if (q === undefined) forwarded.set(client, [meta.commandId])
@@ -135,6 +145,6 @@ export function createCommandRelay (opts: CommandRelayOptions): { authorizeForwa
 
   return {
     authorizeForward,
-    attach: aedes => { aedes.on('ack', onAck as never) }
+    attach: engine => { engine.onAck(onAck) }
   }
 }

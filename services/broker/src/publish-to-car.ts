@@ -1,11 +1,10 @@
-// The one place the broker hands a cloud-to-car command to aedes: a QoS 1 PUBLISH to
-// vehicles/{id}/commands whose callback runs once aedes has stored it for the car's persistent
-// session (enqueueOffline) and routed it through the emitter (for commands: Redis, so a car on
-// another pod gets it too). MQTT 5 properties ride on the packet already: aedes 1 drops them
-// for MQTT 3.1.1 cars; aedes 2 will hand them to MQTT 5 cars.
-import type { Aedes, PublishPacket } from 'aedes'
+// The one place the broker hands a cloud-to-car command to the MQTT engine: a QoS 1 PUBLISH to
+// vehicles/{id}/commands whose callback runs once the engine has stored it for the car's persistent
+// session and routed it through the emitter (for commands: Redis, so a car on another pod gets it
+// too). MQTT 5 cars get its properties; for MQTT 3.1.1 cars the engine leaves them out.
 import type { Command } from '../../shared/src/command-schema.js'
 import { MqttTopics } from '../../shared/src/topics.js'
+import type { MqttEngine, PublishPacket } from './mqtt-engine/index.js'
 
 export type PublishToCar = (command: Command, done: (err?: Error) => void) => void
 
@@ -29,6 +28,6 @@ export function commandPacket (command: Command, now: number): PublishPacket {
   } as PublishPacket
 }
 
-export function createPublishToCar (aedes: Pick<Aedes, 'publish'>, now: () => number = Date.now): PublishToCar {
-  return (command, done) => { aedes.publish(commandPacket(command, now()), err => done(err ?? undefined)) }
+export function createPublishToCar (engine: Pick<MqttEngine, 'publish'>, now: () => number = Date.now): PublishToCar {
+  return (command, done) => { engine.publish(commandPacket(command, now()), done) }
 }

@@ -1,13 +1,9 @@
-// The broker's Kafka producer behind one small interface, with two clients to choose from:
-// @platformatic/kafka (the default) and kafkajs. Both are idempotent with acks=all and one request
-// in flight, and put a car's records on the same partition (Kafka's Java-compatible murmur2 of the
-// vehicleId), so a fleet can switch clients pod by pod without reordering any car's telemetry.
-// The broker's CPU profile gave kafkajs' record encoding the largest share of the broker at
-// 40k msg/s; @platformatic/kafka takes about a third of its CPU per record (docs/architecture.md, Kafka client;
-// `npm run bench:ingest` measures both).
+// The broker's Kafka producer behind one small interface: @platformatic/kafka, idempotent with
+// acks=all and one request in flight, a car's records on the partition Kafka's Java client (and the
+// other services' kafkajs) would choose. It takes about a third of kafkajs' CPU per record
+// (docs/architecture.md, Kafka client).
 import { Producer as PlatformaticProducer, ProduceAcks, stringSerializer, type Serializers } from '@platformatic/kafka'
-import type { Kafka } from 'kafkajs'
-import { cachedKeyPartitioner, keyHashCache } from '../../shared/src/kafka-partitioner.js'
+import { keyHashCache } from '../../shared/src/kafka-partitioner.js'
 import type { platformaticSecurity } from '../../shared/src/kafka.js'
 import type { IngestRecord } from './kafka-ingest.js'
 
@@ -17,28 +13,6 @@ export interface RecordProducer {
   /** Resolves once Kafka acknowledged every record (acks=all), rejects when any was not. */
   send: (records: readonly IngestRecord[]) => Promise<void>
   disconnect: () => Promise<void>
-}
-
-export function kafkajsRecordProducer (kafka: Kafka): RecordProducer {
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: cachedKeyPartitioner()
-  })
-  return {
-    connect: () => producer.connect(),
-    async send (records) {
-      const byTopic = new Map<string, Array<{ key: string, value: Buffer, timestamp: string, headers?: Record<string, string> }>>()
-      for (const r of records) {
-        let messages = byTopic.get(r.topic)
-        if (messages === undefined) byTopic.set(r.topic, messages = [])
-        messages.push({ key: r.key, value: r.value, timestamp: String(r.timestamp), headers: r.headers })
-      }
-      await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
-    },
-    disconnect: () => producer.disconnect()
-  }
 }
 
 export interface PlatformaticProducerOptions {

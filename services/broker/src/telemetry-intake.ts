@@ -2,15 +2,16 @@
 // before aedes would write a QoS 1 PUBACK. Telemetry (and a car's command acks) is validated and
 // written to Kafka (or, if invalid, to the DLQ with its reason), and its PUBACK is written by us once Kafka acknowledged
 // the record, in the order the PUBLISHes arrived [MQTT-4.6.0-2] (aedes is told the packet is
-// QoS 0 so it writes none itself). The car's socket keeps being read — so PINGREQs are answered
+// QoS 0 so it writes none itself: holdAck). The car's socket keeps being read — so PINGREQs are answered
 // while Kafka is slow or down — until the car has `maxInflight` messages unacknowledged; then its
 // socket is no longer read until Kafka catches up (per-car backpressure, memory bounded by
 // maxInflight × max payload). Ingested packets end here: they are marked so the broker does not
 // route them on (nobody may subscribe to telemetry).
-import type { AuthorizePublishHandler, Client, PublishPacket } from 'aedes'
+// An MQTT 5 car is told why in its PUBACK and stays connected: 0x87 for a topic it may not publish
+// to, 0x97 over its publish rate (the message goes nowhere), 0x99 for a message sent to the DLQ;
+// its User Properties become the Kafka record's headers (user-properties.ts).
 import type { Logger } from '../../shared/src/logger.js'
-import { parseTelemetry } from '../../shared/src/telemetry-schema.js'
-import { KafkaTopics, MqttTopics } from '../../shared/src/topics.js'
+import { KafkaTopics } from '../../shared/src/topics.js'
 import { publishTopicFor } from './acl.js'
 import { commandAckRecord } from './command-relay.js'
 import type { BrokerMetrics } from './broker-metrics.js'
@@ -18,9 +19,10 @@ import type { IngestRecord, IngestSink } from './kafka-ingest.js'
 import type { RejectionLog } from './rejection-log.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
 import { createCarFlow } from './car-flow.js'
-
-/** How much of a refused payload the DLQ record keeps. */
-const DLQ_PAYLOAD_BYTES = 4_096
+import { createIngestRecords } from './ingest-records.js'
+import { createPubackBatch } from './puback-batch.js'
+import { createQos2Ingest } from './qos2-ingest.js'
+import { holdAck, isMqtt5, ReasonCode, type AuthorizePublishHandler, type Client, type PublishPacket } from './mqtt-engine/index.js'
 
 export interface IntakeOptions {
   identity: VehicleIdentity
@@ -78,101 +80,21 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     c.inc()
   }
 
-  // PUBACKs of one Kafka batch for one car leave in one socket write.
-  let acks = new Map<Client, number[]>()
-  const flushAcks = () => {
-    const due = acks
-    acks = new Map()
-    for (const [client, ids] of due) {
-      const conn = client.conn
-      if (conn.destroyed || !conn.writable) continue
-      const buf = Buffer.allocUnsafe(ids.length * 4)
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i]!
-        buf[i * 4] = 0x40 // PUBACK
-        buf[i * 4 + 1] = 2
-        buf[i * 4 + 2] = id >> 8
-        buf[i * 4 + 3] = id & 0xff
-      }
-      conn.write(buf)
-    }
-  }
-  const queueAck = (client: Client, messageId: number) => {
-    if (acks.size === 0) setImmediate(flushAcks)
-    const ids = acks.get(client)
-    if (ids === undefined) acks.set(client, [messageId])
-    else ids.push(messageId)
-  }
+  const queueAck = createPubackBatch()
   const flow = createCarFlow({ sink, maxInflight, ratePerSecond: opts.ratePerSecond ?? 0, burst: opts.burst ?? 1, podBytes: opts.podHeldBytes ?? 0, ack: queueAck, metrics })
 
-  // QoS 2 packet ids of each client whose Kafka write is under way.
-  const qos2Writing = new WeakMap<Client, Set<number>>()
-  const qos2Received = opts.qos2Received ?? (async () => false)
+  const { telemetryRecord, dlqRecord } = createIngestRecords(opts)
+  const ingestQos2 = createQos2Ingest({ sink, flow, metrics, qos2Received: opts.qos2Received })
 
-  function ingestQos2 (client: Client, packet: PublishPacket, record: IngestRecord, callback: (err?: Error | null) => void) {
-    // QoS 2 keeps aedes' own flow: its PUBREC waits for Kafka by holding the callback. A PUBLISH
-    // re-sent (DUP) before the PUBREL is answered by aedes with a PUBREC only [MQTT-4.3.3-2]; this
-    // runs before aedes' check, so it asks the same store, else Kafka would get the message twice.
-    const id = packet.messageId!
-    let writing = qos2Writing.get(client)
-    if (writing === undefined) qos2Writing.set(client, writing = new Set())
-    const w = writing
-    if (w.has(id)) {
+  /** An MQTT 5 car's QoS 0/1 message that goes nowhere: PUBACK `reason` in its turn (QoS 1). */
+  function refuse (client: Client, packet: PublishPacket, reason: number, receivedAt: number, callback: (err?: Error | null) => void): void {
+    ingested.add(packet)
+    if (packet.qos === 0) {
       callback(null)
       return
     }
-    const done = (err: Error | null) => flow.pace(client, Date.now(), () => callback(err))
-    w.add(id)
-    qos2Received(client, packet).then(seen => {
-      if (seen) {
-        w.delete(id)
-        metrics.qos2Resends.inc()
-        done(null)
-        return
-      }
-      sink.write(record, err => {
-        w.delete(id)
-        done(err ?? null)
-      })
-    }, () => {
-      // the store could not say: at least once, never lost
-      sink.write(record, err => {
-        w.delete(id)
-        done(err ?? null)
-      })
-    })
-  }
-
-  /** The Kafka record of a car's telemetry: itself if valid, else its DLQ record (logged, counted). */
-  function telemetryRecord (vehicleId: string, payload: Buffer, receivedAt: number): IngestRecord {
-    const parsed = parseTelemetry(payload, vehicleId, opts.maxTelemetryBytes)
-    return parsed.ok
-      ? { topic: KafkaTopics.telemetry, key: vehicleId, value: payload, timestamp: receivedAt }
-      : dlqRecord(vehicleId, MqttTopics.telemetry(vehicleId), payload, parsed, receivedAt)
-  }
-
-  function dlqRecord (vehicleId: string, topic: string, payload: Buffer, refusal: { reason: string, detail: string }, receivedAt: number): IngestRecord {
-    metrics.dlq.inc({ reason: refusal.reason })
-    log.warn({ vehicleId, reason: refusal.reason, detail: refusal.detail }, 'invalid message sent to the DLQ')
-    opts.rejections?.add(vehicleId, { topic, reason: refusal.reason, detail: refusal.detail, receivedAt })
-    const record = {
-      vehicleId,
-      topic,
-      reason: refusal.reason,
-      detail: refusal.detail,
-      receivedAt: new Date(receivedAt).toISOString(),
-      brokerId: opts.brokerId,
-      payloadBytes: payload.byteLength,
-      payloadTruncated: payload.byteLength > DLQ_PAYLOAD_BYTES,
-      payloadBase64: payload.subarray(0, DLQ_PAYLOAD_BYTES).toString('base64')
-    }
-    return {
-      topic: KafkaTopics.telemetryDlq,
-      key: vehicleId,
-      value: Buffer.from(JSON.stringify(record)),
-      timestamp: receivedAt,
-      headers: { reason: refusal.reason }
-    }
+    const resume = () => callback(null)
+    if (!flow.refuse(client, holdAck(packet), reason, resume, receivedAt)) resume()
   }
 
   const authorizePublish: AuthorizePublishHandler = (client, packet, callback) => {
@@ -181,14 +103,28 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       return
     }
     const topic = publishTopicFor(identity, client, packet.topic)
+    const v5 = isMqtt5(client)
+    const receivedAt = Date.now()
     if (topic === null) {
       metrics.refused.inc({ reason: 'publish_denied' })
-      log.warn({ vehicleId: identity.get(client), topicLength: packet.topic.length }, 'publish refused: closing connection')
+      if (v5 && packet.qos < 2) {
+        // [MQTT-3.3.4-1]-compatible refusal: the v5 car is told 0x87 and stays connected
+        log.warn({ vehicleId: identity.get(client), topicLength: packet.topic.length }, 'publish refused: PUBACK 0x87')
+        refuse(client, packet, ReasonCode.notAuthorized, receivedAt, callback)
+        return
+      }
+      // MQTT 3.1.1 has no way to say no but closing; aedes answers a v5 QoS 2 with PUBREC 0x87
+      log.warn({ vehicleId: identity.get(client), topicLength: packet.topic.length }, v5 ? 'publish refused: PUBREC 0x87' : 'publish refused: closing connection')
       callback(new PublishDeniedError())
       return
     }
     packet.retain = false // no car topic keeps a retained message: nobody may subscribe to one (acl.ts)
-    const receivedAt = Date.now()
+    if (v5 && packet.qos < 2 && topic.kind !== 'commands' && !flow.withinRate(client, receivedAt)) {
+      // over its rate a v5 car is told so (quota exceeded) instead of being slowed down
+      metrics.refused.inc({ reason: 'publish_rate' })
+      refuse(client, packet, ReasonCode.quotaExceeded, receivedAt, callback)
+      return
+    }
     const payload = packet.payload as Buffer
     let record: IngestRecord
     switch (topic.kind) {
@@ -205,7 +141,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       }
       case 'telemetry':
         countIn('telemetry', packet.qos)
-        record = telemetryRecord(topic.vehicleId, payload, receivedAt)
+        record = telemetryRecord(topic.vehicleId, payload, receivedAt, v5 ? packet.properties?.userProperties : undefined)
         break
     }
     ingested.add(packet)
@@ -213,10 +149,11 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       ingestQos2(client, packet, record, callback)
       return
     }
-    const messageId = packet.qos === 1 ? packet.messageId : undefined
-    packet.qos = 0 // aedes must not PUBACK before Kafka has the record; ingest does
+    // aedes must not PUBACK before Kafka has the record; ingest does
+    const messageId = packet.qos === 1 ? holdAck(packet) : undefined
     const resume = () => callback(null)
-    if (!flow.ingest(client, messageId, record, resume, receivedAt)) resume()
+    const reason = v5 && record.topic === KafkaTopics.telemetryDlq ? ReasonCode.payloadFormatInvalid : 0
+    if (!flow.ingest(client, messageId, record, resume, receivedAt, reason)) resume()
   }
 
   return {

@@ -5,12 +5,12 @@
 // (clean session only) becomes the vehicleId. A car so holds one connection: a new one takes over
 // the old one on any pod [MQTT-3.1.4-2], and revocation finds it by its id. Nothing else logs in:
 // fleet's services reach the broker through Kafka.
-import type { AuthenticateError, Client, PreConnectHandler, AuthenticateHandler } from 'aedes'
 import type { Logger } from '../../shared/src/logger.js'
 import { isVehicleId, parseVehicleTopic } from '../../shared/src/topics.js'
 import type { CheckResult } from '../../shared/src/vehicle-credentials.js'
 import type { BrokerMetrics } from './broker-metrics.js'
 import type { CredentialCheck, PeerCertificate } from './credential-check.js'
+import { willOf, type AuthenticateError, type AuthenticateHandler, type Client, type PreConnectHandler } from './mqtt-engine/index.js'
 
 /** CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3). */
 export const ConnackCode = {
@@ -77,7 +77,7 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
     if (client.id !== username) {
       return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'the client id must be the vehicle id')
     }
-    const will = (client as Client & { _will?: { topic: string } })._will
+    const will = willOf(client)
     if (will) {
       const t = parseVehicleTopic(will.topic)
       if (t === null || t.vehicleId !== username || t.kind !== 'status') {

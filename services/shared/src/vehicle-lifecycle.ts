@@ -26,8 +26,8 @@ export interface VehicleLifecycle {
   credentials: (vehicleId: string) => Promise<CredentialInfo | null>
 }
 
-/** aedes-persistence-redis' keys of a client's session (asyncPersistence.js). */
-const sessionKeys = (clientId: string) => [`client:${encodeURIComponent(clientId)}`, `outgoing:${encodeURIComponent(clientId)}`]
+/** aedes-persistence-redis' keys of a client's session (a copy of the broker's mqtt-engine, checked by its session-keys.test.ts). */
+export const mqttSessionKeys = (clientId: string) => [`client:${encodeURIComponent(clientId)}`, `outgoing:${encodeURIComponent(clientId)}`]
 
 export function createVehicleLifecycle (redis: Redis, events: EventSink, store: CredentialStore = createCredentialStore(redis)): VehicleLifecycle {
   const record = async (list: Array<Omit<LifecycleEvent, 'at'>>) => {
@@ -61,7 +61,7 @@ export function createVehicleLifecycle (redis: Redis, events: EventSink, store: 
       await store.revoke(car(vehicleId))
       const commandIds = await redis.zrange(vehicleCommandsKey(vehicleId), 0, -1)
       const m = redis.multi()
-        .del(vehicleKey(vehicleId), vehicleStateKey(vehicleId), vehicleAnomaliesKey(vehicleId), presenceKey(vehicleId), vehicleCommandsKey(vehicleId), ...sessionKeys(vehicleId))
+        .del(vehicleKey(vehicleId), vehicleStateKey(vehicleId), vehicleAnomaliesKey(vehicleId), presenceKey(vehicleId), vehicleCommandsKey(vehicleId), ...mqttSessionKeys(vehicleId))
         .srem('clients', vehicleId)
         .srem(ONLINE_VEHICLES_KEY, vehicleId)
         .srem(ANOMALOUS_KEY, vehicleId)

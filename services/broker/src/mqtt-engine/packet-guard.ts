@@ -126,8 +126,11 @@ export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Cl
       buf = rest
     }
     const left = parse!.call(this, buf)
-    // What stays in the list after parsing is the start of one incomplete packet.
-    if (this._list.length > maxPacketBytes && !this.client.conn.destroyed) {
+    // What stays in the list after parsing is the start of one incomplete packet. A connected
+    // MQTT 5 client is left to aedes' own check of the declared length, which tells it why
+    // (DISCONNECT 0x95 [MQTT-3.2.2-15]) and stops reading it; it runs right after this parse.
+    const v5 = this.settings.protocolVersion === 5 && (this.client as unknown as ClientInternals).connackSent
+    if (this._list.length > maxPacketBytes && !v5 && !this.client.conn.destroyed) {
       onRefuse(this.client)
       this.client.conn.destroy(new PacketTooLargeError(maxPacketBytes))
     }

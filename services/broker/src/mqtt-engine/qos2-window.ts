@@ -72,3 +72,32 @@ export function boundQos2State<P extends IncomingStore> (store: P, opts: Qos2Win
   store.cleanIncoming = async client => { await redis.del(qos2StateKey(client.id)) }
   return store
 }
+
+/**
+ * The same bound for aedes' in-memory store (FLEET_BROKER_PERSISTENCE=memory, one pod): received
+ * packet ids per client id in a Map. aedes 1.2.0 had a per-connection cap (maxInflightInbound);
+ * aedes 2.0.0-beta.1 has none (docs/broker-internals.md).
+ */
+export function boundQos2StateInMemory<P extends IncomingStore> (store: P, opts: Omit<Qos2WindowOptions, 'redis' | 'ttlSeconds'>): P {
+  const received = new Map<string, Set<number>>()
+  store.incomingStorePacket = async (client, packet) => {
+    let ids = received.get(client.id)
+    if (ids === undefined) received.set(client.id, ids = new Set())
+    if (!ids.has(packet.messageId!) && ids.size >= opts.maxPending) {
+      opts.onFull(client)
+      throw new Qos2WindowFullError(opts.maxPending)
+    }
+    ids.add(packet.messageId!)
+  }
+  store.incomingGetPacket = async (client, packet) => {
+    if (received.get(client.id)?.has(packet.messageId!) !== true) throw new Error('no such packet')
+    return { cmd: 'publish', messageId: packet.messageId }
+  }
+  store.incomingDelPacket = async (client, packet) => {
+    const ids = received.get(client.id)
+    ids?.delete(packet.messageId!)
+    if (ids?.size === 0) received.delete(client.id)
+  }
+  store.cleanIncoming = async client => { received.delete(client.id) }
+  return store
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { Client } from 'aedes'
 import msgpack from 'msgpack-lite'
-import { commandsTopicOwner } from './acl.js'
+import { commandsTopicOwner } from '../acl.js'
 import { indexOwnSubscriptionsInRedis, sessionSubscriptionsKey, type IndexedStore } from './session-index.js'
 import type { StoredSubscription } from './session-store.js'
 

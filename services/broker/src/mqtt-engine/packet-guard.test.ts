@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { test } from 'node:test'
 import { Aedes, type Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { connectPacket, rawConnect, type RawConnection } from '../../../test/helpers/raw-mqtt.js'
+import { connectPacket, rawConnect, type RawConnection } from '../../../../test/helpers/raw-mqtt.js'
 import { createPacketGuard, type FastPublish } from './packet-guard.js'
 
 // A real aedes on a loopback socket, each stream set up as the broker's onStream does.
