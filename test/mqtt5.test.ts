@@ -11,7 +11,8 @@ import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { sessionSubscriptionsKey } from '../services/broker/src/mqtt-engine/index.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { uniqueFleetPrefix } from './helpers/cars.js'
-import { carPassword, servicePassword } from './helpers/credentials.js'
+import { carPassword } from './helpers/credentials.js'
+import { startCommandSender } from './helpers/commands.js'
 import { collect, type Collector } from './helpers/kafka.js'
 import { rawConnect } from './helpers/raw-mqtt.js'
 
@@ -149,22 +150,24 @@ test('Session Expiry: the session outlives the connection by what the car asked 
   assert.ok(ttl > 0 && ttl <= 30, `session key TTL ${ttl} s`)
 })
 
-test('a queued command carries its Message Expiry Interval: what is left of its TTL when it is delivered', async () => {
+test('a queued command carries its Message Expiry Interval, Response Topic and Correlation Data (request/response)', async () => {
   const id = `${prefix}-mexp`
   const first = await car5(id, tb.mqttPort, { clean: false, properties: { sessionExpiryInterval: 600 } })
   await first.client.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
   await first.client.endAsync()
-  const commander = mqtt.connect(`mqtt://127.0.0.1:${tb.mqttPort}`, { clientId: 'service:commander:v5test', username: 'service:commander', password: await servicePassword(), protocolVersion: 4, reconnectPeriod: 0 })
-  open.push(commander)
-  await new Promise(resolve => commander.once('connect', resolve))
-  const now = Date.now()
-  const cmd = { commandId: `${prefix}-c1`, vehicleId: id, type: 'lock', params: {}, createdAt: new Date(now).toISOString(), expiresAt: new Date(now + 60_000).toISOString() }
-  await commander.publishAsync(MqttTopics.commands(id), JSON.stringify(cmd), { qos: 1 })
-  const back = await car5(id, tb.mqttPort, { clean: false, properties: { sessionExpiryInterval: 600 } })
-  const got = new Promise<mqtt.IPublishPacket>(resolve => back.client.on('message', (_t, _p, packet) => resolve(packet)))
-  const packet = await got
-  const left = packet.properties?.messageExpiryInterval
-  assert.ok(left !== undefined && left > 0 && left <= 60, `Message Expiry Interval ${left}`)
+  const sender = await startCommandSender(`${prefix}-mexp`)
+  try {
+    const cmd = await sender.send(id, { ttlMs: 60_000 })
+    const back = await car5(id, tb.mqttPort, { clean: false, properties: { sessionExpiryInterval: 600 } })
+    const packet = await new Promise<mqtt.IPublishPacket>(resolve => back.client.on('message', (_t, _p, p) => resolve(p)))
+    const left = packet.properties?.messageExpiryInterval
+    assert.ok(left !== undefined && left > 0 && left <= 60, `Message Expiry Interval ${left}`)
+    // [MQTT-4.10]: the car answers on the Response Topic, echoing the Correlation Data (the commandId)
+    assert.equal(packet.properties?.responseTopic, MqttTopics.commandAck(id))
+    assert.equal(Buffer.from(packet.properties?.correlationData ?? []).toString(), cmd.commandId)
+  } finally {
+    await sender.stop()
+  }
 })
 
 test('session takeover: the old connection gets DISCONNECT 0x8E (session taken over)', async () => {

@@ -9,7 +9,7 @@ export function createBrokerMetrics (registry: Registry, gauges: { authFailureAd
     connections: new Gauge({ name: 'fleet_broker_connections', help: 'connected MQTT clients', registers }),
     connects: new Counter({ name: 'fleet_broker_connects_total', help: 'CONNECT attempts by result', labelNames: ['result'], registers }),
     messagesIn: new Counter({ name: 'fleet_broker_messages_in_total', help: 'PUBLISH packets from cars by topic class and QoS', labelNames: ['class', 'qos'], registers }),
-    fastPath: new Counter({ name: 'fleet_broker_fast_path_messages_total', help: 'telemetry PUBLISHes read straight from the socket (FLEET_BROKER_FAST_PATH); the rest of messages_in went through mqtt-packet and aedes', registers }),
+    fastPath: new Counter({ name: 'fleet_broker_fast_path_messages_total', help: 'telemetry PUBLISHes read straight from the socket (fast path); the rest of messages_in went through mqtt-packet and aedes', registers }),
     refused: new Counter({ name: 'fleet_broker_refused_total', help: 'packets or connections refused, by reason', labelNames: ['reason'], registers }),
     dlq: new Counter({ name: 'fleet_broker_dlq_total', help: 'telemetry sent to the dead-letter topic, by reason', labelNames: ['reason'], registers }),
     produceSeconds: new Histogram({

@@ -119,7 +119,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       return
     }
     packet.retain = false // no car topic keeps a retained message: nobody may subscribe to one (acl.ts)
-    if (v5 && packet.qos < 2 && topic.kind !== 'commands' && !flow.withinRate(client, receivedAt)) {
+    if (v5 && packet.qos < 2 && !flow.withinRate(client, receivedAt)) {
       // over its rate a v5 car is told so (quota exceeded) instead of being slowed down
       metrics.refused.inc({ reason: 'publish_rate' })
       refuse(client, packet, ReasonCode.quotaExceeded, receivedAt, callback)
