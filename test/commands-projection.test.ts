@@ -85,7 +85,8 @@ test('two sweepers: each overdue command is declared expired exactly once; fresh
   const deps = (r: Redis) => ({ redis: r, store: createCommandStore(r, { retentionS: 600 }), producer, metrics: createCommanderMetrics(createRegistry('t', false)), log: createLogger('t', 'silent'), graceMs: 1_000 })
   const [a, b] = await Promise.all([sweepExpired(deps(conn())), sweepExpired(deps(conn()))])
   const mine = produced.filter(e => e.commandId.startsWith(p))
-  assert.equal(a + b, overdue.length)
+  // the suite's other tests may leave overdue commands of their own in the same Redis: they count in a + b
+  assert.equal(a + b, produced.length)
   assert.equal(mine.length, overdue.length)
   assert.equal(new Set(mine.map(e => e.commandId)).size, overdue.length)
   assert.ok(mine.every(e => e.status === 'expired' && e.source === 'commander' && /not delivered/.test(e.detail ?? '')))
