@@ -196,10 +196,10 @@ test('over its publish rate a car gets PUBACK 0x97 (quota exceeded) and stays co
     assert.deepEqual(codes.filter(c => c === 0x97).length, 3, `codes ${codes}`)
     assert.ok(client.connected)
     assert.equal(await limited.metric('fleet_broker_refused_total', { reason: 'publish_rate' }), 3)
-    // shutting down: the car is told 0x8B (server shutting down)
+    // a stop is a drain: the car is told 0x9C (use another server) and reconnects to another pod
     const reason = disconnectOf(client)
     await limited.stop()
-    assert.equal(await reason, 0x8B)
+    assert.equal(await reason, 0x9C)
   } finally {
     await limited.stop()
   }

@@ -158,7 +158,9 @@ const telemetryPayload = (id: string, seq: number) => JSON.stringify(validTeleme
 /** The publisher role on fleet: an in-memory aedes whose PUBLISHes go into fleet's aedes in-process. */
 async function startPublisherRelay (tb: TestBroker): Promise<{ port: number, stop: () => Promise<void> }> {
   const forward = (packet: PublishPacket, done: (err?: Error) => void) => {
-    tb.broker.engine.publish({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: false, dup: false } as PublishPacket, done)
+    // an MQTT 5 publisher's properties (Message Expiry Interval …) travel on; its topic alias is its own
+    const { topicAlias, ...properties } = packet.properties ?? {}
+    tb.broker.engine.publish({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: false, dup: false, properties } as PublishPacket, done)
   }
   const relay = await Aedes.createBroker({
     // QoS 0/1: before the relay's PUBACK; QoS 2: once, at the PUBREL, before its PUBCOMP
