@@ -19,6 +19,9 @@ export { isExactCommandsTopic } from './routing-emitter.js'
 export { liveSessionKeys, MARK_OFFLINE_AND_EXPIRE_LUA, sessionKeys } from './session-expiry.js'
 export { sessionSubscriptionsKey } from './session-index.js'
 
+/** How long a server DISCONNECT may take before the connection is destroyed. */
+const DISCONNECT_WAIT_MS = 5_000
+
 /** fleet's policy, as aedes' hooks. */
 export interface EngineHooks {
   preConnect: PreConnectHandler
@@ -235,7 +238,12 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
     qos2Received: (client, packet) => internals.persistence.incomingGetPacket(client, packet).then(() => true, () => false),
     queuedFor: clientId => internals.persistence.outgoingStream({ id: clientId }),
     disconnect: client => { client.close() },
-    disconnectCar: (client, reasonCode) => new Promise<void>(resolve => { client.disconnect({ reasonCode }, () => resolve()) }),
+    // bounded: aedes calls back only once the write and the close are done, which a car that
+    // reads nothing can hold up; a drain must not wait on one car
+    disconnectCar: (client, reasonCode) => new Promise<void>(resolve => {
+      const late = setTimeout(() => { client.conn.destroy(); resolve() }, DISCONNECT_WAIT_MS)
+      client.disconnect({ reasonCode }, () => { clearTimeout(late); resolve() })
+    }),
     sessionExpiryOf: client => {
       const c = clientInternals(client)
       return c.version === 5 ? c.sessionExpiryInterval : undefined
