@@ -4,15 +4,10 @@
 // nodes 1 and 2 listen on the host end of it, so cutting that link partitions node 3 from the
 // other nodes and from every client at once. Offers what loadtest/fault-stack.ts offers, plus
 // single-node kills, the Redis master's kill and the partition. `down()` stops all of it.
-import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { promisify } from 'node:util'
 import { KafkaTopics } from '../services/shared/src/topics.js'
 import { withAdmin } from './fault-evidence.js'
-import type { FaultStack } from './fault-stack.js'
-
-const run = promisify(execFile)
-const root = new URL('..', import.meta.url).pathname
+import { sh, vethNamespace, type FaultStack } from './fault-stack.js'
 
 export interface ReplicatedStackOptions {
   dir: string
@@ -31,17 +26,6 @@ const NS_IF = 'flrep1'
 const HOST_ADDR = '10.213.78.1'
 const NS_ADDR = '10.213.78.2'
 export const SENTINEL_NAME = 'fleet'
-
-async function sh (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv, allowFail?: boolean } = {}): Promise<string> {
-  try {
-    const { stdout } = await run(cmd, args, { cwd: root, env: opts.env ?? process.env, maxBuffer: 16 * 2 ** 20 })
-    return stdout
-  } catch (err) {
-    if (opts.allowFail === true) return ''
-    const e = err as { stderr?: string, message: string }
-    throw new Error(`${cmd} ${args.join(' ')}: ${e.stderr?.trim() || e.message}`)
-  }
-}
 
 export function createReplicatedFaultStack (o: ReplicatedStackOptions) {
   const redisHost = o.redisHost ?? '127.0.0.1'
@@ -75,21 +59,7 @@ export function createReplicatedFaultStack (o: ReplicatedStackOptions) {
   const alive = (pid: number | undefined) => { try { return pid !== undefined && process.kill(pid, 0) } catch { return false } }
   const redisDir = (port: number) => port === o.redisPort ? 'redis' : 'redis-2'
 
-  async function netnsDown () {
-    await sh('ip', ['link', 'del', HOST_IF], { allowFail: true })
-    await sh('ip', ['netns', 'del', NS], { allowFail: true })
-  }
-  async function netnsUp () {
-    await netnsDown() // a run that died left it behind: it is ours
-    await sh('ip', ['netns', 'add', NS])
-    await sh('ip', ['link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF])
-    await sh('ip', ['link', 'set', NS_IF, 'netns', NS])
-    await sh('ip', ['addr', 'add', `${HOST_ADDR}/30`, 'dev', HOST_IF])
-    await sh('ip', ['link', 'set', HOST_IF, 'up'])
-    await sh('ip', ['netns', 'exec', NS, 'ip', 'addr', 'add', `${NS_ADDR}/30`, 'dev', NS_IF])
-    await sh('ip', ['netns', 'exec', NS, 'ip', 'link', 'set', NS_IF, 'up'])
-    await sh('ip', ['netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up'])
-  }
+  const { up: netnsUp, down: netnsDown } = vethNamespace({ ns: NS, hostIf: HOST_IF, nsIf: NS_IF, hostAddr: HOST_ADDR, nsAddr: NS_ADDR })
 
   /** The port of the master the Sentinels name now. */
   async function masterPort (): Promise<number | null> {

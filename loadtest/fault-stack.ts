@@ -27,7 +27,7 @@ const NS_IF = 'flfault1'
 const HOST_ADDR = '10.213.77.1'
 const NS_ADDR = '10.213.77.2'
 
-async function sh (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv, allowFail?: boolean } = {}): Promise<string> {
+export async function sh (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv, allowFail?: boolean } = {}): Promise<string> {
   try {
     const { stdout } = await run(cmd, args, { cwd: root, env: opts.env ?? process.env, maxBuffer: 16 * 2 ** 20 })
     return stdout
@@ -36,6 +36,26 @@ async function sh (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv,
     const e = err as { stderr?: string, message: string }
     throw new Error(`${cmd} ${args.join(' ')}: ${e.stderr?.trim() || e.message}`)
   }
+}
+
+/** A network namespace joined to the host by a veth pair (/30), so one server can be cut off. */
+export function vethNamespace (n: { ns: string, hostIf: string, nsIf: string, hostAddr: string, nsAddr: string }) {
+  async function down () {
+    await sh('ip', ['link', 'del', n.hostIf], { allowFail: true })
+    await sh('ip', ['netns', 'del', n.ns], { allowFail: true })
+  }
+  async function up () {
+    await down() // a run that died left it behind: it is ours
+    await sh('ip', ['netns', 'add', n.ns])
+    await sh('ip', ['link', 'add', n.hostIf, 'type', 'veth', 'peer', 'name', n.nsIf])
+    await sh('ip', ['link', 'set', n.nsIf, 'netns', n.ns])
+    await sh('ip', ['addr', 'add', `${n.hostAddr}/30`, 'dev', n.hostIf])
+    await sh('ip', ['link', 'set', n.hostIf, 'up'])
+    await sh('ip', ['netns', 'exec', n.ns, 'ip', 'addr', 'add', `${n.nsAddr}/30`, 'dev', n.nsIf])
+    await sh('ip', ['netns', 'exec', n.ns, 'ip', 'link', 'set', n.nsIf, 'up'])
+    await sh('ip', ['netns', 'exec', n.ns, 'ip', 'link', 'set', 'lo', 'up'])
+  }
+  return { up, down }
 }
 
 export async function netnsAvailable (): Promise<boolean> {
@@ -71,22 +91,7 @@ export function createFaultStack (o: FaultStackOptions) {
   const stack = (...args: string[]) => sh('bash', ['scripts/stack.sh', ...args], { env: stackEnv })
   const pid = (name: 'kafka' | 'redis') => { try { return Number(readFileSync(`${o.dir}/${name}/pid`, 'utf8')) } catch { return undefined } }
 
-  async function netnsDown () {
-    await sh('ip', ['link', 'del', HOST_IF], { allowFail: true })
-    await sh('ip', ['netns', 'del', NS], { allowFail: true })
-  }
-
-  async function netnsUp () {
-    await netnsDown() // a run that died left it behind: it is ours
-    await sh('ip', ['netns', 'add', NS])
-    await sh('ip', ['link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF])
-    await sh('ip', ['link', 'set', NS_IF, 'netns', NS])
-    await sh('ip', ['addr', 'add', `${HOST_ADDR}/30`, 'dev', HOST_IF])
-    await sh('ip', ['link', 'set', HOST_IF, 'up'])
-    await sh('ip', ['netns', 'exec', NS, 'ip', 'addr', 'add', `${NS_ADDR}/30`, 'dev', NS_IF])
-    await sh('ip', ['netns', 'exec', NS, 'ip', 'link', 'set', NS_IF, 'up'])
-    await sh('ip', ['netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up'])
-  }
+  const { up: netnsUp, down: netnsDown } = vethNamespace({ ns: NS, hostIf: HOST_IF, nsIf: NS_IF, hostAddr: HOST_ADDR, nsAddr: NS_ADDR })
 
   return {
     kafkaHost,
