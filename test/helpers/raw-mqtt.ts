@@ -10,6 +10,8 @@ export interface RawConnection {
   next: (cmd: string, timeoutMs?: number) => Promise<Packet>
   closed: Promise<void>
   isClosed: () => boolean
+  /** Runs `listener` on each packet as it is parsed (before `next` sees it). */
+  onPacket: (listener: (packet: Packet) => void) => void
 }
 
 export async function rawConnect (port: number, protocolVersion: 4 | 5 = 4): Promise<RawConnection> {
@@ -37,7 +39,8 @@ export async function rawConnect (port: number, protocolVersion: 4 | 5 = 4): Pro
       }
     },
     closed: closedP,
-    isClosed: () => closed
+    isClosed: () => closed,
+    onPacket: listener => { parser.on('packet', listener) }
   }
 }
 

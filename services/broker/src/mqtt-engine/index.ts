@@ -117,6 +117,38 @@ type Persistence = { incomingGetPacket: (client: Client, packet: PublishPacket) 
 /** A stream that never sends a byte: the start-up check's connection. */
 const silentStream = () => new Duplex({ read () {}, write (_chunk, _enc, cb) { cb() } })
 
+const EARLY_DISCONNECT = Symbol('fleet.disconnectAfterConnect')
+/** How long a server DISCONNECT waits for a connection's CONNECT to finish (its queue written). */
+const CONNECT_FINISH_WAIT_MS = 2_000
+type Disconnect = (this: Client, opts?: unknown, done?: unknown) => void
+
+/** aedes 2.0.0-beta.1 writes a server DISCONNECT only to a client that is `connected`, which it
+ *  becomes once the session's queued messages are written, after its CONNACK; a car told to go in
+ *  between (a takeover by a second connection, a drain) was closed without its reason code. Such a
+ *  client is now told once its CONNECT has finished (its queue written, nothing lost), or closed
+ *  as before if that takes longer than CONNECT_FINISH_WAIT_MS. Set on aedes' Client prototype once
+ *  (no per-connection memory). */
+function disconnectAfterConnect (proto: Record<string | symbol, unknown>): void {
+  if (proto[EARLY_DISCONNECT] === true) return
+  const original = proto.disconnect as Disconnect
+  proto.disconnect = function (this: Client, opts?: unknown, done?: unknown) {
+    const c = clientInternals(this)
+    // registered (the CONNACK is written at once after) but its CONNECT not finished
+    if (c.version === 5 && c.connecting && !c.connected && !c.closed && !c.errored && (c.broker as { clients: Record<string, Client> }).clients[this.id] === this) {
+      const go = () => {
+        clearTimeout(timer)
+        this.off('connected', go)
+        original.call(this, opts, done)
+      }
+      const timer = setTimeout(go, CONNECT_FINISH_WAIT_MS)
+      this.once('connected', go)
+      return
+    }
+    original.call(this, opts, done)
+  }
+  proto[EARLY_DISCONNECT] = true
+}
+
 /** See GHSA-52qw-whmv-87c5 above: a Client's maps keyed by topic filter and broker id. */
 function nullPrototypeMaps (client: Client): void {
   const c = client as unknown as { subscriptions: object, duplicates: object }
@@ -197,6 +229,7 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
       const client = aedes.handle(probe)
       try {
         checkClientInternals(client)
+        disconnectAfterConnect(Object.getPrototypeOf(client) as Record<string | symbol, unknown>)
       } finally {
         probe.destroy()
       }

@@ -24,6 +24,11 @@ export interface ClientInternals {
   _keepaliveInterval: number
   _keepaliveTimer: { refresh: () => void } | null
   _will: { topic: string } | null | undefined
+  connected: boolean
+  /** From CONNECT until its actions (authenticate … CONNACK, queued messages written) finish. */
+  connecting: boolean
+  closed: boolean
+  errored: boolean
   subscriptions: Record<string, { qos?: number } | undefined>
   version?: number | null
   /** MQTT 5: the Session Expiry Interval granted at CONNECT (seconds). */
@@ -55,6 +60,11 @@ const CLIENT_CHECKS: Check[] = [
   ['Client.connackSent', c => typeof c.connackSent === 'boolean'],
   ['Client.sessionExpiryInterval', c => isNum(c.sessionExpiryInterval)],
   ['Client.disconnect(opts, done)', c => isFn(c.disconnect)],
+  ['Client.connected', c => typeof c.connected === 'boolean'],
+  ['Client.connecting', c => typeof c.connecting === 'boolean'],
+  ['Client.closed', c => typeof c.closed === 'boolean'],
+  ['Client.errored', c => typeof c.errored === 'boolean'],
+  ['Client.once/off (the \'connected\' event)', c => isFn(c.once) && isFn(c.off)],
   ['Client.broker.scheduleSessionExpiry', c => isFn((c.broker as { scheduleSessionExpiry?: unknown })?.scheduleSessionExpiry)],
   ['Client.subscriptions', c => typeof c.subscriptions === 'object' && c.subscriptions !== null],
   ['Client.duplicates', c => typeof c.duplicates === 'object' && c.duplicates !== null],
