@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { after, before, test } from 'node:test'
 import { promisify } from 'node:util'
-import type { MqttClient } from 'mqtt'
+import mqtt, { type MqttClient } from 'mqtt'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { metricValue, startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js'
@@ -174,5 +174,47 @@ test('services told to stop while Redis is away still stop, in bounded time', as
   for (const [name, r] of [['broker', b], ['commander', c], ['api', a]] as const) {
     assert.equal(r!.exited, 0, `the ${name} exits with 0`)
     assert.ok(r!.ms < 15_000, `the ${name} stopped in ${r!.ms} ms`)
+  }
+})
+
+// aedes emits 'error' on itself when its persistence fails outside any client (the wills sweep
+// every 4 heartbeats, a session wipe, enqueueing for offline sessions); unheard, that ended the
+// process: an outage longer than ioredis' retries (~10 s) took every broker down at the next sweep
+// (seen at 84 s with the default 15 s heartbeat; 1 s here sweeps every 4 s).
+test('a Redis outage longer than the retries, with cars coming and going, does not take the broker down', async () => {
+  const b = await startBrokerProcess(`${prefix}-broker-3`, { FLEET_BROKER_HEARTBEAT_MS: '1000' })
+  try {
+    const ids = Array.from({ length: 4 }, (_, i) => `${prefix}-d${i}`)
+    const passwords = await Promise.all(ids.map(id => carPassword(id)))
+    cars.push(await connectCar(`${prefix}-parked`, b.mqttPort))
+    await stack('down', 'redis')
+    const started = Date.now()
+    for (let i = 0; Date.now() - started < 25_000; i++) {
+      // v3.1.1 and v5 cars, clean and persistent, arriving, subscribing and leaving
+      const id = ids[i % ids.length]!
+      const c = mqtt.connect(`mqtt://127.0.0.1:${b.mqttPort}`, { clientId: id, username: id, password: passwords[i % ids.length], protocolVersion: i % 2 === 0 ? 4 : 5, clean: i % 3 !== 0, reconnectPeriod: 0, connectTimeout: 3_000 })
+      c.on('error', () => {})
+      c.on('connect', () => { c.subscribe(MqttTopics.commands(id), { qos: 1 }) })
+      cars.push(c)
+      setTimeout(() => c.end(), 700).unref()
+      await sleep(1_000)
+      assert.ok(alive(b), `the broker is still running ${Math.round((Date.now() - started) / 1000)} s into the outage`)
+    }
+    assert.ok(metricValue(await b.metrics(), 'fleet_broker_session_errors_total', 'op="engine"') > 0, 'the engine\'s persistence errors are counted')
+    await stack('up', 'redis')
+    let back: MqttClient | null = null
+    for (const deadline = Date.now() + 20_000; back === null;) {
+      try {
+        back = await connectCar(`${prefix}-after`, b.mqttPort)
+      } catch (err) {
+        if (Date.now() > deadline) throw err
+        await sleep(500)
+      }
+    }
+    cars.push(back)
+    assert.ok(alive(b))
+  } finally {
+    await stack('up', 'redis')
+    await stopWithin(b, 20_000)
   }
 })

@@ -97,6 +97,10 @@ export function createBrokerEngine (config: BrokerConfig, deps: BrokerEngineDeps
     metrics.clientErrors.inc({ stage: 'connected' })
     log.debug({ err: err.message }, 'client error')
   })
+  engine.onEngineError(err => {
+    metrics.sessionErrors.inc({ op: 'engine' })
+    log.warn({ err: err.message }, 'session store failed outside a connection (wills sweep, session wipe or offline enqueue); the broker keeps serving')
+  })
   engine.onConnectionError(err => {
     metrics.clientErrors.inc({ stage: 'before_connect' })
     log.debug({ err: err.message }, 'connection error before CONNECT completed')

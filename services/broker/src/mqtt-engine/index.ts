@@ -104,6 +104,9 @@ export interface MqttEngine {
   onClientDisconnect: (listener: (client: Client) => void) => void
   onClientError: (listener: (client: Client, err: Error, kind: ClientErrorKind) => void) => void
   onConnectionError: (listener: (err: Error) => void) => void
+  /** The engine's own failures outside any connection (its persistence: the wills sweep, a
+   *  session wipe, enqueueing for offline sessions); the engine keeps running. */
+  onEngineError: (listener: (err: Error) => void) => void
   /** A client acknowledged a QoS 1/2 delivery; `packet` lacks its topic for clean sessions. */
   onAck: (listener: (packet: PublishPacket | undefined, client: Client | null) => void) => void
   /** A message aedes routed (tests watch this). */
@@ -189,6 +192,13 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
     const c = clientInternals(client)
     if (c.version !== 5 || c.sessionExpiryInterval === 0) scheduleSessionExpiry(client)
   }
+  // aedes emits 'error' on itself when its persistence fails outside any client (the wills sweep
+  // every 4 heartbeats, a session wipe, enqueueing a message for offline sessions, whose publish
+  // then never calls back: the command intake's timeout reads it again). An EventEmitter 'error'
+  // nobody listens to ends the process: a Redis outage longer than ioredis' retries took every
+  // broker down at the next sweep. Listened to from the start, reported through onEngineError.
+  const engineErrorListeners: Array<(err: Error) => void> = []
+  ;(aedes as unknown as { on: (event: 'error', listener: (err: Error) => void) => void }).on('error', err => { for (const l of engineErrorListeners) l(err) })
   const internals = aedes as unknown as { clients: Record<string, Client>, brokers: Record<string, unknown>, persistence: Persistence }
   // GHSA-52qw-whmv-87c5: maps keyed by ids from the wire must not answer for 'constructor' (a valid
   // vehicle id); aedes 1.2.0 made them null-prototype objects, 2.0.0-beta.1 does not.
@@ -293,6 +303,7 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
       })
     },
     onConnectionError: listener => { aedes.on('connectionError', (_client: Client, err: Error) => listener(err)) },
+    onEngineError: listener => { engineErrorListeners.push(listener) },
     onAck: listener => { aedes.on('ack', listener as never) },
     onPublish: listener => { aedes.on('publish', listener as never) },
     offPublish: listener => { aedes.off('publish', listener as never) }
