@@ -53,6 +53,9 @@ export interface System {
   brokers: BrokerProcess[]
   /** Starts one more broker process (it joins the vehicle.commands group: a rebalance). */
   addBroker: () => Promise<BrokerProcess>
+  /** Ends broker `i` with SIGTERM (a drain) and starts a new process on its MQTT port, as a
+   *  rolling update replaces a pod behind the same Service. */
+  replaceBroker: (i: number) => Promise<{ exitCode: number | null, drainedS: number, readyS: number }>
   api: ServiceProcess
   commanders: ServiceProcess[]
   scorers: ServiceProcess[]
@@ -91,6 +94,15 @@ export async function startSystem (stack: FaultStack, o: RunOptions, name: strin
       const [b] = await startBrokerProcesses([`${id}-broker-${brokers.length}`], brokerEnv, { logFile: `${logDir}/brokers.log` })
       brokers.push(b!)
       return b!
+    },
+    async replaceBroker (i) {
+      const old = brokers[i]!
+      const t0 = performance.now()
+      const exitCode = await old.kill('SIGTERM')
+      const t1 = performance.now()
+      const [b] = await startBrokerProcesses([`${id}-broker-${i}-r${Math.round(t1)}`], brokerEnv, { logFile: `${logDir}/brokers.log`, mqttPort: old.mqttPort })
+      brokers[i] = b!
+      return { exitCode, drainedS: Math.round(t1 - t0) / 1000, readyS: Math.round(performance.now() - t1) / 1000 }
     },
     api,
     commanders,

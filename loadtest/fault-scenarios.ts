@@ -7,6 +7,7 @@ const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const OUTAGE_S = env('OUTAGE_S', 30)
 const SLOW_S = env('SLOW_S', 90)
 const SLOW_KBIT = env('SLOW_KBIT', 1_000)
+const ROLL_PAUSE_S = env('ROLL_PAUSE_S', 10)
 
 /** A dependency stopped for OUTAGE_S and started again. */
 function outage (stop: (h: Harness) => Promise<unknown>, start: (h: Harness) => Promise<unknown>) {
@@ -59,6 +60,23 @@ export const scenarios: ScenarioSpec[] = [
     name: 'broker-drain',
     title: 'One broker process drained with SIGTERM',
     inject: brokerEnds('SIGTERM')
+  },
+  {
+    name: 'brokers-rolling',
+    title: `Every broker process replaced in turn (SIGTERM drain, a new process on its port, ${ROLL_PAUSE_S} s before the next), as a rolling update does`,
+    async inject (h) {
+      const injectedAt = h.now()
+      const steps: Array<{ exitCode: number | null, drainedS: number, readyS: number }> = []
+      for (let i = 0; i < h.sys.brokers.length; i++) {
+        // commands to the cars of the pod that goes: they wait in their sessions while the cars move
+        const burst = Promise.all(h.carsOnBroker(i, 20).map(c => h.commands.send(c, 'queued')))
+        steps.push(await h.sys.replaceBroker(i))
+        await burst
+        // like the chart's minReadySeconds: the cars settle before the next pod goes
+        await sleep(ROLL_PAUSE_S * 1_000)
+      }
+      return { injectedAt, endedAt: h.now(), notes: { replaced: steps.length, exitCodes: steps.map(s => s.exitCode).join(' '), drainedS: steps.map(s => s.drainedS).join(' '), readyS: steps.map(s => s.readyS).join(' ') } }
+    }
   },
   {
     name: 'scorer-kill',

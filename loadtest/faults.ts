@@ -7,7 +7,7 @@
 // vehicle.telemetry (lost) or there twice (duplicates), time until the acknowledged rate is back
 // at ≥ 90 % of before, commands not acknowledged or received twice, what the cars saw. Results
 // are merged by scenario into results/faults.json. Bounded in time; stops everything it started.
-//   FAULTS=kafka-stop,redis-stop,broker-kill,broker-drain,broker-join,scorer-kill,commander-kill,kafka-slow,dlq-flood npm run faults
+//   FAULTS=kafka-stop,redis-stop,broker-kill,broker-drain,brokers-rolling,broker-join,scorer-kill,commander-kill,kafka-slow,dlq-flood npm run faults
 // `npm run faults -- --topology replicated` (or FAULTS_TOPOLOGY=replicated) runs the matrix of
 // production's shape instead: three Kafka nodes (replication 3, min ISR 2), Redis with a replica
 // and Sentinels, the services on Sentinel; results in results/faults-replicated.json.

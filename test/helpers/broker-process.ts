@@ -51,10 +51,12 @@ export interface BrokerProcessOptions {
   nodeArgs?: string[]
   /** Another checkout whose broker to start (benchmarks compare a baseline in the same run). */
   root?: string
+  /** Listen for MQTT on this port (a pod replaced behind the same address: a rolling update). */
+  mqttPort?: number
 }
 
 async function spawnBroker (id: string, env: Record<string, string>, opts: BrokerProcessOptions): Promise<BrokerProcess | 'port-taken'> {
-  const [mqttPort, opsPort] = [await freePort(), await freePort()]
+  const [mqttPort, opsPort] = [opts.mqttPort ?? await freePort(), await freePort()]
   const service = spawnService('services/broker/src/main.ts', { ...process.env, FLEET_BROKER_ID: id, FLEET_MQTT_PORT: String(mqttPort), FLEET_MQTT_WS_PORT: '-1', FLEET_BROKER_OPS_PORT: String(opsPort), FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'warn', ...env }, [...BROKER_NODE_FLAGS, ...opts.nodeArgs ?? []], opts.root)
   const { child } = service
   let output = ''
