@@ -34,6 +34,7 @@ const k6Env = {
   STORM_AT: env('STORM_AT', '60s'),
   STORM_SPREAD: env('STORM_SPREAD', '30s'),
   STORM_RECONNECT_P99_MS: env('STORM_RECONNECT_P99_MS', '120000'),
+  STORM_PUBACK_P99_MS: env('STORM_PUBACK_P99_MS', '2000'),
   MIN_ONLINE_RATE: env('MIN_ONLINE_RATE', '0.999'),
   MAX_CONNECT_ERRORS: env('MAX_CONNECT_ERRORS', '100000'),
   MAX_LOST: '0',
@@ -93,7 +94,8 @@ async function runTarget (target: 'mosquitto' | 'fleet') {
   let running = true
   void Promise.all(exited).then(() => { running = false })
   while (running) {
-    const mb = (pids: Array<number | undefined>) => pids.reduce<number>((s, p) => { try { return s + (p === undefined ? 0 : rssBytes(p)) } catch { return s } }, 0) / 2 ** 20
+    // A process that has exited has no RSS (gone: rssBytes throws; a zombie: NaN).
+    const mb = (pids: Array<number | undefined>) => pids.reduce<number>((s, p) => { try { const r = p === undefined ? 0 : rssBytes(p); return s + (Number.isFinite(r) ? r : 0) } catch { return s } }, 0) / 2 ** 20
     peak.serversMB = Math.max(peak.serversMB, mb(servers.map(s => s.pid)))
     peak.k6MB = Math.max(peak.k6MB, mb(children.map(c => c.pid)))
     for (const c of children) if (c.pid !== undefined && c.exitCode === null) k6Cpu.set(c.pid, cpuSecondsOr0(c.pid))

@@ -10,7 +10,7 @@ import { SharedArray } from 'k6/data'
 import exec from 'k6/execution'
 import { Counter, Rate, Trend } from 'k6/metrics'
 import { clearInterval, setInterval, setTimeout } from 'k6/timers'
-import { Client, histograms, record } from 'k6/x/mqtt'
+import { Client, histograms, phase, record } from 'k6/x/mqtt'
 import { createCar } from './car-telemetry.ts'
 
 const str = (name: string, fallback: string): string => __ENV[name] || fallback
@@ -61,7 +61,7 @@ const LIMITS: Record<string, number> = {
   maxErrorRate: num('MAX_ERROR_RATE', 0.001),
   pubackP95Ms: num('PUBACK_P95_MS', 100),
   pubackP99Ms: num('PUBACK_P99_MS', 250),
-  ...(STORM_AT_S === null ? {} : { stormReconnectP99Ms: num('STORM_RECONNECT_P99_MS', 30_000) })
+  ...(STORM_AT_S === null ? {} : { stormReconnectP99Ms: num('STORM_RECONNECT_P99_MS', 30_000), stormPubackP99Ms: num('STORM_PUBACK_P99_MS', 2_000) })
 }
 
 export const options = {
@@ -80,9 +80,11 @@ export const options = {
     mqtt_connect_errors: [`count<=${LIMITS.maxConnectErrors}`],
     cars_connection_lost: [`count<=${LIMITS.maxLost}`],
     telemetry_failed: [`rate<=${LIMITS.maxErrorRate}`],
-    mqtt_puback_duration: [`p(95)<${LIMITS.pubackP95Ms}`, `p(99)<${LIMITS.pubackP99Ms}`],
+    // PUBACKs are tagged storm:true while a car dropped by the storm is not back yet (k6/x/mqtt):
+    // the product's latency targets hold outside the storm, the storm has its own limit.
+    'mqtt_puback_duration{storm:false}': [`p(95)<${LIMITS.pubackP95Ms}`, `p(99)<${LIMITS.pubackP99Ms}`],
     cars_online: [`rate>=${LIMITS.minOnlineRate}`],
-    ...(STORM_AT_S === null ? {} : { storm_cars_back: [`rate>=${LIMITS.minOnlineRate}`], storm_reconnect_duration: [`p(99)<${LIMITS.stormReconnectP99Ms}`] })
+    ...(STORM_AT_S === null ? {} : { storm_cars_back: [`rate>=${LIMITS.minOnlineRate}`], storm_reconnect_duration: [`p(99)<${LIMITS.stormReconnectP99Ms}`], 'mqtt_puback_duration{storm:true}': [`p(99)<${LIMITS.stormPubackP99Ms}`] })
   },
   summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max', 'count'],
   // Per-VU tags would make a time series per car group; the summary needs none.
@@ -245,6 +247,9 @@ export default async function (): Promise<void> {
   for (let i = first; i < last; i++) {
     setTimeout(() => { void startCar(i) }, Math.max(0, startedAt + (i / CARS) * RAMP_S * 1_000 - Date.now()))
   }
+  // Every VU names the same phases at the same times; PUBACKs are also kept per phase (k6/x/mqtt).
+  phase('ramp')
+  setTimeout(() => phase('steady'), Math.max(0, startedAt + RAMP_S * 1_000 - Date.now()))
   if (STORM_AT_S !== null) {
     setTimeout(() => {
       for (const car of running) {

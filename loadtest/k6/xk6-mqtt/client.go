@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -34,9 +35,40 @@ type Client struct {
 	pending   *connection                 // VU thread only: connectAsync() not settled yet
 	listeners map[string][]sobek.Callable // VU thread only
 
-	mu  sync.Mutex
-	tq  *taskqueue.TaskQueue // open while a connection with listeners lives; keeps the iteration alive
-	raw net.Conn             // the latest connection's socket, for drop()
+	mu      sync.Mutex
+	tq      *taskqueue.TaskQueue // open while a connection with listeners lives; keeps the iteration alive
+	raw     net.Conn             // the latest connection's socket, for drop()
+	dropped bool                 // drop()ped and not connected again since
+}
+
+// droppedClients counts this process's clients that drop() cut off and that have not connected
+// again. While any has not, the runner is in a reconnect storm: its PUBACKs are tagged storm=true
+// (and kept in their own histogram), so that a verdict can hold the rest of the test to the
+// product's latency targets and the storm to its own limit, instead of one percentile over both
+// whose value depends mostly on how long the storm is against the test.
+var droppedClients atomic.Int64
+
+// testPhase is the script's name for the part of the test it is in (phase(): "ramp", "steady"),
+// or "" before any: PUBACKs are also kept per phase, to see where latency came from.
+var testPhase atomic.Pointer[string]
+
+func setPhase(name string) { testPhase.Store(&name) }
+
+func currentPhase() string {
+	if p := testPhase.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// backAfterDrop marks the client as no longer dropped (connected again, or closed for good).
+func (c *Client) backAfterDrop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dropped {
+		c.dropped = false
+		droppedClients.Add(-1)
+	}
 }
 
 // connection is one CONNECT..DISCONNECT of a Client.
@@ -55,7 +87,7 @@ func newClient(vu modules.VU, m *clientMetrics, opts clientOptions) *Client {
 		vu:        vu,
 		m:         m,
 		opts:      opts,
-		emit:      emitter{ctx: vu.Context(), samples: state.Samples, tags: state.Tags.GetCurrentValues()},
+		emit:      newEmitter(vu.Context(), state.Samples, state.Tags.GetCurrentValues()),
 		dialer:    state.Dialer,
 		listeners: map[string][]sobek.Callable{},
 	}
@@ -122,21 +154,21 @@ func (c *Client) ConnectAsync() *sobek.Promise {
 
 // Publish sends a message; at QoS 1 it returns once the broker's PUBACK arrived.
 func (c *Client) Publish(topic string, payload sobek.Value, opts sobek.Value) error {
-	cn, token, started, qos, err := c.send(topic, payload, opts)
+	p, err := c.send(topic, payload, opts)
 	if err != nil {
 		return err
 	}
-	return c.awaitPublish(cn, token, started, qos)
+	return c.awaitPublish(p)
 }
 
 // PublishAsync returns a promise that resolves once the message is written (QoS 0) or
 // acknowledged (QoS 1). Messages are handed to the connection in call order.
 func (c *Client) PublishAsync(topic string, payload sobek.Value, opts sobek.Value) *sobek.Promise {
-	cn, token, started, qos, err := c.send(topic, payload, opts)
+	p, err := c.send(topic, payload, opts)
 	if err != nil {
 		return c.rejected(err)
 	}
-	return c.async(func() error { return c.awaitPublish(cn, token, started, qos) }, nil)
+	return c.async(func() error { return c.awaitPublish(p) }, nil)
 }
 
 // Subscribe subscribes and waits for SUBACK; a refused subscription (0x80) throws.
@@ -176,6 +208,7 @@ func (c *Client) Close() {
 		cn.stop()
 	}
 	c.closeQueue()
+	c.backAfterDrop()
 }
 
 // prepare builds the Paho client for one connection and, if there are listeners, opens the task
@@ -248,10 +281,13 @@ func (c *Client) dial(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {
 // network connection" for its own close).
 func (c *Client) Drop() {
 	c.mu.Lock()
-	conn := c.raw
-	c.mu.Unlock()
-	if conn != nil && c.conn != nil {
-		_ = conn.SetDeadline(time.Now())
+	defer c.mu.Unlock()
+	if c.raw != nil && c.conn != nil {
+		if !c.dropped {
+			c.dropped = true
+			droppedClients.Add(1)
+		}
+		_ = c.raw.SetDeadline(time.Now())
 	}
 }
 
@@ -274,6 +310,7 @@ func (c *Client) awaitConnect(cn *connection) error {
 	c.emit.duration(c.m.connectDuration, took)
 	runnerHistograms.add("mqtt_connect_duration", float64(took.Microseconds())/1_000)
 	c.emit.count(c.m.connects)
+	c.backAfterDrop()
 	go c.watchContext(cn)
 	return nil
 }
@@ -288,44 +325,64 @@ func (c *Client) watchContext(cn *connection) {
 	}
 }
 
-func (c *Client) send(topic string, payload sobek.Value, opts sobek.Value) (*connection, paho.Token, time.Time, byte, error) {
+// published is a message handed to Paho, until its PUBACK.
+type published struct {
+	cn      *connection
+	token   paho.Token
+	started time.Time
+	qos     byte
+	storm   bool   // sent while some client of this process was still down after a drop()
+	phase   string // the script's phase() when sent
+}
+
+func (c *Client) send(topic string, payload sobek.Value, opts sobek.Value) (published, error) {
 	rt := c.vu.Runtime()
 	po, err := parsePublishOptions(rt, opts)
 	if err != nil {
-		return nil, nil, time.Time{}, 0, err
+		return published{}, err
 	}
 	data, err := payloadBytes(payload)
 	if err != nil {
-		return nil, nil, time.Time{}, 0, err
+		return published{}, err
 	}
 	c.emit.count(c.m.publishes)
 	if c.conn == nil {
 		c.emit.count(c.m.publishErrors)
-		return nil, nil, time.Time{}, 0, fmt.Errorf("publish: %w", errNotConnected)
+		return published{}, fmt.Errorf("publish: %w", errNotConnected)
 	}
 	cn := c.conn
 	cn.inflight.Add(1)
+	storm, phase := droppedClients.Load() > 0, currentPhase()
 	started := time.Now()
-	return cn, cn.paho.Publish(topic, po.qos, po.retain, data), started, po.qos, nil
+	return published{cn: cn, token: cn.paho.Publish(topic, po.qos, po.retain, data), started: started, qos: po.qos, storm: storm, phase: phase}, nil
 }
 
 // awaitPublish runs on any goroutine.
-func (c *Client) awaitPublish(cn *connection, token paho.Token, started time.Time, qos byte) error {
-	defer cn.inflight.Done()
+func (c *Client) awaitPublish(p published) error {
+	defer p.cn.inflight.Done()
 	var err error
-	if !token.WaitTimeout(c.opts.publishTimeout) {
+	if !p.token.WaitTimeout(c.opts.publishTimeout) {
 		err = fmt.Errorf("publish: no PUBACK within %s", c.opts.publishTimeout)
-	} else if token.Error() != nil {
-		err = fmt.Errorf("publish: %w", token.Error())
+	} else if p.token.Error() != nil {
+		err = fmt.Errorf("publish: %w", p.token.Error())
 	}
 	if err != nil {
 		c.emit.count(c.m.publishErrors)
 		return err
 	}
-	if qos == 1 {
-		took := time.Since(started)
-		c.emit.duration(c.m.pubackDuration, took)
-		runnerHistograms.add("mqtt_puback_duration", float64(took.Microseconds())/1_000)
+	if p.qos == 1 {
+		took := time.Since(p.started)
+		c.emit.pubackDuration(c.m.pubackDuration, took, p.storm)
+		ms := float64(took.Microseconds()) / 1_000
+		runnerHistograms.add("mqtt_puback_duration", ms)
+		if p.storm {
+			runnerHistograms.add("mqtt_puback_duration_storm", ms)
+		} else {
+			runnerHistograms.add("mqtt_puback_duration_outside_storm", ms)
+			if p.phase != "" {
+				runnerHistograms.add("mqtt_puback_duration_outside_storm_"+p.phase, ms)
+			}
+		}
 	}
 	return nil
 }

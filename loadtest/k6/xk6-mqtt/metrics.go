@@ -53,11 +53,28 @@ type emitter struct {
 	ctx     context.Context
 	samples chan<- metrics.SampleContainer
 	tags    metrics.TagsAndMeta
+	// The VU's tags plus storm:true / storm:false, for PUBACK samples (thresholds such as
+	// `mqtt_puback_duration{storm:false}` judge the test outside the reconnect storm).
+	stormTags, calmTags *metrics.TagSet
 }
 
-func (e emitter) push(m *metrics.Metric, value float64) {
+func newEmitter(ctx context.Context, samples chan<- metrics.SampleContainer, tags metrics.TagsAndMeta) emitter {
+	return emitter{ctx: ctx, samples: samples, tags: tags, stormTags: tags.Tags.With("storm", "true"), calmTags: tags.Tags.With("storm", "false")}
+}
+
+func (e emitter) push(m *metrics.Metric, value float64) { e.pushTagged(m, e.tags.Tags, value) }
+
+func (e emitter) pubackDuration(m *metrics.Metric, d time.Duration, storm bool) {
+	tags := e.calmTags
+	if storm {
+		tags = e.stormTags
+	}
+	e.pushTagged(m, tags, metrics.D(d))
+}
+
+func (e emitter) pushTagged(m *metrics.Metric, tags *metrics.TagSet, value float64) {
 	metrics.PushIfNotDone(e.ctx, e.samples, metrics.Sample{
-		TimeSeries: metrics.TimeSeries{Metric: m, Tags: e.tags.Tags},
+		TimeSeries: metrics.TimeSeries{Metric: m, Tags: tags},
 		Time:       time.Now(),
 		Metadata:   e.tags.Metadata,
 		Value:      value,

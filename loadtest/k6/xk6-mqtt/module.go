@@ -40,14 +40,17 @@ func (*RootModule) NewModuleInstance(vu modules.VU) modules.Instance {
 	return &ModuleInstance{vu: vu, metrics: m}
 }
 
-// Exports: `import { Client, histograms, record } from 'k6/x/mqtt'` (also as the default export's
-// members). histograms() returns this process's mergeable duration histograms (histogram.go) for
-// handleSummary; record(name, ms) adds a script's own duration to them.
+// Exports: `import { Client, histograms, phase, record } from 'k6/x/mqtt'` (also as the default
+// export's members). histograms() returns this process's mergeable duration histograms
+// (histogram.go) for handleSummary; record(name, ms) adds a script's own duration to them;
+// phase(name) names the part of the test the process is in from now on ("ramp", "steady"), and
+// PUBACKs outside a storm are also kept per phase (mqtt_puback_duration_outside_storm_<name>).
 func (mi *ModuleInstance) Exports() modules.Exports {
 	named := map[string]any{
 		"Client":     mi.newClient,
 		"histograms": runnerHistograms.snapshot,
 		"record":     func(name string, ms float64) { runnerHistograms.add(name, ms) },
+		"phase":      setPhase,
 	}
 	return modules.Exports{Named: named, Default: named}
 }
