@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis'
 import { checkCommandEvent, type CommandEvent } from '../../shared/src/command-schema.js'
 import { COMMAND_UPDATES_CHANNEL, commandKey, EXPIRING_COMMANDS_KEY, hashToRecord, recordToHash, type CommandUpdate } from '../../shared/src/command-store.js'
 import type { Logger } from '../../shared/src/logger.js'
+import { keepForNextConsumer } from '../../shared/src/supervised-consumer.js'
 import { KafkaTopics } from '../../shared/src/topics.js'
 import { applyEvent, isFinal, type Outcome } from './command-lifecycle.js'
 import type { CommanderMetrics } from './commander-metrics.js'
@@ -46,21 +47,29 @@ export function parseEvent (value: Buffer | null): CommandEvent | null {
   }
 }
 
-export async function runProjection (consumer: Consumer, deps: { redis: Redis, metrics: CommanderMetrics, log: Logger }): Promise<void> {
+/** Subscribes and runs `consumer`; `progress` is called after each event applied. */
+export async function runProjection (consumer: Consumer, deps: { redis: Redis, metrics: CommanderMetrics, log: Logger }, progress: () => void = () => {}): Promise<void> {
   await consumer.subscribe({ topic: KafkaTopics.commandEvents, fromBeginning: false })
   await consumer.run({
     autoCommit: true,
     eachBatchAutoResolve: false,
     // One partition at a time: the WATCH connection serves one transaction at a time.
     partitionsConsumedConcurrently: 1,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload) => {
       for (const message of batch.messages) {
         if (!isRunning() || isStale()) return
         const event = parseEvent(message.value)
-        const outcome: ApplyOutcome = event === null ? 'invalid' : await applyToRecord(deps.redis, event)
+        let outcome: ApplyOutcome
+        try {
+          outcome = event === null ? 'invalid' : await applyToRecord(deps.redis, event)
+        } catch (err) {
+          await keepForNextConsumer(commitOffsetsIfNecessary, batch.topic, batch.partition, message.offset)
+          throw err
+        }
         deps.metrics.events.inc({ status: event?.status ?? 'invalid', outcome })
         if (outcome === 'mismatch') deps.log.warn({ commandId: event?.commandId, vehicleId: event?.vehicleId }, 'command event names another vehicle than its record: ignored')
         resolveOffset(message.offset)
+        progress()
         await heartbeat()
       }
     }

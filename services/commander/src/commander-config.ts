@@ -16,6 +16,8 @@ export const commanderSettings = {
   anomalyRules: str('FLEET_COMMANDER_ANOMALY_RULES', '', 'anomaly → command rules, e.g. "bearing_wear=request-diagnostics,*=flash-lights" (mode or * = any anomaly); empty = off'),
   anomalyCooldownS: int('FLEET_COMMANDER_ANOMALY_COOLDOWN_S', 900, 'a rule sends at most one command per car in this time', 1, 7 * 24 * 3600),
   anomalyCommandTtlS: int('FLEET_COMMANDER_ANOMALY_COMMAND_TTL_S', 600, 'TTL of the commands rules send', COMMAND_TTL_LIMITS_S.min, COMMAND_TTL_LIMITS_S.max),
+  restartBackoffMs: int('FLEET_COMMANDER_RESTART_BACKOFF_MS', 1_000, 'wait before rebuilding a crashed consumer; doubles with each restart in a row without progress', 10, 600_000),
+  restartBackoffMaxMs: int('FLEET_COMMANDER_RESTART_BACKOFF_MAX_MS', 30_000, 'longest wait before a consumer is rebuilt', 10, 3_600_000),
   commandRetentionS: int('FLEET_COMMAND_RETENTION_S', 7 * 24 * 3600, 'how long a command record stays in Redis after its expiry', 60, 365 * 24 * 3600)
 }
 

@@ -15,7 +15,7 @@ import type { CommanderMetrics } from './commander-metrics.js'
 export interface SweeperDeps {
   redis: Redis
   store: CommandStore
-  producer: Producer
+  producer: Pick<Producer, 'send'>
   metrics: CommanderMetrics
   log: Logger
   graceMs: number

@@ -2,10 +2,11 @@
 // (command-projection + command-lifecycle), declares commands expired (expiry-sweeper) and, when
 // configured, turns anomalies into commands (anomaly-rule). It speaks Kafka and Redis only: the
 // broker pods consume vehicle.commands themselves. `createCommander(config, deps)` is what main.ts,
-// the tests and the all-in-one launcher use.
+// the tests and the all-in-one launcher use. Its consumers run under the consumer supervisor and
+// its producer is replaced after a non-retriable error: a Kafka outage never leaves it dead.
 import { hostname } from 'node:os'
 import { createRedis } from '../../shared/src/redis-connection.js'
-import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs'
+import { Partitioners, type Consumer, type ConsumerConfig, type Kafka } from 'kafkajs'
 import type { Registry } from 'prom-client'
 import { createCommandIssuer } from '../../shared/src/command-issuer.js'
 import { createCommandStore } from '../../shared/src/command-store.js'
@@ -14,6 +15,8 @@ import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
 import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
+import { createRenewableProducer } from '../../shared/src/renewable-producer.js'
+import { createSupervisedConsumer, type SupervisedConsumer } from '../../shared/src/supervised-consumer.js'
 import { runAnomalyRules } from './anomaly-rule.js'
 import { runProjection } from './command-projection.js'
 import { parseAnomalyRules, type CommanderConfig } from './commander-config.js'
@@ -52,19 +55,30 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
   redisErrors.watch('records', redis)
   redisErrors.watch('projection', projectionRedis)
   const store = createCommandStore(redis, { retentionS: config.commandRetentionS })
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
-  const consumerOpts = { sessionTimeout: 10_000, rebalanceTimeout: 10_000, heartbeatInterval: 1_000, allowAutoTopicCreation: false, retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5_000 } }
-  const consumers: Array<{ name: string, consumer: Consumer, joined: boolean }> = [
-    { name: 'events', consumer: kafka.consumer({ groupId: `${config.groupId}.events`, ...consumerOpts }), joined: false },
-    ...(rules.length > 0 ? [{ name: 'anomalies', consumer: kafka.consumer({ groupId: `${config.groupId}.anomalies`, ...consumerOpts }), joined: false }] : [])
+  const producer = createRenewableProducer({
+    create: () => kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner }),
+    log,
+    onRenew: reason => metrics.producerRenewals.inc({ error: reason })
+  })
+  const issuer = createCommandIssuer({ store, producer })
+  const consumerConfig = (name: string): ConsumerConfig => ({ groupId: `${config.groupId}.${name}`, sessionTimeout: 10_000, rebalanceTimeout: 10_000, heartbeatInterval: 1_000, allowAutoTopicCreation: false, retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5_000 } })
+  const supervised = (name: string, run: (consumer: Consumer, progress: () => void) => Promise<void>): SupervisedConsumer => createSupervisedConsumer({
+    name,
+    kafka,
+    config: consumerConfig(name),
+    run,
+    log,
+    initialBackoffMs: config.restartBackoffMs,
+    maxBackoffMs: config.restartBackoffMaxMs,
+    onRestart: err => metrics.consumerRestarts.inc({ consumer: name, error: err.name })
+  })
+  const consumers: Array<{ name: string, consumer: SupervisedConsumer }> = [
+    { name: 'events', consumer: supervised('events', (c, progress) => runProjection(c, { redis: projectionRedis, metrics, log }, progress)) },
+    ...(rules.length > 0
+      ? [{ name: 'anomalies', consumer: supervised('anomalies', (c, progress) => runAnomalyRules(c, { rules, issuer, redis, cooldownS: config.anomalyCooldownS, ttlS: config.anomalyCommandTtlS, metrics, log }, progress)) }]
+      : [])
   ]
-  for (const c of consumers) {
-    c.consumer.on(c.consumer.events.GROUP_JOIN, () => { c.joined = true })
-    c.consumer.on(c.consumer.events.CRASH, e => {
-      c.joined = false
-      log.warn({ consumer: c.name, err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed')
-    })
-  }
+  const consuming = () => consumers.every(c => c.consumer.ready())
   let sweeper: { stop: () => Promise<void> } | null = null
   let ops: OpsServer | null = null
 
@@ -75,14 +89,8 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
     async start () {
       await Promise.all([redis.connect(), projectionRedis.connect()])
       await producer.connect()
-      const byName = (name: string) => consumers.find(c => c.name === name)!.consumer
-      for (const c of consumers) await c.consumer.connect()
-      await runProjection(byName('events'), { redis: projectionRedis, metrics, log })
-      if (rules.length > 0) {
-        const issuer = createCommandIssuer({ store, producer })
-        await runAnomalyRules(byName('anomalies'), { rules, issuer, redis, cooldownS: config.anomalyCooldownS, ttlS: config.anomalyCommandTtlS, metrics, log })
-        log.info({ rules: config.anomalyRules }, 'anomaly rules on')
-      }
+      for (const c of consumers) await c.consumer.start()
+      if (rules.length > 0) log.info({ rules: config.anomalyRules }, 'anomaly rules on')
       sweeper = startSweeper({ redis, store, producer, metrics, log, graceMs: config.expiryGraceMs, intervalMs: config.sweepIntervalMs })
       ops = createOpsServer({
         host: config.host,
@@ -91,7 +99,7 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
         log,
         checks: [
           { name: 'redis', check: () => redis.status === 'ready' && projectionRedis.status === 'ready' },
-          { name: 'kafka', check: () => consumers.every(c => c.joined) }
+          { name: 'kafka', check: consuming }
         ]
       })
       const opsPort = await ops.start()
@@ -100,14 +108,14 @@ export function createCommander (config: CommanderConfig, deps: CommanderDeps = 
     },
     async ready (timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs
-      while (!consumers.every(c => c.joined)) {
-        if (Date.now() > deadline) throw new Error(`commander not ready: groups ${consumers.map(c => `${c.name}=${c.joined}`).join(' ')}`)
+      while (!consuming()) {
+        if (Date.now() > deadline) throw new Error(`commander not ready: groups ${consumers.map(c => `${c.name}=${c.consumer.state}/${c.consumer.ready()}`).join(' ')}`)
         await new Promise(resolve => setTimeout(resolve, 50))
       }
     },
     async stop () {
       await sweeper?.stop()
-      await Promise.all(consumers.map(c => c.consumer.disconnect().catch(() => {})))
+      await Promise.all(consumers.map(c => c.consumer.stop().catch(() => {})))
       await producer.disconnect().catch(() => {})
       redis.disconnect()
       projectionRedis.disconnect()

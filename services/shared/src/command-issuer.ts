@@ -20,8 +20,8 @@ export type IssueResult =
   | { kind: 'replayed', record: CommandRecord }
   /** The Idempotency-Key was used for a different request. */
   | { kind: 'key_reused', commandId: string }
-  /** Kafka did not take the command; the record says failed. */
-  | { kind: 'unavailable', record: CommandRecord, detail: string }
+  /** Kafka did not take the command; the record says failed. `error` is what the producer said. */
+  | { kind: 'unavailable', record: CommandRecord, detail: string, error: Error }
   /** Kafka did not answer within queueTimeoutMs: pending, still being queued; the record will tell. */
   | { kind: 'accepted', record: CommandRecord }
 
@@ -130,7 +130,7 @@ export function createCommandIssuer (deps: CommandIssuerDeps): CommandIssuer {
           const failed = await store.failUnqueued(record, detail, new Date(now()).toISOString())
           if (failed.status !== 'failed') return { kind: 'created', record: failed }
           if (req.idempotency !== undefined) await store.releaseIdempotency(req.idempotency.scope, req.idempotency.key).catch(() => {})
-          return { kind: 'unavailable', record: failed, detail: `${detail} (${err.message})` }
+          return { kind: 'unavailable', record: failed, detail: `${detail} (${err.message})`, error: err }
         }
         // The audit trail's first line; the record already says pending, so a loss here costs
         // nothing, and the answer does not wait for it (a slow Kafka would hold it again; the
