@@ -20,6 +20,7 @@ import { createLogger, type Logger } from '../../shared/src/logger.js'
 import { createRegistry } from '../../shared/src/metrics.js'
 import { createOpsServer, type OpsServer, type ReadinessCheck } from '../../shared/src/ops-server.js'
 import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
+import { createRenewableProducer } from '../../shared/src/renewable-producer.js'
 import { createVehicleLifecycle } from '../../shared/src/vehicle-lifecycle.js'
 import { createAnomalyFeed } from './anomaly-feed.js'
 import { DEV_API_KEYS, parseApiKeys, type ApiConfig } from './api-config.js'
@@ -70,11 +71,17 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
   const redisErrors = createRedisErrorWatch('api', registry, log)
   redisErrors.watch('records', redis)
   redisErrors.watch('updates', subscriber)
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
+  const producerRenewals = new Counter({ name: 'fleet_api_producer_renewals_total', help: 'Kafka producers replaced after a non-retriable send error, by Kafka error', labelNames: ['error'], registers: [registry] })
+  const producer = createRenewableProducer({
+    create: () => kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner }),
+    log,
+    onRenew: reason => producerRenewals.inc({ error: reason })
+  })
   const admin = kafka.admin()
   const store = createCommandStore(redis, { retentionS: config.commandRetentionS })
   const reader = createFleetReader(redis)
-  const feed = createAnomalyFeed({ kafka, capacity: config.anomalyBuffer, instanceId, log })
+  const feedRestarts = new Counter({ name: 'fleet_api_consumer_restarts_total', help: 'crashed anomaly-feed consumers replaced by a new one, by the error that stopped them', labelNames: ['error'], registers: [registry] })
+  const feed = createAnomalyFeed({ kafka, capacity: config.anomalyBuffer, instanceId, log, onRestart: err => feedRestarts.inc({ error: err.name }) })
   const updates = createCommandUpdates(subscriber)
   const sampler = createFleetSampler({ admin, reader, feed, inFlight: () => redis.zcard(EXPIRING_COMMANDS_KEY), intervalMs: config.sampleIntervalMs, indexRefreshMs: config.vehicleIndexRefreshMs, log })
   const lateCommands = new Counter({ name: 'fleet_api_commands_late_total', help: 'commands answered 202 because Kafka was slow, by what Kafka then did (queued, failed)', labelNames: ['outcome'], registers: [registry] })
