@@ -1,17 +1,21 @@
 // A car's lifecycle through the api against a real broker, Redis and Kafka: provisioning (the
 // password shown once, only a verifier stored), rotation with an overlap, revocation of one
-// credential and of the car, decommissioning (credentials, session, commands, state and rankings
-// gone), each an event on vehicle.lifecycle naming the operator; read-only keys may do none of it.
+// credential and of the car, decommissioning (credentials, session with its QoS 2 window, commands,
+// state and rankings gone), each an event on vehicle.lifecycle naming the operator; read-only keys
+// may do none of it.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
-import { KafkaTopics } from '../services/shared/src/topics.js'
+import mqttPacket, { type Packet } from 'mqtt-packet'
+import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
+import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { SCORES_KEY, vehicleStateKey } from '../services/shared/src/vehicle-state.js'
 import { vehicleCommandsKey } from '../services/shared/src/command-store.js'
 import { startTestApi, OPERATOR_KEY, READER_KEY, type TestApi } from './helpers/api.js'
 import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connackCode, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, type Collector } from './helpers/kafka.js'
+import { connectPacket, rawConnect } from './helpers/raw-mqtt.js'
 
 const prefix = uniqueFleetPrefix('life')
 let tb: TestBroker
@@ -93,11 +97,20 @@ test('decommission removes credentials, session, queued commands, state and rank
   assert.equal(await connackCode(id, tb.mqttPort, { password, clean: false }), 0)
   const sent = await call('POST', `/vehicles/${id}/commands`, { type: 'lock', ttlSeconds: 600 })
   assert.ok([201, 202].includes(sent.status), JSON.stringify(sent))
+  // A QoS 2 PUBLISH whose PUBREL never comes: its packet id stays in the car's QoS 2 window.
+  const raw = await rawConnect(tb.mqttPort)
+  raw.send(connectPacket(id, id, password, false))
+  await raw.next('connack')
+  raw.send(mqttPacket.generate({ cmd: 'publish', topic: MqttTopics.telemetry(id), payload: Buffer.from(JSON.stringify(validTelemetry(id, 1))), qos: 2, messageId: 7, retain: false, dup: false } as Packet))
+  await raw.next('pubrec')
+  raw.socket.destroy()
+  await raw.closed
+  assert.equal(await redis.exists(`fleet:qos2:${id}`), 1, 'the QoS 2 window is in Redis')
   await redis.multi().hset(vehicleStateKey(id), 'score', '0.1').zadd(SCORES_KEY, 0.1, id).exec()
   assert.equal((await call('DELETE', `/vehicles/${id}`)).status, 204)
   assert.equal(await connackCode(id, tb.mqttPort, { password }), 5)
   const left = await redis.multi()
-    .exists(`fleet:vehicle:${id}`, vehicleStateKey(id), vehicleCommandsKey(id), `client:${id}`, `fleet:command:${sent.body!.commandId as string}`)
+    .exists(`fleet:vehicle:${id}`, vehicleStateKey(id), vehicleCommandsKey(id), `client:${id}`, `outgoing:${id}`, `fleet:qos2:${id}`, `fleet:command:${sent.body!.commandId as string}`)
     .zscore(SCORES_KEY, id).exec()
   assert.deepEqual(left?.map(([, v]) => v), [0, null])
   assert.equal((await call('GET', `/vehicles/${id}`)).status, 404)

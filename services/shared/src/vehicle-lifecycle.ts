@@ -2,7 +2,8 @@
 // rotate, revoke one credential or the whole car, decommission. Each is recorded, with who did it,
 // as an event on vehicle.lifecycle (key = vehicleId). Decommissioning revokes the car (so its old
 // certificates stay dead if the id is ever provisioned again) and removes its credentials, MQTT
-// session (aedes-persistence-redis keys), queued commands, latest state and ranking entries.
+// session (aedes-persistence-redis keys and the broker's QoS 2 window), queued commands, latest
+// state and ranking entries.
 import type { Redis } from 'ioredis'
 import { EXPIRING_COMMANDS_KEY, commandKey, vehicleCommandsKey } from './command-store.js'
 import { createCredentialStore, type CredentialInfo, type CredentialStore } from './credential-store.js'
@@ -26,8 +27,9 @@ export interface VehicleLifecycle {
   credentials: (vehicleId: string) => Promise<CredentialInfo | null>
 }
 
-/** aedes-persistence-redis' keys of a client's session (a copy of the broker's mqtt-engine, checked by its session-keys.test.ts). */
-export const mqttSessionKeys = (clientId: string) => [`client:${encodeURIComponent(clientId)}`, `outgoing:${encodeURIComponent(clientId)}`]
+/** The keys of a client's MQTT session: aedes-persistence-redis' subscriptions and queue, and the
+ *  broker's QoS 2 window (a copy of the broker's mqtt-engine sessionKeys, checked by its session-keys.test.ts). */
+export const mqttSessionKeys = (clientId: string) => [`client:${encodeURIComponent(clientId)}`, `outgoing:${encodeURIComponent(clientId)}`, `fleet:qos2:${encodeURIComponent(clientId)}`]
 
 export function createVehicleLifecycle (redis: Redis, events: EventSink, store: CredentialStore = createCredentialStore(redis)): VehicleLifecycle {
   const record = async (list: Array<Omit<LifecycleEvent, 'at'>>) => {
