@@ -28,42 +28,43 @@ function spy (e: MQEmitter) {
   return { emits, ons }
 }
 
-test('each message goes through exactly one emitter, and a wildcard subscriber hears both', async () => {
+/** A router over two spied in-memory emitters; `emit` resolves once the message was delivered. */
+function rig () {
   const local = mqemitter()
   const shared = mqemitter()
   const l = spy(local)
   const s = spy(shared)
   const router = createRoutingEmitter({ local, shared })
   const heard: string[] = []
+  const emit = (topic: string) => new Promise<void>(resolve => router.emit({ topic }, () => resolve()))
+  const close = () => new Promise<void>(resolve => router.close(resolve))
+  return { router, l, s, heard, emit, close }
+}
+
+test('each message goes through exactly one emitter, and a wildcard subscriber hears both', async () => {
+  const { router, l, s, heard, emit, close } = rig()
   await new Promise<void>(resolve => router.on('vehicles/#', (m, done) => { heard.push(m.topic); done() }, resolve))
-  await new Promise<void>(resolve => router.emit({ topic: 'vehicles/a/commands' }, () => resolve()))
-  await new Promise<void>(resolve => router.emit({ topic: 'vehicles/a/status' }, () => resolve()))
-  await new Promise<void>(resolve => router.emit({ topic: '$SYS/b1/new/subscribes' }, () => resolve()))
+  for (const topic of ['vehicles/a/commands', 'vehicles/a/status', '$SYS/b1/new/subscribes']) await emit(topic)
   assert.deepEqual(s.emits, ['vehicles/a/commands'])
   assert.deepEqual(l.emits, ['vehicles/a/status', '$SYS/b1/new/subscribes'])
   assert.deepEqual(heard.sort(), ['vehicles/a/commands', 'vehicles/a/status'])
-  await new Promise<void>(resolve => router.close(resolve))
+  await close()
 })
 
 test('a car\'s commands subscription adds nothing to the shared emitter: one pattern subscription carries every car\'s commands', async () => {
-  const local = mqemitter()
-  const shared = mqemitter()
-  const l = spy(local)
-  const s = spy(shared)
-  const router = createRoutingEmitter({ local, shared })
-  const heard: string[] = []
+  const { router, l, s, heard, emit, close } = rig()
   const listeners = ['a', 'b', 'c'].map(car => (m: { topic: string }, done: () => void) => { heard.push(`${car}:${m.topic}`); done() })
   for (const [i, car] of ['a', 'b', 'c'].entries()) await new Promise<void>(resolve => router.on(`vehicles/${car}/commands`, listeners[i]!, resolve))
   assert.deepEqual(s.ons, [COMMANDS_FILTER])
   assert.deepEqual(l.ons, [])
-  await new Promise<void>(resolve => router.emit({ topic: 'vehicles/b/commands' }, () => resolve()))
-  await new Promise<void>(resolve => router.emit({ topic: 'vehicles/nobody-here/commands' }, () => resolve()))
+  await emit('vehicles/b/commands')
+  await emit('vehicles/nobody-here/commands')
   assert.deepEqual(heard, ['b:vehicles/b/commands'])
   await new Promise<void>(resolve => router.removeListener('vehicles/b/commands', listeners[1]!, resolve))
-  await new Promise<void>(resolve => router.emit({ topic: 'vehicles/b/commands' }, () => resolve()))
+  await emit('vehicles/b/commands')
   assert.deepEqual(heard, ['b:vehicles/b/commands'])
   assert.deepEqual(s.emits, ['vehicles/b/commands', 'vehicles/nobody-here/commands', 'vehicles/b/commands'])
-  await new Promise<void>(resolve => router.close(resolve))
+  await close()
 })
 
 test('topic table: several listeners on one topic, each called once, done after the last', async () => {
