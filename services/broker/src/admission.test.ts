@@ -31,3 +31,13 @@ test('per-address connect rate: one address is limited, others are not', async (
   assert.equal(createAddressLimiter(0).allow('x'), true, '0 = off')
   l.stop()
 })
+
+test('per-address connect rate: the table of addresses is bounded, the oldest forgotten first', async () => {
+  const { createAddressLimiter } = await import('./admission.js')
+  const l = createAddressLimiter(1, () => 0)
+  for (let i = 0; i <= 100_000; i++) l.allow(`a${i}`)
+  assert.equal(l.size(), 100_000)
+  assert.equal(l.allow('a100000'), false, 'the newest keeps its spent bucket')
+  assert.equal(l.allow('a0'), true, 'the oldest was forgotten: a full bucket again')
+  l.stop()
+})

@@ -4,7 +4,8 @@
 // connect budget being charged only after a successful check (vehicle-auth.ts) — locks out
 // nobody else. Keyed by address, not client id: a limit per client id would let anyone lock a
 // car out by sending wrong passwords under its id. The table is bounded (oldest entry dropped
-// first) and swept of addresses whose budget is full again.
+// first) and swept of addresses whose budget is full again (address-buckets.ts).
+import { createAddressBuckets } from './address-buckets.js'
 
 export interface AuthFailureLimiter {
   /** True if this address has no failures left to spend: refuse before checking credentials. */
@@ -26,48 +27,15 @@ export interface AuthFailureOptions {
   now?: () => number
 }
 
-interface Bucket { tokens: number, last: number }
-
 export function createAuthFailureLimiter (opts: AuthFailureOptions): AuthFailureLimiter {
-  const now = opts.now ?? Date.now
-  const perMs = opts.perMinute / 60_000
-  const burst = Math.max(1, opts.burst)
-  const buckets = new Map<string, Bucket>()
-  const refill = (b: Bucket, t: number) => {
-    b.tokens = Math.min(burst, b.tokens + (t - b.last) * perMs)
-    b.last = t
-  }
-  // A bucket full again is forgotten; refilling takes burst / rate.
-  const sweep = opts.perMinute > 0
-    ? setInterval(() => {
-      const t = now()
-      for (const [a, b] of buckets) {
-        refill(b, t)
-        if (b.tokens >= burst) buckets.delete(a)
-      }
-    }, Math.max(1_000, Math.min(60_000, burst / perMs)))
-    : null
-  sweep?.unref()
+  const off = opts.perMinute <= 0
+  const buckets = createAddressBuckets({ perMs: Math.max(0, opts.perMinute) / 60_000, burst: opts.burst, maxAddresses: opts.maxAddresses, ...(opts.now !== undefined ? { now: opts.now } : {}) })
   return {
-    blocked (address) {
-      if (perMs === 0 || address === undefined) return false
-      const b = buckets.get(address)
-      if (b === undefined) return false
-      refill(b, now())
-      return b.tokens < 1
-    },
+    blocked: address => !off && address !== undefined && buckets.tokens(address) < 1,
     failed (address) {
-      if (perMs === 0 || address === undefined) return
-      const t = now()
-      let b = buckets.get(address)
-      if (b === undefined) {
-        if (buckets.size >= opts.maxAddresses) buckets.delete(buckets.keys().next().value!)
-        buckets.set(address, b = { tokens: burst, last: t })
-      }
-      refill(b, t)
-      b.tokens = Math.max(0, b.tokens - 1)
+      if (!off && address !== undefined) buckets.spend(address)
     },
-    size: () => buckets.size,
-    stop: () => { if (sweep !== null) clearInterval(sweep) }
+    size: buckets.size,
+    stop: buckets.stop
   }
 }
