@@ -5,79 +5,22 @@
 // comes from /proc/<pid>/stat over a window with every car connected. Prints and writes
 // results/bench-ingest-soak.json. Needs the stack (scripts/stack.sh up).
 //   CARS=5000 INTERVAL_MS=1000 HOLD_S=40 SIM_PROCS=2 ROUNDS=2 [CPU_PROF=dir] [OUT=…] npm run bench:ingest-soak
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { cpus, loadavg } from 'node:os'
 import { BROKER_NODE_FLAGS, startBrokerProcess } from '../test/helpers/broker-process.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
+import { startSimulators } from '../loadtest/sim-procs.js'
+import { envNumber, loadShape } from './load-shape.js'
 import { cpuSeconds, cpuSecondsOr0, machineBusySeconds, rssBytes, stackPid } from './proc-stats.js'
 
-const env = (k: string, d: number) => Number(process.env[k] ?? d)
-const cars = env('CARS', 5_000)
-const intervalMs = env('INTERVAL_MS', 1_000)
-const holdS = env('HOLD_S', 40)
-const simProcs = env('SIM_PROCS', Math.max(1, Math.ceil(cars / 5_000)))
-const rounds = env('ROUNDS', 2)
-const rampPerS = env('RAMP_PER_S', 1_000)
+const { cars, intervalMs, holdS, rampPerS } = loadShape({ cars: 5_000, intervalMs: 1_000, holdS: 40, rampPerS: 1_000 })
+const simProcs = envNumber('SIM_PROCS', Math.max(1, Math.ceil(cars / 5_000)))
+const rounds = envNumber('ROUNDS', 2)
 const prof = process.env.CPU_PROF
 const root = new URL('..', import.meta.url).pathname
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 const round2 = (n: number) => Math.round(n * 100) / 100
-
-interface Sims { children: ChildProcess[], connected: () => number, acked: () => number, errors: () => number, stop: () => Promise<void> }
-
-/** CARS lean simulated cars over SIM_PROCS processes; their 1 s report lines give the counts. */
-function startSims (url: string, prefix: string): Sims {
-  const latest = new Map<number, { connected: number, acked: number, errors: number }>()
-  const per = Math.ceil(cars / simProcs)
-  const children = Array.from({ length: simProcs }, (_, i) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/simulator/src/main.ts'], {
-      cwd: root,
-      env: {
-        ...process.env,
-        FLEET_SIM_MQTT_URL: url,
-        FLEET_SIM_CARS: String(Math.max(0, Math.min(per, cars - i * per))),
-        FLEET_SIM_FIRST_CAR: String(i * per),
-        FLEET_SIM_ID_PREFIX: prefix,
-        FLEET_SIM_INTERVAL_MS: String(intervalMs),
-        FLEET_SIM_RAMP_PER_S: String(Math.ceil(rampPerS / simProcs)),
-        FLEET_SIM_REPORT_MS: '1000',
-        FLEET_SIM_FAILING_PCT: '0',
-        FLEET_SIM_CLIENT: 'lean',
-        FLEET_LOG_LEVEL: 'info'
-      },
-      stdio: ['ignore', 'pipe', 'inherit']
-    })
-    let buf = ''
-    child.stdout!.on('data', d => {
-      buf += d
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        try {
-          const r = JSON.parse(line)
-          if (r.msg === 'fleet') latest.set(i, { connected: r.connected, acked: r.acked, errors: r.errors })
-        } catch {}
-      }
-    })
-    return child
-  })
-  process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
-  const sum = (f: (r: { connected: number, acked: number, errors: number }) => number) => [...latest.values()].reduce((n, r) => n + f(r), 0)
-  return {
-    children,
-    connected: () => sum(r => r.connected),
-    acked: () => sum(r => r.acked),
-    errors: () => sum(r => r.errors),
-    stop: async () => {
-      for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
-      await Promise.race([Promise.all(children.map(c => new Promise(resolve => c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))), sleep(30_000)])
-      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
-    }
-  }
-}
 
 interface Run { server: 'fleet' | 'mosquitto', round: number, connected: number, ackedPerS: number, offeredPerS: number, errors: number, serverCores: number, serverUsPerMessage: number, kafkaCores: number, kafkaUsPerMessage: number, loadGeneratorCores: number, loadGeneratorUsPerMessage: number, machineBusyCores: number, serverRssMB: number }
 
@@ -89,7 +32,8 @@ async function measure (server: Run['server'], round: number): Promise<Run> {
   const mosq = server === 'mosquitto' ? await startMosquitto() : null
   const pid = fleet?.child.pid ?? mosq!.child.pid!
   const port = fleet?.mqttPort ?? mosq!.port
-  const sims = startSims(`mqtt://127.0.0.1:${port}`, prefix)
+  // lean cars without PUBACK samples in their reports: the load generator's cost stays as measured before
+  const sims = startSimulators({ urls: [`mqtt://127.0.0.1:${port}`], prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: 1_000, env: { FLEET_SIM_CLIENT: 'lean', FLEET_SIM_REPORT_SAMPLES: 'false' } })
   try {
     const deadline = Date.now() + (cars / rampPerS + 120) * 1_000
     while (sims.connected() < cars) {

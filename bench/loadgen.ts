@@ -7,18 +7,15 @@
 //   CARS=10000 INTERVAL_MS=10000 HOLD_S=60 IDLE_S=60 GENERATORS=node,go TARGETS=mosquitto,fleet npm run bench:loadgen
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
+import { envNumber, loadShape } from './load-shape.js'
 import { cpuSecondsOr0, machineBusySeconds } from './proc-stats.js'
 import { startBrokerProcess } from '../test/helpers/broker-process.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
 import { goGenerator, pct, startSimulators } from '../loadtest/sim-procs.js'
 
 process.env.FLEET_DEV_MODE ??= '1'
-const env = (k: string, d: number) => Number(process.env[k] ?? d)
-const cars = env('CARS', 10_000)
-const intervalMs = env('INTERVAL_MS', 10_000)
-const holdS = env('HOLD_S', 60)
-const idleS = env('IDLE_S', 60)
-const rampPerS = env('RAMP_PER_S', 1_000)
+const { cars, intervalMs, holdS, rampPerS } = loadShape({ cars: 10_000, intervalMs: 10_000, holdS: 60, rampPerS: 1_000 })
+const idleS = envNumber('IDLE_S', 60)
 const generators = (process.env.GENERATORS ?? 'node,go').split(',') as Array<'node' | 'go'>
 const targets = (process.env.TARGETS ?? 'mosquitto,fleet').split(',') as Array<'mosquitto' | 'fleet'>
 const out = process.env.OUT ?? 'results/bench-loadgen.json'

@@ -15,6 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { Redis } from 'ioredis'
 import { writeChart } from '../bench/chart.js'
+import { envNumber, loadShape } from '../bench/load-shape.js'
 import { cpuSecondsOr0, rssBytes, stackPid } from '../bench/proc-stats.js'
 import { vehicleStateKey } from '../services/shared/src/vehicle-state.js'
 import { metricValue, startBrokerProcesses, type BrokerProcess } from '../test/helpers/broker-process.js'
@@ -25,26 +26,22 @@ import { goGenerator, pct, simClientOf, startSimulators } from './sim-procs.js'
 // A load run on a development stack: its simulators provision their own credentials.
 process.env.FLEET_DEV_MODE ??= '1'
 
-const env = (k: string, d: number) => Number(process.env[k] ?? d)
-const cars = env('CARS', 100_000)
-const intervalMs = env('INTERVAL_MS', 10_000)
-const holdS = env('HOLD_S', 600)
-const carsPerBroker = env('CARS_PER_BROKER', 17_000)
+const { cars, intervalMs, holdS, rampPerS } = loadShape({ cars: 100_000, intervalMs: 10_000, holdS: 600, rampPerS: 800 })
+const carsPerBroker = envNumber('CARS_PER_BROKER', 17_000)
 // The load generator counts too: by default each car is fleet's lean MQTT client in a Node
 // simulator process; SIM_CLIENT=go runs the Go fleet (loadtest/k6/cmd/fleet-cars), which holds up
 // to ~19,000 cars per process (the open-files limit) at a fraction of the CPU (docs/benchmarks.md).
 const simClient = simClientOf(process.env)
-const carsPerSim = env('CARS_PER_SIM', simClient === 'go' ? 19_000 : 12_500)
-const brokers = env('BROKERS', Math.max(1, Math.ceil(cars / carsPerBroker)))
-const simProcs = env('SIM_PROCS', Math.max(1, Math.ceil(cars / carsPerSim)))
-const rampPerS = env('RAMP_PER_S', 800)
+const carsPerSim = envNumber('CARS_PER_SIM', simClient === 'go' ? 19_000 : 12_500)
+const brokers = envNumber('BROKERS', Math.max(1, Math.ceil(cars / carsPerBroker)))
+const simProcs = envNumber('SIM_PROCS', Math.max(1, Math.ceil(cars / carsPerSim)))
 // SIM_NICE: the simulators' CPU priority. On a real deployment the cars are elsewhere; at 10 the
 // system under test gets the CPU first and a starved load generator shows as a lower offered rate.
-const simNice = env('SIM_NICE', 0)
-const scorerCount = env('SCORERS', 1)
-const sampleS = env('SAMPLE_S', 5)
-const commandEveryS = env('COMMAND_EVERY_S', 5)
-const commandSample = env('COMMAND_SAMPLE', 10)
+const simNice = envNumber('SIM_NICE', 0)
+const scorerCount = envNumber('SCORERS', 1)
+const sampleS = envNumber('SAMPLE_S', 5)
+const commandEveryS = envNumber('COMMAND_EVERY_S', 5)
+const commandSample = envNumber('COMMAND_SAMPLE', 10)
 const out = process.env.OUT ?? 'results/soak.json'
 const chartPath = process.env.CHART ?? 'docs/images/soak.svg'
 const root = new URL('..', import.meta.url).pathname

@@ -1,0 +1,31 @@
+// How load scripts read their numbers from the environment: a name with the script's default, a
+// value that is not a number refused with its name (not run as NaN), and the shape every load run
+// shares (CARS, INTERVAL_MS, HOLD_S, RAMP_PER_S) in one call.
+
+export function envNumber (name: string, dflt: number, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[name]
+  if (raw === undefined || raw.trim() === '') return dflt
+  const n = Number(raw)
+  if (!Number.isFinite(n)) throw new Error(`${name}=${raw} is not a number`)
+  return n
+}
+
+export interface LoadShape {
+  /** CARS: simulated cars. */
+  cars: number
+  /** INTERVAL_MS: one message per car this often. */
+  intervalMs: number
+  /** HOLD_S: how long the measured window lasts. */
+  holdS: number
+  /** RAMP_PER_S: new connections per second while the fleet connects. */
+  rampPerS: number
+}
+
+export function loadShape (defaults: LoadShape, env: NodeJS.ProcessEnv = process.env): LoadShape {
+  return {
+    cars: envNumber('CARS', defaults.cars, env),
+    intervalMs: envNumber('INTERVAL_MS', defaults.intervalMs, env),
+    holdS: envNumber('HOLD_S', defaults.holdS, env),
+    rampPerS: envNumber('RAMP_PER_S', defaults.rampPerS, env)
+  }
+}
