@@ -8,28 +8,17 @@ import { EventEmitter } from 'node:events'
 import { after, test } from 'node:test'
 import kafkajs, { type Kafka } from 'kafkajs'
 import { Redis } from 'ioredis'
-import { loadCommanderConfig } from '../services/commander/src/commander-config.js'
 import { createCommander, type FleetCommander } from '../services/commander/src/index.js'
-import type { Anomaly } from '../services/shared/src/anomaly-schema.js'
 import { createCommandStore } from '../services/shared/src/command-store.js'
 import { createLogger } from '../services/shared/src/logger.js'
 import { KafkaTopics } from '../services/shared/src/topics.js'
+import { testAnomaly } from './helpers/anomalies.js'
+import { testCommanderConfig } from './helpers/api.js'
 import { testKafka } from './helpers/kafka.js'
 
 const { ConfigResourceTypes } = kafkajs
 const redis = new Redis(process.env.FLEET_REDIS_URL ?? 'redis://127.0.0.1:16379')
 after(() => redis.disconnect())
-
-function commanderConfig (env: Record<string, string> = {}) {
-  return loadCommanderConfig({
-    ...process.env,
-    FLEET_COMMANDER_OPS_PORT: '0',
-    FLEET_COMMANDER_ID: `test-${randomUUID().slice(0, 8)}`,
-    FLEET_COMMANDER_GROUP: `fleet-test-commander-${randomUUID()}`,
-    FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'silent',
-    ...env
-  })
-}
 
 async function until (what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms
@@ -82,7 +71,7 @@ function fakeKafka () {
 
 test('a projection consumer that kafkajs will not restart is rebuilt; readiness says so meanwhile', async () => {
   const fk = fakeKafka()
-  const commander = createCommander(commanderConfig(), { kafka: fk.kafka, log: createLogger('commander', process.env.FLEET_TEST_LOG_LEVEL ?? 'silent') })
+  const commander = createCommander(testCommanderConfig(), { kafka: fk.kafka, log: createLogger('commander', process.env.FLEET_TEST_LOG_LEVEL ?? 'silent') })
   const { opsPort } = await commander.start()
   after(() => commander.stop())
   await commander.ready()
@@ -119,26 +108,13 @@ test('an anomaly rule whose command Kafka refuses for good is read again by a re
     await admin.disconnect()
   })
 
-  const commander = createCommander(commanderConfig({ FLEET_COMMANDER_ANOMALY_RULES: 'coolant_leak=flash-lights' }), { log: createLogger('commander', process.env.FLEET_TEST_LOG_LEVEL ?? 'silent') })
+  const commander = createCommander(testCommanderConfig({ FLEET_COMMANDER_ANOMALY_RULES: 'coolant_leak=flash-lights' }), { log: createLogger('commander', process.env.FLEET_TEST_LOG_LEVEL ?? 'silent') })
   const { opsPort } = await commander.start()
   after(() => commander.stop())
   await commander.ready()
   const store = createCommandStore(redis, { retentionS: 600 })
   const id = `sup-${randomUUID().slice(0, 8)}`
-  const anomaly: Anomaly = {
-    vehicleId: id,
-    seq: 1,
-    ts: Date.now(),
-    scoredAt: new Date().toISOString(),
-    score: 4.2,
-    rowScore: 5,
-    threshold: 1,
-    anomalous: true,
-    modelVersion: 'test',
-    topFeatures: [{ feature: 'coolantTempC', share: 0.9 }],
-    failureModeGuess: 'coolant_leak',
-    source: { partition: 0, offset: '1' }
-  }
+  const anomaly = testAnomaly(id)
   // Kafka now refuses every command record (MESSAGE_TOO_LARGE: not retriable in kafkajs).
   await setTopicConfig([...own.filter(e => e.name !== 'max.message.bytes'), { name: 'max.message.bytes', value: '64' }])
   await producer.send({ topic: KafkaTopics.anomalies, messages: [{ key: id, value: JSON.stringify(anomaly) }] })

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import { Partitioners, type Producer } from 'kafkajs'
-import type { Anomaly } from '../services/shared/src/anomaly-schema.js'
+import { testAnomaly } from './helpers/anomalies.js'
 import type { Command, CommandEvent, CommandRecord } from '../services/shared/src/command-schema.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { OPERATOR_KEY, READER_KEY, startTestApi, startTestCommander, type TestApi, type TestCommander } from './helpers/api.js'
@@ -184,20 +184,7 @@ test('a read-only key cannot send a command', async () => {
 test('the anomaly rule (on here; off by default) sends request-diagnostics once per cooldown', async () => {
   const id = `${p}-anomalous`
   const { got } = await car(id, { answer: 'ok' })
-  const anomaly: Anomaly = {
-    vehicleId: id,
-    seq: 7,
-    ts: Date.now(),
-    scoredAt: new Date().toISOString(),
-    score: 4.2,
-    rowScore: 5,
-    threshold: 1,
-    anomalous: true,
-    modelVersion: 'test',
-    topFeatures: [{ feature: 'coolantTempC', share: 0.9 }],
-    failureModeGuess: 'coolant_leak',
-    source: { partition: 0, offset: '1' }
-  }
+  const anomaly = testAnomaly(id, { seq: 7 })
   await producer.send({ topic: KafkaTopics.anomalies, messages: [{ key: id, value: JSON.stringify(anomaly) }, { key: id, value: JSON.stringify({ ...anomaly, seq: 8 }) }] })
   await until('diagnostics requested', () => got.length >= 1)
   assert.equal(got[0]!.type, 'request-diagnostics')

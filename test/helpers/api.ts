@@ -35,8 +35,9 @@ export async function startTestApi (env: Record<string, string> = {}): Promise<T
 
 export interface TestCommander { commander: FleetCommander, config: CommanderConfig, stop: () => Promise<void> }
 
-export async function startTestCommander (env: Record<string, string> = {}): Promise<TestCommander> {
-  const config = loadCommanderConfig({
+/** The commander's settings for a test: ops port and consumer groups of its own. */
+export function testCommanderConfig (env: Record<string, string> = {}): CommanderConfig {
+  return loadCommanderConfig({
     ...process.env,
     FLEET_COMMANDER_OPS_PORT: '0',
     FLEET_COMMANDER_ID: `test-${randomUUID().slice(0, 8)}`,
@@ -44,6 +45,10 @@ export async function startTestCommander (env: Record<string, string> = {}): Pro
     FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'silent',
     ...env
   })
+}
+
+export async function startTestCommander (env: Record<string, string> = {}): Promise<TestCommander> {
+  const config = testCommanderConfig(env)
   const commander = createCommander(config, { log: createLogger('commander', config.logLevel) })
   await commander.start()
   await commander.ready()
