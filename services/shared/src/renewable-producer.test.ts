@@ -33,6 +33,9 @@ test('kafkajs errors: non-retriable and the Kafka error code are read through th
   assert.equal(kafkaErrorType(outOfOrder()), 'OUT_OF_ORDER_SEQUENCE_NUMBER')
   assert.equal(isNonRetriable(Object.assign(new Error('Connection error'), { name: 'KafkaJSConnectionError', retriable: true })), false)
   assert.equal(isNonRetriable(new Error('plain')), false)
+  // Retries that ran out during an outage (seen in the two-nodes-down fault run): not a broken producer.
+  const refused = Object.assign(new Error('connect ECONNREFUSED'), { name: 'KafkaJSConnectionError', retriable: true })
+  assert.equal(isNonRetriable(Object.assign(new Error(refused.message), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: false, cause: refused })), false)
 })
 
 test('a producer whose sequence numbers the broker refused is replaced; later sends go to the new one', async () => {

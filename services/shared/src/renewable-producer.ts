@@ -16,9 +16,14 @@ function chain (err: unknown): ErrorChain[] {
   return out
 }
 
-/** kafkajs gave up on it at once: the error, or what it wraps, is marked not retriable. */
+/**
+ * Kafka refused it for good: what the error wraps last says not retriable (as kafkajs' own
+ * consumer decides). Retries that ran out (KafkaJSNumberOfRetriesExceeded, itself marked not
+ * retriable) are an outage, not a broken producer.
+ */
 export function isNonRetriable (err: unknown): boolean {
-  return chain(err).some(e => e.retriable === false || e.name === 'KafkaJSNonRetriableError')
+  const errors = chain(err)
+  return errors.length > 0 && !errors.some(e => e.name === 'KafkaJSNumberOfRetriesExceeded') && errors.at(-1)!.retriable === false
 }
 
 /** The Kafka error code behind a kafkajs error (e.g. OUT_OF_ORDER_SEQUENCE_NUMBER), if any. */
