@@ -49,7 +49,10 @@ export function parseEvent (value: Buffer | null): CommandEvent | null {
 
 /** Subscribes and runs `consumer`; `progress` is called after each event applied. */
 export async function runProjection (consumer: Consumer, deps: { redis: Redis, metrics: CommanderMetrics, log: Logger }, progress: () => void = () => {}): Promise<void> {
-  await consumer.subscribe({ topic: KafkaTopics.commandEvents, fromBeginning: false })
+  // A group with nothing committed for a partition starts at its first record, not its end: events
+  // written while no consumer ran (a crash, a first start) are applied, not skipped; applying one
+  // again changes nothing (command-lifecycle.ts).
+  await consumer.subscribe({ topic: KafkaTopics.commandEvents, fromBeginning: true })
   await consumer.run({
     autoCommit: true,
     eachBatchAutoResolve: false,

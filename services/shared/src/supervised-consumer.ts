@@ -39,7 +39,10 @@ export function createSupervisedConsumer (opts: SupervisedConsumerOptions): Supe
   async function launch (crashed: (err: Error) => void) {
     if (launches++ > 0) await opts.beforeRelaunch?.()
     const consumer = opts.kafka.consumer({ ...opts.config, retry: { ...opts.config.retry, restartOnFailure: async () => false } })
-    consumer.on(consumer.events.GROUP_JOIN, () => { member = consumer })
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      member = consumer
+      log.info({ launch: launches }, 'consumer joined its group')
+    })
     consumer.on(consumer.events.CRASH, e => {
       if (member === consumer) member = null
       crashed(e.payload.error)
