@@ -9,6 +9,7 @@
 // the settled one; and the cost of one more car is the slope between two settled steps, which also
 // cancels one-off costs (V8's young generation shrinking after start-up, lazily built caches).
 import { spawn, type ChildProcess } from 'node:child_process'
+import { isVehicleId } from '../services/shared/src/topics.js'
 import { rssBytes } from './proc-stats.js'
 
 /** `collects`: a garbage-collected runtime whose RSS falls some time after a storm (not Mosquitto).
@@ -88,7 +89,11 @@ function startLoad (port: number, cars: number, prefix: string, localAddress: st
 /** Connects `steps` (cars per step) to the server; load processes are closed before it returns. */
 export async function measureIdle (server: IdleServer, steps: number[], settleS: number): Promise<IdleResult> {
   const loads: ChildProcess[] = []
-  const tag = `${server.label.replace(/[^A-Za-z0-9]+/g, '-')}-${Date.now().toString(36)}`
+  // Car ids are `idle-<tag>-<step>-<process>-<n>`, and a vehicle id has at most 64 characters: a
+  // long label (a baseline's checkout path) made most ids invalid, and the cars were refused.
+  const tag = `${server.label.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 24)}-${Date.now().toString(36)}`
+  const longest = `idle-${tag}-${steps.length - 1}-${Math.ceil(Math.max(...steps) / PER_PROCESS) - 1}-${PER_PROCESS - 1}`
+  if (!isVehicleId(longest)) throw new Error(`bench:idle: car id ${longest} is not a valid vehicle id`)
   let address = 2
   try {
     const rssStart = await settledRss(server.pid, 10) // nothing to collect yet: the lowest of 10 s
