@@ -17,7 +17,7 @@ import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js'
 import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
-import { collect, endOffsets, testKafka, type Collected } from './helpers/kafka.js'
+import { collect, endOffsets, testKafka } from './helpers/kafka.js'
 
 const run = promisify(execFile)
 const root = new URL('..', import.meta.url).pathname
@@ -98,11 +98,6 @@ test('npm run topics with replication 3 and min ISR 2 makes topics that keep thr
   }
 })
 
-// Skipped, not passing — open bug (see the 2026-12-06 note): in 4 of 5 runs that day (also at
-// eaf2f6b, which passed the day before) one car's acknowledged records, all of them from seq 0, were
-// not found by two independent readers (335 of 2,680); whether the readers' offsets were reset past
-// them or Kafka lost them is not told apart yet. The fault matrix measures the same with its own
-// evidence reader (npm run faults -- --topology replicated).
 test('a Kafka leader SIGKILLed: cars stay connected, PUBACKs go on; two of three down: PUBACKs held; back: nothing acknowledged is lost', async () => {
   const start = await endOffsets(KafkaTopics.telemetry)
   const fleet = await Promise.all(Array.from({ length: 8 }, (_, i) => car(i)))
@@ -162,29 +157,25 @@ test('a Kafka leader SIGKILLed: cars stay connected, PUBACKs go on; two of three
     const seen = new Set(r.map(x => `${x.key}/${JSON.parse(x.value.toString()).seq}`))
     return [...acked].flatMap(([id, seqs]) => seqs.filter(s => !seen.has(`${id}/${s}`)).map(s => `${id}/${s}`))
   }
+  // every path stops its readers: a consumer left running kept this file's process alive (8 min)
   try {
     await telemetry.waitFor(r => missing(r).length === 0, 60_000)
   } catch {
-    // A second reader before calling anything lost (on 2026-12-06 the first failed 4 of 5 runs,
-    // at eaf2f6b too: it read nothing from one partition after the two nodes came back).
+    // A second reader before calling anything lost: on 2026-12-06 the first one (a group that seeks
+    // to the offsets of the test's start) failed 4 of 5 runs, at eaf2f6b too, having read nothing
+    // from one partition whose records Kafka had (high watermark 870) after the two nodes came back.
+    // This one reads this file's own topic from the beginning, with no seek.
     await telemetry.stop()
-    // read from the beginning of this file's own topic, no seek: after the restarts the first
-    // reader got nothing from one partition whose records Kafka had (high watermark 870 of them)
-    const seen: Collected[] = []
-    const again = testKafka().consumer({ groupId: `fleet-test-${prefix}-again`, retry: { retries: 20 } })
-    await again.connect()
-    await again.subscribe({ topic: KafkaTopics.telemetry, fromBeginning: true })
-    await again.run({ eachMessage: async ({ partition, message }) => { const key = message.key?.toString() ?? ''; if (key.startsWith(prefix)) seen.push({ partition, offset: message.offset, key, value: message.value ?? Buffer.alloc(0), headers: message.headers, timestamp: message.timestamp }) } })
+    const again = await collect(KafkaTopics.telemetry, key => key.startsWith(prefix), 'earliest')
     try {
-      for (const deadline = Date.now() + 60_000; missing(seen).length > 0 && Date.now() < deadline;) await sleep(200)
-      const m = missing(seen)
+      await again.waitFor(r => missing(r).length === 0, 60_000).catch(() => {})
+      const m = missing(again.records)
       assert.equal(m.length, 0, `acknowledged but not in vehicle.telemetry: ${m.length} of ${total()} (${m.slice(0, 10).join(', ')})`)
     } finally {
-      await again.disconnect()
+      await again.stop()
     }
     return
   }
-  // a consumer left running would keep this file's process alive after a failure
   await telemetry.stop()
 })
 

@@ -1,5 +1,6 @@
 // Reads what the system under test wrote to Kafka: a consumer (unique group) that starts at the
-// offsets the topic had when `collect` was called, so a test sees only records from then on.
+// offsets the topic had when `collect` was called, so a test sees only records from then on (or
+// given offsets, or the topic's beginning).
 import { randomUUID } from 'node:crypto'
 import type { KafkaMessage } from 'kafkajs'
 import { createKafka } from '../../services/shared/src/kafka.js'
@@ -28,12 +29,14 @@ export async function endOffsets (topic: string): Promise<Offsets> {
   }
 }
 
-export async function collect (topic: string, keep: (key: string) => boolean = () => true, from?: Offsets): Promise<Collector> {
+/** `from`: the offsets to start at (default: the end offsets now), or 'earliest': the whole topic,
+ *  subscribed from the beginning with no seek. */
+export async function collect (topic: string, keep: (key: string) => boolean = () => true, from?: Offsets | 'earliest'): Promise<Collector> {
   const kafka = testKafka()
-  const start = from ?? await endOffsets(topic)
+  const start = from === 'earliest' ? [] : from ?? await endOffsets(topic)
   const consumer = kafka.consumer({ groupId: `fleet-test-${randomUUID()}`, sessionTimeout: 10_000, heartbeatInterval: 1_000, retry: { retries: 20 } })
   await consumer.connect()
-  await consumer.subscribe({ topic, fromBeginning: false })
+  await consumer.subscribe({ topic, fromBeginning: from === 'earliest' })
   const records: Collected[] = []
   let ready!: () => void
   const assigned = new Promise<void>(resolve => { ready = resolve })
