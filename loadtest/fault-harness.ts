@@ -13,6 +13,7 @@ import { startServiceProcess, type ServiceProcess } from '../test/helpers/servic
 import { createCommandSender, judgeCommands } from './fault-commands.js'
 import { endOffsets, judgeTelemetry, readSimRecords, readTopic, SeqCounts, sumOffsets, withAdmin } from './fault-evidence.js'
 import type { FaultStack } from './fault-stack.js'
+import { carsStartingOn } from './broker-slots.js'
 import { pct, startSimulators, type SimFleet } from './sim-procs.js'
 
 export interface RunOptions {
@@ -29,6 +30,9 @@ export interface RunOptions {
   commandCars: number
   /** where logs and the cars' record files go */
   workDir: string
+  /** Car i starts on broker brokerSlots[i mod n] and moves to the next slot's broker when it has
+   *  to reconnect (the simulators' URL order); by default 0, 1, …, brokers − 1. */
+  brokerSlots?: number[]
 }
 
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
@@ -122,13 +126,15 @@ export interface Load {
   stop: () => Promise<ReturnType<typeof readSimRecords>>
 }
 
+const slotsOf = (o: RunOptions) => o.brokerSlots ?? Array.from({ length: o.brokers }, (_, i) => i)
+
 export function startLoad (sys: System, o: RunOptions, prefix: string, extraEnv: Record<string, string> = {}): Load {
   const dir = `${o.workDir}/records`
   mkdirSync(dir, { recursive: true })
   const perProc = Math.ceil(o.cars / o.simProcs)
   const files = Array.from({ length: o.simProcs }, (_, i) => `${dir}/${prefix}-${i * perProc}.json`)
   const sims = startSimulators({
-    urls: sys.brokers.map(b => `mqtt://127.0.0.1:${b.mqttPort}`),
+    urls: slotsOf(o).map(b => `mqtt://127.0.0.1:${sys.brokers[b]!.mqttPort}`),
     prefix,
     cars: o.cars,
     procs: o.simProcs,
@@ -294,7 +300,7 @@ export async function runFaultScenario (spec: ScenarioSpec, stack: FaultStack, o
       now,
       commands,
       log,
-      carsOnBroker: (b, count) => Array.from({ length: count }, (_, k) => load.carId((k * o.brokers + b) % o.cars))
+      carsOnBroker: (b, count) => carsStartingOn(slotsOf(o), o.cars, b, count).map(load.carId)
     }
     const fault = await spec.inject(h)
     phase = 'after'

@@ -14,6 +14,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { runDlqFlood, dlqFloodTitle } from './fault-dlq.js'
+import { brokerSlotsOf } from './broker-slots.js'
 import { runFaultScenario, type RunOptions } from './fault-harness.js'
 import { scenarios } from './fault-scenarios.js'
 import { createFaultStack, netnsAvailable, type FaultStack } from './fault-stack.js'
@@ -46,7 +47,8 @@ const o: RunOptions = {
   observeS: env('OBSERVE_S', 60),
   commandsPerS: env('COMMANDS_PER_S', 10),
   commandCars: env('COMMAND_CARS', 200),
-  workDir: process.env.FAULTS_WORK_DIR ?? `${root}results/tmp/faults`
+  workDir: process.env.FAULTS_WORK_DIR ?? `${root}results/tmp/faults`,
+  brokerSlots: brokerSlotsOf(process.env.BROKER_SLOTS, env('BROKERS', 3))
 }
 if (o.brokers < 2) throw new Error('BROKERS must be at least 2 (scenarios end broker 1)')
 

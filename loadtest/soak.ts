@@ -8,11 +8,11 @@
 // command round trips (POST → acknowledged), the scorer's consumer lag, and CPU and RSS per
 // process; at the end it prints a summary, writes results/soak.json and a chart of the run over
 // time (docs/images/soak.svg). Bounded in time; stops everything it started.
-//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs|go] [SIM_NICE=0..19] [SCORERS=1]
+//   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs|go] [SIM_NICE=0..19] [SCORERS=1] [SCORER_NICE=-20..0]
 //   [BROKER_CPU_PROF=dir] npm run soak
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
+import { cpus, loadavg, setPriority } from 'node:os'
 import { Redis } from 'ioredis'
 import { writeChart } from '../bench/chart.js'
 import { envNumber, loadShape } from '../bench/load-shape.js'
@@ -39,6 +39,10 @@ const simProcs = envNumber('SIM_PROCS', Math.max(1, Math.ceil(cars / carsPerSim)
 // system under test gets the CPU first and a starved load generator shows as a lower offered rate.
 const simNice = envNumber('SIM_NICE', 0)
 const scorerCount = envNumber('SCORERS', 1)
+// SCORER_NICE (e.g. -5): the scorer's CPU priority. On Kubernetes its pod's CPU request is its
+// cgroup weight; here it is one process among some twenty and the kernel shares the CPU per
+// process, so a negative nice value stands in for that request (each step ~1.25× the weight).
+const scorerNice = envNumber('SCORER_NICE', 0)
 const sampleS = envNumber('SAMPLE_S', 5)
 const commandEveryS = envNumber('COMMAND_EVERY_S', 5)
 const commandSample = envNumber('COMMAND_SAMPLE', 10)
@@ -73,7 +77,10 @@ await groupAtEnd(scorerGroup)
 // SCORERS processes in one consumer group split vehicle.telemetry's partitions, as scorer pods do.
 const scorerProcs = await Promise.all(Array.from({ length: scorerCount }, (_, i) =>
   startServiceProcess('scorer', { name: scorerCount === 1 ? 'scorer' : `scorer-${i}`, env: { ...quiet, FLEET_SCORER_GROUP_ID: scorerGroup, FLEET_SCORER_WATCH_MODEL: 'false' } })))
-for (const sc of scorerProcs) procs.push({ role: 'scorer', name: sc.name, pid: () => sc.child.pid })
+for (const sc of scorerProcs) {
+  procs.push({ role: 'scorer', name: sc.name, pid: () => sc.child.pid })
+  if (scorerNice !== 0 && sc.child.pid !== undefined) setPriority(sc.child.pid, scorerNice)
+}
 const commander = await startServiceProcess('commander', {
   env: { ...quiet, FLEET_COMMANDER_ID: `${prefix}-commander`, FLEET_COMMANDER_GROUP: `${prefix}-commander` }
 })
@@ -233,7 +240,7 @@ const summary = {
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model },
   redisKeysAtStart,
-  params: { cars, intervalMs, holdS, brokers, scorers: scorerCount, simulatorProcesses: simProcs, simulatorClient: simClient, simulatorNice: simNice, rampPerS, commandEveryS, commandSample },
+  params: { cars, intervalMs, holdS, brokers, scorers: scorerCount, simulatorProcesses: simProcs, simulatorClient: simClient, simulatorNice: simNice, scorerNice, rampPerS, commandEveryS, commandSample },
   rampSeconds: rampS,
   connectedCars: { end: connectedEnd, minDuringHold: Math.min(...connectedDuringHold, connectedEnd) },
   offeredPerSecond: Math.round(cars / (intervalMs / 1_000)),
