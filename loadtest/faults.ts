@@ -1,6 +1,6 @@
 // npm run faults — the fault matrix under load. Each scenario starts the system as real OS
 // processes (broker processes, api, commander, scorers where needed) on a Kafka and Redis of its
-// own (never the shared stack: ports 39092/39093/36379, state in /tmp/fleet-faults-stack, Kafka
+// own (never the shared stack: ports 28192/28193/28379, below the ephemeral range, state in /tmp/fleet-faults-stack, Kafka
 // in a network namespace when run as root), puts a simulated fleet on it (CARS cars, QoS 1 every
 // INTERVAL_MS, persistent sessions, spread over the brokers), sends commands through the api,
 // injects its fault and measures with independent evidence: acknowledged (car, seq) pairs not in
@@ -60,16 +60,16 @@ const netns = process.env.FAULTS_NETNS !== '0' && await netnsAvailable()
 const stack: FaultStack = replicated
   ? createReplicatedFaultStack({
     dir: process.env.FAULTS_STACK_DIR ?? '/tmp/fleet-faults-stack-replicated',
-    kafkaPort: env('FAULTS_KAFKA_PORT', 39192),
-    redisPort: env('FAULTS_REDIS_PORT', 36479),
+    kafkaPort: env('FAULTS_KAFKA_PORT', 28292),
+    redisPort: env('FAULTS_REDIS_PORT', 28479),
     redisHost: process.env.FAULTS_REDIS_HOST ?? '127.0.0.1',
     netns
   })
   : createFaultStack({
     dir: process.env.FAULTS_STACK_DIR ?? '/tmp/fleet-faults-stack',
-    kafkaPort: env('FAULTS_KAFKA_PORT', 39092),
-    kafkaControllerPort: env('FAULTS_KAFKA_CONTROLLER_PORT', 39093),
-    redisPort: env('FAULTS_REDIS_PORT', 36379),
+    kafkaPort: env('FAULTS_KAFKA_PORT', 28192),
+    kafkaControllerPort: env('FAULTS_KAFKA_CONTROLLER_PORT', 28193),
+    redisPort: env('FAULTS_REDIS_PORT', 28379),
     redisHost: process.env.FAULTS_REDIS_HOST ?? '127.0.0.1',
     netns
   })

@@ -14,7 +14,7 @@ import { uniqueFleetPrefix } from './helpers/cars.js'
 import { carPassword } from './helpers/credentials.js'
 import { startCommandSender } from './helpers/commands.js'
 import { collect, type Collector } from './helpers/kafka.js'
-import { rawConnect } from './helpers/raw-mqtt.js'
+import { connect5, rawConnect } from './helpers/raw-mqtt.js'
 
 const prefix = uniqueFleetPrefix('v5')
 const EXPIRY_CAP_S = 3_600
@@ -119,7 +119,7 @@ test('User Properties on telemetry become the Kafka record\'s headers (tracepare
 test('topic aliases: the second PUBLISH names its topic by alias only; an alias past the maximum gets DISCONNECT 0x94', async () => {
   const id = `${prefix}-alias`
   const raw = await rawConnect(tb.mqttPort, 5)
-  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: id, username: id, password: Buffer.from(await carPassword(id)), keepalive: 30 } as Packet)
+  raw.send(connect5({ clientId: id, username: id, password: await carPassword(id) }))
   assert.equal((await raw.next('connack') as { reasonCode?: number }).reasonCode, 0)
   raw.send({ cmd: 'publish', topic: MqttTopics.telemetry(id), payload: Buffer.from(telemetryOf(id, 0)), qos: 1, messageId: 1, retain: false, dup: false, properties: { topicAlias: 1 } } as Packet)
   raw.send({ cmd: 'publish', topic: '', payload: Buffer.from(telemetryOf(id, 1)), qos: 1, messageId: 2, retain: false, dup: false, properties: { topicAlias: 1 } } as Packet)
@@ -134,7 +134,7 @@ test('topic aliases: the second PUBLISH names its topic by alias only; an alias 
 test('a packet over the Maximum Packet Size gets DISCONNECT 0x95', async () => {
   const id = `${prefix}-big`
   const raw = await rawConnect(tb.mqttPort, 5)
-  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: id, username: id, password: Buffer.from(await carPassword(id)), keepalive: 30 } as Packet)
+  raw.send(connect5({ clientId: id, username: id, password: await carPassword(id) }))
   await raw.next('connack')
   raw.send({ cmd: 'publish', topic: MqttTopics.telemetry(id), payload: Buffer.alloc(MAX_PACKET * 2, 0x20), qos: 1, messageId: 1, retain: false, dup: false } as Packet)
   assert.equal((await raw.next('disconnect') as { reasonCode?: number }).reasonCode, 0x95)
@@ -210,7 +210,7 @@ test('a car told to go right after its CONNACK, while its queued commands are st
   for (const [code, tell] of [[0x9C, (c: string) => tb.broker.engine.disconnectCar(tb.broker.engine.clientById(c)!, 0x9C)], [0x8E, (c: string) => car5(c)]] as const) {
     const back = await rawConnect(tb.mqttPort, 5)
     const told = new Promise<unknown>(resolve => back.onPacket(p => { if (p.cmd === 'connack') resolve(tell(id)) }))
-    back.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: false, clientId: id, keepalive: 30, username: id, password: Buffer.from(await carPassword(id)), properties: { sessionExpiryInterval: 300 } } as Packet)
+    back.send(connect5({ clientId: id, username: id, password: await carPassword(id), clean: false, properties: { sessionExpiryInterval: 300 } }))
     await told
     await back.closed
     const ends = back.packets.filter(p => p.cmd === 'disconnect') as Array<{ reasonCode?: number }>

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import type { Packet } from 'mqtt-packet'
 import { connectArgs, MOSQUITTO_PUB, runCli } from '../helpers/mosquitto-cli.js'
-import { rawConnect } from '../helpers/raw-mqtt.js'
+import { connect5, rawConnect } from '../helpers/raw-mqtt.js'
 import type { Outcome, Scenario } from './scenarios.js'
 import { connectMqtt, sleep, until, type Creds, type Target } from './targets.js'
 
@@ -16,7 +16,7 @@ const v5 = { protocolVersion: 5 as const }
 
 async function rawSession5 (t: Target, creds: Creds) {
   const raw = await rawConnect(t.port, 5)
-  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: creds.clientId, keepalive: 30, ...(creds.username === undefined ? {} : { username: creds.username }), ...(creds.password === undefined ? {} : { password: Buffer.from(creds.password) }) } as Packet)
+  raw.send(connect5(creds))
   const connack = await raw.next('connack') as { reasonCode?: number }
   assert.equal(connack.reasonCode, 0, `CONNACK ${connack.reasonCode}`)
   return raw

@@ -55,6 +55,21 @@ export function connectPacket (clientId: string, username?: string, password?: s
   return bytes
 }
 
+/** An MQTT 5 CONNECT (keep-alive 30 s) for rawConnect(port, 5).send. */
+export function connect5 (o: { clientId: string, username?: string, password?: string, clean?: boolean, properties?: Record<string, unknown> }): Packet {
+  return {
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 5,
+    clean: o.clean ?? true,
+    clientId: o.clientId,
+    keepalive: 30,
+    ...(o.username === undefined ? {} : { username: o.username }),
+    ...(o.password === undefined ? {} : { password: Buffer.from(o.password) }),
+    ...(o.properties === undefined ? {} : { properties: o.properties })
+  } as Packet
+}
+
 function connectObject (clientId: string, username?: string, password?: string, clean = true): Packet {
   return {
     cmd: 'connect',
