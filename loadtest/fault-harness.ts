@@ -378,6 +378,10 @@ export async function runFaultScenario (spec: ScenarioSpec, stack: FaultStack, o
         reconnects: records.stats.reconnects ?? 0,
         errors: records.stats.errors ?? 0,
         connackRefused: records.stats.connackRefused ?? 0,
+        // a command received again: with the DUP flag (resent because its PUBACK was not read before
+        // the connection ended; QoS 1 allows it, the car dedupes by commandId) or without (a second delivery)
+        commandRepeats: records.stats.commandRepeats ?? 0,
+        commandRepeatsDup: records.stats.commandRepeatsDup ?? 0,
         reconnectMs: percentiles(records.reconnectGapsMs.sort((a, b) => a - b)),
         minConnected: inFault.length > 0 ? Math.min(...inFault.map(x => x.connected)) : null,
         pubackMsBefore: percentiles(before.samples),

@@ -28,6 +28,8 @@ export interface SimulatorStats {
   reconnects: number
   /** Commands received again with a commandId the car had already seen. */
   commandRepeats: number
+  /** Repeats that came with the DUP flag: the broker resending a delivery whose PUBACK it never read (QoS 1 allows it) */
+  commandRepeatsDup: number
   /** Connection attempts refused with a CONNACK code (3: a pod full, over its connect rate or without Redis). */
   connackRefused: number
   /** Schema-invalid telemetry sent and acknowledged (FLEET_SIM_INVALID_PCT); not in published/acked. */
@@ -99,6 +101,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
     disconnects: 0,
     reconnects: 0,
     commandRepeats: 0,
+    commandRepeatsDup: 0,
     connackRefused: 0,
     invalidPublished: 0,
     invalidAcked: 0,
@@ -173,7 +176,7 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
       stats.errors++
       log.debug({ vehicleId: id, err: err.message }, 'car connection error')
     })
-    client.on('message', (_topic, payload) => {
+    client.on('message', (_topic, payload, packet?: { dup?: boolean }) => {
       let cmd: Command
       try {
         cmd = JSON.parse(payload.toString())
@@ -181,7 +184,10 @@ export function createSimulator (config: SimulatorConfig, deps: { log: Logger })
         return
       }
       const seen = received.get(cmd.commandId) ?? 0
-      if (seen > 0) stats.commandRepeats++
+      if (seen > 0) {
+        stats.commandRepeats++
+        if (packet?.dup === true) stats.commandRepeatsDup++
+      }
       received.set(cmd.commandId, seen + 1)
       stats.commandsAnswered++
       client.publish(MqttTopics.commandAck(id), JSON.stringify({ commandId: cmd.commandId, result: 'ok' }), { qos: 1 })
