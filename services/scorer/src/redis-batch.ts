@@ -3,8 +3,10 @@
 // object, its promise, its reply) and little per argument, and the scorer writes one to three
 // commands per message. Only the write commands listed in WRITE_SCRIPT pass; each call covers at
 // most MAX_ARGS arguments, so Redis is never held by one call for more than a few milliseconds.
+// Each call's arguments are encoded as they are added, straight into the bytes sent (resp-writer.ts).
 import { createHash } from 'node:crypto'
 import { Command, type Redis } from 'ioredis'
+import { RespWriter } from './resp-writer.js'
 
 /** KEYS[i] is the key of the i-th write; ARGV holds per write its command, argument count and arguments. */
 export const WRITE_SCRIPT = `
@@ -25,6 +27,9 @@ export const MAX_ARGS = 8_192
 /** Members per ZADD/SADD/SREM write: larger sets are split. */
 const MAX_MEMBERS = 512
 
+/** An argument: text, a number, or bytes sent as they are (a car's telemetry as received). */
+export type WriteArg = string | number | Uint8Array
+
 /** The write commands car-history.ts needs; an ioredis pipeline has them too. */
 export interface ListWrites {
   lpush: (key: string, ...values: string[]) => unknown
@@ -33,7 +38,7 @@ export interface ListWrites {
 }
 
 export interface WriteBatch extends ListWrites {
-  hset: (key: string, ...fieldsAndValues: string[]) => void
+  hset: (key: string, ...fieldsAndValues: WriteArg[]) => void
   /** `scoresAndMembers`: score, member, score, member… */
   zadd: (key: string, scoresAndMembers: Array<string | number>) => void
   sadd: (key: string, ...members: string[]) => void
@@ -43,22 +48,28 @@ export interface WriteBatch extends ListWrites {
   send: (redis: Redis) => Promise<void>
 }
 
+/** One script call being built: its keys and its ARGV, each already in RESP. */
+interface Call { keys: RespWriter, argv: RespWriter }
+const newCall = (): Call => ({ keys: new RespWriter(16 * 1024), argv: new RespWriter(256 * 1024) })
+
 export function createWriteBatch (): WriteBatch {
-  const calls: Array<{ keys: string[], argv: string[] }> = []
-  let cur = { keys: [] as string[], argv: [] as string[] }
+  const calls: Call[] = []
+  let cur = newCall()
   let writes = 0
-  const add = (cmd: string, key: string, args: ReadonlyArray<string | number>) => {
-    if (cur.argv.length > 0 && cur.argv.length + args.length + 2 > MAX_ARGS) {
+  const add = (cmd: string, key: string, args: ReadonlyArray<WriteArg>, from = 0, to = args.length) => {
+    const n = to - from
+    if (cur.argv.count > 0 && cur.argv.count + n + 2 > MAX_ARGS) {
       calls.push(cur)
-      cur = { keys: [], argv: [] }
+      cur = newCall()
     }
-    cur.keys.push(key)
-    cur.argv.push(cmd, String(args.length))
-    for (const a of args) cur.argv.push(typeof a === 'string' ? a : String(a))
+    cur.keys.arg(key)
+    cur.argv.arg(cmd)
+    cur.argv.arg(n)
+    for (let i = from; i < to; i++) cur.argv.arg(args[i]!)
     writes++
   }
   const members = (cmd: string, key: string, list: ReadonlyArray<string | number>, per: number) => {
-    for (let i = 0; i < list.length; i += per) add(cmd, key, list.slice(i, i + per))
+    for (let i = 0; i < list.length; i += per) add(cmd, key, list, i, Math.min(list.length, i + per))
   }
   return {
     hset: (key, ...fv) => add('HSET', key, fv),
@@ -70,34 +81,51 @@ export function createWriteBatch (): WriteBatch {
     srem: (key, ...m) => members('SREM', key, m, MAX_MEMBERS),
     get writes () { return writes },
     async send (redis) {
-      if (cur.keys.length > 0) calls.push(cur)
-      cur = { keys: [], argv: [] }
+      if (cur.keys.count > 0) calls.push(cur)
+      cur = newCall()
       const [first, ...rest] = calls.splice(0)
       if (first === undefined) return
       // The first call alone, so that a Redis without the script (restarted, failed over) loads it
       // before the others run: a car's writes may span two calls and must keep their order. The
       // rest go together, written in this order on ioredis' one connection.
-      await evalWrites(redis, first.keys, first.argv)
-      await Promise.all(rest.map(c => evalWrites(redis, c.keys, c.argv)))
+      await evalWrites(redis, first)
+      await Promise.all(rest.map(c => evalWrites(redis, c)))
     }
   }
 }
 
-/** EVALSHA, and EVAL once when Redis does not hold the script (a restart, a failover to a new master). */
-async function evalWrites (redis: Redis, keys: string[], argv: string[]): Promise<unknown> {
-  try {
-    return await send(redis, 'evalsha', SHA, keys, argv)
-  } catch (err) {
-    if (!(err as Error).message.startsWith('NOSCRIPT')) throw err
-    return await send(redis, 'eval', WRITE_SCRIPT, keys, argv)
+/**
+ * A command whose bytes are already encoded: ioredis writes what toWritable returns, so the
+ * arguments are not flattened, measured and concatenated again. `args` holds only the script
+ * and key count, for ioredis' debug log.
+ */
+class EncodedCommand extends Command {
+  constructor (name: string, shown: string[], private readonly encoded: Buffer) {
+    super(name, [], { replyEncoding: 'utf8' })
+    this.args = shown
+  }
+
+  override toWritable (): Buffer {
+    return this.encoded
   }
 }
 
-function send (redis: Redis, name: 'eval' | 'evalsha', script: string, keys: string[], argv: string[]): Promise<unknown> {
-  // ioredis flattens a command's arguments in its constructor (Array.prototype.flat, ~0.3 µs per
-  // element in V8: 2 ms for one call of MAX_ARGS); these are flat strings already, so they are set
-  // after it. Command and sendCommand are ioredis' public API for commands built by hand.
-  const cmd = new Command(name, [], { replyEncoding: 'utf8' })
-  cmd.args = [script, String(keys.length)].concat(keys, argv)
-  return redis.sendCommand(cmd) as Promise<unknown>
+/** EVALSHA, and EVAL once when Redis does not hold the script (a restart, a failover to a new master). */
+async function evalWrites (redis: Redis, call: Call): Promise<unknown> {
+  try {
+    return await send(redis, 'evalsha', SHA, call)
+  } catch (err) {
+    if (!(err as Error).message.startsWith('NOSCRIPT')) throw err
+    return await send(redis, 'eval', WRITE_SCRIPT, call)
+  }
+}
+
+function send (redis: Redis, name: 'eval' | 'evalsha', script: string, call: Call): Promise<unknown> {
+  const head = new RespWriter(script.length + 64)
+  head.arg(name)
+  head.arg(script)
+  head.arg(call.keys.count)
+  const count = head.count + call.keys.count + call.argv.count
+  const encoded = Buffer.concat([Buffer.from(`*${count}\r\n`, 'latin1'), head.view(), call.keys.view(), call.argv.view()])
+  return redis.sendCommand(new EncodedCommand(name, [name === 'evalsha' ? script : '(script)', String(call.keys.count)], encoded)) as Promise<unknown>
 }

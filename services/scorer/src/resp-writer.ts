@@ -1,0 +1,131 @@
+// Redis protocol (RESP) bulk strings written straight into one growing Buffer: the scorer's write
+// batches are thousands of arguments, and ioredis encodes each string argument by measuring it,
+// concatenating it into one large string and re-encoding that as UTF-8 on the socket (13 % of
+// the scorer's busy time at 10,000 msg/s). Here ASCII arguments are copied byte by byte, Buffers
+// (a car's telemetry as received from Kafka) with one memcpy, and nothing is decoded or re-encoded.
+
+const CR = 13
+const LF = 10
+const DOLLAR = 36
+
+export class RespWriter {
+  private buf: Buffer
+  private len = 0
+  /** Bulk strings written so far. */
+  count = 0
+
+  constructor (initial = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(initial)
+  }
+
+  get bytes (): number { return this.len }
+
+  private room (n: number): void {
+    if (this.len + n <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < this.len + n) size *= 2
+    const next = Buffer.allocUnsafe(size)
+    this.buf.copy(next, 0, 0, this.len)
+    this.buf = next
+  }
+
+  /** `$<n>\r\n`: the header of a bulk string of n bytes. */
+  private header (n: number): void {
+    const b = this.buf
+    let at = this.len
+    b[at++] = DOLLAR
+    at = writeUint(b, at, n)
+    b[at++] = CR
+    b[at++] = LF
+    this.len = at
+  }
+
+  private end (): void {
+    this.buf[this.len++] = CR
+    this.buf[this.len++] = LF
+    this.count++
+  }
+
+  /** One argument: a string (as UTF-8), a number (as String(n) writes it) or bytes. */
+  arg (a: string | number | Uint8Array): void {
+    if (typeof a === 'number') a = Number.isSafeInteger(a) && a >= 0 ? a : String(a)
+    if (typeof a === 'number') {
+      // A non-negative integer: its decimal digits, without making a string.
+      const digits = countDigits(a)
+      this.room(digits + 16)
+      this.header(digits)
+      this.len = writeUint(this.buf, this.len, a)
+      this.end()
+      return
+    }
+    if (typeof a !== 'string') {
+      this.room(a.byteLength + 16)
+      this.header(a.byteLength)
+      this.buf.set(a, this.len)
+      this.len += a.byteLength
+      this.end()
+      return
+    }
+    const n = a.length
+    if (n <= 64) {
+      // Short strings (keys, field names, numbers): ASCII in nearly every case, copied in JS.
+      this.room(n + 16)
+      const b = this.buf
+      const start = this.len
+      this.header(n)
+      let at = this.len
+      let ascii = true
+      for (let i = 0; i < n; i++) {
+        const c = a.charCodeAt(i)
+        if (c > 127) { ascii = false; break }
+        b[at++] = c
+      }
+      if (ascii) {
+        this.len = at
+        this.end()
+        return
+      }
+      this.len = start
+    }
+    const bytes = Buffer.byteLength(a)
+    this.room(bytes + 16)
+    this.header(bytes)
+    this.len += this.buf.write(a, this.len, bytes, 'utf8')
+    this.end()
+  }
+
+  /** What was written (a view: valid until the next write). */
+  view (): Buffer {
+    return this.buf.subarray(0, this.len)
+  }
+}
+
+function countDigits (n: number): number {
+  let d = 1
+  while (n >= 10) {
+    n = Math.floor(n / 10)
+    d++
+  }
+  return d
+}
+
+/** Writes n's decimal digits at `at`; returns the offset after them. */
+function writeUint (b: Buffer, at: number, n: number): number {
+  if (n < 10) {
+    b[at] = 48 + n
+    return at + 1
+  }
+  const start = at
+  while (n > 0) {
+    const q = Math.floor(n / 10)
+    b[at++] = 48 + (n - q * 10)
+    n = q
+  }
+  // Digits came out least significant first.
+  for (let i = start, j = at - 1; i < j; i++, j--) {
+    const t = b[i]!
+    b[i] = b[j]!
+    b[j] = t
+  }
+  return at
+}
