@@ -26,7 +26,7 @@ function row (vehicleId: string, seq: number, ts: number, anomalous = false): Sc
   const telemetry = validTelemetry(vehicleId, seq, undefined, ts)
   const score: Score = { vehicleId, seq, ts, scoredAt: new Date(ts).toISOString(), score: anomalous ? 150 : 40 + seq / 100, rowScore: 41, threshold: 98.7, anomalous, modelVersion: 't' }
   return {
-    row: { record: { partition: 0, offset: String(seq), key: null, value: null, timestamp: String(ts) }, telemetry, text: JSON.stringify(telemetry) },
+    row: { record: { partition: 0, offset: String(seq), key: null, value: null, timestamp: String(ts) }, telemetry, bytes: Buffer.from(JSON.stringify(telemetry)) },
     score,
     failureMode: anomalous ? 'bearing_wear' : null,
     anomaly: anomalous ? { ...score, anomalous: true, topFeatures: [{ feature: 'engineVibrationMv', share: 0.7 }, { feature: 'rpm', share: 0.1 }], failureModeGuess: 'bearing_wear', source: { partition: 0, offset: String(seq) } } : null

@@ -88,7 +88,7 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
       // is most of a batch's cost: 10 fields cost twice what 6 do). The telemetry goes as the
       // bytes Kafka delivered (valid telemetry is ASCII: the same text, never decoded).
       const args: WriteArg[] = [
-        'telemetry', s.row.record.value!,
+        'telemetry', s.row.bytes,
         'seq', s.score.seq,
         'ts', s.score.ts,
         'score', s.score.score,

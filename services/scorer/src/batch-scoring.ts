@@ -10,6 +10,7 @@ import { isVehicleId, KafkaTopics } from '../../shared/src/topics.js'
 import type { FailureMode } from '../../shared/src/vehicle-model.js'
 import { contributions, createScoreCalibration, guessFailureMode, rowScores, standardise, type ModelMetadata, type ScoreCalibration } from './autoencoder.js'
 import { createFeatureExtractor, type FeatureExtractor } from './features.js'
+import { decodeTelemetry } from './telemetry-decode.js'
 import type { Tf } from './tf-backend.js'
 
 export interface TelemetryRecord {
@@ -21,8 +22,8 @@ export interface TelemetryRecord {
   timestamp: string
 }
 
-/** `text`: the record's value as decoded for parsing (what Redis gets as the car's latest message). */
-export interface ValidRow { record: TelemetryRecord, telemetry: Telemetry, text: string }
+/** `bytes`: the record's value as received (what Redis gets as the car's latest message). */
+export interface ValidRow { record: TelemetryRecord, telemetry: Telemetry, bytes: Buffer }
 
 export interface Parsed {
   rows: ValidRow[]
@@ -48,8 +49,15 @@ export function parseRecords (records: TelemetryRecord[], maxBytes: number, sour
       refuse(record, key, 'empty', 'record has no value')
       continue
     }
+    // The fast path vouches for what cars normally send; the rest (and every refusal) is
+    // parseTelemetry's verdict.
+    const fast = record.value.byteLength <= maxBytes ? decodeTelemetry(record.value, key, record.key!) : null
+    if (fast !== null) {
+      rows.push({ record, telemetry: fast, bytes: record.value })
+      continue
+    }
     const parsed = parseTelemetry(record.value, key, maxBytes)
-    if (parsed.ok) rows.push({ record, telemetry: parsed.value, text: parsed.text })
+    if (parsed.ok) rows.push({ record, telemetry: parsed.value, bytes: record.value })
     else refuse(record, key, parsed.reason, parsed.detail)
   }
   return { rows, dlq }

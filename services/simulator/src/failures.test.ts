@@ -53,7 +53,7 @@ test('npm start\'s fleet: the real model flags every failing car within minutes,
       const text = JSON.stringify(c.car.next(dtS, START + t * config.intervalMs))
       const parsed = parseTelemetry(Buffer.from(text), c.id, 65_536)
       assert.ok(parsed.ok)
-      rows.push({ record: { partition: 0, offset: String(rows.length), key: Buffer.from(c.id), value: null, timestamp: String(START) }, telemetry: parsed.value, text })
+      rows.push({ record: { partition: 0, offset: String(rows.length), key: Buffer.from(c.id), value: null, timestamp: String(START) }, telemetry: parsed.value, bytes: Buffer.from(text) })
     }
   }
   const { scored } = scoreRows(rt, rows, 8_192, START)
