@@ -48,49 +48,50 @@ export class RespWriter {
 
   /** One argument: a string (as UTF-8), a number (as String(n) writes it) or bytes. */
   arg (a: string | number | Uint8Array): void {
-    if (typeof a === 'number') a = Number.isSafeInteger(a) && a >= 0 ? a : String(a)
-    if (typeof a === 'number') {
-      // A non-negative integer: its decimal digits, without making a string.
-      const digits = countDigits(a)
-      this.room(digits + 16)
-      this.header(digits)
-      this.len = writeUint(this.buf, this.len, a)
-      this.end()
-      return
-    }
-    if (typeof a !== 'string') {
-      this.room(a.byteLength + 16)
-      this.header(a.byteLength)
-      this.buf.set(a, this.len)
-      this.len += a.byteLength
-      this.end()
-      return
-    }
-    const n = a.length
+    if (typeof a === 'string') this.str(a)
+    else if (typeof a === 'number') this.str(String(a))
+    else this.raw(a)
+  }
+
+  raw (a: Uint8Array): void {
+    const n = a.byteLength
+    this.room(n + 16)
+    this.header(n)
+    this.buf.set(a, this.len)
+    this.len += n
+    this.end()
+  }
+
+  str (s: string): void {
+    const n = s.length
     if (n <= 64) {
       // Short strings (keys, field names, numbers): ASCII in nearly every case, copied in JS.
       this.room(n + 16)
-      const b = this.buf
       const start = this.len
       this.header(n)
+      const b = this.buf
       let at = this.len
-      let ascii = true
       for (let i = 0; i < n; i++) {
-        const c = a.charCodeAt(i)
-        if (c > 127) { ascii = false; break }
+        const c = s.charCodeAt(i)
+        if (c > 127) {
+          this.len = start
+          this.utf8(s)
+          return
+        }
         b[at++] = c
       }
-      if (ascii) {
-        this.len = at
-        this.end()
-        return
-      }
-      this.len = start
+      this.len = at
+      this.end()
+      return
     }
-    const bytes = Buffer.byteLength(a)
+    this.utf8(s)
+  }
+
+  private utf8 (s: string): void {
+    const bytes = Buffer.byteLength(s)
     this.room(bytes + 16)
     this.header(bytes)
-    this.len += this.buf.write(a, this.len, bytes, 'utf8')
+    this.len += this.buf.write(s, this.len, bytes, 'utf8')
     this.end()
   }
 
@@ -98,15 +99,6 @@ export class RespWriter {
   view (): Buffer {
     return this.buf.subarray(0, this.len)
   }
-}
-
-function countDigits (n: number): number {
-  let d = 1
-  while (n >= 10) {
-    n = Math.floor(n / 10)
-    d++
-  }
-  return d
 }
 
 /** Writes n's decimal digits at `at`; returns the offset after them. */
