@@ -49,6 +49,14 @@ test('every kind of write lands, in order, across several script calls', async (
   assert.equal(await redis.llen(`${p}:l`), 3)
 })
 
+test('bytes and numbers land as the text they stand for', async () => {
+  const b = createWriteBatch()
+  const telemetry = Buffer.from('{"vehicleId":"car-1","speedMps":12.5}')
+  b.hset(`${p}:bytes`, 'telemetry', telemetry, 'seq', 42, 'ts', 1_760_000_000_123, 'score', 0.1234, 'neg', -1.5, 'name', 'naïve')
+  await b.send(redis)
+  assert.deepEqual(await redis.hgetall(`${p}:bytes`), { telemetry: telemetry.toString(), seq: '42', ts: '1760000000123', score: '0.1234', neg: '-1.5', name: 'naïve' })
+})
+
 test('a Redis that lost the script (restarted, failed over) is sent it again', async () => {
   await redis.script('FLUSH')
   const b = createWriteBatch()
