@@ -48,9 +48,26 @@ export interface WriteBatch extends ListWrites {
   send: (redis: Redis) => Promise<void>
 }
 
-/** One script call being built: its keys and its ARGV, each already in RESP. */
-interface Call { keys: RespWriter, argv: RespWriter }
-const newCall = (): Call => ({ keys: new RespWriter(16 * 1024), argv: new RespWriter(256 * 1024) })
+/** One script call being built: its keys and its ARGV, each already in RESP, and the command sent. */
+interface Call { keys: RespWriter, argv: RespWriter, out: RespWriter }
+
+/**
+ * Writers whose calls Redis has answered, kept for the next batch: a batch encodes about a
+ * megabyte, and fresh Buffers of that size each batch (grown by doubling) are memory the GC has
+ * to account for and clear. Only answered calls give theirs back: ioredis may send a call again
+ * after a reconnect, from the same bytes.
+ */
+const pool: RespWriter[] = []
+const POOL_MAX = 24
+const take = (initial: number) => {
+  const w = pool.pop() ?? new RespWriter(initial)
+  w.reset()
+  return w
+}
+const newCall = (): Call => ({ keys: take(16 * 1024), argv: take(256 * 1024), out: take(256 * 1024) })
+const release = (c: Call) => {
+  if (pool.length + 3 <= POOL_MAX) pool.push(c.keys, c.argv, c.out)
+}
 
 export function createWriteBatch (): WriteBatch {
   const calls: Call[] = []
@@ -89,7 +106,11 @@ export function createWriteBatch (): WriteBatch {
       // before the others run: a car's writes may span two calls and must keep their order. The
       // rest go together, written in this order on ioredis' one connection.
       await evalWrites(redis, first)
-      await Promise.all(rest.map(c => evalWrites(redis, c)))
+      release(first)
+      await Promise.all(rest.map(async c => {
+        await evalWrites(redis, c)
+        release(c)
+      }))
     }
   }
 }
@@ -121,11 +142,13 @@ async function evalWrites (redis: Redis, call: Call): Promise<unknown> {
 }
 
 function send (redis: Redis, name: 'eval' | 'evalsha', script: string, call: Call): Promise<unknown> {
-  const head = new RespWriter(script.length + 64)
-  head.arg(name)
-  head.arg(script)
-  head.arg(call.keys.count)
-  const count = head.count + call.keys.count + call.argv.count
-  const encoded = Buffer.concat([Buffer.from(`*${count}\r\n`, 'latin1'), head.view(), call.keys.view(), call.argv.view()])
-  return redis.sendCommand(new EncodedCommand(name, [name === 'evalsha' ? script : '(script)', String(call.keys.count)], encoded)) as Promise<unknown>
+  const { out } = call
+  out.reset()
+  out.put(Buffer.from(`*${3 + call.keys.count + call.argv.count}\r\n`, 'latin1'))
+  out.arg(name)
+  out.arg(script)
+  out.arg(call.keys.count)
+  out.put(call.keys.view())
+  out.put(call.argv.view())
+  return redis.sendCommand(new EncodedCommand(name, [name === 'evalsha' ? script : '(script)', String(call.keys.count)], out.view())) as Promise<unknown>
 }

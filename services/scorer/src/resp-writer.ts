@@ -20,6 +20,19 @@ export class RespWriter {
 
   get bytes (): number { return this.len }
 
+  /** Empties it for reuse, keeping its memory. */
+  reset (): void {
+    this.len = 0
+    this.count = 0
+  }
+
+  /** Bytes as they are, not as a bulk string (a command's header, parts encoded elsewhere). */
+  put (a: Uint8Array): void {
+    this.room(a.byteLength)
+    this.buf.set(a, this.len)
+    this.len += a.byteLength
+  }
+
   private room (n: number): void {
     if (this.len + n <= this.buf.length) return
     let size = this.buf.length * 2
