@@ -4,11 +4,16 @@
 // Kafka's ack) and into Debian's Mosquitto (writes nowhere), ROUNDS times in turn. The server's CPU
 // comes from /proc/<pid>/stat over a window with every car connected. Prints and writes
 // results/bench-ingest-soak.json. Needs the stack (scripts/stack.sh up).
-//   CARS=5000 INTERVAL_MS=1000 HOLD_S=40 SIM_PROCS=2 ROUNDS=2 [CPU_PROF=dir] [OUT=…] npm run bench:ingest-soak
+//   CARS=5000 INTERVAL_MS=1000 HOLD_S=40 SIM_PROCS=2 ROUNDS=2 [CPU_PROF=dir] [OUT=…]
+//   [BASELINE=/path/to/other/checkout] [VARIANTS='name[@/checkout][:FLEET_X=1 FLEET_Y=2];…'] npm run bench:ingest-soak
+// BASELINE and VARIANTS: more fleet brokers in each round, after this checkout's and before
+// Mosquitto, so that a change is measured on vs off in one run: BASELINE another checkout's broker
+// (e.g. main, or the commit before a change, in a git worktree); each variant a checkout's broker
+// (this one by default) with more environment (e.g. another FLEET_INGEST_LINGER_MS).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { cpus, loadavg } from 'node:os'
-import { BROKER_NODE_FLAGS, startBrokerProcess } from '../test/helpers/broker-process.js'
+import { BROKER_NODE_FLAGS, metricValue, startBrokerProcess } from '../test/helpers/broker-process.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
 import { startSimulators } from '../loadtest/sim-procs.js'
 import { envNumber, loadShape } from './load-shape.js'
@@ -19,17 +24,37 @@ const simProcs = envNumber('SIM_PROCS', Math.max(1, Math.ceil(cars / 5_000)))
 const rounds = envNumber('ROUNDS', 2)
 const prof = process.env.CPU_PROF
 const root = new URL('..', import.meta.url).pathname
+
+/** A fleet broker to measure: which checkout, with which environment besides this one's. */
+interface Broker { name: string, root?: string, env: Record<string, string> }
+function parseVariant (spec: string): Broker {
+  const m = /^([\w.-]+)(?:@([^:]+))?(?::(.*))?$/.exec(spec.trim())
+  if (m === null) throw new Error(`VARIANTS: cannot read "${spec}" (name[@/checkout][:FLEET_X=1 FLEET_Y=2])`)
+  const env = Object.fromEntries((m[3] ?? '').split(' ').filter(a => a.includes('=')).map(a => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]))
+  return { name: m[1]!, ...(m[2] === undefined ? {} : { root: m[2] }), env }
+}
+const brokers: Broker[] = [
+  { name: 'fleet', env: {} },
+  ...(process.env.BASELINE === undefined ? [] : [{ name: 'baseline', root: process.env.BASELINE, env: {} }]),
+  ...(process.env.VARIANTS ?? '').split(';').filter(v => v.trim() !== '').map(parseVariant)
+]
+if (new Set(brokers.map(b => b.name)).size !== brokers.length || brokers.some(b => b.name === 'mosquitto')) throw new Error('VARIANTS: names must differ from each other, fleet, baseline and mosquitto')
+const servers = [...brokers.map(b => b.name), 'mosquitto']
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 const round2 = (n: number) => Math.round(n * 100) / 100
 
-interface Run { server: 'fleet' | 'mosquitto', round: number, connected: number, ackedPerS: number, offeredPerS: number, errors: number, serverCores: number, serverUsPerMessage: number, kafkaCores: number, kafkaUsPerMessage: number, loadGeneratorCores: number, loadGeneratorUsPerMessage: number, machineBusyCores: number, serverRssMB: number }
+interface Run { server: string, round: number, recordsPerProduce: number | null, connected: number, ackedPerS: number, offeredPerS: number, errors: number, serverCores: number, serverUsPerMessage: number, kafkaCores: number, kafkaUsPerMessage: number, loadGeneratorCores: number, loadGeneratorUsPerMessage: number, machineBusyCores: number, serverRssMB: number }
 
 async function measure (server: Run['server'], round: number): Promise<Run> {
   const prefix = `soakb-${server}-${round}-${Date.now().toString(36)}`
-  const fleet = server === 'fleet'
-    ? await startBrokerProcess(prefix, { FLEET_CONNECT_RATE_PER_S: '100000' }, { nodeArgs: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}/round-${round}`] })
+  const broker = brokers.find(b => b.name === server)
+  const fleet = broker !== undefined
+    ? await startBrokerProcess(prefix, { FLEET_CONNECT_RATE_PER_S: '100000', ...broker.env }, {
+      nodeArgs: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}/${server}-${round}`],
+      ...(broker.root === undefined ? {} : { root: broker.root })
+    })
     : null
-  const mosq = server === 'mosquitto' ? await startMosquitto() : null
+  const mosq = fleet === null ? await startMosquitto() : null
   const pid = fleet?.child.pid ?? mosq!.child.pid!
   const port = fleet?.mqttPort ?? mosq!.port
   // lean cars without PUBACK samples in their reports: the load generator's cost stays as measured before
@@ -45,6 +70,7 @@ async function measure (server: Run['server'], round: number): Promise<Run> {
     const kafkaPid = stackPid('kafka')
     const simCpu = () => sims.children.reduce((n, c) => n + cpuSecondsOr0(c.pid), 0)
     const a0 = sims.acked()
+    const batches0 = fleet === null ? null : produceBatches(await fleet.metrics())
     const c0 = { server: cpuSeconds(pid), kafka: cpuSecondsOr0(kafkaPid), load: simCpu(), busy: machineBusySeconds() }
     const t0 = performance.now()
     let connectedMin = sims.connected()
@@ -57,13 +83,16 @@ async function measure (server: Run['server'], round: number): Promise<Run> {
     const acked = sims.acked() - a0
     const cores = (x: number) => round2(x / secs)
     const serverCores = cores(cpuSeconds(pid) - c0.server)
-    const kafkaCores = server === 'fleet' ? cores(cpuSecondsOr0(kafkaPid) - c0.kafka) : 0
+    const kafkaCores = fleet !== null ? cores(cpuSecondsOr0(kafkaPid) - c0.kafka) : 0
     const loadGeneratorCores = cores(simCpu() - c0.load)
     const ackedPerS = acked / secs
+    const batches1 = fleet === null ? null : produceBatches(await fleet.metrics())
+    const recordsPerProduce = batches0 === null || batches1 === null ? null : round2((batches1.records - batches0.records) / Math.max(1, batches1.requests - batches0.requests))
     const us = (c: number) => round2(c / ackedPerS * 1e6)
     return {
       server,
       round,
+      recordsPerProduce,
       connected: connectedMin,
       ackedPerS: Math.round(ackedPerS),
       offeredPerS: Math.round(cars * 1_000 / intervalMs),
@@ -83,26 +112,38 @@ async function measure (server: Run['server'], round: number): Promise<Run> {
   }
 }
 
+/** Kafka produce requests and their records so far (the broker's batch histogram). */
+function produceBatches (metrics: string): { requests: number, records: number } {
+  return { requests: metricValue(metrics, 'fleet_broker_kafka_batch_records_count'), records: metricValue(metrics, 'fleet_broker_kafka_batch_records_sum') }
+}
+
 const load1 = loadavg()[0]!
 const runs: Run[] = []
 for (let round = 1; round <= rounds; round++) {
-  for (const server of ['fleet', 'mosquitto'] as const) {
+  for (const server of servers) {
     const r = await measure(server, round)
     runs.push(r)
-    console.log(`[round ${round}/${rounds}] ${server}: ${r.connected} cars, ${r.ackedPerS} of ${r.offeredPerS} msg/s acknowledged, server ${r.serverCores} cores = ${r.serverUsPerMessage} µs/msg${server === 'fleet' ? `, Kafka ${r.kafkaUsPerMessage} µs/msg` : ''}, load generator ${r.loadGeneratorUsPerMessage} µs/msg, machine ${r.machineBusyCores} of ${cpus().length} busy, RSS ${r.serverRssMB} MB, errors ${r.errors}`)
+    console.log(`[round ${round}/${rounds}] ${server}: ${r.connected} cars, ${r.ackedPerS} of ${r.offeredPerS} msg/s acknowledged, server ${r.serverCores} cores = ${r.serverUsPerMessage} µs/msg${server !== 'mosquitto' ? `, Kafka ${r.kafkaUsPerMessage} µs/msg, ${r.recordsPerProduce} records per produce request` : ''}, load generator ${r.loadGeneratorUsPerMessage} µs/msg, machine ${r.machineBusyCores} of ${cpus().length} busy, RSS ${r.serverRssMB} MB, errors ${r.errors}`)
     await sleep(3_000)
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
-const fleetUs = median(runs.filter(r => r.server === 'fleet').map(r => r.serverUsPerMessage))
-const fleetKafkaUs = median(runs.filter(r => r.server === 'fleet').map(r => r.kafkaUsPerMessage))
-const mosqUs = median(runs.filter(r => r.server === 'mosquitto').map(r => r.serverUsPerMessage))
-const ratios = Array.from({ length: rounds }, (_, i) => {
-  const f = runs.find(r => r.server === 'fleet' && r.round === i + 1)!
-  const m = runs.find(r => r.server === 'mosquitto' && r.round === i + 1)!
-  return round2(f.serverUsPerMessage / m.serverUsPerMessage)
-})
-console.log(`server CPU per message (median of ${rounds}): fleet broker ${fleetUs} µs (+ Kafka ${fleetKafkaUs} µs), Mosquitto ${mosqUs} µs: fleet / Mosquitto ×${round2(fleetUs / mosqUs)} (rounds ×${ratios.join(', ×')}; goal ≤ ×2)`)
+const usOf = (server: string, key: 'serverUsPerMessage' | 'kafkaUsPerMessage' = 'serverUsPerMessage') => median(runs.filter(r => r.server === server).map(r => r[key]))
+const mosqUs = usOf('mosquitto')
+/** Each fleet broker's median µs per message and its ratio to Mosquitto's in the same round. */
+const perBroker = Object.fromEntries(brokers.map(b => {
+  const ratios = Array.from({ length: rounds }, (_, i) => {
+    const f = runs.find(r => r.server === b.name && r.round === i + 1)!
+    const m = runs.find(r => r.server === 'mosquitto' && r.round === i + 1)!
+    return round2(f.serverUsPerMessage / m.serverUsPerMessage)
+  })
+  return [b.name, { us: usOf(b.name), kafkaUs: usOf(b.name, 'kafkaUsPerMessage'), ratio: round2(usOf(b.name) / mosqUs), ratioPerRound: ratios }]
+}))
+const fleetUs = perBroker.fleet!.us
+for (const b of brokers) {
+  const x = perBroker[b.name]!
+  console.log(`server CPU per message (median of ${rounds}): ${b.name === 'fleet' ? 'fleet broker' : `${b.name} (${b.root ?? 'this checkout'}${Object.keys(b.env).length > 0 ? ` ${Object.entries(b.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''})`} ${x.us} µs (+ Kafka ${x.kafkaUs} µs), Mosquitto ${mosqUs} µs: ×${x.ratio} (rounds ×${x.ratioPerRound.join(', ×')}; goal ≤ ×2)`)
+}
 const out = process.env.OUT ?? 'results/bench-ingest-soak.json'
 mkdirSync(dirname(`${root}/${out}`), { recursive: true })
 writeFileSync(`${root}/${out}`, JSON.stringify({
@@ -111,7 +152,9 @@ writeFileSync(`${root}/${out}`, JSON.stringify({
   machine: { cpus: cpus().length, model: cpus()[0]?.model, load1AtStart: round2(load1), note: 'a shared 2-core machine: the load generator runs on it too' },
   shape: { cars, intervalMs, holdS, simProcs, client: 'lean (services/simulator)', qos: 1, payload: 'simulated telemetry JSON (~600 B)' },
   brokerNodeFlags: BROKER_NODE_FLAGS,
-  serverUsPerMessage: { fleet: fleetUs, mosquitto: mosqUs, ratio: round2(fleetUs / mosqUs), ratioPerRound: ratios, fleetKafka: fleetKafkaUs },
+  brokers,
+  serverUsPerMessage: { fleet: fleetUs, mosquitto: mosqUs, ratio: perBroker.fleet!.ratio, ratioPerRound: perBroker.fleet!.ratioPerRound, fleetKafka: perBroker.fleet!.kafkaUs },
+  perBroker,
   runs
 }, null, 2) + '\n')
 console.log(`→ ${out}`)
