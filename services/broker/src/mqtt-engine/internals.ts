@@ -21,6 +21,8 @@ export interface ClientInternals {
   _parser: ParserInternals
   _parsingBatch: number
   _nextBatch: () => void
+  _rejectingPacketTooLarge: boolean
+  _paused?: boolean
   _keepaliveInterval: number
   _keepaliveTimer: { refresh: () => void } | null
   _will: { topic: string } | null | undefined
@@ -54,6 +56,8 @@ const CLIENT_CHECKS: Check[] = [
   ['Client._parser', c => typeof c._parser === 'object' && c._parser !== null],
   ['Client._parsingBatch', c => isNum(c._parsingBatch)],
   ['Client._nextBatch', c => isFn(c._nextBatch)],
+  ['Client._rejectingPacketTooLarge', c => typeof c._rejectingPacketTooLarge === 'boolean'],
+  ['Client.pause/resume (_paused)', c => isFn(c.pause) && isFn(c.resume) && (c._paused === undefined || typeof c._paused === 'boolean')],
   ['Client._keepaliveInterval', c => isNum(c._keepaliveInterval)],
   ['Client._keepaliveTimer', c => '_keepaliveTimer' in c],
   ['Client._will', c => '_will' in c],

@@ -8,12 +8,12 @@ import { connectPacket, rawConnect, type RawConnection } from '../../../../test/
 import { createPacketGuard, type FastPublish } from './packet-guard.js'
 
 // A real aedes on a loopback socket, each stream set up as the broker's onStream does.
-async function broker (maxPacketBytes: number, fast?: FastPublish) {
+async function broker (maxPacketBytes: number, fast?: FastPublish, isHeld?: (client: Client) => boolean) {
   const aedes = new Aedes()
   await aedes.listen()
   const clients: Client[] = []
   let refused = 0
-  const guard = createPacketGuard(maxPacketBytes, () => { refused++ }, fast)
+  const guard = createPacketGuard(maxPacketBytes, () => { refused++ }, fast, isHeld)
   const server = createServer(socket => {
     const client = aedes.handle(socket)
     guard(client)
@@ -108,9 +108,9 @@ const until = async (what: () => boolean, ms = 3_000) => {
 }
 
 /** A broker with the recording fast path, and its raw car connected as `clientId`. */
-async function withFastPath (clientId: string, run: (b: Awaited<ReturnType<typeof broker>>, f: ReturnType<typeof recordingFastPath>) => Promise<void>) {
+async function withFastPath (clientId: string, run: (b: Awaited<ReturnType<typeof broker>>, f: ReturnType<typeof recordingFastPath>) => Promise<void>, isHeld?: (client: Client) => boolean) {
   const f = recordingFastPath()
-  const b = await broker(1_024, f.fast)
+  const b = await broker(1_024, f.fast, isHeld)
   try {
     b.car.send(connectPacket(clientId))
     await b.car.next('connack')
@@ -181,4 +181,41 @@ test('fast path: an oversized frame still closes the connection', async () => {
     assert.equal(b.refused(), 1)
     assert.equal(f.taken.length, 0)
   })
+})
+
+test('direct read: a connected car\'s data skips the stream\'s \'readable\' round; held or paused, it waits in the stream and is read in order', async () => {
+  let held = false
+  await withFastPath('fast-car', async (b, f) => {
+    const conn = b.clients[0]!.conn
+    let readables = 0
+    conn.on('readable', () => { readables++ })
+    b.car.send(pub(TOPIC, 1, 'a'))
+    await until(() => f.taken.length === 1)
+    b.car.send(Buffer.concat([pub(TOPIC, 2, 'b'), mqttPacket.generate({ cmd: 'pingreq' })]))
+    await b.car.next('pingresp')
+    await until(() => f.taken.length === 2)
+    assert.equal(readables, 0, 'the reads went straight to the parser')
+    // held (car-flow.ts): the socket's data stays in the stream, unread
+    held = true
+    b.car.send(pub(TOPIC, 3, 'c'))
+    await until(() => conn.readableLength > 0)
+    b.car.send(pub(TOPIC, 4, 'd'))
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(f.taken.length, 2, 'nothing read while held')
+    held = false
+    ;(b.clients[0] as unknown as { _nextBatch: () => void })._nextBatch() // what the car's release does
+    await until(() => f.taken.length === 4)
+    // paused by aedes (a drain, the shutdown): the same
+    const client = b.clients[0] as unknown as { pause: () => void, resume: () => void }
+    client.pause()
+    b.car.send(pub(TOPIC, 5, 'e'))
+    await until(() => conn.readableLength > 0)
+    assert.equal(f.taken.length, 4, 'nothing read while paused')
+    client.resume()
+    await until(() => f.taken.length === 5)
+    b.car.send(pub(TOPIC, 6, 'f'))
+    await until(() => f.taken.length === 6)
+    assert.deepEqual(f.taken.map(t => t.messageId), [1, 2, 3, 4, 5, 6], 'in order, none lost')
+    assert.ok(readables > 0, 'held and paused data took the stream')
+  }, () => held)
 })

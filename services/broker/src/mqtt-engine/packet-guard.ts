@@ -16,7 +16,14 @@
 // counts a held packet in `_parsingBatch`, but its 'readable' listener also counts down on every
 // arrival of data, so a car that kept sending while held was read again at its next packet; the
 // listener is replaced by one that does nothing while the car is held (its release reads on).
+// A connected MQTT 3.1.1 car's socket data goes straight to the parser when aedes would read it at
+// once anyway (nothing buffered, no packet of the car under way, not held or paused): at one
+// message per read — thousands of cars, one message each per interval — Node's readable-stream
+// round per read (buffer the chunk, a 'readable' event on the next tick, read() it back out, a
+// read-more tick) cost more than the fast path itself. Anything else takes the stream as before.
 import type { Client } from 'aedes'
+import { Socket } from 'node:net'
+import { Readable } from 'node:stream'
 import BufferListModule from 'bl/BufferList.js'
 import { scanFrame, type FrameInfo } from './fast-publish.js'
 
@@ -44,6 +51,11 @@ const parserOf = (client: Client) => (client as unknown as { _parser: ParserInte
  *  `_nextBatch`; the socket is read again when the count is back at 0. */
 interface ClientInternals {
   connackSent: boolean
+  _parser: ParserInternals
+  /** Set by aedes' pause() (fleet's pauseReads at shutdown, a drain). */
+  _paused?: boolean
+  /** MQTT 5: an oversized frame is being refused; nothing more is to be parsed. */
+  _rejectingPacketTooLarge: boolean
   _parsingBatch: number
   _nextBatch: () => void
   _keepaliveInterval: number
@@ -68,12 +80,28 @@ export type PacketGuard = (client: Client) => void
 const CLIENT = Symbol('fleet.client')
 type Conn = import('node:stream').Duplex & { [CLIENT]?: Client }
 
+/** What a socket's push does without the bypass (net.Socket inherits it from Readable). */
+const streamPush = Readable.prototype.push
+
 export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Client) => void, fast?: FastPublish, isHeld?: (client: Client) => boolean): PacketGuard {
   /** aedes' 'readable' listener, unless the car is held (one function for every connection). */
   function onReadable (this: Conn) {
     const client = this[CLIENT]!
     if (isHeld!(client)) return
     ;(client as unknown as ClientInternals)._nextBatch()
+  }
+  /** A car socket's push (node:net calls it with each read): the parser's, when aedes would
+   *  read the chunk at once anyway; the stream's otherwise (and for the end of the stream). */
+  function pushDirect (this: Conn, chunk: unknown, encoding?: BufferEncoding): boolean {
+    const client = this[CLIENT]!
+    const c = client as unknown as ClientInternals
+    if (chunk === null || !Buffer.isBuffer(chunk) || this.readableLength !== 0 || c._parsingBatch !== 0 || !c.connackSent ||
+      c._paused === true || c._rejectingPacketTooLarge || this.destroyed || isHeld!(client)) return streamPush.call(this, chunk, encoding)
+    // MQTT 5 connections keep aedes' read loop: it checks the declared length after each parse
+    const version = c._parser.settings.protocolVersion
+    if (version !== 4 && version !== 3) return streamPush.call(this, chunk, encoding)
+    c._parser.parse(chunk)
+    return true
   }
   let parse: ((this: ParserInternals, buf: Buffer) => number) | null = null
   /** The start of a frame the fast path waits to complete, per connection (rarely any). */
@@ -148,6 +176,7 @@ export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Cl
       conn[CLIENT] = client
       conn.removeListener('readable', (client as unknown as ClientInternals)._nextBatch)
       conn.on('readable', onReadable)
+      if (fast !== undefined && conn instanceof Socket) conn.push = pushDirect
     }
   }
 }
