@@ -42,8 +42,12 @@ if (new Set(brokers.map(b => b.name)).size !== brokers.length || brokers.some(b 
 const servers = [...brokers.map(b => b.name), 'mosquitto']
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 const round2 = (n: number) => Math.round(n * 100) / 100
+/** Seconds the server's CPU is sampled with no car connected: what it costs per second regardless
+ *  of traffic (timers, its Kafka consumer of vehicle.commands, heartbeats), spread over fewer
+ *  messages the fewer a second brings. */
+const idleS = envNumber('IDLE_S', 10)
 
-interface Run { server: string, round: number, recordsPerProduce: number | null, connected: number, ackedPerS: number, offeredPerS: number, errors: number, serverCores: number, serverUsPerMessage: number, kafkaCores: number, kafkaUsPerMessage: number, loadGeneratorCores: number, loadGeneratorUsPerMessage: number, machineBusyCores: number, serverRssMB: number }
+interface Run { server: string, round: number, idleCores: number, recordsPerProduce: number | null, connected: number, ackedPerS: number, offeredPerS: number, errors: number, serverCores: number, serverUsPerMessage: number, kafkaCores: number, kafkaUsPerMessage: number, loadGeneratorCores: number, loadGeneratorUsPerMessage: number, machineBusyCores: number, serverRssMB: number }
 
 async function measure (server: Run['server'], round: number): Promise<Run> {
   const prefix = `soakb-${server}-${round}-${Date.now().toString(36)}`
@@ -57,6 +61,11 @@ async function measure (server: Run['server'], round: number): Promise<Run> {
   const mosq = fleet === null ? await startMosquitto() : null
   const pid = fleet?.child.pid ?? mosq!.child.pid!
   const port = fleet?.mqttPort ?? mosq!.port
+  await sleep(2_000)
+  const idle0 = cpuSeconds(pid)
+  const i0 = performance.now()
+  await sleep(idleS * 1_000)
+  const idleCores = Math.round((cpuSeconds(pid) - idle0) / ((performance.now() - i0) / 1_000) * 1_000) / 1_000
   // lean cars without PUBACK samples in their reports: the load generator's cost stays as measured before
   const sims = startSimulators({ urls: [`mqtt://127.0.0.1:${port}`], prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: 1_000, env: { FLEET_SIM_CLIENT: 'lean', FLEET_SIM_REPORT_SAMPLES: 'false' } })
   try {
@@ -92,6 +101,7 @@ async function measure (server: Run['server'], round: number): Promise<Run> {
     return {
       server,
       round,
+      idleCores,
       recordsPerProduce,
       connected: connectedMin,
       ackedPerS: Math.round(ackedPerS),
@@ -123,7 +133,7 @@ for (let round = 1; round <= rounds; round++) {
   for (const server of servers) {
     const r = await measure(server, round)
     runs.push(r)
-    console.log(`[round ${round}/${rounds}] ${server}: ${r.connected} cars, ${r.ackedPerS} of ${r.offeredPerS} msg/s acknowledged, server ${r.serverCores} cores = ${r.serverUsPerMessage} µs/msg${server !== 'mosquitto' ? `, Kafka ${r.kafkaUsPerMessage} µs/msg, ${r.recordsPerProduce} records per produce request` : ''}, load generator ${r.loadGeneratorUsPerMessage} µs/msg, machine ${r.machineBusyCores} of ${cpus().length} busy, RSS ${r.serverRssMB} MB, errors ${r.errors}`)
+    console.log(`[round ${round}/${rounds}] ${server}: ${r.connected} cars, ${r.ackedPerS} of ${r.offeredPerS} msg/s acknowledged, server ${r.serverCores} cores = ${r.serverUsPerMessage} µs/msg${server !== 'mosquitto' ? `, Kafka ${r.kafkaUsPerMessage} µs/msg, ${r.recordsPerProduce} records per produce request` : ''}, load generator ${r.loadGeneratorUsPerMessage} µs/msg, idle ${r.idleCores} cores, machine ${r.machineBusyCores} of ${cpus().length} busy, RSS ${r.serverRssMB} MB, errors ${r.errors}`)
     await sleep(3_000)
   }
 }
