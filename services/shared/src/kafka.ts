@@ -2,6 +2,8 @@
 // (kafkajs and @platformatic/kafka alike), and idempotent topic creation.
 import { readFileSync } from 'node:fs'
 import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs'
+// every kafkajs client of the services without its 1 ms idle timer loop per connection
+import './kafkajs-request-queue.js'
 import { ConfigError } from './config.js'
 import type { KAFKA_SASL_MECHANISMS } from './common-config.js'
 import type { Logger } from './logger.js'
