@@ -8,6 +8,8 @@
 // at ≥ 90 % of before, commands not acknowledged or received twice, what the cars saw. Results
 // are merged by scenario into results/faults.json. Bounded in time; stops everything it started.
 //   FAULTS=kafka-stop,redis-stop,broker-kill,broker-drain,brokers-rolling,broker-join,scorer-kill,commander-kill,kafka-slow,dlq-flood npm run faults
+//   [CARS=2000 BROKERS=3 SIM_PROCS=2 INTERVAL_MS=1000 BROKER_SLOTS=1,0,1,2,… (which broker each car
+//   starts on and moves to: loadtest/broker-slots.ts) OBSERVE_S=60 OUT=results/faults.json]
 // `npm run faults -- --topology replicated` (or FAULTS_TOPOLOGY=replicated) runs the matrix of
 // production's shape instead: three Kafka nodes (replication 3, min ISR 2), Redis with a replica
 // and Sentinels, the services on Sentinel; results in results/faults-replicated.json.
