@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import type { Packet } from 'mqtt-packet'
 import { connectArgs, MOSQUITTO_PUB, MOSQUITTO_SUB, runCli, startCli } from '../helpers/mosquitto-cli.js'
-import { connectPacket, rawConnect, type RawConnection } from '../helpers/raw-mqtt.js'
+import { connectObject, connectPacket, rawConnect, type ConnectOptions, type RawConnection } from '../helpers/raw-mqtt.js'
 import { connectMqtt, dropSession, sleep, subscribe, until, type Creds, type Target, type TargetName } from './targets.js'
 import { scenariosV5 } from './scenarios-v5.js'
 
@@ -52,18 +52,8 @@ async function cliPublishOk (t: Target, creds: Creds, topic: string, qos: number
 
 // --- raw packets -------------------------------------------------------------------------------
 
-function connectRaw (creds: Creds, opts: { clean?: boolean, keepalive?: number, will?: { topic: string, payload: string, qos: 0 | 1 | 2 } } = {}): Packet {
-  return {
-    cmd: 'connect',
-    protocolId: 'MQTT',
-    protocolVersion: 4,
-    clean: opts.clean ?? true,
-    clientId: creds.clientId,
-    keepalive: opts.keepalive ?? 30,
-    ...(creds.username === undefined ? {} : { username: creds.username }),
-    ...(creds.password === undefined ? {} : { password: Buffer.from(creds.password) }),
-    ...(opts.will === undefined ? {} : { will: { topic: opts.will.topic, payload: Buffer.from(opts.will.payload), qos: opts.will.qos, retain: false } })
-  } as Packet
+function connectRaw (creds: Creds, opts: Omit<ConnectOptions, 'clientId' | 'username' | 'password'> = {}): Packet {
+  return connectObject({ ...creds, ...opts })
 }
 
 async function rawSession (t: Target, creds: Creds, opts: Parameters<typeof connectRaw>[1] = {}): Promise<RawConnection> {

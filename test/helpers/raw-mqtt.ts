@@ -46,7 +46,7 @@ export async function rawConnect (port: number, protocolVersion: 4 | 5 = 4): Pro
 
 /** CONNECT bytes; with clean=false and an empty client id, built by hand (mqtt-packet won't). */
 export function connectPacket (clientId: string, username?: string, password?: string, clean = true): Buffer {
-  const bytes = mqttPacket.generate(connectObject(clientId, username, password, true))
+  const bytes = mqttPacket.generate(connectObject({ clientId, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) }))
   if (!clean) {
     let i = 1
     while ((bytes[i]! & 0x80) !== 0) i++ // skip the variable-length "remaining length"
@@ -55,30 +55,34 @@ export function connectPacket (clientId: string, username?: string, password?: s
   return bytes
 }
 
-/** An MQTT 5 CONNECT (keep-alive 30 s) for rawConnect(port, 5).send. */
-export function connect5 (o: { clientId: string, username?: string, password?: string, clean?: boolean, properties?: Record<string, unknown> }): Packet {
+export interface ConnectOptions {
+  clientId: string
+  username?: string
+  password?: string
+  /** default true */
+  clean?: boolean
+  /** seconds, default 30 */
+  keepalive?: number
+  will?: { topic: string, payload: string, qos: 0 | 1 | 2 }
+  /** MQTT 5 CONNECT properties */
+  properties?: Record<string, unknown>
+}
+
+/** A CONNECT packet for rawConnect(port, protocolVersion).send (MQTT 3.1.1 unless told). */
+export function connectObject (o: ConnectOptions, protocolVersion: 4 | 5 = 4): Packet {
   return {
     cmd: 'connect',
     protocolId: 'MQTT',
-    protocolVersion: 5,
+    protocolVersion,
     clean: o.clean ?? true,
     clientId: o.clientId,
-    keepalive: 30,
+    keepalive: o.keepalive ?? 30,
     ...(o.username === undefined ? {} : { username: o.username }),
     ...(o.password === undefined ? {} : { password: Buffer.from(o.password) }),
+    ...(o.will === undefined ? {} : { will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: o.will.qos, retain: false } }),
     ...(o.properties === undefined ? {} : { properties: o.properties })
   } as Packet
 }
 
-function connectObject (clientId: string, username?: string, password?: string, clean = true): Packet {
-  return {
-    cmd: 'connect',
-    protocolId: 'MQTT',
-    protocolVersion: 4,
-    clean,
-    clientId,
-    keepalive: 30,
-    ...(username === undefined ? {} : { username }),
-    ...(password === undefined ? {} : { password: Buffer.from(password) })
-  } as Packet
-}
+/** An MQTT 5 CONNECT for rawConnect(port, 5).send. */
+export const connect5 = (o: ConnectOptions): Packet => connectObject(o, 5)
