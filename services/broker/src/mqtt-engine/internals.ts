@@ -44,7 +44,7 @@ export const clientInternals = (client: Client) => client as unknown as ClientIn
 
 /** The persistence methods fleet wraps or calls (session-store, session-index, session-expiry, qos2-window). */
 export const PERSISTENCE_METHODS = [
-  'delWill', 'addSubscriptions', 'createRetainedStreamCombi', 'outgoingClearMessageId', 'subscriptionsByTopic',
+  'delWill', 'addSubscriptions', 'createRetainedStreamCombi', 'outgoingClearMessageId', 'outgoingUpdate', 'subscriptionsByTopic',
   'outgoingEnqueueCombi', 'incomingStorePacket', 'incomingGetPacket', 'incomingDelPacket', 'outgoingStream'
 ] as const
 

@@ -9,9 +9,13 @@ function fakeStore (clearFails = false) {
   const stored: StoredSubscription[][] = []
   const storeErrors: string[] = []
   const store = {
-    outgoingClearMessageId: (_client: Client, packet: { messageId?: number }) => clearFails
-      ? Promise.reject(new Error('Connection is closed.'))
-      : Promise.resolve({ topic: 'vehicles/a/commands', messageId: packet.messageId }),
+    outgoingClearMessageId: (_client: Client, packet: { cmd?: string, messageId?: number }) => {
+      calls.push(`clear:${packet.messageId}`)
+      return clearFails
+        ? Promise.reject(new Error('Connection is closed.'))
+        : Promise.resolve({ topic: 'vehicles/a/commands', messageId: packet.messageId })
+    },
+    outgoingUpdate: (_client: Client, packet: { cmd?: string, messageId?: number }) => { calls.push(`update:${packet.messageId}`); return Promise.resolve() },
     delWill: (client: { id: string, brokerId?: string }) => { calls.push(`delWill:${client.id}`); return Promise.resolve(null) },
     addSubscriptions: (_client: Client, subs: StoredSubscription[]) => { stored.push(subs); return Promise.resolve(_client) },
     createRetainedStreamCombi: (patterns: string[]) => { calls.push(`retained:${patterns.join(',')}`); return Readable.from([]) }
@@ -78,4 +82,20 @@ test('a PUBACK cleared as usual hands aedes the original packet', async () => {
   const { rules, storeErrors } = fakeStore()
   assert.deepEqual(await rules.outgoingClearMessageId(car('a', false), { messageId: 7 }), { topic: 'vehicles/a/commands', messageId: 7 })
   assert.deepEqual(storeErrors, [])
+})
+
+test('a queued copy refused while a copy under the same packet id is in flight clears nothing; the PUBACK clears', async () => {
+  const { rules, calls } = fakeStore()
+  const c = car('a', false)
+  const publish = { cmd: 'publish', messageId: 7 }
+  await rules.outgoingUpdate(c, publish) // the live copy, written
+  await rules.outgoingUpdate(c, publish) // the queued copy, same id
+  assert.equal(await rules.outgoingClearMessageId(c, publish), undefined) // refused
+  assert.deepEqual(calls, ['update:7', 'update:7'])
+  assert.deepEqual(await rules.outgoingClearMessageId(c, { cmd: 'puback', messageId: 7 } as never), { topic: 'vehicles/a/commands', messageId: 7 })
+  // a lone refused delivery clears its entry as before, and another connection's ids are its own
+  await rules.outgoingUpdate(c, { cmd: 'publish', messageId: 8 })
+  await rules.outgoingUpdate(car('a', false), { cmd: 'publish', messageId: 8 })
+  await rules.outgoingClearMessageId(c, { cmd: 'publish', messageId: 8 })
+  assert.deepEqual(calls.slice(2), ['clear:7', 'update:8', 'update:8', 'clear:8'])
 })

@@ -15,6 +15,13 @@
 //   the connection when that fails (Redis away), which only adds a reconnect storm to an outage:
 //   the command stays queued either way and comes again at the car's next session. The failure is
 //   counted and the connection stays.
+// - A message routed while its car reconnects reaches the connection twice: live, through the
+//   subscription restored before the CONNACK, and from the session's queue, read after it. The live
+//   delivery writes its packet id into the queued packet, so the queued copy comes with the same id;
+//   when it is refused (the command relay gives a connection a command once), aedes clears the
+//   queue entry by that id, which was the live copy's: it left the queue unacknowledged (a car that
+//   dropped then never got it again) and the car's PUBACK found nothing (no `delivered` event).
+//   Deliveries are counted per connection and packet id; refusing one of two leaves both alone.
 import { Readable } from 'node:stream'
 import type { Client } from 'aedes'
 
@@ -25,7 +32,8 @@ export interface SessionStore {
   delWill: (client: { id: string, brokerId?: string }, cb?: unknown) => unknown
   addSubscriptions: (client: Client, subs: StoredSubscription[], cb?: unknown) => unknown
   createRetainedStreamCombi: (patterns: string[]) => Readable
-  outgoingClearMessageId: (client: Client, packet: { messageId?: number }, cb?: unknown) => unknown
+  outgoingClearMessageId: (client: Client, packet: { cmd?: string, messageId?: number }, cb?: unknown) => unknown
+  outgoingUpdate: (client: Client, packet: { cmd?: string, messageId?: number }, cb?: unknown) => unknown
 }
 
 export interface SessionRules {
@@ -58,6 +66,9 @@ export function applySessionRules<P extends SessionStore> (store: P, rules: Sess
   const addSubscriptions = store.addSubscriptions.bind(store)
   const retained = store.createRetainedStreamCombi.bind(store)
   const clearDelivered = store.outgoingClearMessageId.bind(store) as (client: Client, packet: { messageId?: number }) => Promise<unknown>
+  const update = store.outgoingUpdate.bind(store)
+  // per connection: packet id -> deliveries of a queued message under it not yet PUBACKed or refused
+  const offered = new WeakMap<Client, Map<number, number>>()
   store.delWill = (client, cb) => {
     if (client.brokerId === undefined && cb === undefined) return Promise.resolve(null)
     return delWill(client, cb)
@@ -78,9 +89,31 @@ export function applySessionRules<P extends SessionStore> (store: P, rules: Sess
     const wanted = patterns.filter(p => !rules.neverRetained(p))
     return wanted.length === 0 ? Readable.from([]) : retained(wanted)
   }
-  store.outgoingClearMessageId = (client, packet, cb) => settle(clearDelivered(client, packet).catch((err: Error) => {
-    rules.onStoreError?.('clear_delivered', err)
-    return undefined
-  }), cb)
+  store.outgoingUpdate = (client, packet, cb) => {
+    const id = packet.messageId
+    if (packet.cmd === 'publish' && id !== undefined) {
+      const ids = offered.get(client) ?? new Map<number, number>()
+      ids.set(id, (ids.get(id) ?? 0) + 1)
+      offered.set(client, ids)
+    }
+    return update(client, packet, cb)
+  }
+  store.outgoingClearMessageId = (client, packet, cb) => {
+    const id = packet.messageId
+    const ids = id === undefined ? undefined : offered.get(client)
+    if (ids !== undefined && id !== undefined) {
+      const n = ids.get(id) ?? 0
+      // a delivery refused (not a PUBACK) while another one under its id is in flight
+      if (packet.cmd === 'publish' && n > 1) {
+        ids.set(id, n - 1)
+        return settle(Promise.resolve(undefined), cb)
+      }
+      ids.delete(id)
+    }
+    return settle(clearDelivered(client, packet).catch((err: Error) => {
+      rules.onStoreError?.('clear_delivered', err)
+      return undefined
+    }), cb)
+  }
   return store
 }

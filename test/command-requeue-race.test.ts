@@ -1,0 +1,191 @@
+// A command routed while its car reconnects reaches the car twice over: live, through the car's
+// restored subscription, and from the session's queue, which aedes reads after the CONNACK. The
+// live copy's delivery writes its packet id into the queued packet, so the queued copy comes with
+// the same id; the command relay refuses it (a connection gets a command once), and aedes then
+// cleared the queue entry BY THAT ID: the live copy, still unacknowledged, left the queue, and the
+// car's PUBACK found nothing, so no `delivered` event was written (seen in CI: cluster.test's
+// "pending, sent, acknowledged" histories) and a car that dropped before its PUBACK never got the
+// command again. Here on the real engine and session store (real Redis); the only thing the test
+// steers is when aedes reads the queue (after the live copy), which in production is a race.
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { after, before, test } from 'node:test'
+import { Redis } from 'ioredis'
+import mqtt from 'mqtt'
+import { Registry } from 'prom-client'
+import { createBrokerMetrics } from '../services/broker/src/broker-metrics.js'
+import { commandsTopicOwner } from '../services/broker/src/acl.js'
+import { createCommandRelay } from '../services/broker/src/command-relay.js'
+import type { IngestRecord, IngestSink } from '../services/broker/src/kafka-ingest.js'
+import { createMqttEngine, createSharedSessions, isExactCommandsTopic, type MqttEngine, type PublishPacket } from '../services/broker/src/mqtt-engine/index.js'
+import { createLogger } from '../services/shared/src/logger.js'
+import { MqttTopics } from '../services/shared/src/topics.js'
+import { uniqueFleetPrefix } from './helpers/cars.js'
+
+const url = process.env.FLEET_REDIS_URL ?? 'redis://127.0.0.1:16379'
+const prefix = uniqueFleetPrefix('requeue')
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+async function until (what: string, ok: () => boolean | Promise<boolean>, ms = 5_000) {
+  const end = Date.now() + ms
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
+  }
+}
+
+type Stream = (client: { id: string }) => AsyncIterable<unknown>
+const conns: Redis[] = []
+const conn = () => { const r = new Redis(url); conns.push(r); return r }
+let engine: MqttEngine
+let server: net.Server
+let port: number
+const written: IngestRecord[] = []
+// Held while set: aedes' read of a session's queue waits for it (after the CONNACK, as always).
+let queueGate: Promise<void> | null = null
+let queueRead: () => void = () => {}
+
+before(async () => {
+  const log = createLogger('test', 'silent')
+  const metrics = createBrokerMetrics(new Registry())
+  const sink: IngestSink = { write: (r, cb) => { written.push(r); cb() }, pending: () => 0, healthy: () => true, drain: async () => true, close: () => {} }
+  const relay = createCommandRelay({ sink, identity: { get: c => c.id, principal: () => undefined }, brokerId: 'requeue', metrics, log })
+  const sessions = createSharedSessions({
+    connect: () => conn(),
+    redis: conn(),
+    expirySeconds: 60,
+    maxQos2Pending: 16,
+    onQos2Full: () => {},
+    maySubscribe: (client, filter) => filter === MqttTopics.commands(client.id),
+    neverRetained: isExactCommandsTopic,
+    ownerOf: commandsTopicOwner,
+    onStoreError: () => {},
+    watch: () => {}
+  })
+  const store = sessions.persistence as { outgoingStream: Stream }
+  const read = store.outgoingStream.bind(store)
+  store.outgoingStream = client => (async function * () {
+    if (queueGate !== null) await queueGate
+    yield * read(client)
+    queueRead()
+  })()
+  engine = createMqttEngine({
+    id: `${prefix}-engine`,
+    heartbeatMs: 60_000,
+    connectTimeoutMs: 5_000,
+    maxQos2Pending: 16,
+    onQos2Full: () => {},
+    slowClientTimeoutMs: 5_000,
+    maxPacketBytes: 65_536,
+    sessions,
+    hooks: {
+      preConnect: (_c, _p, done) => done(null, true),
+      authenticate: (_c, _u, _p, done) => done(null, true),
+      authorizePublish: (_c, _p, done) => done(null),
+      authorizeSubscribe: (_c, sub, done) => done(null, sub),
+      authorizeForward: relay.authorizeForward
+    },
+    endsHere: () => false,
+    onPacketTooLarge: () => {},
+    mqtt5: { receiveMaximum: 64, sessionExpiryMaxS: 3_600, topicAliasMaximum: 0, serverKeepAliveS: 0 }
+  })
+  relay.attach(engine)
+  await engine.start()
+  server = net.createServer(socket => engine.handle(socket))
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  port = (server.address() as net.AddressInfo).port
+})
+
+after(async () => {
+  for (const c of clients) c.end(true)
+  server?.close()
+  await engine?.close(2_000)
+  for (const r of conns) r.disconnect()
+})
+
+const clients: mqtt.MqttClient[] = []
+interface Held { commandId: string, messageId: number, ack: () => void }
+/** A persistent car that holds its PUBACKs until told to send them. */
+async function car (id: string) {
+  const held: Held[] = []
+  const client = mqtt.connect({
+    host: '127.0.0.1',
+    port,
+    clientId: id,
+    clean: false,
+    protocolVersion: 4,
+    reconnectPeriod: 0
+  })
+  clients.push(client)
+  // mqtt.js sends a QoS 1 PUBACK once handleMessage calls back
+  client.handleMessage = (packet, callback) => {
+    const p = packet as { payload: Buffer, messageId?: number }
+    held.push({ commandId: (JSON.parse(p.payload.toString()) as { commandId: string }).commandId, messageId: p.messageId!, ack: () => callback() })
+  }
+  await new Promise((resolve, reject) => { client.once('connect', resolve); client.once('error', reject) })
+  return { client, held }
+}
+
+const command = (vehicleId: string, commandId: string): PublishPacket => ({
+  cmd: 'publish',
+  topic: MqttTopics.commands(vehicleId),
+  payload: Buffer.from(JSON.stringify({ commandId, vehicleId, name: 'lock', expiresAt: new Date(Date.now() + 60_000).toISOString() })),
+  qos: 1,
+  retain: false,
+  dup: false
+}) as PublishPacket
+
+const publish = (packet: PublishPacket) => new Promise<void>((resolve, reject) => engine.publish(packet, err => err ? reject(err) : resolve()))
+const queued = async (id: string) => { const q: unknown[] = []; for await (const p of engine.queuedFor(id)) q.push(p); return q.length }
+const deliveredEvents = (commandId: string) => written.filter(r => r.value.toString().includes(`"commandId":"${commandId}"`) && r.value.toString().includes('"delivered"'))
+
+/** Connects the car again with its queue's read held, routes a command to it, then lets aedes
+ *  read the queue (which holds the same command by then). */
+async function reconnectWhileRouted (id: string, commandId: string) {
+  let open!: () => void
+  queueGate = new Promise<void>(resolve => { open = resolve })
+  const read = new Promise<void>(resolve => { queueRead = resolve })
+  const again = await car(id)
+  await publish(command(id, commandId))
+  await until('the live copy', () => again.held.length === 1)
+  queueGate = null
+  open()
+  await read
+  await sleep(100) // aedes clears a refused packet after the read's last item
+  return again
+}
+
+test('a command routed while its car reconnects: one delivery, and the PUBACK of it is a delivered event', async () => {
+  const id = `${prefix}-acked`
+  const first = await car(id)
+  await first.client.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
+  await first.client.endAsync()
+  const again = await reconnectWhileRouted(id, 'cmd-acked')
+  assert.equal(again.held.length, 1, 'the queued copy of the command is not written again')
+  assert.equal(await queued(id), 1, 'unacknowledged, the command stays in the session\'s queue')
+  again.held[0]!.ack()
+  await until('the delivered event', () => deliveredEvents('cmd-acked').length === 1, 3_000)
+    .catch(() => assert.fail('the car\'s PUBACK of the command wrote no delivered event'))
+  assert.equal(await queued(id), 0, 'acknowledged, it leaves the queue')
+  await again.client.endAsync()
+})
+
+test('a car that drops before its PUBACK of such a command gets it again at its next connection', async () => {
+  const id = `${prefix}-dropped`
+  const first = await car(id)
+  await first.client.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
+  await first.client.endAsync()
+  const again = await reconnectWhileRouted(id, 'cmd-dropped')
+  assert.equal(again.held.length, 1)
+  // the connection is lost before the PUBACK
+  const closed = new Promise<void>(resolve => again.client.once('close', () => resolve()))
+  again.client.end(true)
+  await closed
+  await sleep(200)
+  const third = await car(id)
+  await until('the command again', () => third.held.length === 1, 3_000)
+    .catch(() => assert.fail('the command left the queue unacknowledged: never delivered again'))
+  assert.equal(third.held[0]!.commandId, 'cmd-dropped')
+  third.held[0]!.ack()
+  await until('the delivered event', () => deliveredEvents('cmd-dropped').length === 1, 3_000)
+  await third.client.endAsync()
+})
