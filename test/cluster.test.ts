@@ -138,20 +138,23 @@ test('connecting on B with a client id held on A takes the session over: A drops
   await fresh.endAsync()
 })
 
-test('a consuming pod killed (SIGKILL) mid-stream and a pod joining the group: every command reaches its car exactly once, recorded sent → delivered → acknowledged', async () => {
+test('a consuming pod killed (SIGKILL) mid-stream and a pod joining the group: every command is published to its car once, recorded sent → delivered → acknowledged', async () => {
   const tc = await startTestCommander()
   try {
     // cars on A and B, which stay; C (killed) and D (joining) only consume
     const CARS = 24
-    const receipts = new Map<string, number>()
+    // commandId -> each receipt: the car's connection (a number per connect) and the packet id
+    const receipts = new Map<string, Array<{ conn: number, messageId: number | undefined }>>()
+    let conns = 0
     const wrongCar: string[] = []
     const connect = async (id: string, pod: BrokerProcess) => {
       // listening before CONNACK: a session's queued commands may come in the same read as it
       const car = mqtt.connect({ host: '127.0.0.1', port: pod.mqttPort, clientId: id, username: id, password: await carPassword(id), clean: false, protocolVersion: 4, reconnectPeriod: 0 })
-      car.on('message', (_t, p) => {
+      const conn = ++conns
+      car.on('message', (_t, p, packet) => {
         const c = JSON.parse(p.toString()) as Command
         if (c.vehicleId !== id) wrongCar.push(c.commandId)
-        receipts.set(c.commandId, (receipts.get(c.commandId) ?? 0) + 1)
+        receipts.set(c.commandId, [...receipts.get(c.commandId) ?? [], { conn, messageId: packet.messageId }])
         car.publish(MqttTopics.commandAck(id), JSON.stringify({ commandId: c.commandId, result: 'ok' }), { qos: 1 })
       })
       await new Promise((resolve, reject) => { car.once('connect', resolve); car.once('error', reject) })
@@ -211,19 +214,33 @@ test('a consuming pod killed (SIGKILL) mid-stream and a pod joining the group: e
       for (const id of want) pipe.hget(commandKey(id), 'status')
       return ((await pipe.exec()) ?? []).every(([, st]) => st === 'acknowledged')
     }, 60_000)
-    await sleep(1_000)
-    const twice = [...receipts].filter(([, n]) => n > 1).map(([id]) => id)
+    await sleep(1_000) // a command published twice would come by now
+    // A car that moved may get a command again from its session: the QoS 1 resend, under the same
+    // packet id on its new connection, of a delivery whose PUBACK its old pod had not read when the
+    // session was read on the new one (seen under load: up to 52 such resends, all on moved cars).
+    // The car tells it by its commandId. What must not happen is a second publication of a command,
+    // which comes under a new packet id (or twice on one connection).
+    const resent = (r: Array<{ conn: number, messageId: number | undefined }>) => r.length === 2 && r[0]!.conn !== r[1]!.conn && r[0]!.messageId === r[1]!.messageId
+    const twice = [...receipts].filter(([, r]) => r.length > 1 && !resent(r)).map(([id]) => id)
+    const resends = [...receipts].filter(([, r]) => r.length > 1 && resent(r)).length
     const notSentAgain = await reRead([A, B, D!]) - reReadBefore
-    console.log(`# ${want.size} commands, ${receipts.size} received, ${twice.length} twice; read again after the kill and not published again (routed or answered by then): ${notSentAgain}`)
+    console.log(`# ${want.size} commands, ${receipts.size} received, ${twice.length} published twice, ${resends} QoS 1 resends after a move; read again after the kill and not published again (routed or answered by then): ${notSentAgain}`)
     // How many the kill left uncommitted depends on where in C's linger it landed (seen: 2 to 280);
     // services/broker/src/command-intake.test.ts proves what happens to each of them.
-    assert.deepEqual(twice, [], 'no car got a command twice')
+    assert.deepEqual(twice.map(id => `${id} ${JSON.stringify(receipts.get(id))}`), [], 'no car got a command published twice')
     assert.deepEqual(wrongCar, [])
     assert.equal(receipts.size, want.size)
-    const pipe = redis.pipeline()
-    for (const id of want) pipe.hget(commandKey(id), 'history')
-    const histories = ((await pipe.exec()) ?? []).map(([, h]) => (JSON.parse(h as string) as Array<{ status: string }>).map(s => s.status))
-    assert.deepEqual(histories.filter(h => h.join() !== 'pending,sent,delivered,acknowledged'), [], 'each recorded pending → sent → delivered → acknowledged')
+    // `delivered` (the car's PUBACK, read by its pod) may land after `acknowledged` (the car's
+    // answer, written before its PUBACK): a late step is still recorded in the history.
+    const ordered = [...want]
+    const histories = async () => {
+      const pipe = redis.pipeline()
+      for (const id of ordered) pipe.hget(commandKey(id), 'history')
+      return ((await pipe.exec()) ?? []).map(([, h], k) => `${ordered[k]} ${(JSON.parse(h as string) as Array<{ status: string }>).map(s => s.status).join()}`)
+    }
+    const incomplete = async () => (await histories()).filter(h => !h.endsWith(' pending,sent,delivered,acknowledged'))
+    await until('every command recorded delivered', async () => (await incomplete()).length === 0, 20_000).catch(() => {})
+    assert.deepEqual((await incomplete()).map(h => `${h} ${JSON.stringify(receipts.get(h.split(' ')[0]!))}`), [], 'each recorded pending → sent → delivered → acknowledged')
     await Promise.all(cars.map(c => c.car.endAsync()))
   } finally {
     await tc.stop()
