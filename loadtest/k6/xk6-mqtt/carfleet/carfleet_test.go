@@ -75,3 +75,37 @@ func TestModelMessages(t *testing.T) {
 		}
 	}
 }
+
+// A car seeded past 2^31, as carfleet seeds them, sends what vehicle-model.ts sends:
+// createVehicle({ vehicleId: 'car-03000', seed: 3_000_009_005, failure: null }), message 30 of
+// next(10, ts). test/go-model-parity.test.ts compares many cars against the TypeScript itself.
+func TestModelMatchesVehicleModel(t *testing.T) {
+	const want = `{"schemaVersion":1,"vehicleId":"car-03000","seq":29,"ts":1796544290000,"lat":47.945065,"lon":11.417266,"speedMps":22.03,"rpm":2099,"throttlePos":0.252,"coolantTempC":79.14,"intakeAirTempC":6.9,"intakeAirFlowGs":22.25,"engineVibrationMv":170.66,"batteryPct":93.27,"batteryVoltageMv":14305,"currentDrawA":-7.89,"tirePressureFlPsi":35,"tirePressureFrPsi":35,"tirePressureRlPsi":35,"tirePressureRrPsi":35,"accelFlMs2":-1.712,"accelFrMs2":2.969,"accelRlMs2":-2.984,"accelRrMs2":1.237,"controlUnitFirmware":20240815}`
+	m := NewModel("car-03000", 3_000_009_005, 10*time.Second)
+	var got []byte
+	for k := int64(0); k < 30; k++ {
+		got = m.Append(got[:0], time.UnixMilli(1_796_544_000_000+k*10_000))
+	}
+	if string(got) != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	buf := make([]byte, 0, 1_024)
+	if n := testing.AllocsPerRun(100, func() { buf = m.Append(buf[:0], time.UnixMilli(1_796_544_300_000)) }); n != 0 {
+		t.Fatalf("%v allocations per message", n)
+	}
+}
+
+// The cost of one message: the model's steps at the interval, then its JSON.
+func BenchmarkModel(b *testing.B) {
+	for _, interval := range []time.Duration{10 * time.Second, time.Second} {
+		b.Run(interval.String(), func(b *testing.B) {
+			m := NewModel("car-00001", 1, interval)
+			buf := make([]byte, 0, 1_024)
+			now := time.UnixMilli(1_700_000_000_000)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = m.Append(buf[:0], now)
+			}
+		})
+	}
+}
