@@ -1,6 +1,10 @@
 // Telemetry of one simulated car for the k6 load test: a small seeded driving model (speed,
 // position, engine warm-up, battery) whose messages satisfy services/shared/src/telemetry-schema.ts.
 // No imports, so both k6 and node (test/k6-smoke.test.ts proves it against the schema) can load it.
+// It is not the car the scorer's autoencoder learned (services/shared/src/vehicle-model.ts): the
+// scorer flags most of its healthy messages (npm run bench:load-model-alarms), so a run driven by
+// it loads the scorer's anomaly path. The Go generator (loadtest/k6/cmd/fleet-cars) no longer uses
+// it: carfleet/model.go is a port of vehicle-model.ts.
 
 export interface CarTelemetry {
   schemaVersion: 1
