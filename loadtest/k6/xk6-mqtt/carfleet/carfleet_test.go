@@ -3,6 +3,9 @@ package carfleet
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
@@ -92,6 +95,33 @@ func TestModelMatchesVehicleModel(t *testing.T) {
 	buf := make([]byte, 0, 1_024)
 	if n := testing.AllocsPerRun(100, func() { buf = m.Append(buf[:0], time.UnixMilli(1_796_544_300_000)) }); n != 0 {
 		t.Fatalf("%v allocations per message", n)
+	}
+}
+
+// num prints what strconv's shortest float printing prints for Math.round(x * 10^d) / 10^d.
+func TestNumPrintsLikeJSON(t *testing.T) {
+	ref := func(x float64, d int) string {
+		y := x * pow10[d]
+		r := math.Floor(y)
+		if y-r >= 0.5 {
+			r++
+		}
+		if r /= pow10[d]; r == 0 {
+			r = 0
+		}
+		return strconv.FormatFloat(r, 'f', -1, 64)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	xs := []float64{0, math.Copysign(0, -1), -0.0004, 0.0005, -0.0005, 0.5, -0.5, 1.005, 12_000, 1e6, -200, 99.995, 89.9, -89.9, 180, -180, 0.000001, -0.0000004}
+	for range 200_000 {
+		xs = append(xs, (rng.Float64()-0.5)*math.Pow(10, float64(rng.IntN(9)-3)))
+	}
+	for _, x := range xs {
+		for _, d := range []int{0, 2, 3, 6} {
+			if got, want := string(num(nil, x, d)), ref(x, d); got != want {
+				t.Fatalf("num(%v, %d) = %s, want %s", x, d, got, want)
+			}
+		}
 	}
 }
 

@@ -140,9 +140,13 @@ func (m *Model) intBetween(lo, hi float64) float64 { return math.Floor(lo + (hi-
 
 // normal is seeded-random.ts's Box–Muller: always two draws.
 func (m *Model) normal(mean, sd float64) float64 {
-	u := math.Max(m.next(), 1e-12)
+	u := max(m.next(), 1e-12)
 	return mean + sd*math.Sqrt(-2*math.Log(u))*math.Cos(2*math.Pi*m.next())
 }
+
+// skipNormal takes normal's two draws without its log and cos, for a noise that vehicle-model.ts
+// multiplies by 0 or scales by sd 0: adding that ±0 changes nothing (the noise is finite).
+func (m *Model) skipNormal() { m.rnd += 2 * 0x6d2b79f5 }
 
 func clamp(n, lo, hi float64) float64 {
 	if n < lo {
@@ -206,8 +210,8 @@ func (m *Model) stepPhase(dt float64) {
 		if m.v < 10 {
 			k = 2.4
 		}
-		want := math.Min(m.aggressive*k, 0.8*(m.target-m.v)+0.3)
-		m.a += (want - m.a) * math.Min(1, dt*1.5)
+		want := min(m.aggressive*k, 0.8*(m.target-m.v)+0.3)
+		m.a += (want - m.a) * min(1, dt*1.5)
 		if m.v >= m.target-0.3 {
 			m.phase = phaseCruise
 			m.phaseLeft = m.between(r.cruiseMin, r.cruiseMax)
@@ -232,8 +236,8 @@ func (m *Model) stepPhase(dt float64) {
 			}
 		}
 	case phaseBrake:
-		want := -math.Min(m.aggressive*2.6, 0.6*(m.v-m.target)+0.4)
-		m.a += (want - m.a) * math.Min(1, dt*2)
+		want := -min(m.aggressive*2.6, 0.6*(m.v-m.target)+0.4)
+		m.a += (want - m.a) * min(1, dt*2)
 		if m.v <= m.target+0.2 {
 			if m.target <= 0.5 {
 				m.v = 0
@@ -268,7 +272,7 @@ func (m *Model) stepPhysics(dt float64) {
 	if f.Mode == modeNone || m.elapsed < f.OnsetS {
 		m.sev = 0
 	} else {
-		m.sev = math.Min(1, (m.elapsed-f.OnsetS)/f.DevelopS)
+		m.sev = min(1, (m.elapsed-f.OnsetS)/f.DevelopS)
 	}
 
 	// Drivetrain: the highest gear that keeps the engine above its shift point.
@@ -287,11 +291,11 @@ func (m *Model) stepPhysics(dt float64) {
 		resistN += 0.012 * m.massKg * 9.81
 	}
 	powerW := (m.massKg*m.a + resistN) * v
-	m.loadKw = math.Max(0, powerW/1_000)
+	m.loadKw = max(0, powerW/1_000)
 	if v < 2.5 && m.a > 0 {
 		m.rpm = m.idleRpm + 900 + 500*m.a
 	} else {
-		m.rpm = math.Max(m.idleRpm, wheelRpm)
+		m.rpm = max(m.idleRpm, wheelRpm)
 	}
 	maxKw := 110 * clamp(m.rpm/5_500, 0.18, 1)
 	if powerW <= 0 {
@@ -312,30 +316,39 @@ func (m *Model) stepPhysics(dt float64) {
 	m.coolant = clamp(m.coolant+dt*(heatKw-uaKw*(m.coolant-m.ambientC))/50, -40, 135)
 
 	// Heat soak raises the intake air at low speed once the engine is warm.
-	soak := 18 * math.Exp(-v/6) * clamp((m.coolant-m.ambientC)/70, 0, 1.4)
-	m.iat += (m.ambientC + 3 + soak - m.iat) * math.Min(1, dt/60)
+	ev := 1.0 // Math.exp(-0)
+	if v != 0 {
+		ev = math.Exp(-v / 6)
+	}
+	soak := 18 * ev * clamp((m.coolant-m.ambientC)/70, 0, 1.4)
+	m.iat += (m.ambientC + 3 + soak - m.iat) * min(1, dt/60)
 
 	// Alternator (capacity grows with rpm) carries the loads and charges the battery.
 	loads := m.electricalLoadA + b2f(m.coolant > 97, 20) + b2f(m.throttle > 0.5, 5)
 	altMax := 130 * clamp((m.rpm-450)/1_600, 0.28, 1)
 	wantCharge := 1.2 + 0.9*(100-m.soc)
 	degraded := b2f(f.Mode == modeBatt, m.sev)
-	charge := math.Min(wantCharge+32*degraded, altMax-loads)
+	charge := min(wantCharge+32*degraded, altMax-loads)
 	m.battI = -charge
 	if charge > 0 {
-		m.battV = 14_250 - 8*(m.iat-20) - 1_400*degraded - math.Max(0, 40-charge)*2
+		m.battV = 14_250 - 8*(m.iat-20) - 1_400*degraded - max(0, 40-charge)*2
 	} else {
 		m.battV = 12_000 + 7*m.soc + charge*12 - 1_400*degraded
 	}
 	// A failing cell takes charge and gives nothing back: state of charge falls while charging.
 	m.soc = clamp(m.soc+dt*(-m.battI/(60*3_600)*100*(1-degraded)-0.012*degraded), 5, 100)
 
-	m.tyreWarm += (clamp(v/25, 0, 1) - m.tyreWarm) * math.Min(1, dt/600)
+	m.tyreWarm += (clamp(v/25, 0, 1) - m.tyreWarm) * min(1, dt/600)
 	m.rough = clamp(m.rough+m.normal(0, 0.03)*math.Sqrt(dt), 0.3, 2)
-	m.heading += m.normal(0, 0.04) * math.Sqrt(dt) * b2f(v > 1, 1)
-	metres := v * dt
-	m.lat = clamp(m.lat+metres*math.Cos(m.heading)/mPerDeg, -89.9, 89.9)
-	m.lon += metres * math.Sin(m.heading) / (mPerDeg * math.Cos(m.lat*math.Pi/180))
+	if v > 1 {
+		m.heading += m.normal(0, 0.04) * math.Sqrt(dt)
+	} else {
+		m.skipNormal() // × 0
+	}
+	if metres := v * dt; metres != 0 { // a car standing still stays where it is
+		m.lat = clamp(m.lat+metres*math.Cos(m.heading)/mPerDeg, -89.9, 89.9)
+		m.lon += metres * math.Sin(m.heading) / (mPerDeg * math.Cos(m.lat*math.Pi/180))
+	}
 	if m.lon > 180 {
 		m.lon -= 360
 	}
@@ -359,12 +372,19 @@ func (m *Model) emit(b []byte, tsMs int64) []byte {
 	leak := b2f(mode == modeLeak, m.sev)
 	v, rpm, throttle := m.v, m.rpm, m.throttle
 	maf := rpm / 120 * 2.0 * 1.2 * 0.85 * (0.3 + 0.7*math.Pow(throttle, 0.6)) * 293 / (273 + m.iat)
-	vib1 := m.normal(0, 0.05)
-	vib2 := m.normal(0, 0.15)
-	vib := m.vibGain*(60+0.035*rpm+60*throttle+8*m.rough)*(1+vib1) +
-		bearing*(0.5+rpm/3_000)*160*(1+vib2)
+	vib := m.vibGain * (60 + 0.035*rpm + 60*throttle + 8*m.rough) * (1 + m.normal(0, 0.05))
+	if bearing != 0 {
+		vib += bearing * (0.5 + rpm/3_000) * 160 * (1 + m.normal(0, 0.15))
+	} else {
+		m.skipNormal() // × 0
+	}
 	warmPsi := 2.5*m.tyreWarm + (m.ambientC-20)*0.06
-	body := m.normal(0, m.rough*v/40)
+	body := 0.0
+	if sd := m.rough * v / 40; sd != 0 {
+		body = m.normal(0, sd)
+	} else {
+		m.skipNormal() // sd 0
+	}
 
 	b = append(b, jsonStart...)
 	b = append(b, m.vehicleID...) // ids are [A-Za-z0-9._-]: nothing to escape
@@ -372,45 +392,71 @@ func (m *Model) emit(b []byte, tsMs int64) []byte {
 	b = strconv.AppendInt(b, m.seq, 10)
 	m.seq++
 	b = strconv.AppendInt(append(b, `,"ts":`...), tsMs, 10)
-	b = num(append(b, `,"lat":`...), m.lat, 1e6)
-	b = num(append(b, `,"lon":`...), m.lon, 1e6)
-	b = num(append(b, `,"speedMps":`...), v, 100)
-	b = num(append(b, `,"rpm":`...), clamp(rpm+m.normal(0, 15), 0, 12_000), 1)
+	b = num(append(b, `,"lat":`...), m.lat, 6)
+	b = num(append(b, `,"lon":`...), m.lon, 6)
+	b = num(append(b, `,"speedMps":`...), v, 2)
+	b = num(append(b, `,"rpm":`...), clamp(rpm+m.normal(0, 15), 0, 12_000), 0)
 	tp := throttle
 	if throttle > 0 {
 		tp += m.normal(0, 0.01)
 	}
-	b = num(append(b, `,"throttlePos":`...), clamp(tp, 0, 1), 1e3)
-	b = num(append(b, `,"coolantTempC":`...), clamp(m.coolant+leak*(6+0.15*m.loadKw)+m.normal(0, 0.3+1.5*leak), -50, 200), 100)
-	b = num(append(b, `,"intakeAirTempC":`...), clamp(m.iat+m.normal(0, 0.4), -50, 150), 100)
-	b = num(append(b, `,"intakeAirFlowGs":`...), clamp(maf*(1-0.45*drift)-0.8*drift+m.normal(0, 0.15+0.02*maf), 0, 1_000), 100)
-	b = num(append(b, `,"engineVibrationMv":`...), clamp(vib, 0, 10_000), 100)
-	b = num(append(b, `,"batteryPct":`...), clamp(m.soc+m.normal(0, 0.2), 0, 100), 100)
-	b = num(append(b, `,"batteryVoltageMv":`...), clamp(m.battV+m.normal(0, 25), 0, 1_000_000), 1)
-	b = num(append(b, `,"currentDrawA":`...), clamp(m.battI+m.normal(0, 0.6), -2_000, 2_000), 100)
+	b = num(append(b, `,"throttlePos":`...), clamp(tp, 0, 1), 3)
+	b = num(append(b, `,"coolantTempC":`...), clamp(m.coolant+leak*(6+0.15*m.loadKw)+m.normal(0, 0.3+1.5*leak), -50, 200), 2)
+	b = num(append(b, `,"intakeAirTempC":`...), clamp(m.iat+m.normal(0, 0.4), -50, 150), 2)
+	b = num(append(b, `,"intakeAirFlowGs":`...), clamp(maf*(1-0.45*drift)-0.8*drift+m.normal(0, 0.15+0.02*maf), 0, 1_000), 2)
+	b = num(append(b, `,"engineVibrationMv":`...), clamp(vib, 0, 10_000), 2)
+	b = num(append(b, `,"batteryPct":`...), clamp(m.soc+m.normal(0, 0.2), 0, 100), 2)
+	b = num(append(b, `,"batteryVoltageMv":`...), clamp(m.battV+m.normal(0, 25), 0, 1_000_000), 0)
+	b = num(append(b, `,"currentDrawA":`...), clamp(m.battI+m.normal(0, 0.6), -2_000, 2_000), 2)
 	for i := range psiNames {
 		flat := b2f(i == m.punctured, 17*puncture)
-		b = num(append(b, psiNames[i]...), clamp(m.tyreCold[i]+warmPsi-flat+m.normal(0, 0.25), 0, 100), 1)
+		b = num(append(b, psiNames[i]...), clamp(m.tyreCold[i]+warmPsi-flat+m.normal(0, 0.25), 0, 100), 0)
 	}
 	for i := range cornerNames {
 		flat := b2f(i == m.punctured, puncture)
-		b = num(append(b, cornerNames[i]...), clamp(body+m.normal(0, m.rough*(0.15+v/25)*(1+1.5*flat)), -200, 200), 1e3)
+		b = num(append(b, cornerNames[i]...), clamp(body+m.normal(0, m.rough*(0.15+v/25)*(1+1.5*flat)), -200, 200), 3)
 	}
 	b = strconv.AppendInt(append(b, `,"controlUnitFirmware":`...), m.firmware, 10)
 	return append(b, '}')
 }
 
-// num appends Math.round(x * scale) / scale as JSON.stringify prints it: Math.round rounds half
-// up (exactly: x - floor(x) is exact), and -0 prints as 0.
-func num(b []byte, x, scale float64) []byte {
-	y := x * scale
+var pow10 = [...]float64{1, 10, 100, 1e3, 1e4, 1e5, 1e6}
+
+// num appends Math.round(x * 10^decimals) / 10^decimals as JSON.stringify prints it. Math.round
+// rounds half up (exactly: y - floor(y) is exact), -0 prints as 0, and the shortest decimal that
+// reads back as k / 10^d is k / 10^d itself when it has at most 15 digits: so k's digits with the
+// point put in and trailing zeros dropped, without strconv's shortest-float search.
+func num(b []byte, x float64, decimals int) []byte {
+	y := x * pow10[decimals]
 	r := math.Floor(y)
 	if y-r >= 0.5 {
 		r++
 	}
-	r /= scale
-	if r == 0 {
-		r = 0 // no "-0"
+	if !(math.Abs(r) < 1e15) { // not reached with the model's ranges
+		if r /= pow10[decimals]; r == 0 {
+			r = 0
+		}
+		return strconv.AppendFloat(b, r, 'f', -1, 64)
 	}
-	return strconv.AppendFloat(b, r, 'f', -1, 64)
+	k := int64(r)
+	if k < 0 {
+		b = append(b, '-')
+		k = -k
+	}
+	var d [16]byte // k's digits, right-aligned
+	i := len(d)
+	for ; k > 0 || i > len(d)-decimals-1; k /= 10 {
+		i--
+		d[i] = byte('0' + k%10)
+	}
+	point := len(d) - decimals
+	end := len(d)
+	for end > point && d[end-1] == '0' {
+		end--
+	}
+	b = append(b, d[i:point]...)
+	if end > point {
+		b = append(append(b, '.'), d[point:end]...)
+	}
+	return b
 }
