@@ -2,13 +2,15 @@
 // messages of CARS cars over MINUTES at INTERVAL_MS, from each car model the load tools use, scored
 // offline exactly as the scorer does (features, model, threshold; no Kafka or Redis). A load model
 // the autoencoder reads as failing makes the scorer do anomaly work for those rows (records to
-// vehicle.anomalies, Redis writes), so a soak driven by it measures the wrong scorer.
+// vehicle.anomalies, Redis writes), so a soak driven by it measures the wrong scorer. The Go
+// generator's messages are its own (carfleet/model.go through cmd/model-dump: needs Go).
 //   CARS=200 MINUTES=20 INTERVAL_MS=10000 npm run bench:load-model-alarms
 import { createCar } from '../loadtest/k6/car-telemetry.js'
 import { createVehicle } from '../services/shared/src/vehicle-model.js'
 import { createRuntime, parseRecords, scoreRows, type TelemetryRecord } from '../services/scorer/src/batch-scoring.js'
 import { loadModel } from '../services/scorer/src/model-files.js'
 import { loadTf } from '../services/scorer/src/tf-backend.js'
+import { buildModelDump, goModelLines } from '../test/helpers/go-model.js'
 import { envNumber } from './load-shape.js'
 
 const cars = envNumber('CARS', 200)
@@ -18,26 +20,48 @@ const steps = Math.floor(minutes * 60_000 / intervalMs)
 const { tf } = await loadTf('wasm', '')
 const { model, metadata } = await loadModel(tf, 'model')
 
-type Source = (i: number) => { next: (ts: number) => object }
+const t0 = Date.UTC(2026, 11, 6, 8)
+
+/** A fleet's messages, step by step: step s is every car's message (JSON text) at t0 + s × interval. */
+type Source = () => (ts: number) => string[] | Promise<string[]>
 const sources: Record<string, Source> = {
   // the Node simulator's cars (services/shared/src/vehicle-model.ts), healthy
-  'vehicle-model (Node simulator)': i => { const v = createVehicle({ vehicleId: `alarm-v-${i}`, seed: 1_000 + i, failure: null }); return { next: ts => v.next(intervalMs / 1_000, ts) } },
-  // k6's cars and the Go generator's (loadtest/k6/car-telemetry.ts = xk6-mqtt/carfleet/model.go)
-  'car-telemetry (k6, Go fleet-cars)': i => { const c = createCar(`alarm-k-${i}`, i + 1, intervalMs); return { next: ts => c.next(ts) } }
+  'vehicle-model (Node simulator)': () => {
+    const fleet = Array.from({ length: cars }, (_, i) => createVehicle({ vehicleId: `alarm-v-${i}`, seed: 1_000 + i, failure: null }))
+    return ts => fleet.map(v => JSON.stringify(v.next(intervalMs / 1_000, ts)))
+  },
+  // the Go generator's cars (loadtest/k6/cmd/fleet-cars: xk6-mqtt/carfleet/model.go, a port of
+  // vehicle-model.ts), seeded as fleet-cars seeds them (index + FLEET_SIM_SEED × 1,000,003)
+  'Go fleet-cars (carfleet/model.go)': () => {
+    const lines = goModelLines(buildModelDump(), Array.from({ length: cars }, (_, i) => ({ vehicleId: `alarm-g-${i}`, seed: i + 1_000_003, intervalMs, ts0: t0, n: steps })))
+    return async () => {
+      const step: string[] = []
+      for (let i = 0; i < cars; i++) {
+        const r = await lines.next()
+        if (r.done === true) throw new Error('model-dump ended early')
+        step.push(r.value)
+      }
+      return step
+    }
+  },
+  // k6's cars (loadtest/k6/car-telemetry.ts, one per VU): a simpler model of its own
+  'car-telemetry (k6)': () => {
+    const fleet = Array.from({ length: cars }, (_, i) => createCar(`alarm-k-${i}`, i + 1, intervalMs))
+    return ts => fleet.map(c => JSON.stringify(c.next(ts)))
+  }
 }
 for (const [name, make] of Object.entries(sources)) {
   const rt = createRuntime(tf, model, metadata)
-  const fleet = Array.from({ length: cars }, (_, i) => make(i))
+  const next = make()
   let rows = 0
   let alarms = 0
   const carsAlarmed = new Set<number>()
   const modes = new Map<string, number>()
-  const t0 = Date.UTC(2026, 11, 6, 8)
   for (let s = 0; s < steps; s++) {
     const ts = t0 + s * intervalMs
-    const records: TelemetryRecord[] = fleet.map((c, i) => {
-      const m = c.next(ts) as { vehicleId: string }
-      return { partition: 0, offset: String(s * cars + i), key: Buffer.from(m.vehicleId), value: Buffer.from(JSON.stringify(m)), timestamp: String(ts) }
+    const records: TelemetryRecord[] = (await next(ts)).map((text, i) => {
+      const m = JSON.parse(text) as { vehicleId: string }
+      return { partition: 0, offset: String(s * cars + i), key: Buffer.from(m.vehicleId), value: Buffer.from(text), timestamp: String(ts) }
     })
     const parsed = parseRecords(records, 65_536, 'alarms', ts)
     if (parsed.dlq.length > 0) throw new Error(`${name}: ${parsed.dlq.length} messages refused by the schema: ${JSON.stringify(parsed.dlq[0]!.record).slice(0, 300)}`)
