@@ -3,7 +3,9 @@
 // follow speed, throttle follows the power the car needs, air flow follows rpm and throttle, the
 // thermostat holds the coolant, the alternator charges the battery), plus named failures that
 // develop over minutes from an onset time. Used by training, evaluation, tests and the load tools,
-// so it is plain arithmetic on numbers: one object allocated per message.
+// so it is plain arithmetic on numbers: one object allocated per message. The Go load generator's
+// cars are a port of this file (loadtest/k6/xk6-mqtt/carfleet/model.go): change both, in the same
+// order of random draws (test/go-model-parity.test.ts compares them).
 import { seededRandom } from './seeded-random.js'
 import { TELEMETRY_SCHEMA_VERSION, type SENSOR_FIELDS, type Telemetry } from './telemetry-schema.js'
 

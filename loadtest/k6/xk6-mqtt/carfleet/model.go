@@ -9,8 +9,9 @@ import (
 // Model is one car's telemetry: a port of services/shared/src/vehicle-model.ts (the car the
 // scorer's autoencoder learned), drawing from the same mulberry32 generator in the same order with
 // the same arithmetic, so a Go car with seed S sends what createVehicle({ seed: S }) sends
-// (test/go-model-parity.test.ts compares them; math.Log/Cos/Exp/Pow/Sin may differ from V8's by
-// an ulp, nothing else does). Its messages satisfy services/shared/src/telemetry-schema.ts.
+// (test/go-model-parity.test.ts compares them: byte-identical on amd64; math.Log/Cos/Exp/Pow/Sin
+// may differ from V8's by an ulp, and on arm64 Go may fuse a multiply-add, which is as small).
+// Its messages satisfy services/shared/src/telemetry-schema.ts.
 // Keep the two in step: a change to vehicle-model.ts needs the same change here.
 type Model struct {
 	vehicleID string
