@@ -34,15 +34,23 @@ async function until (what: string, ok: () => boolean | Promise<boolean>, ms = 5
 }
 
 type Stream = (client: { id: string }) => AsyncIterable<unknown>
+type Update = (client: unknown, packet: unknown) => Promise<unknown>
 const conns: Redis[] = []
 const conn = () => { const r = new Redis(url); conns.push(r); return r }
 let engine: MqttEngine
 let server: net.Server
 let port: number
 const written: IngestRecord[] = []
-// Held while set: aedes' read of a session's queue waits for it (after the CONNACK, as always).
+// Held while set: aedes' read of a session's queue waits for it (after the CONNACK, as always),
+// before reading Redis or, with `readFirst`, after reading and before handing aedes the packets.
 let queueGate: Promise<void> | null = null
+let readFirst = false
 let queueRead: () => void = () => {}
+// With `readFirst`: called once the queue was read from Redis; the packets wait for `queueHanded`.
+let queueReadFromRedis: () => void = () => {}
+let queueHanded: Promise<void> = Promise.resolve()
+// Held while set: the first delivery (outgoingUpdate) of a packet to a car waits for it.
+let liveUpdateGate: Promise<void> | null = null
 
 before(async () => {
   const log = createLogger('test', 'silent')
@@ -65,9 +73,24 @@ before(async () => {
   const read = store.outgoingStream.bind(store)
   store.outgoingStream = client => (async function * () {
     if (queueGate !== null) await queueGate
-    yield * read(client)
+    const packets: unknown[] = []
+    for await (const p of read(client)) packets.push(p)
+    if (readFirst) {
+      queueReadFromRedis()
+      await queueHanded
+    }
+    yield * packets
     queueRead()
   })()
+  const update = (store as unknown as { outgoingUpdate: Update }).outgoingUpdate
+  ;(store as unknown as { outgoingUpdate: Update }).outgoingUpdate = async (client, packet) => {
+    const gate = liveUpdateGate
+    if (gate !== null) {
+      liveUpdateGate = null
+      await gate
+    }
+    return await update(client, packet)
+  }
   engine = createMqttEngine({
     id: `${prefix}-engine`,
     heartbeatMs: 60_000,
@@ -139,17 +162,38 @@ const queued = async (id: string) => { const q: unknown[] = []; for await (const
 const deliveredEvents = (commandId: string) => written.filter(r => r.value.toString().includes(`"commandId":"${commandId}"`) && r.value.toString().includes('"delivered"'))
 
 /** Connects the car again with its queue's read held, routes a command to it, then lets aedes
- *  read the queue (which holds the same command by then). */
-async function reconnectWhileRouted (id: string, commandId: string) {
+ *  read the queue (which holds the same command by then). With `readBefore`, the queue is read
+ *  from Redis after the command was queued but before its live copy went out, and handed to
+ *  aedes after it: the queued copy then gets a packet id of its own. */
+async function reconnectWhileRouted (id: string, commandId: string, readBefore = false) {
   let open!: () => void
   queueGate = new Promise<void>(resolve => { open = resolve })
   const read = new Promise<void>(resolve => { queueRead = resolve })
+  readFirst = readBefore
+  let readFromRedis = Promise.resolve()
+  let hand!: () => void
+  if (readBefore) {
+    readFromRedis = new Promise<void>(resolve => { queueReadFromRedis = resolve })
+    queueHanded = new Promise<void>(resolve => { hand = resolve })
+    let releaseLive!: () => void
+    liveUpdateGate = new Promise<void>(resolve => { releaseLive = resolve })
+    void readFromRedis.then(() => releaseLive())
+  }
   const again = await car(id)
-  await publish(command(id, commandId))
+  const routed = publish(command(id, commandId))
+  if (readBefore) {
+    await sleep(200) // queued in Redis; the live copy waits for the read
+    queueGate = null
+    open()
+    await readFromRedis
+  }
+  await routed
   await until('the live copy', () => again.held.length === 1)
   queueGate = null
   open()
+  if (readBefore) hand()
   await read
+  readFirst = false
   await sleep(100) // aedes clears a refused packet after the read's last item
   return again
 }
@@ -164,6 +208,21 @@ test('a command routed while its car reconnects: one delivery, and the PUBACK of
   assert.equal(await queued(id), 1, 'unacknowledged, the command stays in the session\'s queue')
   again.held[0]!.ack()
   await until('the delivered event', () => deliveredEvents('cmd-acked').length === 1, 3_000)
+    .catch(() => assert.fail('the car\'s PUBACK of the command wrote no delivered event'))
+  assert.equal(await queued(id), 0, 'acknowledged, it leaves the queue')
+  await again.client.endAsync()
+})
+
+test('the same when the queue was read before the live copy went out (the queued copy gets an id of its own)', async () => {
+  const id = `${prefix}-before`
+  const first = await car(id)
+  await first.client.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
+  await first.client.endAsync()
+  const again = await reconnectWhileRouted(id, 'cmd-before', true)
+  assert.equal(again.held.length, 1, 'the queued copy of the command is not written again')
+  assert.equal(await queued(id), 1, 'unacknowledged, the command stays in the session\'s queue')
+  again.held[0]!.ack()
+  await until('the delivered event', () => deliveredEvents('cmd-before').length === 1, 3_000)
     .catch(() => assert.fail('the car\'s PUBACK of the command wrote no delivered event'))
   assert.equal(await queued(id), 0, 'acknowledged, it leaves the queue')
   await again.client.endAsync()

@@ -2,20 +2,20 @@ import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
 import { test } from 'node:test'
 import type { Client } from 'aedes'
-import { applySessionRules, type StoredSubscription } from './session-store.js'
+import { applySessionRules, type OutgoingPacket, type StoredSubscription } from './session-store.js'
 
 function fakeStore (clearFails = false) {
   const calls: string[] = []
   const stored: StoredSubscription[][] = []
   const storeErrors: string[] = []
   const store = {
-    outgoingClearMessageId: (_client: Client, packet: { cmd?: string, messageId?: number }) => {
+    outgoingClearMessageId: (_client: Client, packet: OutgoingPacket) => {
       calls.push(`clear:${packet.messageId}`)
       return clearFails
         ? Promise.reject(new Error('Connection is closed.'))
         : Promise.resolve({ topic: 'vehicles/a/commands', messageId: packet.messageId })
     },
-    outgoingUpdate: (_client: Client, packet: { cmd?: string, messageId?: number }) => { calls.push(`update:${packet.messageId}`); return Promise.resolve() },
+    outgoingUpdate: (_client: Client, packet: OutgoingPacket) => { calls.push(`update:${packet.messageId}`); return Promise.resolve() },
     delWill: (client: { id: string, brokerId?: string }) => { calls.push(`delWill:${client.id}`); return Promise.resolve(null) },
     addSubscriptions: (_client: Client, subs: StoredSubscription[]) => { stored.push(subs); return Promise.resolve(_client) },
     createRetainedStreamCombi: (patterns: string[]) => { calls.push(`retained:${patterns.join(',')}`); return Readable.from([]) }
@@ -84,18 +84,24 @@ test('a PUBACK cleared as usual hands aedes the original packet', async () => {
   assert.deepEqual(storeErrors, [])
 })
 
-test('a queued copy refused while a copy under the same packet id is in flight clears nothing; the PUBACK clears', async () => {
+test('a refused copy of a stored packet that is in flight on the connection clears nothing; the PUBACK clears', async () => {
   const { rules, calls } = fakeStore()
   const c = car('a', false)
-  const publish = { cmd: 'publish', messageId: 7 }
-  await rules.outgoingUpdate(c, publish) // the live copy, written
-  await rules.outgoingUpdate(c, publish) // the queued copy, same id
-  assert.equal(await rules.outgoingClearMessageId(c, publish), undefined) // refused
-  assert.deepEqual(calls, ['update:7', 'update:7'])
-  assert.deepEqual(await rules.outgoingClearMessageId(c, { cmd: 'puback', messageId: 7 } as never), { topic: 'vehicles/a/commands', messageId: 7 })
-  // a lone refused delivery clears its entry as before, and another connection's ids are its own
-  await rules.outgoingUpdate(c, { cmd: 'publish', messageId: 8 })
-  await rules.outgoingUpdate(car('a', false), { cmd: 'publish', messageId: 8 })
-  await rules.outgoingClearMessageId(c, { cmd: 'publish', messageId: 8 })
-  assert.deepEqual(calls.slice(2), ['clear:7', 'update:8', 'update:8', 'clear:8'])
+  const k = { cmd: 'publish', brokerId: 'b1', brokerCounter: 5 }
+  // the live copy and the queued copy under the same id (written into the stored packet) ...
+  await rules.outgoingUpdate(c, { ...k, messageId: 7 })
+  await rules.outgoingUpdate(c, { ...k, messageId: 7 })
+  assert.equal(await rules.outgoingClearMessageId(c, { ...k, messageId: 7 }), undefined) // refused
+  assert.deepEqual(await rules.outgoingClearMessageId(c, { cmd: 'puback', messageId: 7 }), { topic: 'vehicles/a/commands', messageId: 7 })
+  // ... or under an id of its own (read before the live copy's)
+  const j = { cmd: 'publish', brokerId: 'b1', brokerCounter: 6 }
+  await rules.outgoingUpdate(c, { ...j, messageId: 8 })
+  await rules.outgoingUpdate(c, { ...j, messageId: 30 })
+  await rules.outgoingClearMessageId(c, { ...j, messageId: 30 }) // refused
+  await rules.outgoingClearMessageId(c, { cmd: 'puback', messageId: 8 })
+  // a lone refused delivery clears its entry as before; another connection's deliveries are its own
+  await rules.outgoingUpdate(c, { ...k, brokerCounter: 9, messageId: 9 })
+  await rules.outgoingUpdate(car('a', false), { ...k, brokerCounter: 9, messageId: 9 })
+  await rules.outgoingClearMessageId(c, { ...k, brokerCounter: 9, messageId: 9 })
+  assert.deepEqual(calls.filter(x => x.startsWith('clear')), ['clear:7', 'clear:8', 'clear:9'])
 })

@@ -16,14 +16,20 @@
 //   the command stays queued either way and comes again at the car's next session. The failure is
 //   counted and the connection stays.
 // - A message routed while its car reconnects reaches the connection twice: live, through the
-//   subscription restored before the CONNACK, and from the session's queue, read after it. The live
-//   delivery writes its packet id into the queued packet, so the queued copy comes with the same id;
-//   when it is refused (the command relay gives a connection a command once), aedes clears the
-//   queue entry by that id, which was the live copy's: it left the queue unacknowledged (a car that
-//   dropped then never got it again) and the car's PUBACK found nothing (no `delivered` event).
-//   Deliveries are counted per connection and packet id; refusing one of two leaves both alone.
+//   subscription restored before the CONNACK, and from the session's queue, read after it. Both
+//   copies are the same stored packet. When the queued copy is refused (the command relay gives a
+//   connection a command once), aedes clears the queue entry by the refused copy's packet id, and
+//   the stored packet with it once no session holds it: the live copy, still unacknowledged, left
+//   the queue (a car that dropped then never got it again) and its PUBACK found no packet (no
+//   `delivered` event). The refused copy carries the live copy's id (written into the stored
+//   packet) or one of its own (read before). Deliveries in flight are tracked per connection and
+//   stored packet; refusing one of two leaves the queue alone, the PUBACK clears.
 import { Readable } from 'node:stream'
 import type { Client } from 'aedes'
+
+/** What fleet reads of a packet aedes hands the store: a PUBLISH being delivered or refused
+ *  (`brokerId`, `brokerCounter`: the stored packet), or a PUBACK / PUBCOMP. */
+export interface OutgoingPacket { cmd?: string, messageId?: number, brokerId?: string, brokerCounter?: number }
 
 export interface StoredSubscription { topic: string, qos: number, rh?: number, rap?: boolean, nl?: boolean }
 
@@ -32,8 +38,8 @@ export interface SessionStore {
   delWill: (client: { id: string, brokerId?: string }, cb?: unknown) => unknown
   addSubscriptions: (client: Client, subs: StoredSubscription[], cb?: unknown) => unknown
   createRetainedStreamCombi: (patterns: string[]) => Readable
-  outgoingClearMessageId: (client: Client, packet: { cmd?: string, messageId?: number }, cb?: unknown) => unknown
-  outgoingUpdate: (client: Client, packet: { cmd?: string, messageId?: number }, cb?: unknown) => unknown
+  outgoingClearMessageId: (client: Client, packet: OutgoingPacket, cb?: unknown) => unknown
+  outgoingUpdate: (client: Client, packet: OutgoingPacket, cb?: unknown) => unknown
 }
 
 export interface SessionRules {
@@ -67,8 +73,17 @@ export function applySessionRules<P extends SessionStore> (store: P, rules: Sess
   const retained = store.createRetainedStreamCombi.bind(store)
   const clearDelivered = store.outgoingClearMessageId.bind(store) as (client: Client, packet: { messageId?: number }) => Promise<unknown>
   const update = store.outgoingUpdate.bind(store)
-  // per connection: packet id -> deliveries of a queued message under it not yet PUBACKed or refused
-  const offered = new WeakMap<Client, Map<number, number>>()
+  // Per connection, the deliveries of stored packets not yet PUBACKed or refused: the packet ids
+  // under which each stored packet is out, and which stored packet each id names.
+  const inFlight = new WeakMap<Client, { ids: Map<string, number[]>, packets: Map<number, string> }>()
+  const stored = (p: OutgoingPacket) => p.brokerId === undefined || p.brokerCounter === undefined ? undefined : `${p.brokerId}:${p.brokerCounter}`
+  const forget = (f: { ids: Map<string, number[]>, packets: Map<number, string> }, key: string, id: number) => {
+    const ids = f.ids.get(key) ?? []
+    const i = ids.indexOf(id)
+    if (i >= 0) ids.splice(i, 1)
+    if (ids.length === 0) f.ids.delete(key)
+    if (!ids.includes(id) && f.packets.get(id) === key) f.packets.delete(id)
+  }
   store.delWill = (client, cb) => {
     if (client.brokerId === undefined && cb === undefined) return Promise.resolve(null)
     return delWill(client, cb)
@@ -90,25 +105,28 @@ export function applySessionRules<P extends SessionStore> (store: P, rules: Sess
     return wanted.length === 0 ? Readable.from([]) : retained(wanted)
   }
   store.outgoingUpdate = (client, packet, cb) => {
+    const key = stored(packet)
     const id = packet.messageId
-    if (packet.cmd === 'publish' && id !== undefined) {
-      const ids = offered.get(client) ?? new Map<number, number>()
-      ids.set(id, (ids.get(id) ?? 0) + 1)
-      offered.set(client, ids)
+    if (packet.cmd === 'publish' && key !== undefined && id !== undefined) {
+      const f = inFlight.get(client) ?? { ids: new Map<string, number[]>(), packets: new Map<number, string>() }
+      f.ids.set(key, [...f.ids.get(key) ?? [], id])
+      f.packets.set(id, key)
+      inFlight.set(client, f)
     }
     return update(client, packet, cb)
   }
   store.outgoingClearMessageId = (client, packet, cb) => {
+    const f = inFlight.get(client)
     const id = packet.messageId
-    const ids = id === undefined ? undefined : offered.get(client)
-    if (ids !== undefined && id !== undefined) {
-      const n = ids.get(id) ?? 0
-      // a delivery refused (not a PUBACK) while another one under its id is in flight
-      if (packet.cmd === 'publish' && n > 1) {
-        ids.set(id, n - 1)
-        return settle(Promise.resolve(undefined), cb)
+    if (f !== undefined && id !== undefined) {
+      // a refused delivery (a PUBLISH), or the client's PUBACK / PUBCOMP (by its id alone)
+      const key = packet.cmd === 'publish' ? stored(packet) : f.packets.get(id)
+      if (key !== undefined) {
+        const others = (f.ids.get(key)?.length ?? 0) > 1
+        forget(f, key, id)
+        // another delivery of the same stored packet is in flight: its PUBACK clears it
+        if (packet.cmd === 'publish' && others) return settle(Promise.resolve(undefined), cb)
       }
-      ids.delete(id)
     }
     return settle(clearDelivered(client, packet).catch((err: Error) => {
       rules.onStoreError?.('clear_delivered', err)
