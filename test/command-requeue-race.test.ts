@@ -1,12 +1,13 @@
 // A command routed while its car reconnects reaches the car twice over: live, through the car's
-// restored subscription, and from the session's queue, which aedes reads after the CONNACK. The
-// live copy's delivery writes its packet id into the queued packet, so the queued copy comes with
-// the same id; the command relay refuses it (a connection gets a command once), and aedes then
-// cleared the queue entry BY THAT ID: the live copy, still unacknowledged, left the queue, and the
-// car's PUBACK found nothing, so no `delivered` event was written (seen in CI: cluster.test's
+// restored subscription, and from the session's queue, which aedes reads after the CONNACK. Both
+// are the same stored packet; the command relay refuses the queued copy (a connection gets a
+// command once), and aedes then cleared the queue entry by the refused copy's packet id — the live
+// copy's (written into the stored packet), or one of its own when the queue was read first — and
+// the stored packet with it: the live copy, still unacknowledged, left the queue, and the car's
+// PUBACK found nothing, so no `delivered` event was written (seen in CI: cluster.test's
 // "pending, sent, acknowledged" histories) and a car that dropped before its PUBACK never got the
-// command again. Here on the real engine and session store (real Redis); the only thing the test
-// steers is when aedes reads the queue (after the live copy), which in production is a race.
+// command again. Here on the real engine and session store (real Redis); the test only steers when
+// aedes reads the queue and when the live copy's delivery is stored, which in production is a race.
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { after, before, test } from 'node:test'
@@ -126,7 +127,7 @@ after(async () => {
 })
 
 const clients: mqtt.MqttClient[] = []
-interface Held { commandId: string, messageId: number, ack: () => void }
+interface Held { commandId: string, ack: () => void }
 /** A persistent car that holds its PUBACKs until told to send them. */
 async function car (id: string) {
   const held: Held[] = []
@@ -141,8 +142,8 @@ async function car (id: string) {
   clients.push(client)
   // mqtt.js sends a QoS 1 PUBACK once handleMessage calls back
   client.handleMessage = (packet, callback) => {
-    const p = packet as { payload: Buffer, messageId?: number }
-    held.push({ commandId: (JSON.parse(p.payload.toString()) as { commandId: string }).commandId, messageId: p.messageId!, ack: () => callback() })
+    const p = packet as { payload: Buffer }
+    held.push({ commandId: (JSON.parse(p.payload.toString()) as { commandId: string }).commandId, ack: () => callback() })
   }
   await new Promise((resolve, reject) => { client.once('connect', resolve); client.once('error', reject) })
   return { client, held }
@@ -198,41 +199,35 @@ async function reconnectWhileRouted (id: string, commandId: string, readBefore =
   return again
 }
 
-test('a command routed while its car reconnects: one delivery, and the PUBACK of it is a delivered event', async () => {
-  const id = `${prefix}-acked`
+/** A car whose persistent session holds its commands subscription, and no connection. */
+async function leftSession (id: string) {
   const first = await car(id)
   await first.client.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
   await first.client.endAsync()
-  const again = await reconnectWhileRouted(id, 'cmd-acked')
-  assert.equal(again.held.length, 1, 'the queued copy of the command is not written again')
-  assert.equal(await queued(id), 1, 'unacknowledged, the command stays in the session\'s queue')
-  again.held[0]!.ack()
-  await until('the delivered event', () => deliveredEvents('cmd-acked').length === 1, 3_000)
-    .catch(() => assert.fail('the car\'s PUBACK of the command wrote no delivered event'))
-  assert.equal(await queued(id), 0, 'acknowledged, it leaves the queue')
-  await again.client.endAsync()
-})
+}
 
-test('the same when the queue was read before the live copy went out (the queued copy gets an id of its own)', async () => {
-  const id = `${prefix}-before`
-  const first = await car(id)
-  await first.client.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
-  await first.client.endAsync()
-  const again = await reconnectWhileRouted(id, 'cmd-before', true)
-  assert.equal(again.held.length, 1, 'the queued copy of the command is not written again')
-  assert.equal(await queued(id), 1, 'unacknowledged, the command stays in the session\'s queue')
-  again.held[0]!.ack()
-  await until('the delivered event', () => deliveredEvents('cmd-before').length === 1, 3_000)
-    .catch(() => assert.fail('the car\'s PUBACK of the command wrote no delivered event'))
-  assert.equal(await queued(id), 0, 'acknowledged, it leaves the queue')
-  await again.client.endAsync()
-})
+for (const [order, readBefore] of [
+  ['the queued copy carries the live copy\'s id', false],
+  ['the queue was read before the live copy went out: the queued copy gets an id of its own', true]
+] as const) {
+  test(`a command routed while its car reconnects (${order}): one delivery, and the PUBACK of it is a delivered event`, async () => {
+    const id = `${prefix}-acked-${readBefore ? 'before' : 'after'}`
+    const commandId = `cmd-${id}`
+    await leftSession(id)
+    const again = await reconnectWhileRouted(id, commandId, readBefore)
+    assert.equal(again.held.length, 1, 'the queued copy of the command is not written again')
+    assert.equal(await queued(id), 1, 'unacknowledged, the command stays in the session\'s queue')
+    again.held[0]!.ack()
+    await until('the delivered event', () => deliveredEvents(commandId).length === 1, 3_000)
+      .catch(() => assert.fail('the car\'s PUBACK of the command wrote no delivered event'))
+    assert.equal(await queued(id), 0, 'acknowledged, it leaves the queue')
+    await again.client.endAsync()
+  })
+}
 
 test('a car that drops before its PUBACK of such a command gets it again at its next connection', async () => {
   const id = `${prefix}-dropped`
-  const first = await car(id)
-  await first.client.subscribeAsync(MqttTopics.commands(id), { qos: 1 })
-  await first.client.endAsync()
+  await leftSession(id)
   const again = await reconnectWhileRouted(id, 'cmd-dropped')
   assert.equal(again.held.length, 1)
   // the connection is lost before the PUBACK

@@ -51,6 +51,10 @@ export interface SessionRules {
   onStoreError?: (op: 'clear_delivered', err: Error) => void
 }
 
+/** One connection's deliveries of stored packets not yet PUBACKed or refused: the packet ids under
+ *  which each stored packet (brokerId:brokerCounter) is out, and which stored packet each id names. */
+interface InFlight { ids: Map<string, number[]>, packets: Map<number, string> }
+
 type Held = Record<string, Omit<StoredSubscription, 'topic'> | undefined>
 
 type Callback<T> = (err: Error | null, value?: T) => void
@@ -73,11 +77,9 @@ export function applySessionRules<P extends SessionStore> (store: P, rules: Sess
   const retained = store.createRetainedStreamCombi.bind(store)
   const clearDelivered = store.outgoingClearMessageId.bind(store) as (client: Client, packet: { messageId?: number }) => Promise<unknown>
   const update = store.outgoingUpdate.bind(store)
-  // Per connection, the deliveries of stored packets not yet PUBACKed or refused: the packet ids
-  // under which each stored packet is out, and which stored packet each id names.
-  const inFlight = new WeakMap<Client, { ids: Map<string, number[]>, packets: Map<number, string> }>()
+  const inFlight = new WeakMap<Client, InFlight>()
   const stored = (p: OutgoingPacket) => p.brokerId === undefined || p.brokerCounter === undefined ? undefined : `${p.brokerId}:${p.brokerCounter}`
-  const forget = (f: { ids: Map<string, number[]>, packets: Map<number, string> }, key: string, id: number) => {
+  const forget = (f: InFlight, key: string, id: number) => {
     const ids = f.ids.get(key) ?? []
     const i = ids.indexOf(id)
     if (i >= 0) ids.splice(i, 1)
@@ -108,7 +110,7 @@ export function applySessionRules<P extends SessionStore> (store: P, rules: Sess
     const key = stored(packet)
     const id = packet.messageId
     if (packet.cmd === 'publish' && key !== undefined && id !== undefined) {
-      const f = inFlight.get(client) ?? { ids: new Map<string, number[]>(), packets: new Map<number, string>() }
+      const f: InFlight = inFlight.get(client) ?? { ids: new Map(), packets: new Map() }
       f.ids.set(key, [...f.ids.get(key) ?? [], id])
       f.packets.set(id, key)
       inFlight.set(client, f)
