@@ -19,6 +19,7 @@ import { createVehicle, type Vehicle } from '../services/shared/src/vehicle-mode
 import { createBatchProcessor } from '../services/scorer/src/batch-processor.js'
 import { createRuntime, type TelemetryRecord } from '../services/scorer/src/batch-scoring.js'
 import { createHistoryWriter } from '../services/scorer/src/car-history.js'
+import { RedisPipeline, targetOf } from '../services/scorer/src/redis-pipeline.js'
 import { loadModel } from '../services/scorer/src/model-files.js'
 import { loadScorerConfig } from '../services/scorer/src/scorer-config.js'
 import { createScorerMetrics } from '../services/scorer/src/scorer-metrics.js'
@@ -43,9 +44,12 @@ async function child (shapeName: string) {
   const rt = createRuntime(tf, model, metadata)
   const redis = new Redis(config.redisUrl)
   const prefix = `rows-${process.pid}`
+  await new Promise(resolve => redis.once('ready', resolve))
+  const pipeline = new RedisPipeline(() => targetOf(redis))
   const processor = createBatchProcessor({
     config,
     redis,
+    pipeline,
     history: createHistoryWriter({ length: config.historyLength, everyMs: config.historyEveryMs, ttlS: config.historyTtlS }),
     metrics: createScorerMetrics(createRegistry('bench')),
     log: createLogger('bench', 'silent'),
@@ -87,6 +91,7 @@ async function child (shapeName: string) {
     await redis.zrem('fleet:scores', ...ids)
     await redis.srem('fleet:anomalous', ...ids)
   }
+  pipeline.close()
   redis.disconnect()
   const rows = n * BATCH_ROWS
   process.stdout.write(JSON.stringify({ backend, scorerUsPerRow: round1(cpuUs / rows), redisUsPerRow: round1(redisS * 1e6 / rows), batchMs: round1(wallMs / n) }))

@@ -4,7 +4,8 @@
 // Redis through the Sentinels. Proven here: the leader of a busy partition killed costs no car its
 // connection and no acknowledged record; with two of three nodes down PUBACKs are held, not lost;
 // the Redis master killed, Sentinel promotes the replica and the broker follows it (a new car's
-// credential check, a persistent session, a revocation), its readiness true throughout.
+// credential check, a persistent session, a revocation), its readiness true throughout; so do the
+// scorer's batch writes, on their own connection (services/scorer/src/redis-pipeline.ts).
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -13,6 +14,8 @@ import { promisify } from 'node:util'
 import mqtt, { type MqttClient } from 'mqtt'
 import { createCredentialStore, provisionBulk } from '../services/shared/src/credential-store.js'
 import { createRedis, type RedisSettings } from '../services/shared/src/redis-connection.js'
+import { createWriteBatch } from '../services/scorer/src/redis-batch.js'
+import { RedisPipeline, targetOf } from '../services/scorer/src/redis-pipeline.js'
 import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics, MqttTopics } from '../services/shared/src/topics.js'
 import { startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js'
@@ -180,6 +183,15 @@ test('a Kafka leader SIGKILLed: cars stay connected, PUBACKs go on; two of three
 })
 
 test('the Redis master SIGKILLed: Sentinel promotes the replica and the broker follows it, ready throughout', async () => {
+  // The scorer's batch writes follow the client that found the master through the Sentinels.
+  const pipeline = new RedisPipeline(() => targetOf(redis))
+  const write = (v: string) => {
+    const b = createWriteBatch()
+    b.hset(`${prefix}:scorer-batch`, 'v', v)
+    return b.send(pipeline)
+  }
+  await write('before')
+  assert.equal(await redis.hget(`${prefix}:scorer-batch`, 'v'), 'before')
   // a car with a persistent session and its commands subscription, replicated before the kill
   const sessionCar = await car(8, { clean: false, clientId: `${prefix}-8` })
   await sessionCar.subscribeAsync(MqttTopics.commands(`${prefix}-8`), { qos: 1 })
@@ -228,6 +240,17 @@ test('the Redis master SIGKILLed: Sentinel promotes the replica and the broker f
   const dropped = new Promise<void>(resolve => revokedLater.once('close', () => resolve()))
   await createCredentialStore(redis).revoke({ kind: 'vehicle', id: `${prefix}-9` })
   await Promise.race([dropped, sleep(10_000).then(() => { throw new Error('revoked car not dropped within 10 s of a revocation after the failover') })])
+  // A scorer retries a failed batch: within the deadline one lands, on the new master.
+  let landed = false
+  const writeDeadline = Date.now() + 20_000
+  while (!landed && Date.now() < writeDeadline) {
+    landed = await write('after').then(() => true, () => false)
+    if (!landed) await sleep(250)
+  }
+  pipeline.close()
+  assert.ok(landed, "the scorer's batch writes land after the failover")
+  const { stdout: onNew } = await run('redis-cli', ['-h', redisHost, '-p', String(redisPort + 1), 'hget', `${prefix}:scorer-batch`, 'v'])
+  assert.equal(onNew.trim(), 'after', 'written on the new master')
   polling = false
   await poll
   assert.equal(notReady, 0, 'readiness stayed true through the failover')

@@ -11,10 +11,13 @@ import { parseRecords, scoreRows, type ModelRuntime, type ScoredRow, type Teleme
 import type { ScorerConfig } from './scorer-config.js'
 import type { ScorerMetrics } from './scorer-metrics.js'
 import { createWriteBatch, type WriteArg } from './redis-batch.js'
+import type { RedisPipeline } from './redis-pipeline.js'
 
 export interface BatchProcessorDeps {
   config: Pick<ScorerConfig, 'maxRecordBytes' | 'maxBatchRows' | 'publishScores' | 'stateTtlS'>
   redis: Redis
+  /** The batch writes' own connection to the Redis `redis` is connected to. */
+  pipeline: RedisPipeline
   history: HistoryWriter
   metrics: ScorerMetrics
   log: Logger
@@ -132,7 +135,7 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
     let kafkaMs = 0
     const tw = performance.now()
     await Promise.all([
-      pipe.send(redis).then(() => { redisMs = performance.now() - tw }, (err: Error) => { throw new Error(`redis: ${err.message}`) }),
+      pipe.send(deps.pipeline).then(() => { redisMs = performance.now() - tw }, (err: Error) => { throw new Error(`redis: ${err.message}`) }),
       deps.produce(topicMessages).finally(() => { kafkaMs = performance.now() - tw })
     ])
 

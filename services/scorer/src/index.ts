@@ -6,6 +6,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import type { Redis } from 'ioredis'
 import { createRedis } from '../../shared/src/redis-connection.js'
+import { RedisPipeline, targetOf } from './redis-pipeline.js'
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs'
 import type { Registry } from 'prom-client'
 import { createKafka } from '../../shared/src/kafka.js'
@@ -65,7 +66,8 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
   if (ownRedis) createRedisErrorWatch('scorer', registry, log).watch('state', redis)
   const source = `scorer:${config.groupId}`
   const history = createHistoryWriter({ length: config.historyLength, everyMs: config.historyEveryMs, ttlS: config.historyTtlS })
-  const batches = createBatchProcessor({ config, redis, history, metrics, log, clock, source, produce: topicMessages => produce(topicMessages) })
+  const pipeline = new RedisPipeline(() => targetOf(redis))
+  const batches = createBatchProcessor({ config, redis, pipeline, history, metrics, log, clock, source, produce: topicMessages => produce(topicMessages) })
   let tfl: LoadedTf | null = null
   let runtime: ModelRuntime | null = null
   let producer: Producer | null = null
@@ -268,6 +270,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
       await supervisor.stop().catch(err => log.warn({ err: (err as Error).message }, 'consumer disconnect failed'))
       await flushing
       await producer?.disconnect().catch(() => {})
+      pipeline.close()
       if (ownRedis) await redis.quit().catch(() => {})
       await ops?.stop()
       runtime?.model.dispose()

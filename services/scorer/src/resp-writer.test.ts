@@ -32,3 +32,21 @@ test('the buffer grows past its initial size without losing what was written', (
   w.arg(123)
   assert.deepEqual(w.view(), ioredisBytes(['a', big, 123]))
 })
+
+test('whole commands are encoded byte for byte as ioredis encodes them', () => {
+  const cases: Array<Array<string | number | Buffer>> = [
+    ['HSET', 'fleet:vehicle:car-1', 'telemetry', Buffer.from('{"seq":1}'), 'seq', 1],
+    ['EXPIRE', 'k', 600],
+    ['ZADD', 'fleet:scores', ...Array.from({ length: 24 }, (_, i) => [i / 10, `car-${i}`]).flat()]
+  ]
+  const w = new RespWriter(8)
+  const want: Buffer[] = []
+  for (const [name, ...args] of cases) {
+    w.array(args.length + 1)
+    w.arg(name!)
+    for (const a of args) w.arg(a)
+    const c = new Command(String(name), args).toWritable({} as never)
+    want.push(typeof c === 'string' ? Buffer.from(c, 'utf8') : c)
+  }
+  assert.deepEqual(w.view(), Buffer.concat(want))
+})

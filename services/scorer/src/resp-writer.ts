@@ -7,6 +7,7 @@
 const CR = 13
 const LF = 10
 const DOLLAR = 36
+const STAR = 42
 
 export class RespWriter {
   private buf: Buffer
@@ -57,6 +58,18 @@ export class RespWriter {
     this.buf[this.len++] = CR
     this.buf[this.len++] = LF
     this.count++
+  }
+
+  /** `*<n>\r\n`: the header of a command of n arguments (not counted as a bulk string). */
+  array (n: number): void {
+    this.room(24)
+    const b = this.buf
+    let at = this.len
+    b[at++] = STAR
+    at = writeUint(b, at, n)
+    b[at++] = CR
+    b[at++] = LF
+    this.len = at
   }
 
   /** One argument: a string (as UTF-8), a number (as String(n) writes it) or bytes. */
