@@ -54,6 +54,7 @@ const prefix = `soak-${Date.now().toString(36)}`
 const OPERATOR_KEY = `soak-operator-${randomUUID().replaceAll('-', '')}`
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 const round2 = (x: number) => Math.round(x * 100) / 100
+const round3 = (x: number) => Math.round(x * 1_000) / 1_000
 const MB = 2 ** 20
 const quiet = { FLEET_LOG_LEVEL: 'warn' }
 
@@ -196,6 +197,30 @@ for (const p of procs) cpuAt.set(p.name, procCpu(p))
 const sampler = setInterval(() => { sample().catch(err => console.error('sample failed', err)) }, sampleS * 1_000)
 const scoreProbe = setInterval(() => { probeScores().catch(() => {}) }, 1_000)
 
+/**
+ * Counters over all broker processes that say where a PUBACK can wait besides the car and the
+ * network: Kafka produce requests by ack time (cumulative buckets), and V8 GC pauses by kind.
+ */
+async function brokerWaits (): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  const add = (k: string, v: number) => { out[k] = (out[k] ?? 0) + v }
+  for (const b of pods) {
+    const text = await b.metrics().catch(() => '')
+    add('produceRequests', metricValue(text, 'fleet_broker_kafka_produce_seconds_count'))
+    // prom-client resets its event-loop delay histogram at each scrape: this is since the last one
+    out.eventLoopDelayMaxSeconds = Math.max(out.eventLoopDelayMaxSeconds ?? 0, metricValue(text, 'fleet_nodejs_eventloop_lag_max_seconds'))
+    add('eventLoopDelayP99SecondsSum', metricValue(text, 'fleet_nodejs_eventloop_lag_p99_seconds'))
+    for (const le of ['0.1', '0.25', '0.5', '1']) add(`produceAckedWithin${le}s`, metricValue(text, 'fleet_broker_kafka_produce_seconds_bucket', `le="${le}"`))
+    for (const kind of ['minor', 'major', 'incremental']) {
+      add(`gc_${kind}_count`, metricValue(text, 'fleet_nodejs_gc_duration_seconds_count', `kind="${kind}"`))
+      add(`gc_${kind}_seconds`, metricValue(text, 'fleet_nodejs_gc_duration_seconds_sum', `kind="${kind}"`))
+      const within = text.split('\n').filter(l => l.startsWith('fleet_nodejs_gc_duration_seconds_bucket{') && l.includes(`kind="${kind}"`) && l.includes('le="0.1"'))
+      add(`gc_${kind}_over0.1s`, metricValue(text, 'fleet_nodejs_gc_duration_seconds_count', `kind="${kind}"`) - within.reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0))
+    }
+  }
+  return out
+}
+
 // ---- ramp, hold ------------------------------------------------------------------------------
 const rampDeadline = t0 + (cars / rampPerS + 180) * 1_000
 while (sims.connected() < cars && performance.now() < rampDeadline) await sleep(1_000)
@@ -209,6 +234,7 @@ lastScoreIdx = 0
 lastRttIdx = 0
 const hold0 = performance.now()
 const errors0 = sims.errors()
+const brokerWaits0 = await brokerWaits()
 const cpu0 = new Map(procs.map(p => [p.name, procCpu(p)]))
 const connectedDuringHold: number[] = []
 const commander$ = setInterval(() => {
@@ -233,6 +259,9 @@ while (commandStats.pending > 0 && Date.now() < drainDeadline) await sleep(250)
 clearInterval(sampler)
 clearInterval(scoreProbe)
 
+const brokerWaits1 = await brokerWaits()
+const waitsDuringHold = Object.fromEntries(Object.entries(brokerWaits1).map(([k, v]) => [k, k.startsWith('eventLoop') ? round3(v) : round2(v - (brokerWaits0[k] ?? 0))]))
+
 const byRole: Record<string, number> = {}
 for (const p of perProcess) byRole[p.role] = round2((byRole[p.role] ?? 0) + p.cores)
 const summary = {
@@ -253,9 +282,11 @@ const summary = {
   cores: { byRole, total: round2(Object.values(byRole).reduce((a, b) => a + b, 0)), loadGeneratorShare: round2((byRole['load generator'] ?? 0) / cpus().length) },
   peakRssMB: peakRss,
   perProcess,
+  brokersDuringHold: { ...waitsDuringHold, note: 'summed over the broker processes, from their /metrics at the start and end of the hold: Kafka produce requests by how long their ack took, V8 GC pauses by kind (what may hold a PUBACK besides Kafka); eventLoopDelay*: the largest / the sum over brokers of the p99 event-loop delay over the hold (prom-client resets it per scrape)' },
   holdMachineLoad1: holdSamples.length ? round2(holdSamples.reduce((a, s) => a + s.machineLoad1, 0) / holdSamples.length) : null,
   samples
 }
+console.log(`soak: brokers during the hold: ${JSON.stringify(waitsDuringHold)}`)
 console.log(`soak: ${summary.connectedCars.end} cars connected (min ${summary.connectedCars.minDuringHold} during the hold), ${summary.ackedPerSecond} of ${summary.offeredPerSecond} msg/s acknowledged, PUBACK p50 ${summary.pubackMs.p50} / p99 ${summary.pubackMs.p99} ms, publish→score p50 ${summary.publishToScoreMs.p50} / p99 ${summary.publishToScoreMs.p99} ms, command round trip p50 ${summary.commandRoundTripMs.p50} / p99 ${summary.commandRoundTripMs.p99} ms (${commandStats.acknowledged}/${commandStats.sent} acknowledged, ${commandStats.failed} failed, ${commandStats.httpErrors} HTTP errors), scorer lag max ${summary.scorerLag.max}, errors ${summary.errors}; cores ${JSON.stringify(byRole)}; peak RSS MB ${JSON.stringify(peakRss)}`)
 
 await sims.stop()
