@@ -54,6 +54,9 @@ if [ "$TOPOLOGY" = replicated ]; then
 else
   KAFKA_HEAP=${FLEET_KAFKA_HEAP:--Xms256m -Xmx768m}
 fi
+# The JIT stops at C1 and the GC is the serial one by default: a test stack starts fast and small.
+# A long measurement (a soak) may want Kafka's steady-state code: FLEET_KAFKA_JVM_OPTS=-XX:+UseSerialGC.
+KAFKA_JVM_OPTS=${FLEET_KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1}
 KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -215,7 +218,7 @@ L4J
     if [ "$KAFKA_SASL" = 1 ]; then touch "$sasl/user-created"; fi
   fi
   # shellcheck disable=SC2086
-  ${ns:+ip netns exec "$ns"} nohup java $KAFKA_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  ${ns:+ip netns exec "$ns"} nohup java $KAFKA_HEAP $KAFKA_JVM_OPTS \
     -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
     >"$dir/stdout.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
