@@ -7,39 +7,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createVehicle, type FailureMode } from '../services/shared/src/vehicle-model.js'
-import { parseTelemetry, type Telemetry } from '../services/shared/src/telemetry-schema.js'
+import { parseTelemetry } from '../services/shared/src/telemetry-schema.js'
 import { buildModelDump, goModelLines, type GoModelCar } from './helpers/go-model.js'
+import { checkMessage, describeTally, newTally } from './helpers/model-parity.js'
 
 const TS0 = Date.UTC(2026, 11, 6, 8)
-// The unit each field is rounded to (vehicle-model.ts's r2/r3/r6/Math.round); 0: must be equal.
-const UNIT: Record<keyof Telemetry, number> = {
-  schemaVersion: 0,
-  vehicleId: 0,
-  seq: 0,
-  ts: 0,
-  lat: 1e-6,
-  lon: 1e-6,
-  speedMps: 0.01,
-  rpm: 1,
-  throttlePos: 0.001,
-  coolantTempC: 0.01,
-  intakeAirTempC: 0.01,
-  intakeAirFlowGs: 0.01,
-  engineVibrationMv: 0.01,
-  batteryPct: 0.01,
-  batteryVoltageMv: 1,
-  currentDrawA: 0.01,
-  tirePressureFlPsi: 1,
-  tirePressureFrPsi: 1,
-  tirePressureRlPsi: 1,
-  tirePressureRrPsi: 1,
-  accelFlMs2: 0.001,
-  accelFrMs2: 0.001,
-  accelRlMs2: 0.001,
-  accelRrMs2: 0.001,
-  controlUnitFirmware: 0
-}
-
 // carfleet seeds its cars with index + FLEET_SIM_SEED × 1,000,003: past 2^31 (and 2^32) for large
 // seeds, where both sides keep only the low 32 bits (JavaScript's ToInt32; Go's uint32).
 const seeds = [0, 1, 2, 3, 7, 42, 99, 1_000, 1_001, 12_345, 65_535, 99_999, 1_000_003, 2_147_483_647,
@@ -61,48 +33,20 @@ test('the Go car model sends what vehicle-model.ts sends for the same seed (fiel
     const v = createVehicle({ vehicleId: c.vehicleId, seed: c.seed, failure: c.failure ?? null, coldStart: c.coldStart, firstSeq: c.firstSeq })
     return [c.vehicleId, { car: c, v, k: 0 }]
   }))
-  let messages = 0
-  let numbers = 0
-  let exact = 0
-  let sameText = 0
-  let worst = { units: 0, where: '' }
+  const tally = newTally()
   for await (const line of goModelLines(bin, cars)) {
-    const got = JSON.parse(line) as Telemetry
+    const got = JSON.parse(line) as { vehicleId: string }
     const n = node.get(got.vehicleId)
     assert.ok(n !== undefined, `unknown car in ${line.slice(0, 80)}`)
     const want = n.v.next(n.car.intervalMs / 1_000, n.car.ts0 + n.k * n.car.intervalMs)
     const where = `${n.car.vehicleId} (seed ${n.car.seed}) message ${n.k}`
     n.k++
-    messages++
-    assert.deepEqual(Object.keys(got), Object.keys(want), `${where}: fields`)
     const parsed = parseTelemetry(Buffer.from(line), got.vehicleId, 16_384)
     assert.ok(parsed.ok, `${where}: ${parsed.ok ? '' : parsed.detail}`)
-    let allEqual = true
-    for (const key of Object.keys(want) as Array<keyof Telemetry>) {
-      const [g, w] = [got[key], want[key]]
-      if (typeof w !== 'number' || UNIT[key] === 0) {
-        assert.equal(g, w, `${where}: ${key}`)
-        continue
-      }
-      assert.equal(typeof g, 'number', `${where}: ${key}`)
-      numbers++
-      if (g === w) {
-        exact++
-        continue
-      }
-      allEqual = false
-      const units = Math.abs((g as number) - w) / UNIT[key]
-      assert.ok(units <= 1 + 1e-6, `${where}: ${key} is ${g} in Go, ${w} in vehicle-model.ts`)
-      if (units > worst.units) worst = { units, where: `${where}: ${key} ${g} vs ${w}` }
-    }
-    // Where every value is equal the text is too: JSON.stringify's field order and number printing.
-    if (allEqual) {
-      assert.equal(line, JSON.stringify(want), `${where}: JSON text`)
-      sameText++
-    }
+    checkMessage(tally, line, want, where, 'Go')
   }
   for (const n of node.values()) assert.equal(n.k, n.car.n, `${n.car.vehicleId}: messages from Go`)
-  const share = exact / numbers
-  t.diagnostic(`${messages} messages of ${cars.length} cars: ${exact} of ${numbers} numeric fields exactly equal (${(share * 100).toFixed(4)} %), ${sameText} messages byte-identical; largest difference ${worst.units.toFixed(3)} units${worst.where === '' ? '' : ` (${worst.where})`}`)
+  const share = tally.exact / tally.numbers
+  t.diagnostic(describeTally(tally, cars.length))
   assert.ok(share >= 0.99, `only ${(share * 100).toFixed(2)} % of the numeric fields are exactly equal`)
 })

@@ -5,7 +5,7 @@
 // distributed run needs: two runners (execution segments) over TLS against a broker that starts
 // late (the cars retry), a reconnect storm, and one verdict (cmd/k6-verdict) over both summaries.
 import assert from 'node:assert/strict'
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,6 +20,7 @@ import { uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, type Collector } from './helpers/kafka.js'
 import { startCommandSender, type CommandSender } from './helpers/commands.js'
 import { freePort } from './helpers/broker-process.js'
+import { findK6 } from './helpers/k6-bin.js'
 import { createFleetCa, issueServerCertificate } from '../services/shared/src/fleet-pki.js'
 import { provisionForLoad } from '../services/shared/src/load-credentials.js'
 
@@ -41,16 +42,6 @@ test('the k6 cars\' telemetry satisfies the shared schema', () => {
   }
 })
 
-/** k6 with the extension (npm test builds it; built here when run alone), or why it cannot be had. */
-function findK6 (): { bin: string } | { missing: string } {
-  if (process.env.FLEET_K6_BIN !== undefined) return { bin: process.env.FLEET_K6_BIN }
-  try {
-    return { bin: execFileSync(`${root}scripts/build-k6.sh`, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim() }
-  } catch (err) {
-    if (process.env.FLEET_TEST_REQUIRE_OPTIONAL === '1') throw err
-    return { missing: `k6 could not be built (scripts/build-k6.sh: ${(err as Error).message.split('\n')[0]})` }
-  }
-}
 const found = findK6()
 const k6 = 'bin' in found ? found.bin : ''
 let tb: TestBroker

@@ -3,8 +3,9 @@
 // identity, ordering and position. This schema is the single definition all services read.
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { TELEMETRY_SCHEMA_VERSION } from './telemetry-version.js'
 
-export const TELEMETRY_SCHEMA_VERSION = 1
+export { TELEMETRY_SCHEMA_VERSION }
 
 const num = (minimum: number, maximum: number, description: string) => Type.Number({ minimum, maximum, description })
 const psi = (description: string) => Type.Integer({ minimum: 0, maximum: 100, description })

@@ -7,7 +7,8 @@
 // cars are a port of this file (loadtest/k6/xk6-mqtt/carfleet/model.go): change both, in the same
 // order of random draws (test/go-model-parity.test.ts compares them).
 import { seededRandom } from './seeded-random.js'
-import { TELEMETRY_SCHEMA_VERSION, type SENSOR_FIELDS, type Telemetry } from './telemetry-schema.js'
+import type { SENSOR_FIELDS, Telemetry } from './telemetry-schema.js'
+import { TELEMETRY_SCHEMA_VERSION } from './telemetry-version.js'
 
 export const FAILURE_MODES = ['coolant_leak', 'bearing_wear', 'battery_degradation', 'maf_sensor_drift', 'tyre_slow_puncture'] as const
 export type FailureMode = typeof FAILURE_MODES[number]
