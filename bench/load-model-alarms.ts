@@ -3,8 +3,12 @@
 // offline exactly as the scorer does (features, model, threshold; no Kafka or Redis). A load model
 // the autoencoder reads as failing makes the scorer do anomaly work for those rows (records to
 // vehicle.anomalies, Redis writes), so a soak driven by it measures the wrong scorer. The Go
-// generator's messages are its own (carfleet/model.go through cmd/model-dump: needs Go).
+// generator's messages are its own (carfleet/model.go through cmd/model-dump: needs Go); k6's are
+// its bundle of vehicle-model.ts (loadtest/k6/vehicle-model.js) through car-telemetry.ts.
+// Writes results/load-model-alarms.json (OUT).
 //   CARS=200 MINUTES=20 INTERVAL_MS=10000 npm run bench:load-model-alarms
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { createCar } from '../loadtest/k6/car-telemetry.js'
 import { createVehicle } from '../services/shared/src/vehicle-model.js'
 import { createRuntime, parseRecords, scoreRows, type TelemetryRecord } from '../services/scorer/src/batch-scoring.js'
@@ -21,6 +25,9 @@ const { tf } = await loadTf('wasm', '')
 const { model, metadata } = await loadModel(tf, 'model')
 
 const t0 = Date.UTC(2026, 11, 6, 8)
+const out = process.env.OUT ?? 'results/load-model-alarms.json'
+const root = new URL('..', import.meta.url).pathname
+const rowsOut: Array<{ source: string, messages: number, flagged: number, flaggedPct: number, carsWithAlarm: number, modes: Record<string, number> }> = []
 
 /** A fleet's messages, step by step: step s is every car's message (JSON text) at t0 + s × interval. */
 type Source = () => (ts: number) => string[] | Promise<string[]>
@@ -44,7 +51,8 @@ const sources: Record<string, Source> = {
       return step
     }
   },
-  // k6's cars (loadtest/k6/car-telemetry.ts, one per VU): a simpler model of its own
+  // k6's cars (loadtest/k6/car-telemetry.ts over the bundle vehicle-model.js), seeded as cars.ts
+  // seeds them (the car number)
   'car-telemetry (k6)': () => {
     const fleet = Array.from({ length: cars }, (_, i) => createCar(`alarm-k-${i}`, i + 1, intervalMs))
     return ts => fleet.map(c => JSON.stringify(c.next(ts)))
@@ -73,5 +81,9 @@ for (const [name, make] of Object.entries(sources)) {
       modes.set(r.failureMode ?? 'unknown', (modes.get(r.failureMode ?? 'unknown') ?? 0) + 1)
     }
   }
+  rowsOut.push({ source: name, messages: rows, flagged: alarms, flaggedPct: alarms / rows * 100, carsWithAlarm: carsAlarmed.size, modes: Object.fromEntries(modes) })
   console.log(`${name}: ${rows} messages of ${cars} healthy cars over ${minutes} min at ${intervalMs / 1_000} s: ${alarms} flagged (${(alarms / rows * 100).toFixed(2)} %), ${carsAlarmed.size} cars with an alarm; ${JSON.stringify(Object.fromEntries(modes))}`)
 }
+mkdirSync(`${root}results`, { recursive: true })
+writeFileSync(`${root}${out}`, JSON.stringify({ date: new Date().toISOString(), cars, minutes, intervalMs, modelWeightsSha256: metadata.weightsSha256, loadavg: loadavg(), sources: rowsOut }, null, 2) + '\n')
+console.log(`wrote ${out}`)
