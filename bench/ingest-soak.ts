@@ -17,7 +17,7 @@ import { BROKER_NODE_FLAGS, metricValue, startBrokerProcess } from '../test/help
 import { startMosquitto } from '../test/helpers/mosquitto.js'
 import { startSimulators } from '../loadtest/sim-procs.js'
 import { envNumber, loadShape } from './load-shape.js'
-import { cpuSeconds, cpuSecondsOr0, machineBusySeconds, rssBytes, stackPid } from './proc-stats.js'
+import { cpuSeconds, cpuSecondsOr0, cpuSplit, machineBusySeconds, rssBytes, stackPid } from './proc-stats.js'
 
 const { cars, intervalMs, holdS, rampPerS } = loadShape({ cars: 5_000, intervalMs: 1_000, holdS: 40, rampPerS: 1_000 })
 const simProcs = envNumber('SIM_PROCS', Math.max(1, Math.ceil(cars / 5_000)))
@@ -47,7 +47,7 @@ const round2 = (n: number) => Math.round(n * 100) / 100
  *  messages the fewer a second brings. */
 const idleS = envNumber('IDLE_S', 10)
 
-interface Run { server: string, round: number, idleCores: number, recordsPerProduce: number | null, connected: number, ackedPerS: number, offeredPerS: number, errors: number, serverCores: number, serverUsPerMessage: number, kafkaCores: number, kafkaUsPerMessage: number, loadGeneratorCores: number, loadGeneratorUsPerMessage: number, machineBusyCores: number, serverRssMB: number }
+interface Run { server: string, round: number, idleCores: number, recordsPerProduce: number | null, connected: number, ackedPerS: number, offeredPerS: number, errors: number, serverCores: number, serverUsPerMessage: number, serverSplitUs: { user: number, system: number, mainThread: number }, kafkaCores: number, kafkaUsPerMessage: number, loadGeneratorCores: number, loadGeneratorUsPerMessage: number, machineBusyCores: number, serverRssMB: number }
 
 async function measure (server: Run['server'], round: number): Promise<Run> {
   const prefix = `soakb-${server}-${round}-${Date.now().toString(36)}`
@@ -80,6 +80,7 @@ async function measure (server: Run['server'], round: number): Promise<Run> {
     const simCpu = () => sims.children.reduce((n, c) => n + cpuSecondsOr0(c.pid), 0)
     const a0 = sims.acked()
     const batches0 = fleet === null ? null : produceBatches(await fleet.metrics())
+    const split0 = { all: cpuSplit(pid), main: cpuSplit(pid, pid) }
     const c0 = { server: cpuSeconds(pid), kafka: cpuSecondsOr0(kafkaPid), load: simCpu(), busy: machineBusySeconds() }
     const t0 = performance.now()
     let connectedMin = sims.connected()
@@ -93,12 +94,22 @@ async function measure (server: Run['server'], round: number): Promise<Run> {
     // three decimals: at 0.1–0.3 cores two would move µs per message by 2 at 5,000 msg/s
     const cores = (x: number) => Math.round(x / secs * 1_000) / 1_000
     const serverCores = cores(cpuSeconds(pid) - c0.server)
+    const split1 = { all: cpuSplit(pid), main: cpuSplit(pid, pid) }
     const kafkaCores = fleet !== null ? cores(cpuSecondsOr0(kafkaPid) - c0.kafka) : 0
     const loadGeneratorCores = cores(simCpu() - c0.load)
     const ackedPerS = acked / secs
     const batches1 = fleet === null ? null : produceBatches(await fleet.metrics())
     const recordsPerProduce = batches0 === null || batches1 === null ? null : round2((batches1.records - batches0.records) / Math.max(1, batches1.requests - batches0.requests))
     const us = (c: number) => round2(c / ackedPerS * 1e6)
+    // Where the server's CPU went: in its own code (user) or the kernel's (system: its socket
+    // reads and writes; on loopback a write also does the receiving side's TCP work), and how much
+    // of it on the main thread (a Node process's other threads: GC helpers, the compiler).
+    const splitUs = (a: { user: number, system: number }, b: { user: number, system: number }) => us(cores(b.user - a.user + b.system - a.system))
+    const serverSplitUs = {
+      user: us(cores(split1.all.user - split0.all.user)),
+      system: us(cores(split1.all.system - split0.all.system)),
+      mainThread: splitUs(split0.main, split1.main)
+    }
     return {
       server,
       round,
@@ -110,6 +121,7 @@ async function measure (server: Run['server'], round: number): Promise<Run> {
       errors: sims.errors(),
       serverCores,
       serverUsPerMessage: us(serverCores),
+      serverSplitUs,
       kafkaCores,
       kafkaUsPerMessage: us(kafkaCores),
       loadGeneratorCores,
@@ -134,7 +146,7 @@ for (let round = 1; round <= rounds; round++) {
   for (const server of servers) {
     const r = await measure(server, round)
     runs.push(r)
-    console.log(`[round ${round}/${rounds}] ${server}: ${r.connected} cars, ${r.ackedPerS} of ${r.offeredPerS} msg/s acknowledged, server ${r.serverCores} cores = ${r.serverUsPerMessage} µs/msg${server !== 'mosquitto' ? `, Kafka ${r.kafkaUsPerMessage} µs/msg, ${r.recordsPerProduce} records per produce request` : ''}, load generator ${r.loadGeneratorUsPerMessage} µs/msg, idle ${r.idleCores} cores, machine ${r.machineBusyCores} of ${cpus().length} busy, RSS ${r.serverRssMB} MB, errors ${r.errors}`)
+    console.log(`[round ${round}/${rounds}] ${server}: ${r.connected} cars, ${r.ackedPerS} of ${r.offeredPerS} msg/s acknowledged, server ${r.serverCores} cores = ${r.serverUsPerMessage} µs/msg (user ${r.serverSplitUs.user}, system ${r.serverSplitUs.system}, main thread ${r.serverSplitUs.mainThread})${server !== 'mosquitto' ? `, Kafka ${r.kafkaUsPerMessage} µs/msg, ${r.recordsPerProduce} records per produce request` : ''}, load generator ${r.loadGeneratorUsPerMessage} µs/msg, idle ${r.idleCores} cores, machine ${r.machineBusyCores} of ${cpus().length} busy, RSS ${r.serverRssMB} MB, errors ${r.errors}`)
     await sleep(3_000)
   }
 }

@@ -9,6 +9,13 @@ export function cpuSeconds (pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS // utime + stime
 }
 
+/** utime and stime of a process (all its threads), or of one thread with `tid`, in seconds. */
+export function cpuSplit (pid: number, tid?: number): { user: number, system: number } {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS }
+}
+
 export function rssBytes (pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m ? Number(m[1]) * 1024 : NaN
