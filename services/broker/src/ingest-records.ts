@@ -2,6 +2,7 @@
 // headers), or, when it cannot be used, its DLQ record with the reason (logged, counted, and kept
 // in the car's list of recent refusals).
 import type { Logger } from '../../shared/src/logger.js'
+import { isPlainTelemetry } from '../../shared/src/telemetry-decode.js'
 import { parseTelemetry } from '../../shared/src/telemetry-schema.js'
 import { KafkaTopics, MqttTopics } from '../../shared/src/topics.js'
 import type { BrokerMetrics } from './broker-metrics.js'
@@ -23,10 +24,14 @@ export interface IngestRecordOptions {
 export function createIngestRecords (opts: IngestRecordOptions) {
   const { metrics, log } = opts
   /** The Kafka record of a car's telemetry: itself if valid (its User Properties as headers),
-   *  else its DLQ record (logged, counted). */
-  function telemetryRecord (vehicleId: string, payload: Buffer, receivedAt: number, props?: UserProperties): IngestRecord {
-    const parsed = parseTelemetry(payload, vehicleId, opts.maxTelemetryBytes)
-    if (!parsed.ok) return dlqRecord(vehicleId, MqttTopics.telemetry(vehicleId), payload, parsed, receivedAt)
+   *  else its DLQ record (logged, counted). `idBytes`: telemetryIdBytes(vehicleId), so that what
+   *  cars send is checked in one pass over its bytes; parseTelemetry decides the rest (and gives
+   *  the DLQ reason). */
+  function telemetryRecord (vehicleId: string, idBytes: Uint8Array | null, payload: Buffer, receivedAt: number, props?: UserProperties): IngestRecord {
+    if (idBytes === null || payload.byteLength > opts.maxTelemetryBytes || !isPlainTelemetry(payload, idBytes)) {
+      const parsed = parseTelemetry(payload, vehicleId, opts.maxTelemetryBytes)
+      if (!parsed.ok) return dlqRecord(vehicleId, MqttTopics.telemetry(vehicleId), payload, parsed, receivedAt)
+    }
     const headers = userPropertyHeaders(props)
     if (!headers.ok) return dlqRecord(vehicleId, MqttTopics.telemetry(vehicleId), payload, headers, receivedAt)
     return { topic: KafkaTopics.telemetry, key: vehicleId, value: payload, timestamp: receivedAt, ...(headers.headers === undefined ? {} : { headers: headers.headers }) }

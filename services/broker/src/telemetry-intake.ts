@@ -11,6 +11,7 @@
 // to, 0x97 over its publish rate (the message goes nowhere), 0x99 for a message sent to the DLQ;
 // its User Properties become the Kafka record's headers (user-properties.ts).
 import type { Logger } from '../../shared/src/logger.js'
+import { telemetryIdBytes } from '../../shared/src/telemetry-decode.js'
 import { KafkaTopics } from '../../shared/src/topics.js'
 import { publishTopicFor } from './acl.js'
 import { commandAckRecord } from './command-relay.js'
@@ -84,6 +85,13 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
   const flow = createCarFlow({ sink, maxInflight, ratePerSecond: opts.ratePerSecond ?? 0, burst: opts.burst ?? 1, podBytes: opts.podHeldBytes ?? 0, ack: queueAck, metrics })
 
   const { telemetryRecord, dlqRecord } = createIngestRecords(opts)
+  /** Each car's id as the bytes its telemetry carries (null: an id the schema refuses). */
+  const idBytes = new WeakMap<Client, Buffer | null>()
+  const idBytesOf = (client: Client, vehicleId: string): Buffer | null => {
+    let b = idBytes.get(client)
+    if (b === undefined) idBytes.set(client, b = telemetryIdBytes(vehicleId))
+    return b
+  }
   const ingestQos2 = createQos2Ingest({ sink, flow, metrics, qos2Received: opts.qos2Received })
 
   /** An MQTT 5 car's QoS 0/1 message that goes nowhere: PUBACK `reason` in its turn (QoS 1). */
@@ -141,7 +149,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
       }
       case 'telemetry':
         countIn('telemetry', packet.qos)
-        record = telemetryRecord(topic.vehicleId, payload, receivedAt, v5 ? packet.properties?.userProperties : undefined)
+        record = telemetryRecord(topic.vehicleId, idBytesOf(client, topic.vehicleId), payload, receivedAt, v5 ? packet.properties?.userProperties : undefined)
         break
     }
     ingested.add(packet)
@@ -161,7 +169,7 @@ export function createTelemetryIntake (opts: IntakeOptions): Intake {
     telemetry (client, vehicleId, qos, messageId, payload, resume) {
       countIn('telemetry', qos)
       const now = Date.now()
-      return flow.ingest(client, qos === 1 ? messageId : undefined, telemetryRecord(vehicleId, payload, now), resume, now)
+      return flow.ingest(client, qos === 1 ? messageId : undefined, telemetryRecord(vehicleId, idBytesOf(client, vehicleId), payload, now), resume, now)
     },
     isIngested: packet => ingested.has(packet),
     heldClients: flow.heldClients,

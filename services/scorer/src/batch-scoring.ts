@@ -10,7 +10,7 @@ import { isVehicleId, KafkaTopics } from '../../shared/src/topics.js'
 import type { FailureMode } from '../../shared/src/vehicle-model.js'
 import { contributions, createScoreCalibration, guessFailureMode, rowScores, standardise, type ModelMetadata, type ScoreCalibration } from './autoencoder.js'
 import { createFeatureExtractor, type FeatureExtractor } from './features.js'
-import { decodeTelemetry } from './telemetry-decode.js'
+import { decodeTelemetry } from '../../shared/src/telemetry-decode.js'
 import type { Tf } from './tf-backend.js'
 
 export interface TelemetryRecord {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { seededRandom } from '../../shared/src/seeded-random.js'
-import { invalidTelemetrySamples, validTelemetry } from '../../shared/src/telemetry-samples.js'
-import { parseTelemetry } from '../../shared/src/telemetry-schema.js'
-import { createVehicle } from '../../shared/src/vehicle-model.js'
+import { seededRandom } from './seeded-random.js'
+import { invalidTelemetrySamples, validTelemetry } from './telemetry-samples.js'
+import { parseTelemetry } from './telemetry-schema.js'
+import { createVehicle } from './vehicle-model.js'
 import { decodeTelemetry } from './telemetry-decode.js'
 
 const id = 'car-1'
