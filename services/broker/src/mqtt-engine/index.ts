@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http'
 import { Duplex } from 'node:stream'
 import { Aedes, type AuthenticateHandler, type AuthorizeForwardHandler, type AuthorizePublishHandler, type AuthorizeSubscribeHandler, type Client, type PreConnectHandler, type PublishPacket } from 'aedes'
 import { checkBrokerInternals, checkClientInternals, checkPersistenceInternals, clientInternals } from './internals.js'
-import { createPacketGuard, type FastPublish } from './packet-guard.js'
+import { checkReadBufferInternals, createPacketGuard, type FastPublish } from './packet-guard.js'
 import { boundQos2StateInMemory, Qos2WindowFullError, type IncomingStore } from './qos2-window.js'
 import type { SharedSessions } from './sessions.js'
 
@@ -239,6 +239,7 @@ export function createMqttEngine (opts: MqttEngineOptions): MqttEngine {
       const client = aedes.handle(probe)
       try {
         checkClientInternals(client)
+        checkReadBufferInternals()
         disconnectAfterConnect(Object.getPrototypeOf(client) as Record<string | symbol, unknown>)
       } finally {
         probe.destroy()

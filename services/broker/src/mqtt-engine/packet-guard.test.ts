@@ -219,3 +219,43 @@ test('direct read: a connected car\'s data skips the stream\'s \'readable\' roun
     assert.ok(readables > 0, 'held and paused data took the stream')
   }, () => held)
 })
+
+test('one read buffer for every car socket: what a read leaves to the fast path, mqtt-packet or the stream is a copy the next read cannot change', async () => {
+  const kept: Buffer[] = []
+  const fast: FastPublish = {
+    vehicleOf: client => client.id === 'fast-car' ? 'fast-car' : undefined,
+    topicOf: vehicleId => `vehicles/${vehicleId}/telemetry`,
+    take: (_client, _vehicleId, _qos, _messageId, payload) => { kept.push(payload); return false },
+    taken: () => {}
+  }
+  let held = false
+  const b = await broker(1_024, fast, () => held)
+  try {
+    const viaAedes: Buffer[] = []
+    b.aedes.authorizePublish = (_client, packet, done) => { viaAedes.push(packet.payload as Buffer); done(null) }
+    b.car.send(connectPacket('fast-car'))
+    await b.car.next('connack')
+    const conn = b.clients[0]!.conn as unknown as Record<symbol, unknown>
+    assert.ok(Object.getOwnPropertySymbols(conn).some(k => k.description === 'kBuffer' && Buffer.isBuffer(conn[k])), 'the socket reads into a buffer of its own')
+    b.car.send(pub(TOPIC, 1, 'a'.repeat(40)))
+    await until(() => kept.length === 1)
+    // a publish elsewhere, its second half in the next read: mqtt-packet keeps the first half
+    const other = pub('other/topic', 2, 'b'.repeat(40))
+    b.car.send(other.subarray(0, 20))
+    await new Promise(resolve => setTimeout(resolve, 20))
+    b.car.send(other.subarray(20))
+    await b.car.next('puback')
+    // held: the next read waits in the stream while later reads fill the buffer
+    held = true
+    b.car.send(pub(TOPIC, 3, 'c'.repeat(40)))
+    await until(() => b.clients[0]!.conn.readableLength > 0)
+    held = false
+    b.car.send(pub(TOPIC, 4, 'd'.repeat(40)))
+    ;(b.clients[0] as unknown as { _nextBatch: () => void })._nextBatch()
+    await until(() => kept.length === 3)
+    assert.deepEqual(kept.map(p => p.toString()), ['a'.repeat(40), 'c'.repeat(40), 'd'.repeat(40)])
+    assert.deepEqual(viaAedes.map(p => p.toString()), ['b'.repeat(40)])
+  } finally {
+    await b.close()
+  }
+})

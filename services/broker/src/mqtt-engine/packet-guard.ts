@@ -21,11 +21,19 @@
 // message per read — thousands of cars, one message each per interval — Node's readable-stream
 // round per read (buffer the chunk, a 'readable' event on the next tick, read() it back out, a
 // read-more tick) cost more than the fast path itself. Anything else takes the stream as before.
+// A plain TCP car socket also reads into one buffer shared by all of them (what net.Socket's
+// `onread` option does for a client socket, set on the accepted one through node:net's keys for
+// it): without it every read mallocs a 64 KiB chunk, shrinks it and wraps it in an ArrayBuffer
+// that the message's record then keeps alive until Kafka's ack. Each read is handled before the
+// next, so what is kept of it is copied: a fast-path payload (one small pooled copy), the bytes
+// left to mqtt-packet (which keeps views of them), and anything for the stream.
 import type { Client } from 'aedes'
 import { Socket } from 'node:net'
+import { TLSSocket } from 'node:tls'
 import { Readable } from 'node:stream'
 import BufferListModule from 'bl/BufferList.js'
 import { scanFrame, type FrameInfo } from './fast-publish.js'
+import { MissingInternalError } from './internals.js'
 
 // bl's BufferList.d.ts declares the constructor but does not export it.
 const BufferList = BufferListModule as unknown as new () => { length: number }
@@ -83,6 +91,26 @@ type Conn = import('node:stream').Duplex & { [CLIENT]?: Client }
 /** What a socket's push does without the bypass (net.Socket inherits it from Readable). */
 const streamPush = Readable.prototype.push
 
+/** node:net's keys of a socket that reads into its own buffer (`onread`), found on a socket made
+ *  with that option; checkReadBufferInternals() says at start if they are gone. */
+const onreadKeys = (() => {
+  // @types/node knows onread only for net.connect, but net.Socket's constructor reads it
+  const probe = new Socket({ onread: { buffer: Buffer.alloc(1), callback: () => true } } as ConstructorParameters<typeof Socket>[0])
+  const key = (name: string) => Object.getOwnPropertySymbols(probe).find(k => k.description === name && probe[k as keyof Socket] !== null)
+  probe.destroy()
+  return { buffer: key('kBuffer'), callback: key('kBufferCb') }
+})()
+
+/** Throws if this Node's net.Socket no longer has the keys of its `onread` option (checked at start). */
+export function checkReadBufferInternals (): void {
+  if (onreadKeys.buffer === undefined || onreadKeys.callback === undefined) throw new MissingInternalError('net.Socket onread keys (kBuffer, kBufferCb)')
+}
+
+/** The buffer every plain TCP car socket reads into, and its memory (to tell a view of it). */
+const readBuffer = Buffer.allocUnsafe(64 * 1024)
+const readMemory = readBuffer.buffer
+const isShared = (buf: Buffer) => buf.buffer === readMemory
+
 export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Client) => void, fast?: FastPublish, isHeld?: (client: Client) => boolean): PacketGuard {
   /** aedes' 'readable' listener, unless the car is held (one function for every connection). */
   function onReadable (this: Conn) {
@@ -93,15 +121,28 @@ export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Cl
   /** A car socket's push (node:net calls it with each read): the parser's, when aedes would
    *  read the chunk at once anyway; the stream's otherwise (and for the end of the stream). */
   function pushDirect (this: Conn, chunk: unknown, encoding?: BufferEncoding): boolean {
-    const client = this[CLIENT]!
+    if (chunk === null || !Buffer.isBuffer(chunk) || !direct(this)) return streamPush.call(this, chunk, encoding)
+    ;(this[CLIENT]! as unknown as ClientInternals)._parser.parse(chunk)
+    return true
+  }
+  /** Whether the car's data may go straight to its parser now. */
+  function direct (conn: Conn): boolean {
+    const client = conn[CLIENT]!
     const c = client as unknown as ClientInternals
-    if (chunk === null || !Buffer.isBuffer(chunk) || this.readableLength !== 0 || c._parsingBatch !== 0 || !c.connackSent ||
-      c._paused === true || c._rejectingPacketTooLarge || this.destroyed || isHeld!(client)) return streamPush.call(this, chunk, encoding)
+    if (conn.readableLength !== 0 || c._parsingBatch !== 0 || !c.connackSent || c._paused === true ||
+      c._rejectingPacketTooLarge || conn.destroyed || isHeld!(client)) return false
     // MQTT 5 connections keep aedes' read loop: it checks the declared length after each parse
     const version = c._parser.settings.protocolVersion
-    if (version !== 4 && version !== 3) return streamPush.call(this, chunk, encoding)
-    c._parser.parse(chunk)
-    return true
+    return version === 4 || version === 3
+  }
+  /** A plain TCP car socket's read, in readBuffer (node:net calls it instead of push; false
+   *  stops reading, as push's false does). */
+  function onRead (this: Conn, nread: number, buf: Buffer): boolean {
+    if (direct(this)) {
+      ;(this[CLIENT]! as unknown as ClientInternals)._parser.parse(buf.subarray(0, nread))
+      return true
+    }
+    return streamPush.call(this, Buffer.from(buf.subarray(0, nread)))
   }
   let parse: ((this: ParserInternals, buf: Buffer) => number) | null = null
   /** The start of a frame the fast path waits to complete, per connection (rarely any). */
@@ -133,7 +174,8 @@ export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Cl
         break
       }
       const { end } = frame
-      if (fast!.take(client, vehicleId, frame.qos, frame.messageId, buf.subarray(frame.payloadStart, end), () => process.nextTick(c._nextBatch))) {
+      const payload = buf.subarray(frame.payloadStart, end)
+      if (fast!.take(client, vehicleId, frame.qos, frame.messageId, isShared(buf) ? Buffer.from(payload) : payload, () => process.nextTick(c._nextBatch))) {
         // held like aedes holds a packet it handles: the socket is read again once it is resumed
         c._parsingBatch++
       }
@@ -153,7 +195,8 @@ export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Cl
       if (rest === null) return 0
       buf = rest
     }
-    const left = parse!.call(this, buf)
+    // mqtt-packet keeps views of what it is given (an incomplete packet, a payload)
+    const left = parse!.call(this, isShared(buf) ? Buffer.from(buf) : buf)
     // What stays in the list after parsing is the start of one incomplete packet. A connected
     // MQTT 5 client is left to aedes' own check of the declared length, which tells it why
     // (DISCONNECT 0x95 [MQTT-3.2.2-15]) and stops reading it; it runs right after this parse.
@@ -176,7 +219,16 @@ export function createPacketGuard (maxPacketBytes: number, onRefuse: (client: Cl
       conn[CLIENT] = client
       conn.removeListener('readable', (client as unknown as ClientInternals)._nextBatch)
       conn.on('readable', onReadable)
-      if (fast !== undefined && conn instanceof Socket) conn.push = pushDirect
+      if (fast !== undefined && conn instanceof Socket) {
+        conn.push = pushDirect
+        const handle = (conn as unknown as { _handle?: { useUserBuffer?: (b: Buffer) => void } })._handle
+        if (!(conn instanceof TLSSocket) && handle?.useUserBuffer !== undefined && onreadKeys.buffer !== undefined && onreadKeys.callback !== undefined) {
+          const keyed = conn as unknown as Record<symbol, unknown>
+          keyed[onreadKeys.buffer] = readBuffer
+          keyed[onreadKeys.callback] = onRead
+          handle.useUserBuffer(readBuffer)
+        }
+      }
     }
   }
 }
