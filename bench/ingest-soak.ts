@@ -6,8 +6,8 @@
 // results/bench-ingest-soak.json. Needs the stack (scripts/stack.sh up).
 //   CARS=5000 INTERVAL_MS=1000 HOLD_S=40 SIM_PROCS=2 ROUNDS=2 [CPU_PROF=dir] [OUT=…]
 //   [BASELINE=/path/to/other/checkout] [VARIANTS='name[@/checkout][:FLEET_X=1 FLEET_Y=2];…'] npm run bench:ingest-soak
-// BASELINE and VARIANTS: more fleet brokers in each round, after this checkout's and before
-// Mosquitto, so that a change is measured on vs off in one run: BASELINE another checkout's broker
+// BASELINE and VARIANTS: more fleet brokers in each round (the servers' order turns by one each
+// round), so that a change is measured on vs off in one run: BASELINE another checkout's broker
 // (e.g. main, or the commit before a change, in a git worktree); each variant a checkout's broker
 // (this one by default) with more environment (e.g. another FLEET_INGEST_LINGER_MS).
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -143,7 +143,10 @@ function produceBatches (metrics: string): { requests: number, records: number }
 const load1 = loadavg()[0]!
 const runs: Run[] = []
 for (let round = 1; round <= rounds; round++) {
-  for (const server of servers) {
+  // each round starts one server later, so that none always runs first (a fresh Kafka segment,
+  // another engineer's job just ended) or last
+  const order = servers.map((_, i) => servers[(i + round - 1) % servers.length]!)
+  for (const server of order) {
     const r = await measure(server, round)
     runs.push(r)
     console.log(`[round ${round}/${rounds}] ${server}: ${r.connected} cars, ${r.ackedPerS} of ${r.offeredPerS} msg/s acknowledged, server ${r.serverCores} cores = ${r.serverUsPerMessage} µs/msg (user ${r.serverSplitUs.user}, system ${r.serverSplitUs.system}, main thread ${r.serverSplitUs.mainThread})${server !== 'mosquitto' ? `, Kafka ${r.kafkaUsPerMessage} µs/msg, ${r.recordsPerProduce} records per produce request` : ''}, load generator ${r.loadGeneratorUsPerMessage} µs/msg, idle ${r.idleCores} cores, machine ${r.machineBusyCores} of ${cpus().length} busy, RSS ${r.serverRssMB} MB, errors ${r.errors}`)
