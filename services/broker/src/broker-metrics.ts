@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>
 
-export function createBrokerMetrics (registry: Registry, gauges: { authFailureAddresses?: () => number, heldBytes?: () => number } = {}) {
+export function createBrokerMetrics (registry: Registry, gauges: { authFailureAddresses?: () => number, heldBytes?: () => number, pendingRecords?: () => number } = {}) {
   const registers = [registry]
   return {
     connections: new Gauge({ name: 'fleet_broker_connections', help: 'connected MQTT clients', registers }),
@@ -26,7 +26,8 @@ export function createBrokerMetrics (registry: Registry, gauges: { authFailureAd
     }),
     produceErrors: new Counter({ name: 'fleet_broker_kafka_produce_errors_total', help: 'failed Kafka batch sends (retried until they succeed)', registers }),
     recordsAcked: new Counter({ name: 'fleet_broker_kafka_records_acked_total', help: 'records Kafka acknowledged', labelNames: ['topic'], registers }),
-    pendingRecords: new Gauge({ name: 'fleet_broker_ingest_pending_records', help: 'records waiting for a Kafka acknowledgement (their PUBACKs are held)', registers }),
+    // read when scraped, not set per message
+    pendingRecords: new Gauge({ name: 'fleet_broker_ingest_pending_records', help: 'records waiting for a Kafka acknowledgement (their PUBACKs are held)', registers, collect () { this.set(gauges.pendingRecords?.() ?? 0) } }),
     backpressure: new Gauge({ name: 'fleet_broker_backpressure', help: '1 while Kafka writes fail and car sockets are held, else 0', registers }),
     qos2Resends: new Counter({ name: 'fleet_broker_qos2_resends_total', help: 'QoS 2 PUBLISHes re-sent before their PUBREL: answered again, not written to Kafka again', registers }),
     commands: new Counter({ name: 'fleet_broker_commands_total', help: 'cloud-to-car command moves seen by the broker', labelNames: ['event'], registers }),

@@ -69,12 +69,14 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const registry = deps.registry ?? createRegistry('broker')
   let gaugeFailures = () => 0
   let gaugeHeld = () => 0
-  const metrics = createBrokerMetrics(registry, { authFailureAddresses: () => gaugeFailures(), heldBytes: () => gaugeHeld() })
+  let gaugePending = () => 0
+  const metrics = createBrokerMetrics(registry, { authFailureAddresses: () => gaugeFailures(), heldBytes: () => gaugeHeld(), pendingRecords: () => gaugePending() })
   const redisErrors = createRedisErrorWatch('broker', registry, log)
   const ownRedis = deps.redis === undefined
   const redis = deps.redis ?? createRedis(config, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
   const producer: RecordProducer = deps.producer ?? platformaticRecordProducer({ clientId: `${config.kafkaClientId}-broker-${id}`, brokers: config.kafkaBrokers, topics: [KafkaTopics.telemetry, KafkaTopics.telemetryDlq, KafkaTopics.commandEvents], security: platformaticSecurity(kafkaSecurity(config)) })
   const sink = createKafkaIngest({ producer, lingerMs: config.lingerMs, maxBatch: config.maxBatch, log, metrics })
+  gaugePending = sink.pending
   let connectedClients = () => 0
   const admission = createAdmission({ maxConnections: config.maxConnections, connectsPerSecond: config.connectRate, connected: () => connectedClients() })
   const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile, crlFile: config.tlsCrlFile }

@@ -111,7 +111,6 @@ export function createKafkaIngest (opts: KafkaIngestOptions): IngestSink {
       for (const [topic, n] of perTopic) metrics.recordsAcked.inc({ topic }, n)
       for (const p of done) p.cb()
     }
-    metrics.pendingRecords.set(pendingCount())
     sending = false
     if (pendingCount() === 0) {
       const waiters = drainWaiters
@@ -128,7 +127,6 @@ export function createKafkaIngest (opts: KafkaIngestOptions): IngestSink {
         return
       }
       queue.push({ record, cb })
-      metrics.pendingRecords.set(pendingCount())
       schedule()
     },
     pending: pendingCount,
@@ -148,7 +146,6 @@ export function createKafkaIngest (opts: KafkaIngestOptions): IngestSink {
       const waiting = queue
       queue = []
       for (const p of waiting) p.cb(err)
-      metrics.pendingRecords.set(pendingCount())
     }
   }
 }

@@ -4,7 +4,9 @@ import { pubackCode, writePubacks, type Client } from './mqtt-engine/index.js'
 
 /** Returns queue(client, messageId, reason = 0): the PUBACK goes out with the car's next write. */
 export function createPubackBatch (): (client: Client, messageId: number, reason?: number) => void {
-  let acks = new Map<Client, number[]>()
+  // a car's one PUBACK as a number, its second makes a list: at one message per car per
+  // interval (the soak's shape) most cars have one per Kafka batch
+  let acks = new Map<Client, number | number[]>()
   const flushAcks = () => {
     const due = acks
     acks = new Map()
@@ -14,7 +16,8 @@ export function createPubackBatch (): (client: Client, messageId: number, reason
     if (acks.size === 0) setImmediate(flushAcks)
     const code = pubackCode(messageId, reason)
     const codes = acks.get(client)
-    if (codes === undefined) acks.set(client, [code])
+    if (codes === undefined) acks.set(client, code)
+    else if (typeof codes === 'number') acks.set(client, [codes, code])
     else codes.push(code)
   }
 }

@@ -41,27 +41,37 @@ export function isMqtt5 (client: Client): boolean {
 export const pubackCode = (messageId: number, reason = 0) => messageId + reason * 65_536
 
 /**
- * Writes PUBACKs [MQTT-3.4] (pubackCode each) in one socket write; nothing if the socket is gone.
+ * Writes PUBACKs [MQTT-3.4] (pubackCode each, or one) in one socket write; nothing if the socket is gone.
  * Success is the 4-byte form in both versions (MQTT 5 §3.4.2.1: no reason code means 0x00); an
  * MQTT 5 client's refusal carries its reason code.
  */
-export function writePubacks (client: Client, codes: readonly number[]): void {
+export function writePubacks (client: Client, codes: number | readonly number[]): void {
   const conn = client.conn
   if (conn.destroyed || !conn.writable) return
+  if (typeof codes === 'number') {
+    const buf = Buffer.allocUnsafe(codes >= 65_536 ? 5 : 4)
+    putPuback(buf, 0, codes)
+    conn.write(buf)
+    return
+  }
   let size = 0
   for (const c of codes) size += c >= 65_536 ? 5 : 4
   const buf = Buffer.allocUnsafe(size)
   let p = 0
-  for (const c of codes) {
-    const id = c & 0xffff
-    const reason = c >>> 16
-    buf[p++] = 0x40 // PUBACK
-    buf[p++] = reason === 0 ? 2 : 3
-    buf[p++] = id >> 8
-    buf[p++] = id & 0xff
-    if (reason !== 0) buf[p++] = reason
-  }
+  for (const c of codes) p = putPuback(buf, p, c)
   conn.write(buf)
+}
+
+/** Writes one PUBACK (pubackCode) at `p`; returns the offset after it. */
+function putPuback (buf: Buffer, p: number, code: number): number {
+  const id = code & 0xffff
+  const reason = code >>> 16
+  buf[p++] = 0x40 // PUBACK
+  buf[p++] = reason === 0 ? 2 : 3
+  buf[p++] = id >> 8
+  buf[p++] = id & 0xff
+  if (reason !== 0) buf[p++] = reason
+  return p
 }
 
 /** MQTT 5 reason codes fleet sends (MQTT 5 §2.4). */
