@@ -163,12 +163,17 @@ const perBroker = Object.fromEntries(brokers.map(b => {
     const m = runs.find(r => r.server === 'mosquitto' && r.round === i + 1)!
     return round2(f.serverUsPerMessage / m.serverUsPerMessage)
   })
-  return [b.name, { us: usOf(b.name), kafkaUs: usOf(b.name, 'kafkaUsPerMessage'), ratio: round2(usOf(b.name) / mosqUs), ratioPerRound: ratios }]
+  // The load generator does the same work per message whichever server it drives, so its own µs
+  // per message in the same window tells how fast the shared machine was then (it moved by a
+  // third within one run on 2026-12-06); the server's µs divided by it compares across windows.
+  const perLoadGenerator = runs.filter(r => r.server === b.name).map(r => Math.round(r.serverUsPerMessage / r.loadGeneratorUsPerMessage * 1_000) / 1_000)
+  return [b.name, { us: usOf(b.name), kafkaUs: usOf(b.name, 'kafkaUsPerMessage'), ratio: round2(usOf(b.name) / mosqUs), ratioPerRound: ratios, perLoadGenerator }]
 }))
+const mosqPerLoadGenerator = runs.filter(r => r.server === 'mosquitto').map(r => Math.round(r.serverUsPerMessage / r.loadGeneratorUsPerMessage * 1_000) / 1_000)
 const fleetUs = perBroker.fleet!.us
 for (const b of brokers) {
   const x = perBroker[b.name]!
-  console.log(`server CPU per message (median of ${rounds}): ${b.name === 'fleet' ? 'fleet broker' : `${b.name} (${b.root ?? 'this checkout'}${Object.keys(b.env).length > 0 ? ` ${Object.entries(b.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''})`} ${x.us} µs (+ Kafka ${x.kafkaUs} µs), Mosquitto ${mosqUs} µs: ×${x.ratio} (rounds ×${x.ratioPerRound.join(', ×')}; goal ≤ ×2)`)
+  console.log(`server CPU per message (median of ${rounds}): ${b.name === 'fleet' ? 'fleet broker' : `${b.name} (${b.root ?? 'this checkout'}${Object.keys(b.env).length > 0 ? ` ${Object.entries(b.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''})`} ${x.us} µs (+ Kafka ${x.kafkaUs} µs), Mosquitto ${mosqUs} µs: ×${x.ratio} (rounds ×${x.ratioPerRound.join(', ×')}; goal ≤ ×2); per µs of the load generator's ${x.perLoadGenerator.join(', ')} (Mosquitto ${mosqPerLoadGenerator.join(', ')})`)
 }
 const out = process.env.OUT ?? 'results/bench-ingest-soak.json'
 mkdirSync(dirname(`${root}/${out}`), { recursive: true })
@@ -181,6 +186,7 @@ writeFileSync(`${root}/${out}`, JSON.stringify({
   brokers,
   serverUsPerMessage: { fleet: fleetUs, mosquitto: mosqUs, ratio: perBroker.fleet!.ratio, ratioPerRound: perBroker.fleet!.ratioPerRound, fleetKafka: perBroker.fleet!.kafkaUs },
   perBroker,
+  mosquittoPerLoadGenerator: mosqPerLoadGenerator,
   runs
 }, null, 2) + '\n')
 console.log(`→ ${out}`)
