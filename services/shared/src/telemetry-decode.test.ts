@@ -4,7 +4,7 @@ import { seededRandom } from './seeded-random.js'
 import { invalidTelemetrySamples, validTelemetry } from './telemetry-samples.js'
 import { parseTelemetry } from './telemetry-schema.js'
 import { createVehicle } from './vehicle-model.js'
-import { decodeTelemetry } from './telemetry-decode.js'
+import { decodeTelemetry, telemetryIdBytes } from './telemetry-decode.js'
 
 const id = 'car-1'
 const idBytes = Buffer.from(id)
@@ -91,4 +91,13 @@ test('JSON the fast path does not handle is declined, and it never disagrees on 
     if (agrees(mutated, `edit ${n}`) === 'fast') fast++
   }
   assert.ok(fast > 1_000, `some edits stay valid and take the fast path (${fast})`)
+})
+
+test("a car's id bytes have memory of their own, not a slice of Node's shared pool", () => {
+  // Kept per connected car: a pool slice would keep an 8 KiB slab alive per few cars.
+  const b = telemetryIdBytes('sim-car-00042')!
+  assert.equal(b.toString('latin1'), 'sim-car-00042')
+  assert.equal(b.buffer.byteLength, b.byteLength)
+  assert.equal(b.byteOffset, 0)
+  assert.equal(telemetryIdBytes('not an id!'), null)
 })
