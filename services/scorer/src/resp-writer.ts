@@ -45,9 +45,14 @@ export class RespWriter {
 
   /** `$<n>\r\n`: the header of a bulk string of n bytes. */
   private header (n: number): void {
+    this.prefixed(DOLLAR, n)
+  }
+
+  /** `<mark><n>\r\n`, in room already made. */
+  private prefixed (mark: number, n: number): void {
     const b = this.buf
     let at = this.len
-    b[at++] = DOLLAR
+    b[at++] = mark
     at = writeUint(b, at, n)
     b[at++] = CR
     b[at++] = LF
@@ -63,13 +68,7 @@ export class RespWriter {
   /** `*<n>\r\n`: the header of a command of n arguments (not counted as a bulk string). */
   array (n: number): void {
     this.room(24)
-    const b = this.buf
-    let at = this.len
-    b[at++] = STAR
-    at = writeUint(b, at, n)
-    b[at++] = CR
-    b[at++] = LF
-    this.len = at
+    this.prefixed(STAR, n)
   }
 
   /** One argument: a string (as UTF-8), a number (as String(n) writes it) or bytes. */
