@@ -9,7 +9,7 @@
 // process; at the end it prints a summary, writes results/soak.json and a chart of the run over
 // time (docs/images/soak.svg). Bounded in time; stops everything it started.
 //   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs|go] [SIM_NICE=0..19] [SCORERS=1] [SCORER_NICE=-20..0]
-//   [BROKER_CPU_PROF=dir] npm run soak
+//   [BROKER_CPU_PROF=dir] [BROKER_NODE_ARGS='--trace-gc'] [BROKER_LOG_DIR=dir] npm run soak
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, setPriority } from 'node:os'
@@ -64,13 +64,18 @@ const procs: Proc[] = []
 
 console.log(`soak: ${cars} cars every ${intervalMs / 1_000} s (${Math.round(cars / (intervalMs / 1_000))} msg/s) over ${brokers} broker processes, ${simProcs} simulator processes; ramp ${rampPerS}/s, hold ${holdS} s`)
 // BROKER_CPU_PROF=dir: each broker process writes a V8 CPU profile there when it stops.
+// BROKER_NODE_ARGS: node flags of the brokers besides the production ones (e.g. --trace-gc);
+// BROKER_LOG_DIR: each broker's output goes to broker-<i>.log there instead of this process's.
 const brokerProf = process.env.BROKER_CPU_PROF
+const brokerNodeArgs = [...(process.env.BROKER_NODE_ARGS ?? '').split(' ').filter(a => a !== ''), ...(brokerProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${brokerProf}`])]
+const brokerLogDir = process.env.BROKER_LOG_DIR
+if (brokerLogDir !== undefined) mkdirSync(brokerLogDir, { recursive: true })
 const pods: BrokerProcess[] = await startBrokerProcesses(Array.from({ length: brokers }, (_, i) => `${prefix}-broker-${i}`), {
   ...quiet,
   FLEET_MAX_CONNECTIONS: '19500',
   FLEET_CONNECT_RATE_PER_S: '100000',
   FLEET_CONNECT_RATE_PER_ADDRESS: '100000'
-}, brokerProf === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${brokerProf}`] })
+}, i => ({ nodeArgs: brokerNodeArgs, ...(brokerLogDir === undefined ? {} : { logFile: `${brokerLogDir}/broker-${i}.log` }) }))
 pods.forEach((p, i) => procs.push({ role: 'brokers', name: `broker-${i}`, pid: () => p.child.pid }))
 
 const scorerGroup = `${prefix}-scorer`

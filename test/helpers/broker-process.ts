@@ -82,9 +82,10 @@ export async function startBrokerProcess (id: string, env: Record<string, string
   }
 }
 
-/** Starts several brokers; if one fails, the others are killed before the error is thrown. */
-export async function startBrokerProcesses (ids: string[], env: Record<string, string> = {}, opts: BrokerProcessOptions = {}): Promise<BrokerProcess[]> {
-  const settled = await Promise.allSettled(ids.map(id => startBrokerProcess(id, env, opts)))
+/** Starts several brokers (options alike, or per broker); if one fails, the others are killed
+ *  before the error is thrown. */
+export async function startBrokerProcesses (ids: string[], env: Record<string, string> = {}, opts: BrokerProcessOptions | ((i: number) => BrokerProcessOptions) = {}): Promise<BrokerProcess[]> {
+  const settled = await Promise.allSettled(ids.map((id, i) => startBrokerProcess(id, env, typeof opts === 'function' ? opts(i) : opts)))
   const failed = settled.find(s => s.status === 'rejected')
   const started = settled.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
   if (failed !== undefined) {
