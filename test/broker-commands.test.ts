@@ -15,6 +15,7 @@ import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { startCommandSender, type CommandSender } from './helpers/commands.js'
 import { collect, type Collector } from './helpers/kafka.js'
 import { carPassword, legacyCarToken, legacyServiceToken, servicePassword } from './helpers/credentials.js'
+import { KNOWN_VEHICLES_KEY } from '../services/shared/src/vehicle-index.js'
 
 const prefix = uniqueFleetPrefix('cmd')
 let tb: TestBroker
@@ -191,7 +192,7 @@ test('an invalid ack goes to the DLQ; the car stays connected', async () => {
   await car.endAsync()
 })
 
-test('presence: a connected car is online in Redis, and offline after it disconnects', async () => {
+test('presence: a connected car is online in Redis and known, and offline after it disconnects', async () => {
   const id = `${prefix}-presence`
   const car = await connectCar(id, tb.mqttPort)
   const deadline = Date.now() + 5_000
@@ -199,6 +200,7 @@ test('presence: a connected car is online in Redis, and offline after it disconn
   const on = await redis.hgetall(presenceKey(id))
   assert.equal(on.online, '1')
   assert.equal(on.brokerId, tb.broker.id)
+  assert.equal(await redis.zscore(KNOWN_VEHICLES_KEY, id), '0', 'a connected car is in the set of known cars')
   await car.endAsync()
   while ((await redis.sismember(ONLINE_VEHICLES_KEY, id)) !== 0 && Date.now() < deadline) await sleep(20)
   assert.equal((await redis.hgetall(presenceKey(id))).online, '0')

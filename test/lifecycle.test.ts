@@ -16,6 +16,7 @@ import { startTestBroker, type TestBroker } from './helpers/broker.js'
 import { connackCode, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, type Collector } from './helpers/kafka.js'
 import { connectPacket, rawConnect } from './helpers/raw-mqtt.js'
+import { KNOWN_VEHICLES_KEY } from '../services/shared/src/vehicle-index.js'
 
 const prefix = uniqueFleetPrefix('life')
 let tb: TestBroker
@@ -107,12 +108,13 @@ test('decommission removes credentials, session, queued commands, state and rank
   await raw.closed
   assert.equal(await redis.exists(`fleet:qos2:${id}`), 1, 'the QoS 2 window is in Redis')
   await redis.multi().hset(vehicleStateKey(id), 'score', '0.1').zadd(SCORES_KEY, 0.1, id).exec()
+  assert.notEqual(await redis.zscore(KNOWN_VEHICLES_KEY, id), null, 'provisioned: in the set of known cars')
   assert.equal((await call('DELETE', `/vehicles/${id}`)).status, 204)
   assert.equal(await connackCode(id, tb.mqttPort, { password }), 5)
   const left = await redis.multi()
     .exists(`fleet:vehicle:${id}`, vehicleStateKey(id), vehicleCommandsKey(id), `client:${id}`, `outgoing:${id}`, `fleet:qos2:${id}`, `fleet:command:${sent.body!.commandId as string}`)
-    .zscore(SCORES_KEY, id).exec()
-  assert.deepEqual(left?.map(([, v]) => v), [0, null])
+    .zscore(SCORES_KEY, id).zscore(KNOWN_VEHICLES_KEY, id).exec()
+  assert.deepEqual(left?.map(([, v]) => v), [0, null, null])
   assert.equal((await call('GET', `/vehicles/${id}`)).status, 404)
   await events.waitFor(r => r.some(e => e.key === id && JSON.parse(e.value.toString()).action === 'decommissioned'))
 })

@@ -20,6 +20,7 @@ import { connectCar, uniqueFleetPrefix } from './helpers/cars.js'
 import { collect, testKafka, type Collector } from './helpers/kafka.js'
 import { startTestScorer } from './helpers/scorer.js'
 import { RANK_MOVE } from '../services/scorer/src/batch-processor.js'
+import { KNOWN_VEHICLES_KEY } from '../services/shared/src/vehicle-index.js'
 
 const prefix = uniqueFleetPrefix('score')
 const REDIS_URL = process.env.FLEET_REDIS_URL ?? 'redis://127.0.0.1:16379'
@@ -45,6 +46,7 @@ after(async () => {
   const ids = (await redis.zrange(SCORES_KEY, 0, -1)).filter(id => id.startsWith(prefix))
   if (ids.length > 0) {
     await redis.zrem(SCORES_KEY, ...ids)
+    await redis.zrem(KNOWN_VEHICLES_KEY, ...ids)
     await redis.srem(ANOMALOUS_KEY, ...ids)
   }
   await Promise.all([scores?.stop(), anomalies?.stop(), dlq?.stop(), producer?.disconnect()])
@@ -105,6 +107,7 @@ test('cars publish through the broker; the failing car, and only it, gets anomal
     assert.equal(state.anomalous, id === failing, `${id}: anomalous flag`)
     assert.equal(state.modelVersion, ts.scorer.modelVersion)
     assert.equal(await redis.sismember(ANOMALOUS_KEY, id), id === failing ? 1 : 0)
+    assert.equal(await redis.zscore(KNOWN_VEHICLES_KEY, id), '0', `${id}: a car scored is known, provisioned or not`)
     // The ranking: an anomalous car's latest score; a healthy car's within RANK_MOVE of its threshold.
     const ranked = Number(await redis.zscore(SCORES_KEY, id))
     if (id === failing) assert.equal(ranked, state.score)

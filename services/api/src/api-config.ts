@@ -32,7 +32,6 @@ export const apiSettings = {
   commandRetentionS: int('FLEET_COMMAND_RETENTION_S', 7 * 24 * 3600, 'how long a command record stays in Redis after its expiry', 60, 365 * 24 * 3600),
   maxWaitS: int('FLEET_API_MAX_WAIT_S', 30, 'longest long-poll (?waitSeconds=) on a command', 0, 300),
   sampleIntervalMs: int('FLEET_API_SAMPLE_INTERVAL_MS', 5_000, 'how often the fleet summary (messages/s from Kafka offsets, score statistics) is sampled', 200, 600_000),
-  vehicleIndexRefreshMs: int('FLEET_API_VEHICLE_INDEX_REFRESH_MS', 30_000, 'how often the sorted list of known vehicles (for paging by id) is rebuilt from Redis; a SCAN, ~0.3 s per 40k cars', 200, 3_600_000),
   anomalyBuffer: int('FLEET_API_ANOMALY_BUFFER', 500, 'recent fleet-wide anomalies kept in memory for the feed (read from vehicle.anomalies)', 10, 100_000),
   maxStreams: int('FLEET_API_MAX_STREAMS', 200, 'open event streams (SSE) per api process; more get 503', 1, 100_000),
   streamBufferBytes: int('FLEET_API_STREAM_BUFFER_BYTES', 1_048_576, 'bytes an event stream may hold for a reader that does not read; past it the stream is closed', 16_384, 64 * 1_048_576),

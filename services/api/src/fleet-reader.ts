@@ -1,16 +1,17 @@
 // What the api knows about cars, read from Redis where the other services keep it:
+//   the list      fleet:vehicles:known zset (every car anything made known; vehicle-index.ts)
 //   provisioning  fleet:vehicle:{id} hash, fleet:vehicles:revoked set   (provision script)
 //   connection    fleet:presence:{id} hash, fleet:online set             (broker pods)
 //   latest state  fleet:state:{id} hash, fleet:scores zset, fleet:anomalous set, fleet:anomalies:{id}
 //                                                                         (scorer)
-// There is no single set of all cars, so the list of known ids is rebuilt every few seconds from
-// the online set, the scores zset and a SCAN of the provisioning and presence hashes, and kept
-// sorted in memory; list pages are keyset pages over it (cursor = last id).
+// List pages are keyset pages by id (cursor = last id) read straight from the known set, or from
+// the online / anomalous set when a filter asks for membership and that set is small.
 import type { Redis } from 'ioredis'
 import { checkAnomaly, type Anomaly } from '../../shared/src/anomaly-schema.js'
 import { ONLINE_VEHICLES_KEY, parsePresence, presenceKey } from '../../shared/src/presence.js'
 import { ANOMALOUS_KEY, parseVehicleState, SCORES_KEY, vehicleAnomaliesKey, vehicleStateKey, type VehicleState } from '../../shared/src/vehicle-state.js'
 import { REVOKED_VEHICLES_KEY, vehicleKey } from '../../shared/src/vehicle-credentials.js'
+import { KNOWN_VEHICLES_KEY } from '../../shared/src/vehicle-index.js'
 
 export interface VehicleSummary {
   vehicleId: string
@@ -39,7 +40,10 @@ export interface VehicleDetail extends VehicleSummary {
 
 export interface ListQuery { limit: number, cursor?: string, online?: boolean, anomalous?: boolean, sort: 'id' | 'score' }
 
+/** Rows one list request reads at most (a filtered page may come back short, with a cursor). */
 const SCAN_LIMIT = 5_000
+/** An online or anomalous set at most this large is read whole for its filter, sorted here. */
+const SMALL_SET = 5_000
 // The scorer's state hash also holds its opaque per-car features; read only what we show.
 const STATE_FIELDS = ['telemetry', 'seq', 'ts', 'score', 'rowScore', 'threshold', 'anomalous', 'failureMode', 'modelVersion', 'scoredAt'] as const
 const stateHash = (values: Array<string | null>) => Object.fromEntries(STATE_FIELDS.flatMap((f, i) => values[i] == null ? [] : [[f, values[i]!]])) as Record<string, string>
@@ -56,13 +60,21 @@ export function decodeCursor (raw: string): { after?: string, offset?: number } 
   return null
 }
 
-async function scanKeys (redis: Redis, match: string, prefix: string, into: Set<string>): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1000)
-    for (const k of keys) into.add(k.slice(prefix.length))
-    cursor = next
-  } while (cursor !== '0')
+/** Ids after `after` (all when undefined), ascending, at most `n`: the candidates of a page. */
+type IdSource = (after: string | undefined, n: number) => Promise<string[]>
+
+function sortedSource (ids: string[]): IdSource {
+  ids.sort()
+  return async (after, n) => {
+    let lo = 0
+    let hi = ids.length
+    while (after !== undefined && lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (ids[mid]! <= after) lo = mid + 1
+      else hi = mid
+    }
+    return ids.slice(lo, lo + n)
+  }
 }
 
 function summaryOf (vehicleId: string, presence: Record<string, string>, state: VehicleState | null, provisioning: Record<string, string>, revoked: boolean): VehicleSummary {
@@ -82,8 +94,17 @@ function summaryOf (vehicleId: string, presence: Record<string, string>, state: 
 }
 
 export function createFleetReader (redis: Redis) {
-  let index: string[] = []
-  let indexedAt = 0
+  // every score is 0, so BYLEX walks the ids in order from just after the cursor
+  const knownSource: IdSource = (after, n) => redis.zrange(KNOWN_VEHICLES_KEY, after === undefined ? '-' : `(${after}`, '+', 'BYLEX', 'LIMIT', 0, n)
+
+  /** The smallest membership set the filters ask for, if small enough to read whole; else the known set. */
+  async function sourceFor (q: ListQuery): Promise<IdSource> {
+    const sets = [...(q.online === true ? [ONLINE_VEHICLES_KEY] : []), ...(q.anomalous === true ? [ANOMALOUS_KEY] : [])]
+    if (sets.length === 0) return knownSource
+    const sizes = await Promise.all(sets.map(k => redis.scard(k)))
+    const i = sizes.indexOf(Math.min(...sizes))
+    return sizes[i]! <= SMALL_SET ? sortedSource(await redis.smembers(sets[i]!)) : knownSource
+  }
 
   async function rows (ids: string[]) {
     if (ids.length === 0) return []
@@ -107,19 +128,6 @@ export function createFleetReader (redis: Redis) {
   }
 
   return {
-    /** Rebuilds the sorted list of known ids. */
-    async refreshIndex (): Promise<number> {
-      const ids = new Set<string>(await redis.smembers(ONLINE_VEHICLES_KEY))
-      for (const id of await redis.zrange(SCORES_KEY, 0, -1)) ids.add(id)
-      await scanKeys(redis, 'fleet:vehicle:*', 'fleet:vehicle:', ids)
-      await scanKeys(redis, 'fleet:presence:*', 'fleet:presence:', ids)
-      index = [...ids].sort()
-      indexedAt = Date.now()
-      return index.length
-    },
-    known: () => index.length,
-    indexedAt: () => indexedAt,
-
     /** Whether anything knows this car (provisioned, ever connected, or scored). */
     async exists (vehicleId: string): Promise<boolean> {
       const [a, b, c] = await Promise.all([redis.exists(vehicleKey(vehicleId)), redis.exists(presenceKey(vehicleId)), redis.exists(vehicleStateKey(vehicleId))])
@@ -148,37 +156,31 @@ export function createFleetReader (redis: Redis) {
         }
         return { items, nextCursor: encodeCursor({ offset: at }) }
       }
-      // Narrow to the live sets when the filter asks for membership; else the index.
-      let candidates = index
-      if (q.online === true) candidates = (await redis.smembers(ONLINE_VEHICLES_KEY)).sort()
-      if (q.anomalous === true) {
-        const anomalous = new Set(await redis.smembers(ANOMALOUS_KEY))
-        candidates = (q.online === true ? candidates : [...anomalous].sort()).filter(id => anomalous.has(id))
-      }
-      let start = 0
-      if (cursor.after !== undefined) {
-        const after = cursor.after
-        let lo = 0
-        let hi = candidates.length
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1
-          if (candidates[mid]! <= after) lo = mid + 1
-          else hi = mid
-        }
-        start = lo
-      }
+      const next = await sourceFor(q)
       const items: VehicleSummary[] = []
-      let i = start
-      while (items.length < q.limit && i < candidates.length && i - start < SCAN_LIMIT) {
-        const chunk = candidates.slice(i, i + Math.max(q.limit, 50))
-        for (const r of await rows(chunk)) {
-          i++
+      const chunk = Math.max(q.limit, 50)
+      let after = cursor.after
+      let read = 0
+      let more = true
+      while (items.length < q.limit && read < SCAN_LIMIT) {
+        const ids = await next(after, chunk)
+        let used = 0
+        for (const r of await rows(ids)) {
+          used++
           const s = summaryOf(r.id, r.presence, r.state, r.provisioning, r.revoked)
           if ((q.online === undefined || s.online === q.online) && (q.anomalous === undefined || s.anomalous === q.anomalous)) items.push(s)
           if (items.length === q.limit) break
         }
+        read += used
+        if (used > 0) after = ids[used - 1]
+        if (used === ids.length && ids.length < chunk) {
+          more = false
+          break
+        }
       }
-      return { items, nextCursor: i < candidates.length ? encodeCursor({ after: candidates[i - 1]! }) : null }
+      // a page that ended on the last id of a full chunk: is there anything after it?
+      if (more && after !== undefined && items.length === q.limit) more = (await next(after, 1)).length > 0
+      return { items, nextCursor: more && after !== undefined ? encodeCursor({ after }) : null }
     },
 
     async detail (vehicleId: string): Promise<VehicleDetail | null> {
@@ -214,13 +216,13 @@ export function createFleetReader (redis: Redis) {
 
     /** Fleet-wide figures the summary samples. */
     async counts () {
-      const [online, anomalous, scored] = await Promise.all([redis.scard(ONLINE_VEHICLES_KEY), redis.scard(ANOMALOUS_KEY), redis.zcard(SCORES_KEY)])
+      const [known, online, anomalous, scored] = await Promise.all([redis.zcard(KNOWN_VEHICLES_KEY), redis.scard(ONLINE_VEHICLES_KEY), redis.scard(ANOMALOUS_KEY), redis.zcard(SCORES_KEY)])
       const at = async (rank: number) => {
         const r = await redis.zrange(SCORES_KEY, rank, rank, 'WITHSCORES')
         return r.length === 2 ? Number(r[1]) : null
       }
       const [p50, p95, max] = scored === 0 ? [null, null, null] : await Promise.all([at(Math.floor((scored - 1) * 0.5)), at(Math.floor((scored - 1) * 0.95)), at(scored - 1)])
-      return { online, anomalous, scored, scoreP50: p50, scoreP95: p95, scoreMax: max }
+      return { known, online, anomalous, scored, scoreP50: p50, scoreP95: p95, scoreMax: max }
     }
   }
 }

@@ -1,8 +1,7 @@
 // The fleet summary, sampled every few seconds: messages/s from the growth of vehicle.telemetry's
 // end offsets (every accepted car message is one record there, whichever broker pod took it),
 // connected and anomalous cars, score percentiles over the scored cars, anomalies per minute.
-// Keeps a short history for the dashboard's chart and tells the event streams about each sample;
-// rebuilds the list of known vehicles every indexRefreshMs.
+// Keeps a short history for the dashboard's chart and tells the event streams about each sample.
 import { EventEmitter } from 'node:events'
 import type { Admin } from 'kafkajs'
 import type { Logger } from '../../shared/src/logger.js'
@@ -19,7 +18,7 @@ export interface FleetSample {
   commandsInFlight: number
 }
 
-export function createFleetSampler (opts: { admin: Admin, reader: FleetReader, feed: AnomalyFeed, inFlight: () => Promise<number>, intervalMs: number, indexRefreshMs: number, historySize?: number, log: Logger }) {
+export function createFleetSampler (opts: { admin: Admin, reader: FleetReader, feed: AnomalyFeed, inFlight: () => Promise<number>, intervalMs: number, historySize?: number, log: Logger }) {
   const history: FleetSample[] = []
   const emitter = new EventEmitter()
   emitter.setMaxListeners(0)
@@ -39,7 +38,7 @@ export function createFleetSampler (opts: { admin: Admin, reader: FleetReader, f
     last = { t, total }
     const s: FleetSample = {
       at: new Date(t).toISOString(),
-      vehicles: { known: opts.reader.known(), online: counts.online, anomalous: counts.anomalous, scored: counts.scored },
+      vehicles: { known: counts.known, online: counts.online, anomalous: counts.anomalous, scored: counts.scored },
       messagesPerSecond: rate === null ? null : Math.round(rate * 10) / 10,
       scores: { p50: counts.scoreP50, p95: counts.scoreP95, max: counts.scoreMax },
       anomalies: { lastMinute: opts.feed.countSince(1), lastHour: opts.feed.countSince(60) },
@@ -51,21 +50,16 @@ export function createFleetSampler (opts: { admin: Admin, reader: FleetReader, f
     return s
   }
 
-  let indexed = 0
   const tick = () => {
     if (busy) return
     busy = true
-    const reindex = Date.now() - indexed >= opts.indexRefreshMs
-    ;(reindex ? opts.reader.refreshIndex().then(() => { indexed = Date.now() }) : Promise.resolve())
-      .then(() => sample())
+    sample()
       .catch(err => opts.log.warn({ err: (err as Error).message }, 'fleet sample failed'))
       .finally(() => { busy = false })
   }
 
   return {
     async start () {
-      await opts.reader.refreshIndex()
-      indexed = Date.now()
       await sample()
       timer = setInterval(tick, opts.intervalMs)
     },

@@ -31,6 +31,7 @@ import type { ApiContext } from './context.js'
 import { createFleetPositions } from './fleet-positions.js'
 import { createFleetReader } from './fleet-reader.js'
 import { createFleetSampler } from './fleet-sampler.js'
+import { createVehicleIndexBuilder } from './vehicle-index-build.js'
 import { createAuthenticator } from './plugins/auth.js'
 import { createAuthLimiter } from './plugins/auth-limiter.js'
 import { installProblems } from './plugins/problems.js'
@@ -83,7 +84,8 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
   const feedRestarts = new Counter({ name: 'fleet_api_consumer_restarts_total', help: 'crashed anomaly-feed consumers replaced by a new one, by the error that stopped them', labelNames: ['error'], registers: [registry] })
   const feed = createAnomalyFeed({ kafka, capacity: config.anomalyBuffer, instanceId, log, onRestart: err => feedRestarts.inc({ error: err.name }) })
   const updates = createCommandUpdates(subscriber)
-  const sampler = createFleetSampler({ admin, reader, feed, inFlight: () => redis.zcard(EXPIRING_COMMANDS_KEY), intervalMs: config.sampleIntervalMs, indexRefreshMs: config.vehicleIndexRefreshMs, log })
+  const vehicleIndex = createVehicleIndexBuilder({ redis, log, registry, retryMs: config.sampleIntervalMs })
+  const sampler = createFleetSampler({ admin, reader, feed, inFlight: () => redis.zcard(EXPIRING_COMMANDS_KEY), intervalMs: config.sampleIntervalMs, log })
   const lateCommands = new Counter({ name: 'fleet_api_commands_late_total', help: 'commands answered 202 because Kafka was slow, by what Kafka then did (queued, failed)', labelNames: ['outcome'], registers: [registry] })
   const issuer = createCommandIssuer({
     store,
@@ -171,6 +173,7 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
       await Promise.all([producer.connect(), admin.connect()])
       kafkaUp = true
       await feed.start()
+      await vehicleIndex.start()
       await sampler.start()
       ops = createOpsServer({ host: config.host, port: config.opsPort, registry, checks, log })
       const opsPort = await ops.start()
@@ -182,6 +185,7 @@ export function createApi (config: ApiConfig, deps: ApiDeps = {}): FleetApi {
     },
     async stop () {
       sampler.stop()
+      vehicleIndex.stop()
       await app.close()
       await ops?.stop()
       await feed.stop()

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../../shared/src/logger.js'
 import { ONLINE_VEHICLES_KEY, presenceKey } from '../../shared/src/presence.js'
+import { KNOWN_VEHICLES_KEY } from '../../shared/src/vehicle-index.js'
 import type { BrokerMetrics } from './broker-metrics.js'
 import { MARK_OFFLINE_AND_EXPIRE_LUA, liveSessionKeys, sessionKeys, type Client, type MqttEngine } from './mqtt-engine/index.js'
 import type { VehicleIdentity } from './vehicle-auth.js'
@@ -26,6 +27,8 @@ export function trackPresence (engine: Pick<MqttEngine, 'onClientReady' | 'onCli
     const write = redis.multi()
       .hset(presenceKey(vehicleId), 'online', '1', 'brokerId', opts.brokerId, 'conn', conn, 'since', new Date().toISOString())
       .sadd(ONLINE_VEHICLES_KEY, vehicleId)
+      // a car with a certificate, or any car in development mode, may be known by nothing else
+      .zadd(KNOWN_VEHICLES_KEY, 0, vehicleId)
     if (!client.clean) for (const key of liveSessionKeys(client.id)) write.persist(key)
     write.exec().catch(failed)
   })

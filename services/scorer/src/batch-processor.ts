@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis'
 import type { Message } from 'kafkajs'
 import type { Logger } from '../../shared/src/logger.js'
 import { KafkaTopics } from '../../shared/src/topics.js'
+import { KNOWN_VEHICLES_KEY, knownMembers } from '../../shared/src/vehicle-index.js'
 import { ANOMALOUS_KEY, ANOMALY_HISTORY, SCORES_KEY, vehicleAnomaliesKey, vehicleStateFields, vehicleStateKey } from '../../shared/src/vehicle-state.js'
 import type { HistoryWriter } from './car-history.js'
 import { parseRecords, scoreRows, type ModelRuntime, type ScoredRow, type TelemetryRecord } from './batch-scoring.js'
@@ -98,11 +99,14 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
 
     const pipe = createWriteBatch()
     const ranking: Array<string | number> = []
+    const newCars: string[] = []
     for (const [id, s] of latest) {
       const key = vehicleStateKey(id)
       let w = written.get(id)
       const first = w === undefined
       const rank = rankingDue(w, s.score, now)
+      // a car first written by this process joins the known set (once: a no-op if it is in it)
+      if (first) newCars.push(id)
       if (w === undefined) written.set(id, w = { anomalous: s.score.anomalous, failureMode: s.failureMode, modelVersion: s.score.modelVersion, threshold: s.score.threshold, expireAt: 0, featuresAt: 0, rankedAt: 0, rankedScore: 0 })
       if (rank) {
         ranking.push(s.score.score, id)
@@ -144,6 +148,7 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
       }
     }
     if (ranking.length > 0) pipe.zadd(SCORES_KEY, ranking)
+    if (newCars.length > 0) pipe.zadd(KNOWN_VEHICLES_KEY, knownMembers(newCars))
     history.append(pipe, scored, now)
     for (const s of scored) {
       if (s.anomaly === null) continue

@@ -8,6 +8,7 @@ import {
   CERTS_ISSUED_AFTER_KEY, MAX_CREDENTIALS, REVOCATIONS_CHANNEL, REVOKED_SERIALS_KEY, REVOKED_VEHICLES_KEY, listCredentials, makeCredential,
   normaliseSerial, parseStored, principalKey, verifierOf, type CredentialPrincipal, type IssuedCredential
 } from './vehicle-credentials.js'
+import { KNOWN_VEHICLES_KEY } from './vehicle-index.js'
 
 export interface CredentialInfo {
   provisionedAt: string | null
@@ -69,7 +70,7 @@ export function createCredentialStore (redis: Redis, clock: () => number = Date.
       throw new CredentialLimitError(`${p.kind} ${p.id} already holds ${live} live credentials (at most ${MAX_CREDENTIALS}); revoke or rotate`)
     }
     m.hset(key, 'provisionedAt', new Date(now).toISOString(), cred.field, cred.value).hdel(key, 'revokedAt')
-    if (p.kind === 'vehicle') m.srem(REVOKED_VEHICLES_KEY, p.id)
+    if (p.kind === 'vehicle') m.srem(REVOKED_VEHICLES_KEY, p.id).zadd(KNOWN_VEHICLES_KEY, 0, p.id)
     await m.exec()
     return cred.issued
   }
@@ -89,7 +90,8 @@ export function createCredentialStore (redis: Redis, clock: () => number = Date.
       const m = redis.multi()
       if (fields.length > 0) m.hdel(key, ...fields)
       m.hset(key, 'revokedAt', new Date(now).toISOString())
-      if (p.kind === 'vehicle') m.sadd(REVOKED_VEHICLES_KEY, p.id).hset(CERTS_ISSUED_AFTER_KEY, p.id, String(now))
+      // a revoked id stays listed (revoked), even one never provisioned: it may hold certificates
+      if (p.kind === 'vehicle') m.sadd(REVOKED_VEHICLES_KEY, p.id).hset(CERTS_ISSUED_AFTER_KEY, p.id, String(now)).zadd(KNOWN_VEHICLES_KEY, 0, p.id)
       await dropCar(p, m).exec()
     },
     async revokeSerial (serial) {
@@ -103,7 +105,7 @@ export function createCredentialStore (redis: Redis, clock: () => number = Date.
   }
 }
 
-// KEYS[1] = revoked set; ARGV = provisionedAt, then (vehicleId, field, value) triples. One call per
+// KEYS[1] = revoked set, KEYS[2] = known set; ARGV = provisionedAt, then (vehicleId, field, value) triples. One call per
 // chunk: Redis loops, so the client builds one command instead of three per car.
 const PROVISION_CHUNK = `
 for i = 2, #ARGV, 3 do
@@ -111,6 +113,7 @@ for i = 2, #ARGV, 3 do
   redis.call('HSET', key, 'provisionedAt', ARGV[1], ARGV[i + 1], ARGV[i + 2])
   redis.call('HDEL', key, 'revokedAt')
   redis.call('SREM', KEYS[1], ARGV[i])
+  redis.call('ZADD', KEYS[2], 0, ARGV[i])
 end
 return (#ARGV - 1) / 3`
 
@@ -135,7 +138,7 @@ export async function provisionBulk (redis: Redis, vehicleIds: readonly string[]
       args.push(id, `c:${credentialId}`, `${verifierOf({ kind: 'vehicle', id }, credentialId, secret)}:0:${now}`)
       out.set(id, `fc1.${credentialId}.${secret}`)
     })
-    pending.push(redis.eval(PROVISION_CHUNK, 1, REVOKED_VEHICLES_KEY, ...args))
+    pending.push(redis.eval(PROVISION_CHUNK, 2, REVOKED_VEHICLES_KEY, KNOWN_VEHICLES_KEY, ...args))
     // a few chunks in flight, not the whole fleet's arguments at once
     if (pending.length >= 4) await Promise.all(pending.splice(0))
   }

@@ -3,7 +3,7 @@
 // as an event on vehicle.lifecycle (key = vehicleId). Decommissioning revokes the car (so its old
 // certificates stay dead if the id is ever provisioned again) and removes its credentials, MQTT
 // session (aedes-persistence-redis keys and the broker's QoS 2 window), queued commands, latest
-// state and ranking entries.
+// state, ranking entries and its place in the list of known cars.
 import type { Redis } from 'ioredis'
 import { EXPIRING_COMMANDS_KEY, commandKey, vehicleCommandsKey } from './command-store.js'
 import { createCredentialStore, type CredentialInfo, type CredentialStore } from './credential-store.js'
@@ -11,6 +11,7 @@ import { ONLINE_VEHICLES_KEY, presenceKey } from './presence.js'
 import { KafkaTopics } from './topics.js'
 import { ANOMALOUS_KEY, SCORES_KEY, vehicleAnomaliesKey, vehicleStateKey } from './vehicle-state.js'
 import { vehicleKey, type IssuedCredential } from './vehicle-credentials.js'
+import { KNOWN_VEHICLES_KEY } from './vehicle-index.js'
 
 export type LifecycleAction = 'provisioned' | 'rotated' | 'credential_revoked' | 'revoked' | 'decommissioned'
 
@@ -68,6 +69,7 @@ export function createVehicleLifecycle (redis: Redis, events: EventSink, store: 
         .srem(ONLINE_VEHICLES_KEY, vehicleId)
         .srem(ANOMALOUS_KEY, vehicleId)
         .zrem(SCORES_KEY, vehicleId)
+        .zrem(KNOWN_VEHICLES_KEY, vehicleId)
       if (commandIds.length > 0) m.del(...commandIds.map(commandKey)).zrem(EXPIRING_COMMANDS_KEY, ...commandIds)
       await m.exec()
       await record([{ action: 'decommissioned', subject: vehicleId, by }])
