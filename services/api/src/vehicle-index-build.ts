@@ -35,11 +35,13 @@ const presencePrefix = presenceKey('')
 
 /** Adds every car the old keys name to the known set; returns how many ids it looked at. */
 export async function addLegacyVehicles (redis: Redis, onChunk: () => Promise<void> = async () => {}): Promise<number> {
-  let seen = 0
-  const add = async (ids: string[]) => {
-    if (ids.length === 0) return
-    seen += ids.length
-    await redis.eval(ADD_IF_KNOWN, 2, KNOWN_VEHICLES_KEY, SCORES_KEY, ...ids)
+  // most cars have a provisioning hash, a presence hash and a ranking: check each id once (this
+  // copy of the ids lives for the build only)
+  const seen = new Set<string>()
+  const add = async (found: string[]) => {
+    const ids = found.filter(id => !seen.has(id))
+    for (const id of ids) seen.add(id)
+    if (ids.length > 0) await redis.eval(ADD_IF_KNOWN, 2, KNOWN_VEHICLES_KEY, SCORES_KEY, ...ids)
     await onChunk()
   }
   for (const prefix of [vehiclePrefix, presencePrefix]) {
@@ -55,7 +57,7 @@ export async function addLegacyVehicles (redis: Redis, onChunk: () => Promise<vo
     await add(ids)
     if (ids.length < CHUNK) break
   }
-  return seen
+  return seen.size
 }
 
 export interface VehicleIndexBuilder {
