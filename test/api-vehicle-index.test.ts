@@ -1,7 +1,8 @@
 // The upgrade to the set of known vehicles on real Redis: a database holding only what the previous
 // version wrote (provisioning and presence hashes, the scorer's state and ranking, no set) gets the
 // set built once, by one process of several, and after that the api lists every car without any
-// SCAN at start or later. Runs in a Redis database of its own (the stack's Redis, db 9).
+// SCAN at start or later; a large online set is filtered by walking the known set. Runs in a Redis
+// database of its own (the stack's Redis, db 9).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
@@ -97,5 +98,29 @@ test('an api started on a Redis of the previous version lists every car; later s
     assert.match(metrics, /^fleet_api_vehicle_index_ready{service="api"} 1$/m)
   } finally {
     await second.stop()
+  }
+})
+
+test('online=true over an online set too large to read whole walks the known set, every online car once', async () => {
+  const many = Array.from({ length: 5_100 }, (_, i) => `${p}-on-${String(i).padStart(5, '0')}`)
+  const now = new Date().toISOString()
+  const m = redis.pipeline()
+  for (const id of many) m.hset(presenceKey(id), 'online', '1', 'brokerId', 'b1', 'conn', 'x', 'since', now).zadd(KNOWN_VEHICLES_KEY, 0, id)
+  m.sadd(ONLINE_VEHICLES_KEY, ...many)
+  await m.exec()
+  const api = await startTestApi({ FLEET_REDIS_URL: redisUrl })
+  try {
+    const seen: string[] = []
+    let cursor: string | null = null
+    do {
+      const res = await fetch(`${api.url}/v1/vehicles?online=true&limit=500${cursor === null ? '' : `&cursor=${cursor}`}`, { headers: { 'x-api-key': READER_KEY } })
+      const page = await res.json() as { items: Array<{ vehicleId: string, online: boolean }>, nextCursor: string | null }
+      assert.ok(page.items.every(v => v.online))
+      seen.push(...page.items.map(v => v.vehicleId))
+      cursor = page.nextCursor
+    } while (cursor !== null)
+    assert.deepEqual(seen, [...many, ids.certificate].sort())
+  } finally {
+    await api.stop()
   }
 })

@@ -52,11 +52,14 @@ export async function addLegacyVehicles (redis: Redis, onChunk: () => Promise<vo
       cursor = next
     } while (cursor !== '0')
   }
-  for (let at = 0; ; at += CHUNK) {
-    const ids = await redis.zrange(SCORES_KEY, at, at + CHUNK - 1)
-    await add(ids)
-    if (ids.length < CHUNK) break
-  }
+  // ZSCAN, not ranges by rank: the scorer re-ranks cars meanwhile, and only a SCAN returns every
+  // member present from start to end
+  let cursor = '0'
+  do {
+    const [next, pairs] = await redis.zscan(SCORES_KEY, cursor, 'COUNT', CHUNK)
+    await add(pairs.filter((_, i) => i % 2 === 0))
+    cursor = next
+  } while (cursor !== '0')
   return seen.size
 }
 
