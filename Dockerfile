@@ -1,6 +1,7 @@
 # One image for every fleet service; the command picks the service, e.g.
-#   node --max-semi-space-size=64 dist/services/broker/src/main.js   (the default; the flag as
-#                                             in the Helm chart's broker.nodeFlags)
+#   node --max-semi-space-size=64 --no-memory-reducer dist/services/broker/src/main.js
+#                                             (the default; the flags as in the Helm chart's
+#                                             broker.nodeFlags)
 #   node dist/services/scorer/src/main.js     (tfjs-node, the backend the scorer figures were
 #                                             measured with; wasm if it cannot load)
 #   node dist/services/commander/src/main.js
@@ -44,4 +45,4 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/model ./model
 USER node
 EXPOSE 1883 8083 8080 9101 9102 9103
-CMD ["node", "--max-semi-space-size=64", "dist/services/broker/src/main.js"]
+CMD ["node", "--max-semi-space-size=64", "--no-memory-reducer", "dist/services/broker/src/main.js"]

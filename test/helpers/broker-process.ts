@@ -41,7 +41,7 @@ export async function freePort (): Promise<number> {
 
 /** The broker's V8 flags in production (the Helm chart's broker.nodeFlags, the Dockerfile's CMD;
  *  test/deploy-manifests.test.ts holds them to this), so benchmarks measure what runs there. */
-export const BROKER_NODE_FLAGS = ['--max-semi-space-size=64']
+export const BROKER_NODE_FLAGS = ['--max-semi-space-size=64', '--no-memory-reducer']
 
 export interface BrokerProcessOptions {
   /** Append the broker's output to this file instead of this process's stdout/stderr. */
