@@ -141,7 +141,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       await engine.start()
       const tls = config.tlsCertFile === ''
         ? null
-        : { port: config.tlsPort, wssPort: config.wssPort, context: readTlsFiles(tlsFiles), requestCert: config.tlsClientAuth !== 'password', rejectUnauthorized: config.tlsClientAuth === 'certificate' }
+        : { port: config.tlsPort, wssPort: config.wssPort, context: readTlsFiles(tlsFiles), requestCert: config.tlsClientAuth !== 'password', rejectUnauthorized: config.tlsClientAuth === 'certificate', handshakeTimeoutMs: config.tlsHandshakeTimeoutMs }
       listeners = await startListeners({
         host: config.host,
         mqttPort: config.mqttPort,
@@ -152,6 +152,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
           metrics.refused.inc({ reason: 'packet_too_large' })
           log.warn('WebSocket message larger than FLEET_MAX_PACKET_BYTES: connection closed')
         },
+        admitSocket: gate.admitSocket,
         onStream: gate.onStream,
         onTlsError: err => {
           metrics.refused.inc({ reason: 'tls_handshake' })

@@ -1,9 +1,13 @@
 // The broker's network listeners: MQTT over TCP, over WebSocket, and (when a certificate is
-// configured) over TLS and secure WebSocket. Each accepted stream is handed on with what the
-// listener knows about it: which listener, and the TLS socket for certificate identity.
+// configured) over TLS and secure WebSocket. Every listener accepts on a plain TCP server that asks
+// admitSocket first, so a socket over the limits is closed before a byte is read — before a TLS
+// handshake or an HTTP upgrade costs anything; the admitted ones are handed to the TLS or HTTP
+// server (emitting its 'connection', as Node documents for injecting sockets). Each accepted stream
+// is handed on with what the listener knows about it: which listener, and the TLS socket for
+// certificate identity.
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net'
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls'
 import { WebSocketServer, createWebSocketStream } from 'ws'
@@ -18,6 +22,8 @@ export interface TlsListenOptions {
   context: SecureContextOptions
   requestCert: boolean
   rejectUnauthorized: boolean
+  /** A handshake not finished by then ends its socket. */
+  handshakeTimeoutMs: number
 }
 
 export interface Listeners {
@@ -36,6 +42,8 @@ export interface ListenOptions {
   mqttPort: number
   wsPort: number
   tls: TlsListenOptions | null
+  /** At accept, before a byte is read: whether the socket may stay (false: it was closed). */
+  admitSocket: (socket: Socket) => boolean
   onStream: (stream: Duplex, info: StreamInfo, req?: IncomingMessage) => void
   onTlsError?: (err: Error) => void
   /** Largest WebSocket message read: the MQTT packet limit (FLEET_MAX_PACKET_BYTES). */
@@ -51,6 +59,10 @@ const listen = (server: NetServer | HttpServer, port: number, host: string) => n
     resolve((server.address() as AddressInfo).port)
   })
 })
+
+/** A plain TCP server in front of `server`: admitted sockets become its connections. */
+const front = (server: NetServer | HttpServer, admit: (socket: Socket) => boolean) =>
+  createNetServer({ noDelay: true }, socket => { if (admit(socket)) server.emit('connection', socket) })
 
 // close() stops accepting at once; its callback would wait for every open connection to end,
 // which is the broker's job (aedes.close), so it is not awaited.
@@ -80,7 +92,9 @@ export async function startListeners (opts: ListenOptions): Promise<Listeners> {
   let mqttPort: number | null = null
   // -1 = off, like the WebSocket port: a TLS-only broker has no plaintext listener at all.
   if (opts.mqttPort >= 0) {
-    const tcp = createNetServer({ noDelay: true }, socket => opts.onStream(socket, { listener: 'tcp', tls: null, remoteAddress: socket.remoteAddress }))
+    const tcp = createNetServer({ noDelay: true }, socket => {
+      if (opts.admitSocket(socket)) opts.onStream(socket, { listener: 'tcp', tls: null, remoteAddress: socket.remoteAddress })
+    })
     servers.push(tcp)
     mqttPort = await listen(tcp, opts.mqttPort, opts.host)
   }
@@ -88,29 +102,38 @@ export async function startListeners (opts: ListenOptions): Promise<Listeners> {
   if (opts.wsPort >= 0) {
     const http = createHttpServer(upgradeOnly)
     sockets.push(attachWebSocket(http, 'ws', opts))
-    servers.push(http)
-    wsPort = await listen(http, opts.wsPort, opts.host)
+    const accept = front(http, opts.admitSocket)
+    servers.push(accept)
+    wsPort = await listen(accept, opts.wsPort, opts.host)
   }
   let tlsPort: number | null = null
   let wssPort: number | null = null
   const secure: Array<{ setSecureContext: (o: SecureContextOptions) => void }> = []
   const t = opts.tls
   if (t !== null) {
-    const tlsOptions = { ...t.context, requestCert: t.requestCert, rejectUnauthorized: t.rejectUnauthorized, minVersion: 'TLSv1.2' as const }
+    // With a listener for it, Node leaves the socket of a failed handshake open (a handshake
+    // timeout included: the socket would stay until the client closed it): end it here.
+    const tlsClientError = (err: Error, socket: TLSSocket) => {
+      socket.destroy()
+      opts.onTlsError?.(err)
+    }
+    const tlsOptions = { ...t.context, requestCert: t.requestCert, rejectUnauthorized: t.rejectUnauthorized, minVersion: 'TLSv1.2' as const, handshakeTimeout: t.handshakeTimeoutMs }
     if (t.port >= 0) {
       const tlsServer = createTlsServer(tlsOptions, socket => opts.onStream(socket, { listener: 'tls', tls: socket, remoteAddress: socket.remoteAddress }))
-      tlsServer.on('tlsClientError', err => opts.onTlsError?.(err))
-      servers.push(tlsServer)
+      tlsServer.on('tlsClientError', tlsClientError)
+      const accept = front(tlsServer, opts.admitSocket)
+      servers.push(accept)
       secure.push(tlsServer)
-      tlsPort = await listen(tlsServer, t.port, opts.host)
+      tlsPort = await listen(accept, t.port, opts.host)
     }
     if (t.wssPort >= 0) {
       const https = createHttpsServer(tlsOptions, upgradeOnly)
-      https.on('tlsClientError', err => opts.onTlsError?.(err))
+      https.on('tlsClientError', tlsClientError)
       sockets.push(attachWebSocket(https, 'wss', opts))
-      servers.push(https)
+      const accept = front(https, opts.admitSocket)
+      servers.push(accept)
       secure.push(https)
-      wssPort = await listen(https, t.wssPort, opts.host)
+      wssPort = await listen(accept, t.wssPort, opts.host)
     }
   }
   return {

@@ -1,6 +1,8 @@
 // Where a car's stream enters the broker: sockets past the connection limit (plus some slack) or
-// over the per-address connect rate are closed before a byte is read, so file descriptors and
-// memory stay bounded; the rest go to the MQTT engine. The gate remembers what a stream's listener
+// over the per-address connect rate are closed at accept, before a byte is read or a TLS handshake
+// is made (listeners.ts asks admitSocket of every listener's raw socket), so file descriptors,
+// memory and handshake CPU stay bounded; the rest go to the MQTT engine once their listener has
+// made them a stream. The gate remembers what a stream's listener
 // knew (its TLS socket, a WebSocket's peer address) for the CONNECT policy.
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
@@ -41,23 +43,33 @@ export function createStreamGate (opts: StreamGateOptions) {
   const { metrics } = opts
   const streams = new WeakMap<object, StreamInfo>()
   const addressLimiter = createAddressLimiter(opts.perAddressRate)
-  let openStreams = 0
-  const onStreamClose = () => { openStreams-- }
+  let openSockets = 0
+  const onSocketClose = () => { openSockets-- }
   return {
-    onStream (stream: Duplex, info: StreamInfo, req?: IncomingMessage): void {
+    /** At accept, on every listener's TCP socket: false (and the socket closed) past the limits. */
+    admitSocket (socket: Socket): boolean {
       const draining = opts.draining()
-      if (draining || openStreams >= opts.maxConnections + SOCKET_SLACK) {
+      if (draining || openSockets >= opts.maxConnections + SOCKET_SLACK) {
         if (!draining) metrics.refused.inc({ reason: 'max_sockets' })
-        stream.destroy()
-        return
+        socket.destroy()
+        return false
       }
-      if (!addressLimiter.allow(info.remoteAddress)) {
+      if (!addressLimiter.allow(socket.remoteAddress)) {
         metrics.refused.inc({ reason: 'address_rate' })
+        socket.destroy()
+        return false
+      }
+      openSockets++
+      socket.on('close', onSocketClose) // 'close' comes once; one shared listener costs no closure per car
+      return true
+    },
+    /** An admitted socket become an MQTT stream (after its TLS handshake or WebSocket upgrade). */
+    onStream (stream: Duplex, info: StreamInfo, req?: IncomingMessage): void {
+      // a handshake or upgrade that ended after the drain began
+      if (opts.draining()) {
         stream.destroy()
         return
       }
-      openStreams++
-      stream.on('close', onStreamClose) // 'close' comes once; one shared listener costs no closure per car
       // only TLS streams carry what transport() asks, and WebSocket streams their peer's address
       if (info.tls !== null || info.listener === 'ws') streams.set(stream, info)
       opts.handle(stream, req)
