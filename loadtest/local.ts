@@ -109,7 +109,7 @@ async function runPhase (target: Target, samples: Sample[]) {
     last = { t: now, server: serverCpu }
     // the fleet broker's own view: what it holds, what Kafka took, what it refused
     server.metrics?.().then(text => {
-      row.broker = Object.fromEntries(BROKER_METRICS.map(([k, name, match]) => [k, round2(metricValue(text, name, match))]))
+      row.broker = Object.fromEntries(BROKER_METRICS.map(([k, name, match]) => [k, round2(metricValue(text, name, match ?? ''))]))
     }, () => {})
   }, SAMPLE_MS)
 

@@ -219,8 +219,8 @@ async function brokerWaits (): Promise<Record<string, number>> {
     for (const kind of ['minor', 'major', 'incremental']) {
       add(`gc_${kind}_count`, metricValue(text, 'fleet_nodejs_gc_duration_seconds_count', `kind="${kind}"`))
       add(`gc_${kind}_seconds`, metricValue(text, 'fleet_nodejs_gc_duration_seconds_sum', `kind="${kind}"`))
-      const within = text.split('\n').filter(l => l.startsWith('fleet_nodejs_gc_duration_seconds_bucket{') && l.includes(`kind="${kind}"`) && l.includes('le="0.1"'))
-      add(`gc_${kind}_over0.1s`, metricValue(text, 'fleet_nodejs_gc_duration_seconds_count', `kind="${kind}"`) - within.reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0))
+      const within = metricValue(text, 'fleet_nodejs_gc_duration_seconds_bucket', `kind="${kind}"`, 'le="0.1"')
+      add(`gc_${kind}_over0.1s`, metricValue(text, 'fleet_nodejs_gc_duration_seconds_count', `kind="${kind}"`) - within)
     }
   }
   return out

@@ -95,9 +95,9 @@ export async function startBrokerProcesses (ids: string[], env: Record<string, s
   return started
 }
 
-/** Sum of a metric's samples in Prometheus text (optionally only samples containing `match`). */
-export function metricValue (text: string, name: string, match = ''): number {
+/** Sum of a metric's samples in Prometheus text (optionally only samples containing every `match`). */
+export function metricValue (text: string, name: string, ...match: string[]): number {
   return text.split('\n')
-    .filter(l => l.startsWith(name) && (l[name.length] === ' ' || l[name.length] === '{') && l.includes(match))
+    .filter(l => l.startsWith(name) && (l[name.length] === ' ' || l[name.length] === '{') && match.every(m => l.includes(m)))
     .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
 }
