@@ -225,7 +225,7 @@ export function createScorer (config: ScorerConfig, deps: ScorerDeps = {}): Scor
     readiness,
     failure,
     async start () {
-      tfl = await loadTf(config.backend, config.tfjsNodeDir || defaultTfjsNodeDir())
+      tfl = await loadTf(config.backend, config.tfjsNodeDir || defaultTfjsNodeDir(), { threads: config.tfThreads })
       log.info({ backend: tfl.backend, reason: tfl.reason }, 'tensorflow.js backend chosen')
       const loaded = await loadModel(tfl.tf, config.modelDir)
       runtime = createRuntime(tfl.tf, loaded.model, loaded.metadata)

@@ -3,7 +3,7 @@
 // not built.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
@@ -30,10 +30,28 @@ async function driveScores (backend: 'tensorflow' | 'wasm'): Promise<number[]> {
   return Array.from(rowScores(x, recon as Float32Array, width, metadata.errorScale, metadata.scoreTopK))
 }
 
+/** In a child process: the process's threads once tfjs-node is loaded with `threads` and has run an op. */
+function threadsWith (threads: number): number {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env: { ...process.env, FLEET_TEST_TF_THREADS: String(threads) }, encoding: 'utf8' })
+  assert.equal(child.status, 0, child.stderr)
+  return Number(child.stdout)
+}
+
 if (process.env.FLEET_TEST_SCORES_BACKEND === 'wasm') {
   // Child mode: tfjs keeps one engine per process, so wasm's figures come from a second process.
   process.stdout.write(JSON.stringify(await driveScores('wasm')))
+} else if (process.env.FLEET_TEST_TF_THREADS !== undefined) {
+  const { tf } = await loadTf('tensorflow', defaultTfjsNodeDir(), { threads: Number(process.env.FLEET_TEST_TF_THREADS) })
+  tf.matMul(tf.ones([256, 256]), tf.ones([256, 256])).dataSync()
+  process.stdout.write(String(readdirSync('/proc/self/task').length))
 } else {
+  test('FLEET_SCORER_TF_THREADS sizes libtensorflow\'s thread pools', { skip: built || requireOptional ? false : 'tfjs-node not built (bash scripts/build-tfjs-node.sh)' }, () => {
+    const one = threadsWith(1)
+    const four = threadsWith(4)
+    // Each of the two pools (intra- and inter-op) holds `threads` threads.
+    assert.ok(four - one >= 4, `threads with 1: ${one}, with 4: ${four}`)
+  })
+
   test('tfjs-node loads as the tensorflow backend and scores like wasm', { skip: built || requireOptional ? false : 'tfjs-node not built (bash scripts/build-tfjs-node.sh)' }, async () => {
     const native = await loadTf('tensorflow')
     assert.equal(native.backend, 'tensorflow')

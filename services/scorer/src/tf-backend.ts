@@ -22,10 +22,20 @@ export interface LoadedTf {
 export const TFJS_NODE_VERSION = '4.22.0'
 export const defaultTfjsNodeDir = () => join(process.env.FLEET_CACHE_DIR ?? join(homedir(), '.cache', 'fleet'), `tfjs-node-${TFJS_NODE_VERSION}`)
 
-function loadNative (dir: string): Tf {
+export interface TfOptions {
+  /**
+   * Threads libtensorflow computes with (its intra- and inter-op pools; read once, at load).
+   * Unset: TensorFlow's default, one per core. The wasm and cpu backends use one thread anyway.
+   */
+  threads?: number
+}
+
+function loadNative (dir: string, o: TfOptions): Tf {
   if (!existsSync(join(dir, 'node_modules', '@tensorflow', 'tfjs-node'))) throw new Error(`not built in ${dir} (bash scripts/build-tfjs-node.sh)`)
   // libtensorflow writes an INFO line about CPU features to stderr at load unless told not to.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2'
+  // TensorFlow reads these when its eager context starts (tensorflow/core/common_runtime/process_util.cc).
+  if (o.threads !== undefined) process.env.TF_NUM_INTRAOP_THREADS = process.env.TF_NUM_INTEROP_THREADS = String(o.threads)
   return createRequire(join(dir, 'package.json'))('@tensorflow/tfjs-node') as Tf
 }
 
@@ -33,8 +43,8 @@ let loaded: Promise<LoadedTf> | null = null
 let loadedChoice: string | null = null
 
 /** Loads TensorFlow.js once per process (backends are process-wide in tfjs). */
-export function loadTf (choice: BackendChoice, nativeDir = defaultTfjsNodeDir()): Promise<LoadedTf> {
-  const key = `${choice}:${nativeDir}`
+export function loadTf (choice: BackendChoice, nativeDir = defaultTfjsNodeDir(), o: TfOptions = {}): Promise<LoadedTf> {
+  const key = `${choice}:${nativeDir}:${o.threads ?? ''}`
   if (loaded !== null) {
     if (loadedChoice !== key) return loaded.then(l => ({ ...l, reason: `${l.reason}; already loaded in this process (asked for ${choice})` }))
     return loaded
@@ -44,7 +54,7 @@ export function loadTf (choice: BackendChoice, nativeDir = defaultTfjsNodeDir())
     let reason = `FLEET_SCORER_BACKEND=${choice}`
     if (choice === 'auto' || choice === 'tensorflow') {
       try {
-        const tf = loadNative(nativeDir)
+        const tf = loadNative(nativeDir, o)
         await tf.ready()
         if (tf.getBackend() === 'tensorflow') return { tf, backend: 'tensorflow', reason: `${reason}: tfjs-node loaded from ${nativeDir}` }
         reason += ': tfjs-node loaded but did not register its backend'
