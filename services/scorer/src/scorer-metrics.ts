@@ -6,7 +6,7 @@ export function createScorerMetrics (registry: Registry) {
   return {
     rowsScored: new Counter({ name: 'fleet_scorer_rows_scored_total', help: 'telemetry messages scored (rate() = rows scored per second)', registers }),
     batchRows: new Histogram({ name: 'fleet_scorer_batch_rows', help: 'messages per micro-batch (one inference call per batch)', buckets: [1, 8, 32, 128, 512, 2_048, 8_192, 32_768], registers }),
-    inferenceSeconds: new Histogram({ name: 'fleet_scorer_inference_seconds', help: 'model.predict time per micro-batch, reading the result included', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers }),
+    inferenceSeconds: new Histogram({ name: 'fleet_scorer_inference_seconds', help: 'the model\'s forward pass per micro-batch, reading the result included', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers }),
     batchSeconds: new Histogram({ name: 'fleet_scorer_batch_seconds', help: 'a micro-batch from fetch to results written (Redis and Kafka)', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
     recordAgeSeconds: new Histogram({ name: 'fleet_scorer_record_age_seconds', help: 'from the Kafka record timestamp (the broker\'s write) to the batch\'s results written', buckets: [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10, 60], registers }),
     consumerLag: new Gauge({ name: 'fleet_scorer_consumer_lag', help: 'messages behind the partition end, as of the last batch', labelNames: ['partition'], registers }),
