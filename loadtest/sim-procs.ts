@@ -9,7 +9,7 @@ import { setPriority } from 'node:os'
 import { cpuSeconds, rssBytes } from '../bench/proc-stats.js'
 import { provisionForLoad } from '../services/shared/src/load-credentials.js'
 
-export interface SimReport { at: number, connected: number, acked: number, published: number, errors: number, commandsAnswered: number, pubackSampleMs: number[] }
+export interface SimReport { at: number, connected: number, acked: number, published: number, errors: number, commandsAnswered: number, pubackSampleMs: number[], /** the Go generator's: how late its loop fired telemetry ticks (ms) */ tickLateSampleMs: number[] }
 
 export interface SimFleetOptions {
   urls: string[]
@@ -97,7 +97,7 @@ export function startSimulators (o: SimFleetOptions) {
         try {
           const r = JSON.parse(line)
           if (r.msg !== 'fleet') continue
-          const report: SimReport = { at: performance.now(), connected: r.connected, acked: r.acked, published: r.published, errors: r.errors, commandsAnswered: r.commandsAnswered, pubackSampleMs: r.pubackSampleMs ?? [] }
+          const report: SimReport = { at: performance.now(), connected: r.connected, acked: r.acked, published: r.published, errors: r.errors, commandsAnswered: r.commandsAnswered, pubackSampleMs: r.pubackSampleMs ?? [], tickLateSampleMs: r.tickLateSampleMs ?? [] }
           latest.set(i, report)
           history[i]!.push(report)
         } catch {}
@@ -112,19 +112,21 @@ export function startSimulators (o: SimFleetOptions) {
     errors: () => sum(r => r.errors),
     acked: () => sum(r => r.acked),
     commandsAnswered: () => sum(r => r.commandsAnswered),
-    /** Acknowledged messages/s and PUBACK samples (sorted) from the reports received after `since` (performance.now()). */
+    /** Acknowledged messages/s, PUBACK samples and (Go) tick lateness samples (sorted) from the reports received after `since` (performance.now()). */
     window (since: number, until = Infinity) {
       let rate = 0
       const samples: number[] = []
+      const tickLate: number[] = []
       for (const h of history) {
         const w = h.filter(r => r.at >= since && r.at <= until)
         for (const r of w) samples.push(...r.pubackSampleMs)
+        for (const r of w) tickLate.push(...r.tickLateSampleMs)
         const before = h.filter(r => r.at < since).at(-1)
         const first = before ?? w[0]
         const last = w.at(-1)
         if (first !== undefined && last !== undefined && last.at > first.at) rate += (last.acked - first.acked) / ((last.at - first.at) / 1_000)
       }
-      return { ackedPerS: Math.round(rate), samples: samples.sort((a, b) => a - b) }
+      return { ackedPerS: Math.round(rate), samples: samples.sort((a, b) => a - b), tickLate: tickLate.sort((a, b) => a - b) }
     },
     cpu: () => children.reduce((s, c) => { try { return s + cpuSeconds(c.pid!) } catch { return s } }, 0),
     rss: () => children.reduce((s, c) => { try { return s + rssBytes(c.pid!) } catch { return s } }, 0),

@@ -11,7 +11,7 @@
 //   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs|go] [SIM_NICE=0..19] [SCORERS=1] [SCORER_NICE=-20..0]
 //   [BROKER_CPU_PROF=dir] [BROKER_NODE_ARGS='--trace-gc'] [BROKER_LOG_DIR=dir] npm run soak
 import { randomUUID } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, setPriority } from 'node:os'
 import { Redis } from 'ioredis'
 import { writeChart } from '../bench/chart.js'
@@ -166,7 +166,7 @@ async function scorerLag (): Promise<number | null> {
 }
 
 // ---- sampling --------------------------------------------------------------------------------
-interface Sample { t: number, phase: 'ramp' | 'hold', connected: number, ackedPerS: number, pubackP50: number | null, pubackP99: number | null, scoreP99: number | null, commandRttP99: number | null, scorerLag: number | null, cores: Record<string, number>, rssMB: Record<string, number>, machineLoad1: number }
+interface Sample { t: number, phase: 'ramp' | 'hold', connected: number, ackedPerS: number, pubackP50: number | null, pubackP99: number | null, tickLateP99: number | null, scoreP99: number | null, commandRttP99: number | null, scorerLag: number | null, cores: Record<string, number>, rssMB: Record<string, number>, machineLoad1: number }
 const samples: Sample[] = []
 const cpuAt = new Map<string, number>()
 const tick = { t: performance.now() }
@@ -194,9 +194,9 @@ async function sample () {
   lastScoreIdx = scoreLatency.length
   const r = commandRtt.slice(lastRttIdx).sort((a, b) => a - b)
   lastRttIdx = commandRtt.length
-  const row: Sample = { t: Math.round((now - t0) / 1_000), phase, connected: sims.connected(), ackedPerS: w.ackedPerS, pubackP50: pct(w.samples, 0.5), pubackP99: pct(w.samples, 0.99), scoreP99: pct(s, 0.99), commandRttP99: pct(r, 0.99), scorerLag: await scorerLag(), cores, rssMB, machineLoad1: round2(loadavg()[0]!) }
+  const row: Sample = { t: Math.round((now - t0) / 1_000), phase, connected: sims.connected(), ackedPerS: w.ackedPerS, pubackP50: pct(w.samples, 0.5), pubackP99: pct(w.samples, 0.99), tickLateP99: pct(w.tickLate, 0.99), scoreP99: pct(s, 0.99), commandRttP99: pct(r, 0.99), scorerLag: await scorerLag(), cores, rssMB, machineLoad1: round2(loadavg()[0]!) }
   samples.push(row)
-  console.log(`t=${row.t}s ${phase} connected ${row.connected} acked ${row.ackedPerS}/s PUBACK p99 ${row.pubackP99} ms score p99 ${row.scoreP99} ms cmd p99 ${row.commandRttP99} ms lag ${row.scorerLag} cores ${JSON.stringify(cores)}`)
+  console.log(`t=${row.t}s ${phase} connected ${row.connected} acked ${row.ackedPerS}/s PUBACK p99 ${row.pubackP99} ms (generator late p99 ${row.tickLateP99} ms) score p99 ${row.scoreP99} ms cmd p99 ${row.commandRttP99} ms lag ${row.scorerLag} cores ${JSON.stringify(cores)}`)
 }
 for (const p of procs) cpuAt.set(p.name, procCpu(p))
 const sampler = setInterval(() => { sample().catch(err => console.error('sample failed', err)) }, sampleS * 1_000)
@@ -216,11 +216,35 @@ async function brokerWaits (): Promise<Record<string, number>> {
     out.eventLoopDelayMaxSeconds = Math.max(out.eventLoopDelayMaxSeconds ?? 0, metricValue(text, 'fleet_nodejs_eventloop_lag_max_seconds'))
     add('eventLoopDelayP99SecondsSum', metricValue(text, 'fleet_nodejs_eventloop_lag_p99_seconds'))
     for (const le of ['0.1', '0.25', '0.5', '1']) add(`produceAckedWithin${le}s`, metricValue(text, 'fleet_broker_kafka_produce_seconds_bucket', `le="${le}"`))
+    // each car message from its read to Kafka's ack: the broker's share of the car's PUBACK wait
+    add('recordsAcked', metricValue(text, 'fleet_broker_ingest_ack_seconds_count'))
+    for (const le of ['0.05', '0.1', '0.25', '0.5', '1']) add(`recordAckedWithin${le}s`, metricValue(text, 'fleet_broker_ingest_ack_seconds_bucket', `le="${le}"`))
     for (const kind of ['minor', 'major', 'incremental']) {
       add(`gc_${kind}_count`, metricValue(text, 'fleet_nodejs_gc_duration_seconds_count', `kind="${kind}"`))
       add(`gc_${kind}_seconds`, metricValue(text, 'fleet_nodejs_gc_duration_seconds_sum', `kind="${kind}"`))
       const within = metricValue(text, 'fleet_nodejs_gc_duration_seconds_bucket', `kind="${kind}"`, 'le="0.1"')
       add(`gc_${kind}_over0.1s`, metricValue(text, 'fleet_nodejs_gc_duration_seconds_count', `kind="${kind}"`) - within)
+    }
+  }
+  return out
+}
+
+/**
+ * The kernel's TCP counters (/proc/net/snmp, /proc/net/netstat) that would show a PUBACK or a
+ * PUBLISH waiting in the network stack: retransmissions and their timeouts, drops for want of
+ * memory or backlog. On loopback all of them should stay near 0.
+ */
+const TCP_COUNTERS = ['RetransSegs', 'TCPTimeouts', 'TCPLossProbes', 'TCPLostRetransmit', 'TCPMemoryPressures', 'PruneCalled', 'RcvPruned', 'TCPRcvQDrop', 'TCPBacklogDrop', 'TCPZeroWindowDrop', 'ListenOverflows', 'TCPAbortOnMemory', 'InSegs', 'OutSegs']
+function tcpCounters (): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const file of ['/proc/net/snmp', '/proc/net/netstat']) {
+    let lines: string[]
+    try { lines = readFileSync(file, 'utf8').split('\n') } catch { continue }
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const names = lines[i]!.split(/\s+/)
+      const values = lines[i + 1]!.split(/\s+/)
+      if (names[0] !== 'Tcp:' && names[0] !== 'TcpExt:') continue
+      names.forEach((n, j) => { if (TCP_COUNTERS.includes(n)) out[n] = Number(values[j]) })
     }
   }
   return out
@@ -240,6 +264,7 @@ lastRttIdx = 0
 const hold0 = performance.now()
 const errors0 = sims.errors()
 const brokerWaits0 = await brokerWaits()
+const tcp0 = tcpCounters()
 const cpu0 = new Map(procs.map(p => [p.name, procCpu(p)]))
 const connectedDuringHold: number[] = []
 const commander$ = setInterval(() => {
@@ -264,6 +289,7 @@ while (commandStats.pending > 0 && Date.now() < drainDeadline) await sleep(250)
 clearInterval(sampler)
 clearInterval(scoreProbe)
 
+const tcpDuringHold = Object.fromEntries(Object.entries(tcpCounters()).map(([k, v]) => [k, v - (tcp0[k] ?? 0)]))
 const brokerWaits1 = await brokerWaits()
 const waitsDuringHold = Object.fromEntries(Object.entries(brokerWaits1).map(([k, v]) => [k, k.startsWith('eventLoop') ? round3(v) : round2(v - (brokerWaits0[k] ?? 0))]))
 
@@ -280,6 +306,7 @@ const summary = {
   offeredPerSecond: Math.round(cars / (intervalMs / 1_000)),
   ackedPerSecond: w.ackedPerS,
   pubackMs: { p50: pct(w.samples, 0.5), p99: pct(w.samples, 0.99), samples: w.samples.length },
+  ...(w.tickLate.length === 0 ? {} : { generatorTickLateMs: { p50: pct(w.tickLate, 0.5), p99: pct(w.tickLate, 0.99), max: w.tickLate.at(-1), note: 'how late the Go generator\'s loops fired the cars\' ticks: what a PUBACK also waits in the generator before it is read and timed' } }),
   publishToScoreMs: { p50: pct(scoreSorted, 0.5), p99: pct(scoreSorted, 0.99), samples: scoreSorted.length, note: 'car clock (telemetry ts) to the scorer\'s Redis write (scoredAt) of the latest message of ~300 random cars per second' },
   commandRoundTripMs: { p50: pct(rttSorted, 0.5), p99: pct(rttSorted, 0.99), ...commandStats, note: 'operator POST → api → Kafka → broker → car → ack → Kafka → commander → Redis → long-poll answers acknowledged' },
   scorerLag: { max: lagDuringHold.length ? Math.max(...lagDuringHold) : null, end: lagDuringHold.at(-1) ?? null },
@@ -287,11 +314,13 @@ const summary = {
   cores: { byRole, total: round2(Object.values(byRole).reduce((a, b) => a + b, 0)), loadGeneratorShare: round2((byRole['load generator'] ?? 0) / cpus().length) },
   peakRssMB: peakRss,
   perProcess,
-  brokersDuringHold: { ...waitsDuringHold, note: 'summed over the broker processes, from their /metrics at the start and end of the hold: Kafka produce requests by how long their ack took, V8 GC pauses by kind (what may hold a PUBACK besides Kafka); eventLoopDelay*: the largest / the sum over brokers of the p99 event-loop delay over the hold (prom-client resets it per scrape)' },
+  brokersDuringHold: { ...waitsDuringHold, note: 'summed over the broker processes, from their /metrics at the start and end of the hold: Kafka produce requests by how long their ack took, V8 GC pauses by kind (what may hold a PUBACK besides Kafka); recordAckedWithin*: car messages by the time from their read to Kafka\'s ack (the broker\'s share of the PUBACK wait); eventLoopDelay*: the largest / the sum over brokers of the p99 event-loop delay over the hold (prom-client resets it per scrape)' },
+  tcpDuringHold: { ...tcpDuringHold, note: 'the kernel\'s TCP counters over the hold, the whole machine (/proc/net/snmp, /proc/net/netstat)' },
   holdMachineLoad1: holdSamples.length ? round2(holdSamples.reduce((a, s) => a + s.machineLoad1, 0) / holdSamples.length) : null,
   samples
 }
 console.log(`soak: brokers during the hold: ${JSON.stringify(waitsDuringHold)}`)
+console.log(`soak: TCP during the hold: ${JSON.stringify(tcpDuringHold)}`)
 console.log(`soak: ${summary.connectedCars.end} cars connected (min ${summary.connectedCars.minDuringHold} during the hold), ${summary.ackedPerSecond} of ${summary.offeredPerSecond} msg/s acknowledged, PUBACK p50 ${summary.pubackMs.p50} / p99 ${summary.pubackMs.p99} ms, publish→score p50 ${summary.publishToScoreMs.p50} / p99 ${summary.publishToScoreMs.p99} ms, command round trip p50 ${summary.commandRoundTripMs.p50} / p99 ${summary.commandRoundTripMs.p99} ms (${commandStats.acknowledged}/${commandStats.sent} acknowledged, ${commandStats.failed} failed, ${commandStats.httpErrors} HTTP errors), scorer lag max ${summary.scorerLag.max}, errors ${summary.errors}; cores ${JSON.stringify(byRole)}; peak RSS MB ${JSON.stringify(peakRss)}`)
 
 await sims.stop()

@@ -194,6 +194,9 @@ listener.security.protocol.map=$protocols
 $extra
 log.dirs=$dir/data
 num.partitions=6
+# a development stack: at most ~1 GiB per partition (a few 100k-car soaks once filled the disk)
+log.retention.bytes=1073741824
+log.segment.bytes=134217728
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 PROPS

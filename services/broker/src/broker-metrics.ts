@@ -18,6 +18,12 @@ export function createBrokerMetrics (registry: Registry, gauges: { authFailureAd
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers
     }),
+    ingestAckSeconds: new Histogram({
+      name: 'fleet_broker_ingest_ack_seconds',
+      help: 'from a car\'s message read to Kafka\'s acknowledgement of its record (its PUBACK leaves on the next turn of the event loop): the broker\'s share of the car\'s PUBACK wait',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers
+    }),
     batchRecords: new Histogram({
       name: 'fleet_broker_kafka_batch_records',
       help: 'records per Kafka produce request',

@@ -74,6 +74,7 @@ export interface CarFlow {
 export function createCarFlow (opts: CarFlowOptions): CarFlow {
   const { sink, maxInflight, burst, podBytes, ack, metrics } = opts
   const now = opts.now ?? Date.now
+  const ackSeconds = metrics.ingestAckSeconds
   const perMs = opts.ratePerSecond / 1_000
   const lowWater = Math.floor(podBytes * 0.75)
   const flows = new WeakMap<Client, Flow>()
@@ -163,6 +164,7 @@ export function createCarFlow (opts: CarFlowOptions): CarFlow {
       f.written++
       bytes += size
       sink.write(record, err => {
+        if (err === undefined) ackSeconds.observe((now() - t) / 1_000)
         f.pending--
         f.settled++
         bytes -= size

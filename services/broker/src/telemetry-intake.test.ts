@@ -22,13 +22,14 @@ function setup (maxInflight = 3, qos2Received?: (client: Client, packet: Publish
   const written: Buffer[] = []
   conn.on('data', d => written.push(d))
   const client = { id: 'car-1', clean: true, conn } as unknown as Client
+  const metrics = createBrokerMetrics(createRegistry('t', false))
   const intake = createTelemetryIntake({
     identity: { get: () => 'car-1', principal: () => ({ kind: 'vehicle', vehicleId: 'car-1' }) },
     sink,
     maxTelemetryBytes: 4_096,
     maxInflight,
     brokerId: 'b1',
-    metrics: createBrokerMetrics(createRegistry('t', false)),
+    metrics,
     log: pino({ level: 'silent' }),
     ...(qos2Received === undefined ? {} : { qos2Received })
   })
@@ -38,13 +39,13 @@ function setup (maxInflight = 3, qos2Received?: (client: Client, packet: Publish
     intake.authorizePublish(client, packet, err => { assert.equal(err, null); called = true })
     return { packet, called: () => called }
   }
-  return { intake, writes, written, publish, client }
+  return { intake, writes, written, publish, client, metrics }
 }
 
 const tick = () => new Promise(resolve => setImmediate(resolve))
 
 test('PUBACKs go out only after the sink acknowledged, in order, in one write per batch', async () => {
-  const { writes, written, publish, intake } = setup()
+  const { writes, written, publish, intake, metrics } = setup()
   const a = publish(1)
   const b = publish(2)
   assert.equal(a.packet.qos, 0, 'aedes must not PUBACK by itself')
@@ -57,6 +58,8 @@ test('PUBACKs go out only after the sink acknowledged, in order, in one write pe
   await tick()
   assert.deepEqual(Buffer.concat(written), Buffer.from([0x40, 2, 0, 101, 0x40, 2, 0, 102]))
   assert.equal(written.length, 1)
+  const acked = (await metrics.ingestAckSeconds.get()).values.find(v => v.metricName === 'fleet_broker_ingest_ack_seconds_count')
+  assert.equal(acked?.value, 2, 'each acknowledged record is timed from its read to Kafka\'s ack')
   assert.equal(writes[0]!.record.topic, KafkaTopics.telemetry)
   assert.equal(writes[0]!.record.key, 'car-1')
 })

@@ -112,8 +112,12 @@ func run() error {
 			"ackedPerS":   int64(math.Round(float64(s.Acked-lastAcked) / (float64(reportMs) / 1_000))),
 			"pubackP50Ms": quantile(l, 0.5), "pubackP99Ms": quantile(l, 0.99),
 		}
+		late := fleet.TakeTickLateness()
+		slices.Sort(late)
+		fields["tickLateP99Ms"] = quantile(late, 0.99)
 		if samples {
 			fields["pubackSampleMs"] = evenSample(l, 500)
+			fields["tickLateSampleMs"] = evenSample(late, 500)
 		}
 		lastAcked = s.Acked
 		logLine(30, "fleet", fields)

@@ -65,6 +65,9 @@ type Fleet struct {
 
 	latMu     sync.Mutex
 	latencies []float64 // telemetry PUBACK latencies (ms) since the last TakeLatencies
+	// how late the loop ran each telemetry tick (ms) since the last TakeTickLateness: the time a
+	// PUBACK may wait in this process's socket before the loop reads it (its own CPU share)
+	tickLate []float64
 }
 
 // New checks the config and starts the fleet's loop; Start connects the cars.
@@ -207,6 +210,16 @@ func (f *Fleet) TakeLatencies() []float64 {
 	defer f.latMu.Unlock()
 	l := f.latencies
 	f.latencies = nil
+	return l
+}
+
+// TakeTickLateness returns how late the loop fired each telemetry tick (ms) since the last call:
+// how long this process took to get to what was due, which a PUBACK read waits as well.
+func (f *Fleet) TakeTickLateness() []float64 {
+	f.latMu.Lock()
+	defer f.latMu.Unlock()
+	l := f.tickLate
+	f.tickLate = nil
 	return l
 }
 

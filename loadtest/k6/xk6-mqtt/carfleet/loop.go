@@ -22,6 +22,7 @@ type loop struct {
 	reqs   chan func()
 	buf    []byte
 	events []syscall.EpollEvent
+	late   []float64 // the ticks' lateness of one turn (ms), reused
 }
 
 // A timer's kind.
@@ -100,14 +101,24 @@ func (l *loop) run() {
 			}
 		}
 		now := time.Now().UnixNano()
+		late := l.late[:0]
 		for len(l.timers) > 0 && l.timers[0].at <= now {
 			t := heap.Pop(&l.timers).(timer)
 			if t.kind == timerSweep {
 				l.f.sweep(now)
 			} else {
+				if t.kind == timerTick {
+					late = append(late, float64((now-t.at)/1_000)/1_000)
+				}
 				t.car.fire(t, now)
 			}
 		}
+		if len(late) > 0 {
+			l.f.latMu.Lock()
+			l.f.tickLate = append(l.f.tickLate, late...)
+			l.f.latMu.Unlock()
+		}
+		l.late = late
 	}
 }
 
