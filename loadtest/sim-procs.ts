@@ -56,6 +56,17 @@ const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 const all = new Set<ChildProcess>()
 process.once('exit', () => { for (const c of all) c.kill('SIGKILL') })
 
+/**
+ * A Go fleet on loopback connects from addresses of its own, 127.0.<i+1>.1–4: from one address,
+ * ~100,000 connections to a handful of broker ports made the kernel's ephemeral-port search in
+ * connect() 90 % of the generator's CPU and stalled its loop (and with it the PUBACK clock) for
+ * seconds during the ramp.
+ */
+function loopbackSources (urls: string[], proc: number): Record<string, string> {
+  if (!urls.every(u => new URL(u).hostname === '127.0.0.1')) return {}
+  return { FLEET_SIM_SOURCE_ADDRESSES: [1, 2, 3, 4].map(h => `127.0.${(proc % 250) + 1}.${h}`).join(',') }
+}
+
 export function startSimulators (o: SimFleetOptions) {
   const latest = new Map<number, SimReport>()
   const history: SimReport[][] = []
@@ -68,7 +79,7 @@ export function startSimulators (o: SimFleetOptions) {
       cwd: root,
       env: {
         ...process.env,
-        ...(o.go === undefined ? {} : { FLEET_SIM_CREDENTIALS_FILE: o.go.credentialsFiles[i]! }),
+        ...(o.go === undefined ? {} : { FLEET_SIM_CREDENTIALS_FILE: o.go.credentialsFiles[i]!, ...loopbackSources(o.urls, i) }),
         FLEET_SIM_MQTT_URL: o.urls.join(','),
         FLEET_SIM_CARS: String(Math.max(0, Math.min(perProc, o.cars - i * perProc))),
         FLEET_SIM_FIRST_CAR: String(i * perProc),

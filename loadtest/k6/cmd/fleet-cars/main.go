@@ -63,6 +63,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// FLEET_SIM_SOURCE_ADDRESSES=127.0.1.1,127.0.1.2: the local IPv4 addresses the cars connect
+	// from, in turn (carfleet.Config.SourceAddrs); empty: the kernel's choice.
+	var sources []net.IP
+	for _, s := range strings.Split(strEnv("FLEET_SIM_SOURCE_ADDRESSES", ""), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		ip := net.ParseIP(s)
+		if ip == nil || ip.To4() == nil {
+			return fmt.Errorf("FLEET_SIM_SOURCE_ADDRESSES: %q is not an IPv4 address", s)
+		}
+		sources = append(sources, ip)
+	}
 	credFile := strEnv("FLEET_SIM_CREDENTIALS_FILE", "")
 	if credFile == "" && cars > 0 {
 		return fmt.Errorf("FLEET_SIM_CREDENTIALS_FILE is required (vehicleId<TAB>password lines: npm run provision -- --bulk)")
@@ -73,6 +86,7 @@ func run() error {
 	}
 	fleet, err := carfleet.New(carfleet.Config{
 		Servers:         servers,
+		SourceAddrs:     sources,
 		Cars:            cars,
 		FirstCar:        first,
 		VehicleID:       func(i int) string { return fmt.Sprintf("%s-%05d", prefix, i) },

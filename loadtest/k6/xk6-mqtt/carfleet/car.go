@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"syscall"
 	"time"
 
@@ -88,7 +89,7 @@ func (c *car) connect() {
 	}
 	c.gen++
 	c.started = time.Now().UnixNano()
-	fd, err := c.l.dial(c.f.addrs[c.server])
+	fd, err := c.l.dial(c.f.addrs[c.server], c.source())
 	if err != nil {
 		c.state = stateConnecting
 		c.close(err)
@@ -442,4 +443,12 @@ func (c *car) pingIfIdle(now int64, after time.Duration) {
 	if c.state == stateOnline && now-c.lastSent >= int64(after) {
 		c.send(pingreq)
 	}
+}
+
+// source is the local address the car connects from (nil: the kernel's choice).
+func (c *car) source() net.IP {
+	if n := len(c.f.cfg.SourceAddrs); n > 0 {
+		return c.f.cfg.SourceAddrs[c.index%n]
+	}
+	return nil
 }

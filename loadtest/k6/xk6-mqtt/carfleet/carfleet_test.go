@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"net"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,5 +139,39 @@ func BenchmarkModel(b *testing.B) {
 				buf = m.Append(buf[:0], now)
 			}
 		})
+	}
+}
+
+// dial connects from the source address it is given, and lets the kernel choose without one.
+func TestDialFromSourceAddress(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	l, err := newLoop(&Fleet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(l.epfd)
+	for _, src := range []string{"127.0.3.7", ""} {
+		fd, err := l.dial(ln.Addr().(*net.TCPAddr), net.ParseIP(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := conn.RemoteAddr().(*net.TCPAddr).IP.String()
+		conn.Close()
+		syscall.Close(fd)
+		if want := src; want == "" {
+			if got != "127.0.0.1" {
+				t.Fatalf("without a source address the car came from %s", got)
+			}
+		} else if got != want {
+			t.Fatalf("source %s: the broker saw %s", want, got)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package carfleet
 import (
 	"container/heap"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"syscall"
@@ -122,8 +123,13 @@ func (l *loop) run() {
 	}
 }
 
-// dial starts a non-blocking connect; the socket becomes writable once it is connected.
-func (l *loop) dial(addr *net.TCPAddr) (int, error) {
+// IP_BIND_ADDRESS_NO_PORT (linux/in.h): bind() takes the address only; connect() picks the port
+// for the whole 4-tuple, so one source address serves up to ~28,000 cars per broker port.
+const ipBindAddressNoPort = 24
+
+// dial starts a non-blocking connect (from source, if not nil); the socket becomes writable once
+// it is connected.
+func (l *loop) dial(addr *net.TCPAddr, source net.IP) (int, error) {
 	family, sa := syscall.AF_INET, syscall.Sockaddr(nil)
 	if ip4 := addr.IP.To4(); ip4 != nil {
 		s := &syscall.SockaddrInet4{Port: addr.Port}
@@ -140,6 +146,15 @@ func (l *loop) dial(addr *net.TCPAddr) (int, error) {
 		return -1, err
 	}
 	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	if src := source.To4(); src != nil && family == syscall.AF_INET {
+		_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+		local := &syscall.SockaddrInet4{}
+		copy(local.Addr[:], src)
+		if err := syscall.Bind(fd, local); err != nil {
+			syscall.Close(fd)
+			return -1, fmt.Errorf("bind %s: %w", source, err)
+		}
+	}
 	if err := syscall.Connect(fd, sa); err != nil && !errors.Is(err, syscall.EINPROGRESS) {
 		syscall.Close(fd)
 		return -1, err
