@@ -10,6 +10,7 @@
 // time (docs/images/soak.svg). Bounded in time; stops everything it started.
 //   CARS=100000 INTERVAL_MS=10000 HOLD_S=600 [SIM_CLIENT=lean|mqttjs|go] [SIM_NICE=0..19] [SCORERS=1] [SCORER_NICE=-20..0]
 //   [BROKER_CPU_PROF=dir] [BROKER_NODE_ARGS='--trace-gc'] [BROKER_LOG_DIR=dir] npm run soak
+import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, setPriority } from 'node:os'
@@ -62,6 +63,8 @@ const quiet = { FLEET_LOG_LEVEL: 'warn' }
 interface Proc { role: string, name: string, pid: () => number | undefined }
 const procs: Proc[] = []
 
+// fleet's topics, on a stack that has never run `npm start` (idempotent)
+execFileSync(process.execPath, ['--import', 'tsx', `${root}/scripts/kafka-topics.ts`], { stdio: 'inherit' })
 console.log(`soak: ${cars} cars every ${intervalMs / 1_000} s (${Math.round(cars / (intervalMs / 1_000))} msg/s) over ${brokers} broker processes, ${simProcs} simulator processes; ramp ${rampPerS}/s, hold ${holdS} s`)
 // BROKER_CPU_PROF=dir: each broker process writes a V8 CPU profile there when it stops.
 // BROKER_NODE_ARGS: node flags of the brokers besides the production ones (e.g. --trace-gc);

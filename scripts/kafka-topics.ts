@@ -1,6 +1,6 @@
 // Waits until Kafka answers metadata requests, then creates fleet's topics that are missing, with
 // FLEET_KAFKA_TOPIC_REPLICATION replicas and min.insync.replicas FLEET_KAFKA_TOPIC_MIN_ISR.
-// Used by scripts/stack.sh up and the chart's topics Job; idempotent.
+// Used by npm start, npm test, npm run soak and the chart's topics Job; idempotent.
 import { ConfigError, readConfig } from '../services/shared/src/config.js'
 import { kafkaSettings, topicSettings } from '../services/shared/src/common-config.js'
 import { createKafka, ensureTopics } from '../services/shared/src/kafka.js'

@@ -11,14 +11,15 @@ import { vehicleKey } from '../../shared/src/vehicle-credentials.js'
 import { KNOWN_VEHICLES_BUILT_KEY, KNOWN_VEHICLES_KEY, KNOWN_VEHICLES_LOCK_KEY } from '../../shared/src/vehicle-index.js'
 import { SCORES_KEY } from '../../shared/src/vehicle-state.js'
 
-// KEYS[1] = known set, KEYS[2] = scores zset; ARGV = ids. A car decommissioned between the SCAN
-// and this call has no key left and is not added back. Keys named here follow vehicleKey() and
-// presenceKey() (single-node Redis, like credential-store.ts' bulk provisioning).
+// KEYS[1] = known set, KEYS[2] = scores zset; ARGV[1], ARGV[2] = the provisioning and presence
+// key prefixes (vehicleKey(''), presenceKey('')), ARGV[3..] = ids. A car decommissioned between
+// the SCAN and this call has no key left and is not added back (single-node Redis, like
+// credential-store.ts' bulk provisioning).
 const ADD_IF_KNOWN = `
 local n = 0
-for i = 1, #ARGV do
+for i = 3, #ARGV do
   local id = ARGV[i]
-  if redis.call('EXISTS', 'fleet:vehicle:' .. id, 'fleet:presence:' .. id) > 0 or redis.call('ZSCORE', KEYS[2], id) then
+  if redis.call('EXISTS', ARGV[1] .. id, ARGV[2] .. id) > 0 or redis.call('ZSCORE', KEYS[2], id) then
     redis.call('ZADD', KEYS[1], 0, id)
     n = n + 1
   end
@@ -41,7 +42,7 @@ export async function addLegacyVehicles (redis: Redis, onChunk: () => Promise<vo
   const add = async (found: string[]) => {
     const ids = found.filter(id => !seen.has(id))
     for (const id of ids) seen.add(id)
-    if (ids.length > 0) await redis.eval(ADD_IF_KNOWN, 2, KNOWN_VEHICLES_KEY, SCORES_KEY, ...ids)
+    if (ids.length > 0) await redis.eval(ADD_IF_KNOWN, 2, KNOWN_VEHICLES_KEY, SCORES_KEY, vehiclePrefix, presencePrefix, ...ids)
     await onChunk()
   }
   for (const prefix of [vehiclePrefix, presencePrefix]) {
