@@ -100,7 +100,20 @@ const api = await startServiceProcess('api', {
 const apiPort = api.port
 procs.push({ role: 'commander + api', name: 'api', pid: () => api.child.pid })
 procs.push({ role: 'kafka', name: 'kafka', pid: () => stackPid('kafka') })
+// The stack's Kafka stops its JIT at C1 unless started otherwise (scripts/stack.sh): on C2 it took
+// 0.24 instead of 0.35 cores in a 60,000-car soak (docs/benchmarks.md). Say which this run had.
+const kafkaJit = (() => {
+  try { return readFileSync(`/proc/${stackPid('kafka')}/cmdline`, 'utf8').includes('TieredStopAtLevel=1') ? 'C1' : 'C2' } catch { return 'unknown' }
+})()
+if (kafkaJit === 'C1') console.log('soak: Kafka runs on its C1 JIT (the stack\'s default); for steady-state figures start it with `npm run stack -- down kafka && FLEET_KAFKA_JVM_OPTS=-XX:+UseSerialGC npm run stack -- up kafka`')
 procs.push({ role: 'redis', name: 'redis', pid: () => stackPid('redis') })
+
+// What earlier runs left in Redis is work for this one (their cars' state, ranking and history):
+// say so, and keep the figure with the results. Read before this run provisions its own cars.
+const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 })
+await redis.connect()
+const redisKeysAtStart = await redis.dbsize()
+if (redisKeysAtStart > 50_000) console.log(`soak: Redis already holds ${redisKeysAtStart.toLocaleString('en')} keys from earlier runs; for figures of this fleet alone start from an empty one (redis-cli -u $FLEET_REDIS_URL flushdb, or a fresh stack)`)
 
 const go = simClient === 'go' ? await goGenerator({ redisUrl, prefix, cars, procs: simProcs }) : undefined
 const sims = startSimulators({ urls: pods.map(p => `mqtt://127.0.0.1:${p.mqttPort}`), prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: sampleS * 1_000, nice: simNice, env: { FLEET_SIM_CLIENT: simClient }, ...(go === undefined ? {} : { go }) })
@@ -109,12 +122,6 @@ procs.push({ role: 'load generator', name: 'soak (this process)', pid: () => pro
 
 // ---- probes ----------------------------------------------------------------------------------
 const carId = (i: number) => `${prefix}-${String(i).padStart(5, '0')}`
-const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 })
-await redis.connect()
-// What earlier runs left in Redis is work for this one (the api's vehicle index walks the
-// ranking and the keyspace every 30 s): say so, and keep the figure with the results.
-const redisKeysAtStart = await redis.dbsize()
-if (redisKeysAtStart > 50_000) console.log(`soak: Redis already holds ${redisKeysAtStart.toLocaleString('en')} keys from earlier runs; for figures of this fleet alone start from an empty one (redis-cli -u $FLEET_REDIS_URL flushdb, or a fresh stack)`)
 
 /** publish→score: the car's clock (ts) to the scorer's write (scoredAt) of the latest message of random cars. */
 let scoreLatency: number[] = []
@@ -303,7 +310,7 @@ const summary = {
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model },
   redisKeysAtStart,
-  params: { cars, intervalMs, holdS, brokers, scorers: scorerCount, simulatorProcesses: simProcs, simulatorClient: simClient, simulatorNice: simNice, scorerNice, rampPerS, commandEveryS, commandSample },
+  params: { cars, intervalMs, holdS, brokers, scorers: scorerCount, simulatorProcesses: simProcs, simulatorClient: simClient, simulatorNice: simNice, scorerNice, rampPerS, commandEveryS, commandSample, kafkaJit },
   rampSeconds: rampS,
   connectedCars: { end: connectedEnd, minDuringHold: Math.min(...connectedDuringHold, connectedEnd) },
   offeredPerSecond: Math.round(cars / (intervalMs / 1_000)),

@@ -808,7 +808,7 @@ test('alerts (PrometheusRule) and the Grafana dashboard use only metrics the ser
     for (const m of used(expr)) assert.ok(known.has(m), `${alert}: ${m} is registered by no service`)
   }
   // what the issue asks to be alerted on, each by the metric that shows it
-  for (const [what, metric] of [['consumer lag', 'fleet_scorer_consumer_lag'], ['PUBACK latency', 'fleet_broker_kafka_produce_seconds_bucket'], ['backpressure', 'fleet_broker_backpressure'],
+  for (const [what, metric] of [['consumer lag', 'fleet_scorer_consumer_lag'], ['PUBACK latency', 'fleet_broker_ingest_ack_seconds_bucket'], ['backpressure', 'fleet_broker_backpressure'],
     ['DLQ rate', 'fleet_broker_dlq_total'], ['refused connects', 'fleet_broker_connects_total'], ['pod restarts', 'fleet_process_start_time_seconds']] as const) {
     assert.ok(Object.values(byAlert).some(e => used(e).includes(metric)), `no alert on ${what} (${metric})`)
   }

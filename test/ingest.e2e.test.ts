@@ -97,4 +97,5 @@ test('ops endpoints answer', async () => {
   const metrics = await (await fetch(`${base}/metrics`)).text()
   assert.match(metrics, /fleet_broker_connections/)
   assert.match(metrics, /fleet_broker_kafka_produce_seconds_bucket/)
+  assert.match(metrics, /fleet_broker_ingest_ack_seconds_bucket/)
 })
