@@ -25,7 +25,7 @@ export const brokerSettings = {
   legacyTokensUntil: str('FLEET_LEGACY_TOKENS_UNTIL', '', 'migration only: ISO time until which old HMAC car passwords (FLEET_VEHICLE_TOKEN_KEY) are accepted besides provisioned credentials; at most 90 days ahead; empty = off', /^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/),
   maxTelemetryBytes: int('FLEET_MAX_TELEMETRY_BYTES', 16_384, 'largest telemetry payload accepted; larger ones go to the DLQ', 256, 1_048_576),
   maxPacketBytes: int('FLEET_MAX_PACKET_BYTES', 262_144, 'largest MQTT packet read; a larger one closes the connection (MQTT 5: DISCONNECT 0x95; advertised as Maximum Packet Size)', 1_024, 268_435_455),
-  lingerMs: int('FLEET_INGEST_LINGER_MS', 10, 'how long a Kafka batch waits for more records (longer: fewer, larger produce requests, less CPU in the broker and in Kafka per message; the wait adds to the PUBACK\'s latency)', 0, 1_000),
+  lingerMs: int('FLEET_INGEST_LINGER_MS', 25, 'how long a Kafka batch waits for more records (longer: fewer, larger produce requests, less CPU in the broker and in Kafka per message; the wait adds to the PUBACK\'s latency)', 0, 1_000),
   maxBatch: int('FLEET_INGEST_MAX_BATCH', 2_000, 'most records in one Kafka produce request', 1, 100_000),
   maxConnections: int('FLEET_MAX_CONNECTIONS', 19_000, 'connected clients per broker process; more get CONNACK 3 (checked after the credentials)', 1, 10_000_000),
   connectRate: int('FLEET_CONNECT_RATE_PER_S', 2_000, 'new connections per second per broker process (burst of one second), charged after a successful credential check; more get CONNACK 3', 1, 1_000_000),
