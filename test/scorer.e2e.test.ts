@@ -222,7 +222,12 @@ test('results that cannot be written are retried, offsets not committed, until t
   await producer.send({ topic: KafkaTopics.telemetry, messages: payloads.slice(0, 10).map(value => ({ key: id, value })) })
   await scores.waitFor(() => scoredSeqs(id).size === 10)
 
+  // Redis goes away for this scorer: its client disconnects, and its batch writer's connection of
+  // its own (redis-pipeline.ts) is cut, as an outage would cut it; neither comes back until the
+  // client does (the writer reconnects to wherever the client is connected). Cutting only the
+  // client left the writer's open connection writing, and the batch never failed.
   flaky.disconnect()
+  await redis.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
   await producer.send({ topic: KafkaTopics.telemetry, messages: payloads.slice(10).map(value => ({ key: id, value })) })
   const deadline = Date.now() + 20_000
   while (await ts.metric('fleet_scorer_batch_failures_total') === 0) {
