@@ -70,9 +70,9 @@ func run() error {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		ip := net.ParseIP(s)
-		if ip == nil || ip.To4() == nil {
-			return fmt.Errorf("FLEET_SIM_SOURCE_ADDRESSES: %q is not an IPv4 address", s)
+		ip := net.ParseIP(s) // IPv4 only: carfleet.New refuses others
+		if ip == nil {
+			return fmt.Errorf("FLEET_SIM_SOURCE_ADDRESSES: %q is not an IP address", s)
 		}
 		sources = append(sources, ip)
 	}

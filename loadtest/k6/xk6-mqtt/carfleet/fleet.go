@@ -215,21 +215,18 @@ func (f *Fleet) Snapshot() Stats {
 }
 
 // TakeLatencies returns the telemetry PUBACK latencies (ms) since the last call.
-func (f *Fleet) TakeLatencies() []float64 {
-	f.latMu.Lock()
-	defer f.latMu.Unlock()
-	l := f.latencies
-	f.latencies = nil
-	return l
-}
+func (f *Fleet) TakeLatencies() []float64 { return f.take(&f.latencies) }
 
 // TakeTickLateness returns how late the loop fired each telemetry tick (ms) since the last call:
 // how long this process took to get to what was due, which a PUBACK read waits as well.
-func (f *Fleet) TakeTickLateness() []float64 {
+func (f *Fleet) TakeTickLateness() []float64 { return f.take(&f.tickLate) }
+
+// take empties one of the loop's sample lists (under latMu) and returns what it held.
+func (f *Fleet) take(list *[]float64) []float64 {
 	f.latMu.Lock()
 	defer f.latMu.Unlock()
-	l := f.tickLate
-	f.tickLate = nil
+	l := *list
+	*list = nil
 	return l
 }
 
