@@ -19,6 +19,8 @@ import { startSimulators } from '../loadtest/sim-procs.js'
 import { envNumber, loadShape } from './load-shape.js'
 import { cpuSeconds, cpuSecondsOr0, cpuSplit, machineBusySeconds, rssBytes, stackPid } from './proc-stats.js'
 
+// the simulators provision their own cars in Redis, which they do only in development mode
+process.env.FLEET_DEV_MODE ??= '1'
 const { cars, intervalMs, holdS, rampPerS } = loadShape({ cars: 5_000, intervalMs: 1_000, holdS: 40, rampPerS: 1_000 })
 const simProcs = envNumber('SIM_PROCS', Math.max(1, Math.ceil(cars / 5_000)))
 const rounds = envNumber('ROUNDS', 2)
@@ -69,11 +71,8 @@ async function measure (server: Run['server'], round: number): Promise<Run> {
   // lean cars without PUBACK samples in their reports: the load generator's cost stays as measured before
   const sims = startSimulators({ urls: [`mqtt://127.0.0.1:${port}`], prefix, cars, procs: simProcs, intervalMs, rampPerS, reportMs: 1_000, env: { FLEET_SIM_CLIENT: 'lean', FLEET_SIM_REPORT_SAMPLES: 'false' } })
   try {
-    const deadline = Date.now() + (cars / rampPerS + 120) * 1_000
-    while (sims.connected() < cars) {
-      if (Date.now() > deadline) throw new Error(`${server}: only ${sims.connected()} of ${cars} cars connected`)
-      await sleep(500)
-    }
+    const connected = await sims.untilConnected(cars, performance.now() + (cars / rampPerS + 120) * 1_000, 500)
+    if (connected < cars) throw new Error(`${server}: only ${connected} of ${cars} cars connected`)
     // Every car past its first message and the ramp's garbage collected before the window.
     await sleep(intervalMs + 5_000)
     const kafkaPid = stackPid('kafka')

@@ -44,7 +44,7 @@ async function measure (target: 'mosquitto' | 'fleet', generator: 'node' | 'go',
   const sims = startSimulators({ urls: [server.url], prefix, cars, procs: 1, intervalMs: interval, rampPerS, reportMs: 5_000, env: { FLEET_SIM_CLIENT: 'lean' }, ...(go === undefined ? {} : { go }) })
   try {
     const deadline = performance.now() + (cars / rampPerS + 120) * 1_000
-    while (sims.connected() < cars && performance.now() < deadline) await sleep(500)
+    await sims.untilConnected(cars, deadline, 500)
     // Let the connect storm's garbage go and every car reach its first message.
     await sleep((mode === 'active' ? interval : 0) + 10_000)
     const seconds = mode === 'active' ? holdS : idleS

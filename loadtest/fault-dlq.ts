@@ -46,7 +46,7 @@ export async function runDlqFlood (stack: FaultStack, o: RunOptions) {
       const now = () => (performance.now() - t0) / 1_000
       log(`${name}: ramping ${o.cars} cars, ${invalidPct} % invalid`)
       const rampDeadline = performance.now() + (o.cars / o.rampPerS + 60) * 1_000
-      while (load.sims.connected() < o.cars && performance.now() < rampDeadline) await sleep(250)
+      await load.sims.untilConnected(o.cars, rampDeadline)
       await sleep(o.warmS * 1_000)
       const from = now()
       const sample = Array.from({ length: Math.min(o.commandCars, o.cars) }, (_, k) => load.carId(Math.floor(k * o.cars / Math.min(o.commandCars, o.cars))))

@@ -279,7 +279,7 @@ export async function runFaultScenario (spec: ScenarioSpec, stack: FaultStack, o
   try {
     log(`ramping ${o.cars} cars (${o.simProcs} simulator processes, one message per ${o.intervalMs} ms each)`)
     const rampDeadline = performance.now() + (o.cars / o.rampPerS + 60) * 1_000
-    while (load.sims.connected() < o.cars && performance.now() < rampDeadline) await sleep(250)
+    await load.sims.untilConnected(o.cars, rampDeadline)
     log(`${load.sims.connected()} connected at ${now()} s; warming ${o.warmS} s, baseline ${o.baselineS} s`)
     await sleep(o.warmS * 1_000)
     const baselineFrom = now()

@@ -115,7 +115,7 @@ async function runPhase (target: Target, samples: Sample[]) {
 
   console.log(`[${target}] ramping ${cars} cars at ${rampPerS}/s over ${procs} simulator processes`)
   const rampDeadline = t0 + (cars / rampPerS + 60) * 1_000
-  while (sims.connected() < cars && performance.now() < rampDeadline) await sleep(500)
+  await sims.untilConnected(cars, rampDeadline, 500)
   const rampS = Math.round((performance.now() - t0) / 1_000)
   await sleep(Math.min(10_000, intervalMs * 2)) // every car has started its publish timer
   console.log(`[${target}] ${sims.connected()} cars connected after ${rampS} s; holding ${durationS} s`)

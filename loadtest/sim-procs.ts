@@ -71,6 +71,9 @@ export function startSimulators (o: SimFleetOptions) {
   const latest = new Map<number, SimReport>()
   const history: SimReport[][] = []
   const children: ChildProcess[] = []
+  /** Why a simulator process ended before stop() (its exit code and last error line). */
+  let failure: string | undefined
+  let stopping = false
   const perProc = Math.ceil(o.cars / o.procs)
   for (let i = 0; i < o.procs; i++) {
     history.push([])
@@ -97,7 +100,11 @@ export function startSimulators (o: SimFleetOptions) {
     })
     all.add(child)
     if ((o.nice ?? 0) !== 0 && child.pid !== undefined) setPriority(child.pid, o.nice!)
-    child.once('exit', () => all.delete(child))
+    let lastError = ''
+    child.once('exit', (code, signal) => {
+      all.delete(child)
+      if (!stopping && failure === undefined && (code !== 0 || signal !== null)) failure = `simulator process ${i} exited (${signal ?? `code ${code}`})${lastError === '' ? '' : `: ${lastError}`}`
+    })
     let buf = ''
     child.stdout!.on('data', d => {
       buf += d
@@ -107,6 +114,11 @@ export function startSimulators (o: SimFleetOptions) {
         buf = buf.slice(nl + 1)
         try {
           const r = JSON.parse(line)
+          if (typeof r.level === 'number' && r.level >= 50) {
+            // a simulator's errors (a bad setting, a lost broker) would otherwise vanish with its stdout
+            lastError = String(r.msg)
+            process.stderr.write(`[simulator ${i}] ${lastError}\n`)
+          }
           if (r.msg !== 'fleet') continue
           const report: SimReport = { at: performance.now(), connected: r.connected, acked: r.acked, published: r.published, errors: r.errors, commandsAnswered: r.commandsAnswered, pubackSampleMs: r.pubackSampleMs ?? [], tickLateSampleMs: r.tickLateSampleMs ?? [] }
           latest.set(i, report)
@@ -120,6 +132,18 @@ export function startSimulators (o: SimFleetOptions) {
   return {
     children,
     connected: () => sum(r => r.connected),
+    /** Why a simulator process ended on its own (undefined while all run): a wait for cars can stop. */
+    failed: () => failure,
+    /** Waits until `cars` are connected or performance.now() passes `deadline`; throws at once if a
+     *  simulator process ended (it would never connect its cars). Returns how many are connected. */
+    async untilConnected (cars: number, deadline: number, stepMs = 250): Promise<number> {
+      while (sum(r => r.connected) < cars && performance.now() < deadline) {
+        if (failure !== undefined) throw new Error(failure)
+        await sleep(stepMs)
+      }
+      if (failure !== undefined) throw new Error(failure)
+      return sum(r => r.connected)
+    },
     errors: () => sum(r => r.errors),
     acked: () => sum(r => r.acked),
     commandsAnswered: () => sum(r => r.commandsAnswered),
@@ -142,6 +166,7 @@ export function startSimulators (o: SimFleetOptions) {
     cpu: () => children.reduce((s, c) => { try { return s + cpuSeconds(c.pid!) } catch { return s } }, 0),
     rss: () => children.reduce((s, c) => { try { return s + rssBytes(c.pid!) } catch { return s } }, 0),
     stop: async () => {
+      stopping = true
       for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
       await Promise.race([
         Promise.all(children.map(c => new Promise(resolve => c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))),

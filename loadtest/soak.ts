@@ -262,7 +262,7 @@ function tcpCounters (): Record<string, number> {
 
 // ---- ramp, hold ------------------------------------------------------------------------------
 const rampDeadline = t0 + (cars / rampPerS + 180) * 1_000
-while (sims.connected() < cars && performance.now() < rampDeadline) await sleep(1_000)
+await sims.untilConnected(cars, rampDeadline, 1_000)
 const rampS = Math.round((performance.now() - t0) / 1_000)
 console.log(`ramp: ${sims.connected()} of ${cars} cars connected after ${rampS} s; letting every car start publishing`)
 await sleep(intervalMs + 5_000)
