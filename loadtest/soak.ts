@@ -240,6 +240,23 @@ async function brokerWaits (): Promise<Record<string, number>> {
 }
 
 /**
+ * Where the scorers' time goes (summed over them): rows, batches, and the wall time inside batches
+ * by phase (prepare, score, write: fleet_scorer_batch_phase_seconds_total); the hold's time left
+ * over is the scorer waiting for its next fetch.
+ */
+async function scorerTime (): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  const add = (k: string, v: number) => { out[k] = (out[k] ?? 0) + v }
+  for (const sc of scorerProcs) {
+    const text = await sc.metrics().catch(() => '')
+    add('rows', metricValue(text, 'fleet_scorer_rows_scored_total'))
+    add('batches', metricValue(text, 'fleet_scorer_batch_seconds_count'))
+    for (const phase of ['prepare', 'score', 'write']) add(`${phase}Seconds`, metricValue(text, 'fleet_scorer_batch_phase_seconds_total', `phase="${phase}"`))
+  }
+  return out
+}
+
+/**
  * The kernel's TCP counters (/proc/net/snmp, /proc/net/netstat) that would show a PUBACK or a
  * PUBLISH waiting in the network stack: retransmissions and their timeouts, drops for want of
  * memory or backlog. On loopback all of them should stay near 0.
@@ -274,6 +291,7 @@ lastRttIdx = 0
 const hold0 = performance.now()
 const errors0 = sims.errors()
 const brokerWaits0 = await brokerWaits()
+const scorerTime0 = await scorerTime()
 const tcp0 = tcpCounters()
 const cpu0 = new Map(procs.map(p => [p.name, procCpu(p)]))
 const connectedDuringHold: number[] = []
@@ -301,6 +319,14 @@ clearInterval(scoreProbe)
 
 const tcpDuringHold = Object.fromEntries(Object.entries(tcpCounters()).map(([k, v]) => [k, v - (tcp0[k] ?? 0)]))
 const brokerWaits1 = await brokerWaits()
+const scorerTime1 = await scorerTime()
+const scorerDuringHold: Record<string, number | string> = Object.fromEntries(Object.entries(scorerTime1).map(([k, v]) => [k, round2(v - (scorerTime0[k] ?? 0))]))
+{
+  const inBatches = ['prepare', 'score', 'write'].reduce((n, k) => n + (scorerDuringHold[`${k}Seconds`] as number), 0)
+  scorerDuringHold.rowsPerS = Math.round((scorerDuringHold.rows as number) / holdSecs)
+  scorerDuringHold.shareInBatches = round3(inBatches / (holdSecs * scorerCount))
+  scorerDuringHold.note = 'summed over the scorers, from their /metrics at the start and end of the hold: rows scored, micro-batches, and the wall time inside batches by phase (prepare: parse, check, adopt cars from Redis; score: features, inference, results; write: waiting for Redis and Kafka to take them); shareInBatches: that time over the hold (per scorer), the rest it waited for fetches'
+}
 const waitsDuringHold = Object.fromEntries(Object.entries(brokerWaits1).map(([k, v]) => [k, k.startsWith('eventLoop') ? round3(v) : round2(v - (brokerWaits0[k] ?? 0))]))
 
 const byRole: Record<string, number> = {}
@@ -324,12 +350,14 @@ const summary = {
   cores: { byRole, total: round2(Object.values(byRole).reduce((a, b) => a + b, 0)), loadGeneratorShare: round2((byRole['load generator'] ?? 0) / cpus().length) },
   peakRssMB: peakRss,
   perProcess,
+  scorerDuringHold,
   brokersDuringHold: { ...waitsDuringHold, note: 'summed over the broker processes, from their /metrics at the start and end of the hold: Kafka produce requests by how long their ack took, V8 GC pauses by kind (what may hold a PUBACK besides Kafka); recordAckedWithin*: car messages by the time from their read to Kafka\'s ack (the broker\'s share of the PUBACK wait); eventLoopDelay*: the largest / the sum over brokers of the p99 event-loop delay over the hold (prom-client resets it per scrape)' },
   tcpDuringHold: { ...tcpDuringHold, note: 'the kernel\'s TCP counters over the hold, the whole machine (/proc/net/snmp, /proc/net/netstat)' },
   holdMachineLoad1: holdSamples.length ? round2(holdSamples.reduce((a, s) => a + s.machineLoad1, 0) / holdSamples.length) : null,
   samples
 }
 console.log(`soak: brokers during the hold: ${JSON.stringify(waitsDuringHold)}`)
+console.log(`soak: scorer during the hold: ${JSON.stringify({ ...scorerDuringHold, note: undefined })}`)
 console.log(`soak: TCP during the hold: ${JSON.stringify(tcpDuringHold)}`)
 console.log(`soak: ${summary.connectedCars.end} cars connected (min ${summary.connectedCars.minDuringHold} during the hold), ${summary.ackedPerSecond} of ${summary.offeredPerSecond} msg/s acknowledged, PUBACK p50 ${summary.pubackMs.p50} / p99 ${summary.pubackMs.p99} ms, publish→score p50 ${summary.publishToScoreMs.p50} / p99 ${summary.publishToScoreMs.p99} ms, command round trip p50 ${summary.commandRoundTripMs.p50} / p99 ${summary.commandRoundTripMs.p99} ms (${commandStats.acknowledged}/${commandStats.sent} acknowledged, ${commandStats.failed} failed, ${commandStats.httpErrors} HTTP errors), scorer lag max ${summary.scorerLag.max}, errors ${summary.errors}; cores ${JSON.stringify(byRole)}; peak RSS MB ${JSON.stringify(peakRss)}`)
 

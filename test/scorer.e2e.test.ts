@@ -124,6 +124,11 @@ test('cars publish through the broker; the failing car, and only it, gets anomal
 
   assert.ok(await ts.metric('fleet_scorer_rows_scored_total') >= SECONDS * drives.size)
   assert.ok(await ts.metric('fleet_scorer_anomalies_total', { mode: 'battery_degradation' }) > 0)
+  // where a batch's time went: the phases add up to the batches' time
+  const phases = await Promise.all(['prepare', 'score', 'write'].map(phase => ts.metric('fleet_scorer_batch_phase_seconds_total', { phase })))
+  assert.ok(phases[1]! > 0 && phases[2]! > 0, `score and write phases took time: ${phases.join(', ')}`)
+  const batchSeconds = (await ts.scorer.registry.getSingleMetric('fleet_scorer_batch_seconds')!.get()).values.find(v => (v as { metricName?: string }).metricName === 'fleet_scorer_batch_seconds_sum')!.value
+  assert.ok(Math.abs(phases.reduce((a, b) => a + b, 0) - batchSeconds) <= 0.001 * batchSeconds + 1e-6, `phases ${phases.join(' + ')} against the batches' ${batchSeconds} s`)
   const ready = await fetch(`http://127.0.0.1:${ts.opsPort}/readyz`)
   assert.equal(ready.status, 200)
   const text = await (await fetch(`http://127.0.0.1:${ts.opsPort}/metrics`)).text()

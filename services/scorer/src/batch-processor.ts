@@ -183,6 +183,9 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
     }
     const t3 = performance.now()
     metrics.batchSeconds.observe((t3 - t0) / 1_000)
+    metrics.batchPhaseSeconds.inc({ phase: 'prepare' }, (t1 - t0) / 1_000)
+    metrics.batchPhaseSeconds.inc({ phase: 'score' }, (tw - t1) / 1_000)
+    metrics.batchPhaseSeconds.inc({ phase: 'write' }, (t3 - tw) / 1_000)
     metrics.cars.set(rt.extractor.cars)
     log.debug({ records: records.length, cars: latest.size, prepareMs: Math.round(t1 - t0), scoreMs: Math.round(t2 - t1), inferenceMs: Math.round(inferenceMs), writeMs: Math.round(t3 - t2), redisMs: Math.round(redisMs), kafkaMs: Math.round(kafkaMs) }, 'batch scored')
   }
