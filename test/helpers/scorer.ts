@@ -37,6 +37,8 @@ export async function startTestScorer (env: Record<string, string> = {}, deps: {
     FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'silent',
     FLEET_SCORER_WATCH_MODEL: 'false',
     FLEET_SCORER_PUBLISH_SCORES: 'true',
+    // a test's batches are small: parts of 16 rows make them several parts, whose writes overlap
+    FLEET_SCORER_OVERLAP_ROWS: '16',
     ...env
   })
   if (env.FLEET_SCORER_GROUP_ID === undefined) await groupAtEnd(config.groupId)

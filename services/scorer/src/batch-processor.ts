@@ -8,14 +8,14 @@ import { KafkaTopics } from '../../shared/src/topics.js'
 import { KNOWN_VEHICLES_KEY, knownMembers } from '../../shared/src/vehicle-index.js'
 import { ANOMALOUS_KEY, ANOMALY_HISTORY, SCORES_KEY, vehicleAnomaliesKey, vehicleStateFields, vehicleStateKey } from '../../shared/src/vehicle-state.js'
 import type { HistoryWriter } from './car-history.js'
-import { parseRecords, scoreRows, type ModelRuntime, type ScoredRow, type TelemetryRecord } from './batch-scoring.js'
+import { parseRecords, scoreRows, type ModelRuntime, type ScoredRow, type TelemetryRecord, type Parsed, type ValidRow } from './batch-scoring.js'
 import type { ScorerConfig } from './scorer-config.js'
 import type { ScorerMetrics } from './scorer-metrics.js'
 import { createWriteBatch, type WriteArg } from './redis-batch.js'
 import type { RedisPipeline } from './redis-pipeline.js'
 
 export interface BatchProcessorDeps {
-  config: Pick<ScorerConfig, 'maxRecordBytes' | 'maxBatchRows' | 'publishScores' | 'stateTtlS'>
+  config: Pick<ScorerConfig, 'maxRecordBytes' | 'maxBatchRows' | 'overlapRows' | 'publishScores' | 'stateTtlS'>
   redis: Redis
   /** The batch writes' own connection to the Redis `redis` is connected to. */
   pipeline: RedisPipeline
@@ -49,6 +49,24 @@ export function rankingDue (last: { anomalous: boolean, rankedAt: number, ranked
   return !(Math.abs(score.score - last.rankedScore) <= RANK_MOVE * score.threshold)
 }
 
+/**
+ * Splits a batch's rows into about rows / `partRows` parts (1 when `partRows` is 0 or the batch is
+ * no larger), every car's rows in one part and in their order (its features and its one state
+ * write per batch need them together).
+ */
+export function splitByCar (rows: ValidRow[], partRows: number): ValidRow[][] {
+  const n = partRows <= 0 ? 1 : Math.ceil(rows.length / partRows)
+  if (n <= 1) return [rows]
+  const parts: ValidRow[][] = Array.from({ length: n }, () => [])
+  for (const r of rows) {
+    const id = r.telemetry.vehicleId
+    let h = 0x811c9dc5 // FNV-1a
+    for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193)
+    parts[(h >>> 0) % n]!.push(r)
+  }
+  return parts.filter(p => p.length > 0)
+}
+
 export function createBatchProcessor (deps: BatchProcessorDeps) {
   const { config, redis, history, metrics, log, clock, source } = deps
   /**
@@ -69,16 +87,12 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
     })
   }
 
-  async function process (rt: ModelRuntime, records: TelemetryRecord[]): Promise<void> {
-    const t0 = performance.now()
-    const now = clock()
-    const parsed = parseRecords(records, config.maxRecordBytes, source, now)
-    const unknown = new Set<string>()
-    for (const r of parsed.rows) if (!rt.extractor.has(r.telemetry.vehicleId)) unknown.add(r.telemetry.vehicleId)
-    await adoptCars(rt, [...unknown])
-    const t1 = performance.now()
-    const { scored, inferenceMs } = scoreRows(rt, parsed.rows, config.maxBatchRows, now)
-    const t2 = performance.now()
+  /**
+   * Scores `rows` (all rows of the cars in them, in order) and builds their results: the Redis
+   * writes (each car's latest state once, history, ranking, anomalies) and the Kafka records.
+   */
+  function scorePart (rt: ModelRuntime, rows: ValidRow[], dlq: Parsed['dlq'], now: number) {
+    const { scored, inferenceMs } = scoreRows(rt, rows, config.maxBatchRows, now)
 
     const anomalies: Message[] = []
     const scores: Message[] = []
@@ -94,7 +108,7 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
     const topicMessages = [
       { topic: KafkaTopics.anomalies, messages: anomalies },
       { topic: KafkaTopics.scores, messages: scores },
-      { topic: KafkaTopics.telemetryDlq, messages: parsed.dlq.map(d => ({ key: d.key, value: JSON.stringify(d.record), headers: { reason: d.record.reason } })) }
+      { topic: KafkaTopics.telemetryDlq, messages: dlq.map(d => ({ key: d.key, value: JSON.stringify(d.record), headers: { reason: d.record.reason } })) }
     ].filter(t => t.messages.length > 0)
 
     const pipe = createWriteBatch()
@@ -157,17 +171,49 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
       pipe.ltrim(key, 0, ANOMALY_HISTORY - 1)
       pipe.expire(key, config.stateTtlS)
     }
+    return { scored, inferenceMs, pipe, topicMessages }
+  }
+
+  async function process (rt: ModelRuntime, records: TelemetryRecord[]): Promise<void> {
+    const t0 = performance.now()
+    const now = clock()
+    const parsed = parseRecords(records, config.maxRecordBytes, source, now)
+    const unknown = new Set<string>()
+    for (const r of parsed.rows) if (!rt.extractor.has(r.telemetry.vehicleId)) unknown.add(r.telemetry.vehicleId)
+    await adoptCars(rt, [...unknown])
+    const t1 = performance.now()
+
+    // The batch in parts of different cars: a part's results are sent before the next part is
+    // scored, so that Redis and Kafka take them while the scorer goes on (one Redis connection and
+    // one producer: they arrive in order). Waiting for the whole batch's writes at once left the
+    // scorer idle half of a batch at 100,000 cars, with Redis short of CPU (docs/scorer.md).
+    const parts = splitByCar(parsed.rows, config.overlapRows)
+    let inferenceMs = 0
+    let rowsScored = 0
     let redisMs = 0
     let kafkaMs = 0
-    const tw = performance.now()
-    await Promise.all([
-      pipe.send(deps.pipeline).then(() => { redisMs = performance.now() - tw }, (err: Error) => { throw new Error(`redis: ${err.message}`) }),
-      deps.produce(topicMessages).finally(() => { kafkaMs = performance.now() - tw })
-    ])
+    const writes: Array<Promise<unknown>> = []
+    // one produce at a time: the idempotent producer numbers a partition's records as it builds a request
+    let produced: Promise<void> = Promise.resolve()
+    for (let i = 0; i < parts.length; i++) {
+      const part = scorePart(rt, parts[i]!, i === 0 ? parsed.dlq : [], now)
+      inferenceMs += part.inferenceMs
+      rowsScored += part.scored.length
+      const tw = performance.now()
+      writes.push(
+        part.pipe.send(deps.pipeline).then(() => { redisMs = performance.now() - tw }, (err: Error) => { throw new Error(`redis: ${err.message}`) }),
+        produced = produced.then(() => deps.produce(part.topicMessages)).finally(() => { kafkaMs = performance.now() - tw })
+      )
+    }
+    const t2 = performance.now()
+    // every write settles before the batch fails: none is left running into the retry
+    const settled = await Promise.allSettled(writes)
+    const failed = settled.find(r => r.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
 
     const done = clock()
-    for (const s of scored) {
-      const age = (done - Number(s.row.record.timestamp)) / 1_000
+    for (const r of parsed.rows) {
+      const age = (done - Number(r.record.timestamp)) / 1_000
       if (age >= 0) metrics.recordAgeSeconds.observe(age)
     }
     for (const d of parsed.dlq) metrics.dlq.inc({ reason: d.record.reason })
@@ -176,18 +222,18 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
       for (const d of parsed.dlq) reasons[d.record.reason] = (reasons[d.record.reason] ?? 0) + 1
       log.warn({ count: parsed.dlq.length, reasons }, 'invalid telemetry records sent to the DLQ')
     }
-    metrics.rowsScored.inc(scored.length)
-    if (scored.length > 0) {
-      metrics.batchRows.observe(scored.length)
+    metrics.rowsScored.inc(rowsScored)
+    if (rowsScored > 0) {
+      metrics.batchRows.observe(rowsScored)
       metrics.inferenceSeconds.observe(inferenceMs / 1_000)
     }
     const t3 = performance.now()
     metrics.batchSeconds.observe((t3 - t0) / 1_000)
     metrics.batchPhaseSeconds.inc({ phase: 'prepare' }, (t1 - t0) / 1_000)
-    metrics.batchPhaseSeconds.inc({ phase: 'score' }, (tw - t1) / 1_000)
-    metrics.batchPhaseSeconds.inc({ phase: 'write' }, (t3 - tw) / 1_000)
+    metrics.batchPhaseSeconds.inc({ phase: 'score' }, (t2 - t1) / 1_000)
+    metrics.batchPhaseSeconds.inc({ phase: 'write' }, (t3 - t2) / 1_000)
     metrics.cars.set(rt.extractor.cars)
-    log.debug({ records: records.length, cars: latest.size, prepareMs: Math.round(t1 - t0), scoreMs: Math.round(t2 - t1), inferenceMs: Math.round(inferenceMs), writeMs: Math.round(t3 - t2), redisMs: Math.round(redisMs), kafkaMs: Math.round(kafkaMs) }, 'batch scored')
+    log.debug({ records: records.length, parts: parts.length, prepareMs: Math.round(t1 - t0), scoreMs: Math.round(t2 - t1), inferenceMs: Math.round(inferenceMs), writeMs: Math.round(t3 - t2), redisMs: Math.round(redisMs), kafkaMs: Math.round(kafkaMs) }, 'batch scored')
   }
 
   return {

@@ -17,6 +17,7 @@ export const scorerSettings = {
   tfjsNodeDir: str('FLEET_SCORER_TFJS_NODE_DIR', '', 'where scripts/build-tfjs-node.sh put tfjs-node (default ~/.cache/fleet/tfjs-node-4.22.0)'),
   tfThreads: int('FLEET_SCORER_TF_THREADS', 1, 'threads the tensorflow backend (tfjs-node) computes with; 1 keeps a micro-batch on one core, where a second thread cost more CPU than it saved (docs/benchmarks.md); the wasm backend always uses one', 1, 64),
   maxBatchRows: int('FLEET_SCORER_MAX_BATCH', 8_192, 'most rows in one inference call', 1, 1_000_000),
+  overlapRows: int('FLEET_SCORER_OVERLAP_ROWS', 2_048, 'a micro-batch is scored in parts of about this many rows (each car in one part), each part\'s results sent to Redis and Kafka before the next is scored, so that they are written while the scorer goes on; 0 = the whole batch, then its writes', 0, 1_000_000),
   lingerMs: int('FLEET_SCORER_LINGER_MS', 2, 'how long a micro-batch waits for other partitions\' records before scoring', 0, 1_000),
   fetchMinBytes: int('FLEET_SCORER_FETCH_MIN_BYTES', 524_288, 'Kafka holds a fetch until this much telemetry is there (or FLEET_SCORER_FETCH_MAX_WAIT_MS passed): fewer, fuller fetches and batches', 1, 16_777_216),
   fetchMaxWaitMs: int('FLEET_SCORER_FETCH_MAX_WAIT_MS', 250, 'longest a fetch waits for FLEET_SCORER_FETCH_MIN_BYTES (adds at most this to publish→score at low rates)', 0, 10_000),
