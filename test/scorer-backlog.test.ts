@@ -124,7 +124,8 @@ test(`${RECORDS.toLocaleString('en')} records already in the topic: the scorer c
 
   const t1 = Date.now()
   // The scorer's own defaults (anomalies only), so the produce requests are those of a real start.
-  const ts: TestScorer = await startTestScorer({ FLEET_SCORER_GROUP_ID: groupId, FLEET_SCORER_PUBLISH_SCORES: 'false', FLEET_SCORER_STALL_S: String(STALL_S) })
+  // (the helper's 16-row parts are for small test batches: here the default's 2,048)
+  const ts: TestScorer = await startTestScorer({ FLEET_SCORER_GROUP_ID: groupId, FLEET_SCORER_PUBLISH_SCORES: 'false', FLEET_SCORER_STALL_S: String(STALL_S), FLEET_SCORER_OVERLAP_ROWS: '2048' })
   cleanup.push(async () => {
     await ts.stop()
     await forgetCars(Array.from({ length: CARS }, (_, i) => `${prefix}-${i}`))
