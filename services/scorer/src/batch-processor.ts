@@ -195,19 +195,25 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
     const writes: Array<Promise<unknown>> = []
     // one produce at a time: the idempotent producer numbers a partition's records as it builds a request
     let produced: Promise<void> = Promise.resolve()
-    for (let i = 0; i < parts.length; i++) {
-      const part = scorePart(rt, parts[i]!, i === 0 ? parsed.dlq : [], now)
-      inferenceMs += part.inferenceMs
-      rowsScored += part.scored.length
-      const tw = performance.now()
-      writes.push(
-        part.pipe.send(deps.pipeline).then(() => { redisMs = performance.now() - tw }, (err: Error) => { throw new Error(`redis: ${err.message}`) }),
-        produced = produced.then(() => deps.produce(part.topicMessages)).finally(() => { kafkaMs = performance.now() - tw })
-      )
+    let thrown: { err: unknown } | null = null
+    try {
+      for (let i = 0; i < parts.length; i++) {
+        const part = scorePart(rt, parts[i]!, i === 0 ? parsed.dlq : [], now)
+        inferenceMs += part.inferenceMs
+        rowsScored += part.scored.length
+        const tw = performance.now()
+        writes.push(
+          part.pipe.send(deps.pipeline).then(() => { redisMs = performance.now() - tw }, (err: Error) => { throw new Error(`redis: ${err.message}`) }),
+          produced = produced.then(() => deps.produce(part.topicMessages)).finally(() => { kafkaMs = performance.now() - tw })
+        )
+      }
+    } catch (err) {
+      thrown = { err } // a later part failed to score: the earlier parts' writes still settle first
     }
     const t2 = performance.now()
-    // every write settles before the batch fails: none is left running into the retry
+    // every write settles before the batch fails: none is left running (or unhandled) into the retry
     const settled = await Promise.allSettled(writes)
+    if (thrown !== null) throw thrown.err
     const failed = settled.find(r => r.status === 'rejected')
     if (failed !== undefined) throw failed.reason
 
