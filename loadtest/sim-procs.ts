@@ -132,8 +132,6 @@ export function startSimulators (o: SimFleetOptions) {
   return {
     children,
     connected: () => sum(r => r.connected),
-    /** Why a simulator process ended on its own (undefined while all run): a wait for cars can stop. */
-    failed: () => failure,
     /** Waits until `cars` are connected or performance.now() passes `deadline`; throws at once if a
      *  simulator process ended (it would never connect its cars). Returns how many are connected. */
     async untilConnected (cars: number, deadline: number, stepMs = 250): Promise<number> {

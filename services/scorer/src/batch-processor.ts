@@ -195,7 +195,6 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
     const writes: Array<Promise<unknown>> = []
     // one produce at a time: the idempotent producer numbers a partition's records as it builds a request
     let produced: Promise<void> = Promise.resolve()
-    let thrown: { err: unknown } | null = null
     try {
       for (let i = 0; i < parts.length; i++) {
         const part = scorePart(rt, parts[i]!, i === 0 ? parsed.dlq : [], now)
@@ -208,12 +207,13 @@ export function createBatchProcessor (deps: BatchProcessorDeps) {
         )
       }
     } catch (err) {
-      thrown = { err } // a later part failed to score: the earlier parts' writes still settle first
+      // a later part failed to score: the earlier parts' writes settle first (none left unhandled)
+      await Promise.allSettled(writes)
+      throw err
     }
     const t2 = performance.now()
-    // every write settles before the batch fails: none is left running (or unhandled) into the retry
+    // every write settles before the batch fails: none is left running into the retry
     const settled = await Promise.allSettled(writes)
-    if (thrown !== null) throw thrown.err
     const failed = settled.find(r => r.status === 'rejected')
     if (failed !== undefined) throw failed.reason
 
