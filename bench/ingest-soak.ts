@@ -16,7 +16,7 @@ import { cpus, loadavg } from 'node:os'
 import { BROKER_NODE_FLAGS, metricValue, startBrokerProcess } from '../test/helpers/broker-process.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
 import { startSimulators } from '../loadtest/sim-procs.js'
-import { envNumber, loadShape } from './load-shape.js'
+import { envNumber, loadShape, parseVariant, type Variant } from './load-shape.js'
 import { cpuSeconds, cpuSecondsOr0, cpuSplit, machineBusySeconds, rssBytes, stackPid } from './proc-stats.js'
 
 // the simulators provision their own cars in Redis, which they do only in development mode
@@ -27,15 +27,7 @@ const rounds = envNumber('ROUNDS', 2)
 const prof = process.env.CPU_PROF
 const root = new URL('..', import.meta.url).pathname
 
-/** A fleet broker to measure: which checkout, with which environment besides this one's. */
-interface Broker { name: string, root?: string, env: Record<string, string> }
-function parseVariant (spec: string): Broker {
-  const m = /^([\w.-]+)(?:@([^:]+))?(?::(.*))?$/.exec(spec.trim())
-  if (m === null) throw new Error(`VARIANTS: cannot read "${spec}" (name[@/checkout][:FLEET_X=1 FLEET_Y=2])`)
-  const env = Object.fromEntries((m[3] ?? '').split(' ').filter(a => a.includes('=')).map(a => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]))
-  return { name: m[1]!, ...(m[2] === undefined ? {} : { root: m[2] }), env }
-}
-const brokers: Broker[] = [
+const brokers: Variant[] = [
   { name: 'fleet', env: {} },
   ...(process.env.BASELINE === undefined ? [] : [{ name: 'baseline', root: process.env.BASELINE, env: {} }]),
   ...(process.env.VARIANTS ?? '').split(';').filter(v => v.trim() !== '').map(parseVariant)

@@ -29,3 +29,15 @@ export function loadShape (defaults: LoadShape, env: NodeJS.ProcessEnv = process
     rampPerS: envNumber('RAMP_PER_S', defaults.rampPerS, env)
   }
 }
+
+/** A variant a bench measures beside another: a name, which checkout (this one if none), with which
+ *  environment besides this one's. */
+export interface Variant { name: string, root?: string, env: Record<string, string> }
+
+/** Reads `name[@/checkout][:FLEET_X=1 FLEET_Y=2]` (the VARIANTS entries of the benches). */
+export function parseVariant (spec: string): Variant {
+  const m = /^([\w.-]+)(?:@([^:]+))?(?::(.*))?$/.exec(spec.trim())
+  if (m === null) throw new Error(`VARIANTS: cannot read "${spec}" (name[@/checkout][:FLEET_X=1 FLEET_Y=2])`)
+  const env = Object.fromEntries((m[3] ?? '').split(' ').filter(a => a.includes('=')).map(a => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]))
+  return { name: m[1]!, ...(m[2] === undefined ? {} : { root: m[2] }), env }
+}

@@ -13,14 +13,11 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { cpus, loadavg } from 'node:os'
 import { randomUUID } from 'node:crypto'
-import { seededRandom } from '../services/shared/src/seeded-random.js'
-import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
-import { KafkaTopics } from '../services/shared/src/topics.js'
 import { metricValue } from '../test/helpers/broker-process.js'
-import { testKafka } from '../test/helpers/kafka.js'
+import { produceTelemetryBacklog } from '../test/helpers/kafka.js'
 import { groupAtEnd } from '../test/helpers/scorer.js'
 import { startServiceProcess } from '../test/helpers/service-process.js'
-import { envNumber } from './load-shape.js'
+import { envNumber, parseVariant } from './load-shape.js'
 import { cpuSeconds, cpuSecondsOr0, stackPid } from './proc-stats.js'
 
 process.env.FLEET_DEV_MODE ??= '1'
@@ -31,46 +28,11 @@ const cars = envNumber('CARS', 100_000)
 const busy = envNumber('BUSY', 4)
 const rounds = envNumber('ROUNDS', 2)
 const timeoutS = envNumber('TIMEOUT_S', 600)
-const variants = (process.env.VARIANTS ?? 'parts:FLEET_SCORER_OVERLAP_ROWS=2048;whole:FLEET_SCORER_OVERLAP_ROWS=0').split(';').filter(v => v.trim() !== '').map(spec => {
-  const [name, env = ''] = spec.split(':')
-  return { name: name!.trim(), env: Object.fromEntries(env.split(' ').filter(a => a.includes('=')).map(a => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)])) }
-})
+const variants = (process.env.VARIANTS ?? 'parts:FLEET_SCORER_OVERLAP_ROWS=2048;whole:FLEET_SCORER_OVERLAP_ROWS=0').split(';').filter(v => v.trim() !== '').map(parseVariant)
+if (variants.some(v => v.root !== undefined)) throw new Error('VARIANTS: this bench runs this checkout\'s scorer (name:FLEET_X=1, no @checkout)')
 const root = new URL('..', import.meta.url).pathname
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 const round2 = (n: number) => Math.round(n * 100) / 100
-
-/** RECORDS records of CARS cars, one message per car per 10 s of car time, as the soak's cars send. */
-async function produceBacklog (prefix: string): Promise<void> {
-  const producer = testKafka().producer({ allowAutoTopicCreation: false })
-  await producer.connect()
-  try {
-    const perCar = Math.ceil(records / cars)
-    const start = Date.now() - perCar * 10_000
-    const rnd = seededRandom(25)
-    const bodies = Array.from({ length: 1_000 }, (_, i) => {
-      const { vehicleId: _v, seq: _s, ts: _t, ...rest } = validTelemetry('x', i, rnd)
-      return JSON.stringify(rest).slice(1)
-    })
-    const STEP = 10_000
-    let inFlight: Array<Promise<unknown>> = []
-    for (let i = 0; i < records; i += STEP) {
-      const messages = Array.from({ length: Math.min(records, i + STEP) - i }, (_, k) => {
-        const n = i + k
-        const car = `${prefix}-${n % cars}`
-        const seq = Math.floor(n / cars)
-        return { key: car, value: `{"vehicleId":"${car}","seq":${seq},"ts":${start + seq * 10_000},${bodies[n % bodies.length]!}` }
-      })
-      inFlight.push(producer.send({ topic: KafkaTopics.telemetry, acks: 1, messages }))
-      if (inFlight.length === 4) {
-        await Promise.all(inFlight)
-        inFlight = []
-      }
-    }
-    await Promise.all(inFlight)
-  } finally {
-    await producer.disconnect()
-  }
-}
 
 function startBusy (): ChildProcess[] {
   return Array.from({ length: busy }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }))
@@ -82,7 +44,8 @@ async function measure (variant: typeof variants[number], round: number): Promis
   const prefix = `catchup-${variant.name}-${round}-${randomUUID().slice(0, 6)}`
   const groupId = `${prefix}-scorer`
   await groupAtEnd(groupId)
-  await produceBacklog(prefix)
+  // one message per car per 10 s of car time, as the soak's cars send
+  await produceTelemetryBacklog({ count: records, cars, idPrefix: prefix, intervalMs: 10_000, seed: 25 })
   const hogs = startBusy()
   const redisPid = stackPid('redis')
   try {

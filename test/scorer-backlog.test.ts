@@ -7,12 +7,10 @@ import { randomUUID } from 'node:crypto'
 import { after, test } from 'node:test'
 import { Redis } from 'ioredis'
 import kafkajs from 'kafkajs'
-import { seededRandom } from '../services/shared/src/seeded-random.js'
-import { validTelemetry } from '../services/shared/src/telemetry-samples.js'
 import { KafkaTopics } from '../services/shared/src/topics.js'
 import { ANOMALOUS_KEY, SCORES_KEY, vehicleAnomaliesKey, vehicleStateKey } from '../services/shared/src/vehicle-state.js'
 import { uniqueFleetPrefix } from './helpers/cars.js'
-import { collect, testKafka } from './helpers/kafka.js'
+import { collect, produceTelemetryBacklog, testKafka } from './helpers/kafka.js'
 import { groupAtEnd, startTestScorer, type TestScorer } from './helpers/scorer.js'
 
 /** Issue #20's figure; FLEET_TEST_BACKLOG_RECORDS makes it smaller on a machine too busy for it. */
@@ -37,37 +35,8 @@ after(async () => {
  * flight. The bodies come from a pool of 1,000 samples (only id, seq and ts differ) so that making
  * them costs little next to sending them.
  */
-async function produceTelemetry (count: number, cars: number, idPrefix: string): Promise<void> {
-  const producer = testKafka().producer({ allowAutoTopicCreation: false })
-  await producer.connect()
-  try {
-    const perCar = Math.ceil(count / cars)
-    const start = Date.now() - perCar * 1_000
-    const rnd = seededRandom(20)
-    const bodies = Array.from({ length: 1_000 }, (_, i) => {
-      const { vehicleId: _v, seq: _s, ts: _t, ...rest } = validTelemetry('x', i, rnd)
-      return JSON.stringify(rest).slice(1)
-    })
-    const batch = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => {
-      const i = from + k
-      const car = `${idPrefix}-${i % cars}`
-      const seq = Math.floor(i / cars)
-      return { key: car, value: `{"vehicleId":"${car}","seq":${seq},"ts":${start + seq * 1_000},${bodies[i % bodies.length]!}` }
-    })
-    const STEP = 10_000
-    let inFlight: Array<Promise<unknown>> = []
-    for (let i = 0; i < count; i += STEP) {
-      inFlight.push(producer.send({ topic: KafkaTopics.telemetry, acks: 1, messages: batch(i, Math.min(count, i + STEP)) }))
-      if (inFlight.length === 4) {
-        await Promise.all(inFlight)
-        inFlight = []
-      }
-    }
-    await Promise.all(inFlight)
-  } finally {
-    await producer.disconnect()
-  }
-}
+/** The backlog: one message per car per second of car time. */
+const produceTelemetry = (count: number, cars: number, idPrefix: string) => produceTelemetryBacklog({ count, cars, idPrefix, intervalMs: 1_000, seed: 20 })
 
 /** The group's lag on vehicle.telemetry from its committed offsets (an outside view, as an operator's). */
 async function groupLag (admin: ReturnType<ReturnType<typeof testKafka>['admin']>, groupId: string): Promise<number> {

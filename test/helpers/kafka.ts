@@ -5,6 +5,9 @@ import { randomUUID } from 'node:crypto'
 import type { KafkaMessage } from 'kafkajs'
 import { createKafka } from '../../services/shared/src/kafka.js'
 import { createLogger } from '../../services/shared/src/logger.js'
+import { seededRandom } from '../../services/shared/src/seeded-random.js'
+import { validTelemetry } from '../../services/shared/src/telemetry-samples.js'
+import { KafkaTopics } from '../../services/shared/src/topics.js'
 
 export interface Collected { partition: number, offset: string, key: string, value: Buffer, headers: KafkaMessage['headers'], timestamp: string }
 
@@ -67,5 +70,42 @@ export async function collect (topic: string, keep: (key: string) => boolean = (
       }
     },
     stop: () => consumer.disconnect()
+  }
+}
+
+/**
+ * Puts `count` valid telemetry records of `cars` cars (`${idPrefix}-${n}`) in vehicle.telemetry, the
+ * cars taking turns, each car's seq counting up one per `intervalMs` of car time ending now: a
+ * backlog for a scorer to work off. 10,000 records per request, four requests in flight, acks=1.
+ */
+export async function produceTelemetryBacklog (o: { count: number, cars: number, idPrefix: string, intervalMs: number, seed: number }): Promise<void> {
+  const producer = testKafka().producer({ allowAutoTopicCreation: false })
+  await producer.connect()
+  try {
+    const perCar = Math.ceil(o.count / o.cars)
+    const start = Date.now() - perCar * o.intervalMs
+    const rnd = seededRandom(o.seed)
+    const bodies = Array.from({ length: 1_000 }, (_, i) => {
+      const { vehicleId: _v, seq: _s, ts: _t, ...rest } = validTelemetry('x', i, rnd)
+      return JSON.stringify(rest).slice(1)
+    })
+    const batch = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => {
+      const i = from + k
+      const car = `${o.idPrefix}-${i % o.cars}`
+      const seq = Math.floor(i / o.cars)
+      return { key: car, value: `{"vehicleId":"${car}","seq":${seq},"ts":${start + seq * o.intervalMs},${bodies[i % bodies.length]!}` }
+    })
+    const STEP = 10_000
+    let inFlight: Array<Promise<unknown>> = []
+    for (let i = 0; i < o.count; i += STEP) {
+      inFlight.push(producer.send({ topic: KafkaTopics.telemetry, acks: 1, messages: batch(i, Math.min(o.count, i + STEP)) }))
+      if (inFlight.length === 4) {
+        await Promise.all(inFlight)
+        inFlight = []
+      }
+    }
+    await Promise.all(inFlight)
+  } finally {
+    await producer.disconnect()
   }
 }
