@@ -277,10 +277,38 @@ function tcpCounters (): Record<string, number> {
   return out
 }
 
+/** The ramp as a connect storm: what the brokers refused or took, how late they ran, the listen
+ *  queues' overflows and the errors the cars saw, from the start of the ramp to its end. */
+async function rampFigures (tcpAtStart: Record<string, number>): Promise<Record<string, unknown>> {
+  const connects: Record<string, number> = {}
+  let lateMaxSeconds = 0
+  for (const b of pods) {
+    const text = await b.metrics()
+    for (const line of text.split('\n')) {
+      const m = /^fleet_broker_connects_total\{.*result="([a-z_]+)".*\} (\S+)$/.exec(line)
+      if (m !== null) connects[m[1]!] = (connects[m[1]!] ?? 0) + Number(m[2])
+    }
+    lateMaxSeconds = Math.max(lateMaxSeconds, metricValue(text, 'fleet_nodejs_eventloop_lag_max_seconds'))
+  }
+  const rampSamples = samples.filter(x => x.phase === 'ramp' && x.pubackP99 !== null)
+  const p99s = rampSamples.map(x => x.pubackP99!).sort((a, b) => a - b)
+  return {
+    connectsByResult: connects,
+    listenOverflows: (tcpCounters().ListenOverflows ?? 0) - (tcpAtStart.ListenOverflows ?? 0),
+    carErrors: sims.errors(),
+    pubackP99MsOfSamples: { median: pct(p99s, 0.5), max: p99s.at(-1) ?? null },
+    brokerEventLoopDelayMaxSecondsLastScrape: round3(lateMaxSeconds),
+    note: 'from the start of the ramp to its end: CONNECT results summed over the brokers (accepted, refused by reason), the kernel\'s listen-queue overflows, errors the cars saw, the p99 PUBACK of each sample'
+  }
+}
+
 // ---- ramp, hold ------------------------------------------------------------------------------
 const rampDeadline = t0 + (cars / rampPerS + 180) * 1_000
+const tcpRamp0 = tcpCounters()
 await sims.untilConnected(cars, rampDeadline, 1_000)
 const rampS = Math.round((performance.now() - t0) / 1_000)
+const ramp = await rampFigures(tcpRamp0)
+console.log(`soak: the ramp: ${JSON.stringify(ramp)}`)
 console.log(`ramp: ${sims.connected()} of ${cars} cars connected after ${rampS} s; letting every car start publishing`)
 await sleep(intervalMs + 5_000)
 phase = 'hold'
@@ -338,6 +366,7 @@ const summary = {
   redisKeysAtStart,
   params: { cars, intervalMs, holdS, brokers, scorers: scorerCount, simulatorProcesses: simProcs, simulatorClient: simClient, simulatorNice: simNice, scorerNice, rampPerS, commandEveryS, commandSample, kafkaJit },
   rampSeconds: rampS,
+  ramp,
   connectedCars: { end: connectedEnd, minDuringHold: Math.min(...connectedDuringHold, connectedEnd) },
   offeredPerSecond: Math.round(cars / (intervalMs / 1_000)),
   ackedPerSecond: w.ackedPerS,

@@ -29,6 +29,8 @@ export const brokerSettings = {
   maxBatch: int('FLEET_INGEST_MAX_BATCH', 2_000, 'most records in one Kafka produce request', 1, 100_000),
   maxConnections: int('FLEET_MAX_CONNECTIONS', 19_000, 'connected clients per broker process; more get CONNACK 3 (checked after the credentials)', 1, 10_000_000),
   connectRate: int('FLEET_CONNECT_RATE_PER_S', 2_000, 'new connections per second per broker process (burst of one second), charged after a successful credential check; more get CONNACK 3', 1, 1_000_000),
+  maxPendingConnects: int('FLEET_MAX_PENDING_CONNECTS', 100, 'connects under way at once per broker process (CONNECT read, session not yet ready); more get CONNACK 3 before their credentials are checked (0 = no bound)', 0, 1_000_000),
+  connectShedLagMs: int('FLEET_CONNECT_SHED_LAG_MS', 200, 'while the broker\'s event loop runs this late (sampled every 50 ms) new connects get CONNACK 3 before their credentials are checked, so the cars already connected keep their PUBACKs in time (0 = off)', 0, 600_000),
   connectRatePerAddress: int('FLEET_CONNECT_RATE_PER_ADDRESS', 0, 'new connections per second from one remote address; more are closed at accept, before a TLS handshake (0 = off; behind NAT or a proxy keep it off or high)', 0, 1_000_000),
   authFailuresPerMinute: int('FLEET_AUTH_FAILURES_PER_MINUTE', 30, 'failed credential checks per minute one remote address may make (after its burst); past it CONNACK 3 before credentials are checked (0 = off)', 0, 1_000_000),
   authFailureBurst: int('FLEET_AUTH_FAILURE_BURST', 20, 'failed credential checks one remote address may make at once', 1, 1_000_000),

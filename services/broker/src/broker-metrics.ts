@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>
 
-export function createBrokerMetrics (registry: Registry, gauges: { authFailureAddresses?: () => number, heldBytes?: () => number, pendingRecords?: () => number } = {}) {
+export function createBrokerMetrics (registry: Registry, gauges: { authFailureAddresses?: () => number, heldBytes?: () => number, pendingRecords?: () => number, connectsPending?: () => number, eventLoopLateMs?: () => number } = {}) {
   const registers = [registry]
   return {
     connections: new Gauge({ name: 'fleet_broker_connections', help: 'connected MQTT clients', registers }),
@@ -50,6 +50,8 @@ export function createBrokerMetrics (registry: Registry, gauges: { authFailureAd
     heldBytes: new Gauge({ name: 'fleet_broker_held_bytes', help: 'bytes of car messages held on this pod awaiting Kafka (payload + per-message overhead); reading pauses at FLEET_HELD_BYTES_PER_POD', registers, collect () { this.set(gauges.heldBytes?.() ?? 0) } }),
     readPaused: new Gauge({ name: 'fleet_broker_read_paused', help: '1 while held messages are over FLEET_HELD_BYTES_PER_POD and no car is read, else 0', registers }),
     readPauses: new Counter({ name: 'fleet_broker_read_pauses_total', help: 'times held messages reached FLEET_HELD_BYTES_PER_POD and reading paused for every car', registers }),
+    connectsPending: new Gauge({ name: 'fleet_broker_connects_pending', help: 'connects under way (CONNECT read, session not yet ready); at FLEET_MAX_PENDING_CONNECTS new ones are refused: fleet_broker_refused_total{reason="connects_pending"}', registers, collect () { this.set(gauges.connectsPending?.() ?? 0) } }),
+    eventLoopLate: new Gauge({ name: 'fleet_broker_event_loop_late_seconds', help: 'how late the event loop ran in its latest 50-ms sample; over FLEET_CONNECT_SHED_LAG_MS new connects are refused: fleet_broker_refused_total{reason="overloaded"}', registers, collect () { this.set((gauges.eventLoopLateMs?.() ?? 0) / 1_000) } }),
     clientErrors: new Counter({ name: 'fleet_broker_client_errors_total', help: 'connections closed on a protocol or socket error', labelNames: ['stage'], registers })
   }
 }

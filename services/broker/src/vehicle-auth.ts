@@ -42,6 +42,9 @@ export interface VehicleAuthOptions {
   transport?: (client: Client) => TransportIdentity
   /** Per-pod limits, charged once the credentials proved good (a wrong-password flood spends none). */
   admit?: () => string | null
+  /** Overload shedding (connect-shed.ts): checked before the credential check; refusals are
+   *  logged once per second at most, a storm would otherwise log a line per car. */
+  shed?: { begin: (client: Client) => string | null, lateMs: () => number, pending: () => number }
   /** Failed credential checks per remote address (auth-failures.ts), checked before credentials. */
   failures?: { blocked: (address: string | undefined) => boolean, failed: (address: string | undefined) => void }
   remoteAddress?: (client: Client) => string | undefined
@@ -107,11 +110,28 @@ export function createVehicleAuth (opts: VehicleAuthOptions): { preConnect: PreC
     return false
   }
 
+  let shedSince = 0
+  let shedLoggedAt = 0
+  const shedRefusal = (client: Client, done: (err: AuthenticateError | null, ok: boolean | null) => void, reason: string) => {
+    metrics.refused.inc({ reason })
+    metrics.connects.inc({ result: reason })
+    shedSince++
+    const t = Date.now()
+    if (t - shedLoggedAt >= 1_000) {
+      log.warn({ refused: shedSince, reason, eventLoopLateMs: Math.round(opts.shed?.lateMs() ?? 0), connectsPending: opts.shed?.pending() ?? 0 }, 'pod behind: new connects refused (CONNACK 3) until it catches up')
+      shedLoggedAt = t
+      shedSince = 0
+    }
+    done(refusal(ConnackCode.serverUnavailable, 'server busy: try again later'), null)
+  }
+
   const authenticate: AuthenticateHandler = (client, username, password, done) => {
     if (opts.failures?.blocked(opts.remoteAddress?.(client)) === true) {
       metrics.refused.inc({ reason: 'auth_failure_rate' })
       return refuse(client, done, ConnackCode.serverUnavailable, 'auth_failure_rate', 'too many failed logins from this address: try again later')
     }
+    const shed = opts.shed?.begin(client) ?? null
+    if (shed !== null) return shedRefusal(client, done, shed)
     if (emptyIdPersistent.has(client)) {
       return refuse(client, done, ConnackCode.identifierRejected, 'identifier_rejected', 'a zero-length client id needs a clean session')
     }
