@@ -12,6 +12,7 @@ import { createOpsServer, type OpsServer } from '../../shared/src/ops-server.js'
 import { createRedisErrorWatch } from '../../shared/src/redis-errors.js'
 import { createAdmission } from './admission.js'
 import { createAuthFailureLimiter } from './auth-failures.js'
+import { createConnectShed } from './connect-shed.js'
 import { createCommandRelay } from './command-relay.js'
 import { redisCommandRecords } from './command-checks.js'
 import { createCommandIntake, type CommandIntake } from './command-intake.js'
@@ -70,7 +71,8 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   let gaugeFailures = () => 0
   let gaugeHeld = () => 0
   let gaugePending = () => 0
-  const metrics = createBrokerMetrics(registry, { authFailureAddresses: () => gaugeFailures(), heldBytes: () => gaugeHeld(), pendingRecords: () => gaugePending() })
+  const shed = createConnectShed({ maxPending: config.maxPendingConnects, lagMs: config.connectShedLagMs })
+  const metrics = createBrokerMetrics(registry, { authFailureAddresses: () => gaugeFailures(), heldBytes: () => gaugeHeld(), pendingRecords: () => gaugePending(), connectsPending: shed.pending, eventLoopLateMs: shed.lateMs })
   const redisErrors = createRedisErrorWatch('broker', registry, log)
   const ownRedis = deps.redis === undefined
   const redis = deps.redis ?? createRedis(config, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3_000 })
@@ -85,7 +87,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
   const check = createCredentialCheck({ redis, requireRegistered: config.requireRegistered, legacy: legacyTokens(config) })
   const failures = createAuthFailureLimiter({ perMinute: config.authFailuresPerMinute, burst: config.authFailureBurst, maxAddresses: AUTH_FAILURE_ADDRESSES })
   gaugeFailures = failures.size
-  const auth = createVehicleAuth({ admit: admission.admit, failures, remoteAddress: gate.remoteAddress, transport: gate.transport, check, metrics, log })
+  const auth = createVehicleAuth({ admit: admission.admit, shed, failures, remoteAddress: gate.remoteAddress, transport: gate.transport, check, metrics, log })
   const intake = createTelemetryIntake({
     identity: auth.identity,
     sink,
@@ -120,6 +122,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
     publishTimeoutMs: config.commandPublishTimeoutMs
   })
   connectedClients = engine.connectedClients
+  engine.onClientReady(client => { shed.end(client) })
   trackPresence(engine, { redis, identity: auth.identity, brokerId: id, sessionExpirySeconds: config.sessionExpiryS, metrics, log })
 
   let listeners: Listeners | null = null
@@ -219,6 +222,7 @@ export async function createBroker (config: BrokerConfig, deps: BrokerDeps = {})
       stopTlsWatch?.()
       gate.stop()
       failures.stop()
+      shed.stop()
       revocations.disconnect()
       // quit, not disconnect: the offline marks of the clients just closed are still in flight
       if (ownRedis) await redis.quit().catch(() => redis.disconnect())
