@@ -22,9 +22,11 @@ export async function startTestBroker (env: Record<string, string> = {}): Promis
     FLEET_MQTT_WS_PORT: '0',
     FLEET_BROKER_OPS_PORT: '0',
     FLEET_LOG_LEVEL: process.env.FLEET_TEST_LOG_LEVEL ?? 'silent',
-    // In process the event loop is the test's too (its cars, its assertions): its lateness is not
-    // the broker's. Tests of the shedding turn it on; broker processes keep the default.
+    // In process the event loop is the test's too (its cars, its assertions, a k6 runner's burst of
+    // connects): its lateness and its connects under way are not the broker's. Tests of the
+    // shedding (limits.test.ts) turn it on; broker processes keep the defaults.
     FLEET_CONNECT_SHED_LAG_MS: '0',
+    FLEET_MAX_PENDING_CONNECTS: '0',
     ...env
   })
   const broker = await createBroker(config, { log: createLogger('broker', config.logLevel) })
