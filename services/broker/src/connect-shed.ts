@@ -34,7 +34,7 @@ export interface ConnectShed {
   begin: (client: Client) => ShedReason | null
   /** The connect is over (CONNACK sent and the session ready); a closed socket ends it too. */
   end: (client: Client) => void
-  /** Connects under way. */
+  /** Connects under way (0 while both settings are off: nothing is tracked then). */
   pending: () => number
   /** The event loop's lateness in its latest sample (ms). */
   lateMs: () => number
@@ -59,8 +59,11 @@ export function createConnectShed (opts: ConnectShedOptions): ConnectShed {
     timer.unref()
   }
   const end = (client: Client) => { underWay.delete(client) }
+  const off = opts.lagMs <= 0 && opts.maxPending <= 0
   return {
     begin (client) {
+      // both settings off (the default): no set entry or close listener per connect
+      if (off) return null
       if (opts.lagMs > 0 && late > opts.lagMs) return 'overloaded'
       if (opts.maxPending > 0 && underWay.size >= opts.maxPending) return 'connects_pending'
       if (!underWay.has(client)) {

@@ -9,6 +9,7 @@ import type { Logger } from '../../shared/src/logger.js'
 import { isVehicleId, parseVehicleTopic } from '../../shared/src/topics.js'
 import type { CheckResult } from '../../shared/src/vehicle-credentials.js'
 import type { BrokerMetrics } from './broker-metrics.js'
+import type { ConnectShed } from './connect-shed.js'
 import type { CredentialCheck, PeerCertificate } from './credential-check.js'
 import { willOf, type AuthenticateError, type AuthenticateHandler, type Client, type PreConnectHandler } from './mqtt-engine/index.js'
 
@@ -44,7 +45,7 @@ export interface VehicleAuthOptions {
   admit?: () => string | null
   /** Overload shedding (connect-shed.ts): checked before the credential check; refusals are
    *  logged once per second at most, a storm would otherwise log a line per car. */
-  shed?: { begin: (client: Client) => string | null, lateMs: () => number, pending: () => number }
+  shed?: Pick<ConnectShed, 'begin' | 'lateMs' | 'pending'>
   /** Failed credential checks per remote address (auth-failures.ts), checked before credentials. */
   failures?: { blocked: (address: string | undefined) => boolean, failed: (address: string | undefined) => void }
   remoteAddress?: (client: Client) => string | undefined
